@@ -1,0 +1,218 @@
+#include "server/clusterdns.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "plugins/manifests/manifests.h"
+#include "server/frontend.h"
+#include "zone/cluster_zone.h"
+
+namespace clusterdns {
+namespace {
+
+[[noreturn]] void fail(const Error& error) { throw std::runtime_error(error.message); }
+
+// The addresses ns.dns.<zone> answers with: where we listen, or every interface address for a
+// wildcard listen address (as CoreDNS does).
+std::vector<IpAddress> ns_addresses(const std::vector<ListenAddress>& listen) {
+    std::vector<IpAddress> out;
+    for (const ListenAddress& address : listen) {
+        const auto ip = parse_ip(address.host);
+        if (!ip) {
+            continue;
+        }
+        if (*ip != IpAddress{.v6 = ip->v6}) {
+            out.push_back(*ip);
+            continue;
+        }
+        ifaddrs* list = nullptr;
+        if (getifaddrs(&list) != 0) {
+            continue;
+        }
+        for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+            if (i->ifa_addr == nullptr) {
+                continue;
+            }
+            IpAddress found;
+            if (i->ifa_addr->sa_family == AF_INET && !ip->v6) {
+                const auto* sa = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+                std::memcpy(found.bytes.data(), &sa->sin_addr, 4);
+                out.push_back(found);
+            } else if (i->ifa_addr->sa_family == AF_INET6 && ip->v6) {
+                const auto* sa = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+                found.v6 = true;
+                std::memcpy(found.bytes.data(), &sa->sin6_addr, 16);
+                out.push_back(found);
+            }
+        }
+        freeifaddrs(list);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+}  // namespace
+
+class Server::Impl {
+public:
+    explicit Impl(Options o) : options(std::move(o)) {}
+
+    // Rebuilds the zone from the objects and hands it to the workers. Caller holds `mutex`.
+    void publish() {
+        ZoneOptions zone_options{.origin = options.zone,
+                                 .ttl_seconds = options.ttl_seconds,
+                                 .serial = static_cast<uint32_t>(std::time(nullptr)),
+                                 .ns_addresses = ns_addresses(listen)};
+        auto zone = build_zone(cluster, zone_options);
+        if (!zone) {
+            fail(zone.error());
+        }
+        current = std::move(*zone);
+        if (frontend) {
+            frontend->publish(current);
+        }
+    }
+
+    // Applies a change to a copy of the objects, so a failure leaves everything as it was.
+    template <class Change>
+    void change(Change&& apply) {
+        std::lock_guard lock(mutex);
+        Cluster next = cluster;
+        if (Status s = apply(next); !s) {
+            fail(s.error());
+        }
+        std::swap(cluster, next);
+        if (frontend) {
+            publish();
+        }
+    }
+
+    Options options;
+    std::mutex mutex;  // control side only; queries never take it
+    Cluster cluster;
+    std::vector<ListenAddress> listen;
+    std::shared_ptr<const Zone> current;
+    std::unique_ptr<Frontend> frontend;
+};
+
+Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
+    for (const std::string& text : impl_->options.listen) {
+        auto address = parse_listen_address(text);
+        if (!address) {
+            fail(Error{fmt::format("--listen {}", address.error().message)});
+        }
+        impl_->listen.push_back(*address);
+    }
+    for (const std::string& path : impl_->options.manifests) {
+        load_manifests(path);
+    }
+}
+
+Server::~Server() { stop(); }
+
+void Server::load_manifests(const std::string& path) {
+    impl_->change([&](Cluster& c) { return clusterdns::load_manifests(path, c); });
+}
+
+void Server::apply_yaml(std::string_view yaml) {
+    impl_->change([&](Cluster& c) { return load_manifest_text(yaml, "yaml", c); });
+}
+
+void Server::add_service(const ServiceSpec& spec) {
+    impl_->change([&](Cluster& c) -> Status {
+        Service service;
+        service.ns = spec.ns;
+        service.name = spec.name;
+        const auto where = [&](const std::string& message) {
+            return Error{fmt::format("Service {}/{}: {}", spec.ns, spec.name, message)};
+        };
+        if (!spec.external_name.empty()) {
+            service.type = ServiceType::ExternalName;
+            service.external_name = spec.external_name;
+        }
+        for (const std::string& text : spec.cluster_ips) {
+            if (text == "None") {
+                service.headless = true;
+            } else if (const auto ip = parse_ip(text)) {
+                service.cluster_ips.push_back(*ip);
+            } else {
+                return where(fmt::format("cluster_ips: \"{}\" is not an IP address", text));
+            }
+        }
+        for (const PortSpec& p : spec.ports) {
+            auto protocol = parse_protocol("ports.protocol", p.protocol);
+            if (!protocol) {
+                return where(protocol.error().message);
+            }
+            service.ports.push_back({p.name, *protocol, p.port});
+        }
+        if (Status s = validate(service); !s) {
+            return where(s.error().message);
+        }
+        c.upsert(std::move(service));
+        return {};
+    });
+}
+
+bool Server::remove_service(std::string_view ns, std::string_view name) {
+    bool removed = false;
+    impl_->change([&](Cluster& c) -> Status {
+        removed = c.services.erase(fmt::format("{}/{}", ns, name)) > 0;
+        return {};
+    });
+    return removed;
+}
+
+void Server::start() {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->frontend) {
+        return;
+    }
+    FrontendOptions options{
+        .listen = impl_->listen,
+        .workers = impl_->options.workers != 0 ? impl_->options.workers
+                                               : std::max(1u, std::thread::hardware_concurrency()),
+        .tcp_idle_timeout_seconds = impl_->options.tcp_idle_timeout_seconds,
+        .max_tcp_connections = impl_->options.max_tcp_connections};
+    impl_->publish();  // the zone is complete before the first query can arrive
+    auto frontend = Frontend::start(options, impl_->current);
+    if (!frontend) {
+        fail(frontend.error());
+    }
+    impl_->frontend = std::move(*frontend);
+    // ns.dns.<zone> names the ports we actually bound to; addresses are known now.
+    impl_->listen = impl_->frontend->bound();
+}
+
+void Server::stop() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->frontend.reset();
+}
+
+std::vector<std::string> Server::listen_addresses() const {
+    std::lock_guard lock(impl_->mutex);
+    std::vector<std::string> out;
+    for (const ListenAddress& address : impl_->listen) {
+        out.push_back(address.to_text());
+    }
+    return out;
+}
+
+uint16_t Server::port() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->listen.empty() ? 0 : impl_->listen.front().port;
+}
+
+const char* version() { return "0.1.0"; }
+
+}  // namespace clusterdns

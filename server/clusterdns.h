@@ -1,0 +1,80 @@
+#pragma once
+// clusterdns as a library: a cluster DNS server you can start inside a test as a fake resolver.
+//
+//     clusterdns::Server server({.listen = {"127.0.0.1:0"}});
+//     server.load_manifests("testdata/cluster/");      // or apply_yaml(...), add_service(...)
+//     server.start();                                  // serves on background threads
+//     uint16_t port = server.port();                   // point your resolver here
+//     server.add_service({.ns = "prod", .name = "db", .cluster_ips = {"10.96.0.7"}});
+//     server.stop();                                   // also done by the destructor
+//
+// Every method may be called from any thread. Zone changes are visible to queries when the call
+// returns. Methods that take input throw std::runtime_error with a message naming what is wrong.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace clusterdns {
+
+// Settings; the command line and the --config file set the same fields (README.md lists them).
+struct Options {
+    std::vector<std::string> manifests;               // files or directories
+    std::vector<std::string> listen = {"0.0.0.0:53"};  // ADDR:PORT or [IPv6]:PORT; port 0: any
+    std::string zone = "cluster.local";
+    uint32_t ttl_seconds = 30;
+    unsigned workers = 0;  // 0: one per CPU
+    unsigned tcp_idle_timeout_seconds = 10;
+    unsigned max_tcp_connections = 1024;
+};
+
+struct PortSpec {
+    std::string name;              // empty: no SRV record of its own
+    std::string protocol = "TCP";  // TCP, UDP or SCTP
+    uint16_t port = 0;
+};
+
+struct ServiceSpec {
+    std::string ns = "default";
+    std::string name;
+    std::vector<std::string> cluster_ips;  // {"None"} for headless; empty with external_name
+    std::string external_name;             // set: an ExternalName Service
+    std::vector<PortSpec> ports;
+};
+
+class Server {
+public:
+    explicit Server(Options options = {});
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Adds the objects of a manifest file or directory, or of YAML text (several documents or a
+    // kind: List). All or nothing: on error nothing is added.
+    void load_manifests(const std::string& path);
+    void apply_yaml(std::string_view yaml);
+    // Adds or replaces one Service.
+    void add_service(const ServiceSpec& service);
+    // Removes a Service; false if there was none.
+    bool remove_service(std::string_view ns, std::string_view name);
+
+    // Binds the listen addresses and starts answering on background threads.
+    void start();
+    // Stops answering and closes the sockets. Idempotent.
+    void stop();
+
+    // Where it listens, as "ADDR:PORT" ("[::1]:PORT" for IPv6), in the order of Options::listen.
+    std::vector<std::string> listen_addresses() const;
+    // The port of the first listen address.
+    uint16_t port() const;
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+const char* version();
+
+}  // namespace clusterdns

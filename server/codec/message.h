@@ -1,0 +1,87 @@
+#pragma once
+// The DNS message codec: parse one query, write one response. Nothing here allocates, so it can
+// run on the query path; every buffer belongs to the caller.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "server/codec/name.h"
+#include "server/codec/types.h"
+#include "server/codec/wire.h"
+
+namespace clusterdns {
+
+// What a query parse concluded. Anything but Ok and Drop still gets a response carrying that
+// RCODE; Drop gets none (too short to answer, or a response rather than a query).
+enum class ParseStatus : uint8_t { Ok, Drop, FormErr, NotImp, BadVers };
+
+struct Query {
+    uint16_t id = 0;
+    uint16_t flags = 0;  // the query's header flags word, as received
+    Opcode opcode = Opcode::Query;
+    bool has_question = false;
+    Name qname;        // as the client wrote it: the response repeats its case
+    Name qname_lower;  // lookup key
+    RrType qtype = RrType::A;
+    uint16_t qclass = 1;
+    bool has_edns = false;
+    uint8_t edns_version = 0;
+    bool dnssec_ok = false;
+    uint16_t udp_payload_size = kClassicUdpSize;  // what the client can take over UDP
+
+    bool rd() const noexcept { return (flags & 0x0100) != 0; }
+    bool cd() const noexcept { return (flags & 0x0010) != 0; }
+};
+
+// Parses a query. Fills as much of `q` as it could read, so an error response can still echo the
+// id, the opcode and, where it parsed, the question.
+ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept;
+
+// Builds a response in a caller-owned buffer: header, question, then RRs in section order,
+// compressing owner names and the names inside NS/CNAME/PTR/SOA RDATA (RFC 3597 4). An RR that
+// does not fit is left out; leaving out an answer or authority RR sets TC (RFC 2181 9).
+class ResponseWriter {
+public:
+    // `limit` is the size the response may take (UDP payload size, or 65535 on TCP).
+    ResponseWriter(std::span<uint8_t> out, size_t limit) noexcept;
+
+    // Writes the header and (if the query has one) the question. Copies id, opcode, RD and CD.
+    void begin(const Query& q) noexcept;
+    void set_rcode(Rcode rcode) noexcept { rcode_ = rcode; }
+    void set_authoritative(bool aa) noexcept { aa_ = aa; }
+
+    // Appends one RR whose RDATA is in uncompressed wire form. Returns false if it did not fit.
+    bool add(Section section, WireName owner, RrType type, uint32_t ttl,
+             std::span<const uint8_t> rdata) noexcept;
+
+    bool truncated() const noexcept { return tc_; }
+    uint16_t count(Section s) const noexcept { return counts_[static_cast<size_t>(s)]; }
+
+    // Writes counts, flags and the OPT record; returns the message length.
+    size_t finish() noexcept;
+
+private:
+    void write_name(WireName name) noexcept;
+    void remember(size_t offset) noexcept;
+    bool matches(size_t offset, WireName name) const noexcept;
+
+    static constexpr size_t kMaxCompressionEntries = 48;
+
+    WireWriter w_;
+    size_t limit_;
+    const Query* query_ = nullptr;
+    Rcode rcode_ = Rcode::NoError;
+    bool aa_ = false;
+    bool tc_ = false;
+    uint16_t counts_[3] = {0, 0, 0};
+    Section last_section_ = Section::Answer;
+    uint16_t compression_[kMaxCompressionEntries];
+    size_t compression_count_ = 0;
+};
+
+// The largest UDP response we send, whatever the client offers: the DNS flag day 2020 value,
+// which avoids IP fragmentation on common paths.
+constexpr uint16_t kMaxUdpResponse = 1232;
+
+}  // namespace clusterdns

@@ -1,0 +1,225 @@
+#include "server/codec/name.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace clusterdns {
+
+Name Name::read(WireReader& r) noexcept {
+    Name out;
+    const std::span<const uint8_t> msg = r.data();
+    size_t pos = r.pos();
+    size_t end_after_name = 0;  // where the reader resumes: after the first pointer, if any
+    size_t out_len = 0;
+    size_t earliest = pos;  // pointers must go strictly before every label read so far
+    for (;;) {
+        if (pos >= msg.size()) {
+            r.fail();
+            return Name();
+        }
+        const uint8_t len = msg[pos];
+        if ((len & 0xC0) == 0xC0) {
+            if (pos + 1 >= msg.size()) {
+                r.fail();
+                return Name();
+            }
+            const size_t target = static_cast<size_t>(len & 0x3F) << 8 | msg[pos + 1];
+            if (end_after_name == 0) {
+                end_after_name = pos + 2;
+            }
+            if (target >= earliest) {
+                r.fail();
+                return Name();
+            }
+            earliest = target;
+            pos = target;
+            continue;
+        }
+        if ((len & 0xC0) != 0) {  // 0x40 and 0x80 label types are obsolete (RFC 6891 5)
+            r.fail();
+            return Name();
+        }
+        if (pos + 1 + len > msg.size() || out_len + 1 + len > kMaxNameWire) {
+            r.fail();
+            return Name();
+        }
+        std::memcpy(out.data_ + out_len, msg.data() + pos, 1 + len);
+        out_len += 1 + len;
+        pos += 1 + len;
+        if (len == 0) {
+            break;
+        }
+    }
+    out.size_ = static_cast<uint8_t>(out_len);
+    const size_t resume = end_after_name != 0 ? end_after_name : pos;
+    r.skip(resume - r.pos());
+    return out;
+}
+
+Result<Name> Name::from_text(std::string_view text) {
+    Name out;
+    if (text == "." || text.empty()) {
+        if (text.empty()) {
+            return Error{"empty name"};
+        }
+        return out;
+    }
+    if (text.back() == '.') {
+        text.remove_suffix(1);
+    }
+    size_t len = 0;
+    while (true) {
+        const size_t dot = text.find('.');
+        const std::string_view label = text.substr(0, dot);
+        if (label.empty()) {
+            return Error{"empty label"};
+        }
+        if (label.size() > kMaxLabel) {
+            return Error{"label longer than 63 octets"};
+        }
+        if (label.find('\\') != std::string_view::npos) {
+            return Error{"escapes are not supported"};
+        }
+        if (len + 1 + label.size() + 1 > kMaxNameWire) {
+            return Error{"name longer than 255 octets"};
+        }
+        out.data_[len] = static_cast<uint8_t>(label.size());
+        std::memcpy(out.data_ + len + 1, label.data(), label.size());
+        len += 1 + label.size();
+        if (dot == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(dot + 1);
+    }
+    out.data_[len] = 0;
+    out.size_ = static_cast<uint8_t>(len + 1);
+    return out;
+}
+
+bool Name::from_wire(WireName wire, Name& out) noexcept {
+    size_t pos = 0;
+    while (pos < wire.size()) {
+        const uint8_t len = wire[pos];
+        if (len > kMaxLabel) {
+            return false;
+        }
+        if (len == 0) {
+            if (pos + 1 != wire.size()) {
+                return false;
+            }
+            std::memcpy(out.data_, wire.data(), wire.size());
+            out.size_ = static_cast<uint8_t>(wire.size());
+            return true;
+        }
+        pos += 1 + len;
+        if (pos >= kMaxNameWire) {
+            return false;
+        }
+    }
+    return false;
+}
+
+size_t Name::label_count() const noexcept { return name_label_count(wire()); }
+
+std::string Name::to_text() const { return name_to_text(wire()); }
+
+void Name::to_lower() noexcept {
+    for (size_t i = 0; i < size_;) {
+        const uint8_t len = data_[i];
+        for (size_t j = i + 1; j <= i + len; ++j) {
+            data_[j] = lower_ascii(data_[j]);
+        }
+        i += 1 + len;
+    }
+}
+
+bool Name::prepend(std::string_view label) noexcept {
+    if (label.empty() || label.size() > kMaxLabel || size_ + 1 + label.size() > kMaxNameWire) {
+        return false;
+    }
+    const size_t shift = 1 + label.size();
+    std::memmove(data_ + shift, data_, size_);
+    data_[0] = static_cast<uint8_t>(label.size());
+    std::memcpy(data_ + 1, label.data(), label.size());
+    size_ = static_cast<uint8_t>(size_ + shift);
+    return true;
+}
+
+bool name_equal(WireName a, WireName b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+        // Length octets are below 64, so lowercasing them is harmless.
+        if (lower_ascii(a[i]) != lower_ascii(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+WireName name_parent(WireName name, size_t skip) noexcept {
+    size_t pos = 0;
+    while (skip > 0 && pos < name.size() && name[pos] != 0) {
+        pos += 1 + name[pos];
+        --skip;
+    }
+    if (pos >= name.size()) {
+        pos = name.size() - 1;
+    }
+    return name.subspan(pos);
+}
+
+size_t name_wire_size(std::span<const uint8_t> data) noexcept {
+    size_t pos = 0;
+    while (pos < data.size() && data[pos] != 0) {
+        pos += 1 + data[pos];
+    }
+    return std::min(pos + 1, data.size());
+}
+
+size_t name_label_count(WireName name) noexcept {
+    size_t count = 0;
+    for (size_t pos = 0; pos < name.size() && name[pos] != 0; pos += 1 + name[pos]) {
+        ++count;
+    }
+    return count;
+}
+
+bool name_in_zone(WireName name, WireName zone) noexcept {
+    const size_t name_labels = name_label_count(name);
+    const size_t zone_labels = name_label_count(zone);
+    if (name_labels < zone_labels) {
+        return false;
+    }
+    return name_equal(name_parent(name, name_labels - zone_labels), zone);
+}
+
+std::string_view name_first_label(WireName name) noexcept {
+    if (name.empty() || name[0] == 0) {
+        return {};
+    }
+    return {reinterpret_cast<const char*>(name.data() + 1), name[0]};
+}
+
+uint64_t name_hash(WireName name) noexcept {
+    uint64_t h = 14695981039346656037ull;
+    for (const uint8_t c : name) {
+        h = (h ^ lower_ascii(c)) * 1099511628211ull;
+    }
+    return h;
+}
+
+std::string name_to_text(WireName name) {
+    std::string out;
+    for (size_t pos = 0; pos < name.size() && name[pos] != 0; pos += 1 + name[pos]) {
+        out.append(reinterpret_cast<const char*>(name.data() + pos + 1), name[pos]);
+        out.push_back('.');
+    }
+    if (out.empty()) {
+        out = ".";
+    }
+    return out;
+}
+
+}  // namespace clusterdns

@@ -1,0 +1,56 @@
+#pragma once
+// DNS constants (RFC 1035, 2782, 3596, 6891). Enumerators are PascalCase because the RFC
+// mnemonics collide with <arpa/nameser_compat.h> macros.
+
+#include <cstdint>
+
+namespace clusterdns {
+
+enum class RrType : uint16_t {
+    A = 1,
+    Ns = 2,
+    Cname = 5,
+    Soa = 6,
+    Ptr = 12,
+    Mx = 15,
+    Txt = 16,
+    Aaaa = 28,
+    Srv = 33,
+    Opt = 41,
+    Ixfr = 251,
+    Axfr = 252,
+    Any = 255,
+};
+
+enum class RrClass : uint16_t {
+    In = 1,
+    Ch = 3,
+    Hs = 4,
+    None = 254,
+    Any = 255,
+};
+
+enum class Opcode : uint8_t {
+    Query = 0,
+};
+
+// Extended RCODEs (> 15) carry their upper 8 bits in the OPT record (RFC 6891 6.1.3).
+enum class Rcode : uint16_t {
+    NoError = 0,
+    FormErr = 1,
+    ServFail = 2,
+    NxDomain = 3,
+    NotImp = 4,
+    Refused = 5,
+    BadVers = 16,
+};
+
+enum class Section : uint8_t { Answer, Authority, Additional };
+
+constexpr uint16_t kHeaderSize = 12;
+constexpr uint16_t kMaxNameWire = 255;
+constexpr uint16_t kMaxLabel = 63;
+constexpr uint16_t kClassicUdpSize = 512;    // RFC 1035 4.2.1
+constexpr uint16_t kMaxMessageSize = 65535;  // TCP frames carry a 16-bit length
+
+}  // namespace clusterdns

@@ -1,0 +1,226 @@
+#include "server/config.h"
+
+#include <charconv>
+#include <optional>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+namespace clusterdns {
+
+const char* const kUsage = R"(usage: clusterdns --manifests PATH [--manifests PATH ...] --listen ADDR:PORT [--listen ...]
+                  [--zone cluster.local] [--ttl 30] [--workers N] [--config FILE]
+                  [--tcp-idle-timeout 10] [--max-tcp-connections 1024] [--help] [--version]
+
+Serves the cluster DNS zone (Kubernetes DNS-Based Service Discovery) built from Kubernetes
+manifests over UDP and TCP.
+
+  --manifests PATH   a manifest file, or a directory of *.yaml, *.yml and *.json files
+  --listen ADDR:PORT address to serve UDP and TCP on ([::1]:53 for IPv6; port 0: any free port)
+  --zone NAME        the cluster domain (default cluster.local)
+  --ttl SECONDS      TTL of the records (default 30)
+  --workers N        worker threads, each with its own sockets (default: one per CPU)
+  --config FILE      YAML file with the same settings; flags override it
+  --tcp-idle-timeout SECONDS      close idle TCP connections after this (default 10)
+  --max-tcp-connections N         open TCP connections at most (default 1024)
+
+Once the zone is loaded and the sockets are bound, prints one line to standard output:
+  clusterdns: listening on ADDR:PORT [ADDR:PORT ...]
+)";
+
+namespace {
+
+Result<unsigned> parse_unsigned(std::string_view what, std::string_view text, unsigned min,
+                                unsigned max) {
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min ||
+        value > max) {
+        return Error{fmt::format("{}: \"{}\" is not a number from {} to {}", what, text, min, max)};
+    }
+    return value;
+}
+
+// The settings both sources share: one table, so a key and its flag cannot drift apart.
+struct Setting {
+    const char* key;   // in the config file
+    const char* flag;  // on the command line
+    Status (*apply)(Options&, std::string_view what, std::string_view value);
+};
+
+Status set_number(unsigned& field, std::string_view what, std::string_view value, unsigned min,
+                  unsigned max) {
+    auto n = parse_unsigned(what, value, min, max);
+    if (!n) {
+        return n.error();
+    }
+    field = *n;
+    return {};
+}
+
+const Setting kSettings[] = {
+    {"manifests", "--manifests",
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.manifests.emplace_back(v);
+         return {};
+     }},
+    {"listen", "--listen",
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.listen.emplace_back(v);
+         return {};
+     }},
+    {"zone", "--zone",
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (v.empty()) {
+             return Error{fmt::format("{}: empty zone", what)};
+         }
+         o.zone = std::string(v);
+         return {};
+     }},
+    {"ttl", "--ttl",
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         unsigned ttl = 0;
+         auto s = set_number(ttl, what, v, 0, 3600);  // CoreDNS's kubernetes plugin range
+         o.ttl_seconds = ttl;
+         return s;
+     }},
+    {"workers", "--workers",
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.workers, what, v, 1, 256);
+     }},
+    {"tcp_idle_timeout", "--tcp-idle-timeout",
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.tcp_idle_timeout_seconds, what, v, 1, 3600);
+     }},
+    {"max_tcp_connections", "--max-tcp-connections",
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.max_tcp_connections, what, v, 1, 1000000);
+     }},
+};
+
+const Setting* find_setting(std::string_view name, bool flag) {
+    for (const Setting& s : kSettings) {
+        if ((flag ? s.flag : s.key) == name) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+bool is_list(const Setting& s) {
+    return std::string_view(s.key) == "manifests" || std::string_view(s.key) == "listen";
+}
+
+}  // namespace
+
+Status load_config_file(const std::string& path, Options& options) {
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+        return Error{fmt::format("{}: cannot read", path)};
+    } catch (const YAML::Exception& e) {
+        return Error{fmt::format("{}:{}:{}: invalid YAML: {}", path, e.mark.line + 1,
+                                 e.mark.column + 1, e.msg)};
+    }
+    if (root.IsNull()) {
+        return {};
+    }
+    if (!root.IsMap()) {
+        return Error{fmt::format("{}: expected a mapping of settings", path)};
+    }
+    for (const auto& entry : root) {
+        const std::string key = entry.first.as<std::string>("");
+        const Setting* setting = find_setting(key, false);
+        if (setting == nullptr) {
+            return Error{fmt::format("{}: unknown key \"{}\"", path, key)};
+        }
+        const std::string what = fmt::format("{}: {}", path, key);
+        std::vector<std::string> values;
+        if (entry.second.IsSequence() && is_list(*setting)) {
+            for (const auto& item : entry.second) {
+                if (!item.IsScalar()) {
+                    return Error{fmt::format("{}: expected a list of strings", what)};
+                }
+                values.push_back(item.Scalar());
+            }
+        } else if (entry.second.IsScalar()) {
+            values.push_back(entry.second.Scalar());
+        } else {
+            return Error{fmt::format("{}: expected {}", what,
+                                     is_list(*setting) ? "a string or a list" : "a value")};
+        }
+        if (is_list(*setting)) {
+            (std::string_view(setting->key) == "listen" ? options.listen : options.manifests)
+                .clear();
+        }
+        for (const std::string& value : values) {
+            if (Status s = setting->apply(options, what, value); !s) {
+                return s;
+            }
+        }
+    }
+    return {};
+}
+
+Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
+    CommandLine out;
+    std::optional<std::string> config_path;
+    std::vector<std::pair<const Setting*, std::string>> flags;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            out.help = true;
+            continue;
+        }
+        if (arg == "--version") {
+            out.version = true;
+            continue;
+        }
+        std::string_view name = arg;
+        std::optional<std::string_view> value;
+        if (const size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+            name = arg.substr(0, eq);
+            value = arg.substr(eq + 1);
+        }
+        const Setting* setting = find_setting(name, true);
+        if (setting == nullptr && name != "--config") {
+            return Error{fmt::format("unknown argument \"{}\" (see --help)", arg)};
+        }
+        if (!value) {
+            if (i + 1 >= argc) {
+                return Error{fmt::format("{} needs a value", name)};
+            }
+            value = argv[++i];
+        }
+        if (name == "--config") {
+            config_path = std::string(*value);
+        } else {
+            flags.emplace_back(setting, std::string(*value));
+        }
+    }
+    if (out.help || out.version) {
+        return out;
+    }
+    if (config_path) {
+        if (Status s = load_config_file(*config_path, out.options); !s) {
+            return s.error();
+        }
+    }
+    // A list flag replaces the file's list rather than adding to it.
+    for (const Setting& s : kSettings) {
+        if (is_list(s) && std::any_of(flags.begin(), flags.end(),
+                                      [&](const auto& f) { return f.first == &s; })) {
+            (std::string_view(s.key) == "listen" ? out.options.listen : out.options.manifests)
+                .clear();
+        }
+    }
+    for (const auto& [setting, value] : flags) {
+        if (Status s = setting->apply(out.options, setting->flag, value); !s) {
+            return s.error();
+        }
+    }
+    return out;
+}
+
+}  // namespace clusterdns

@@ -1,0 +1,25 @@
+#pragma once
+// The command line and the --config YAML file: both fill Options; flags override the file.
+
+#include <string>
+
+#include "server/clusterdns.h"
+#include "server/codec/result.h"
+
+namespace clusterdns {
+
+struct CommandLine {
+    Options options;
+    bool help = false;
+    bool version = false;
+};
+
+// Parses argv (and the --config file it names). Errors name the flag or the file and key.
+Result<CommandLine> parse_command_line(int argc, const char* const* argv);
+
+// Reads a --config file into `options`.
+Status load_config_file(const std::string& path, Options& options);
+
+extern const char* const kUsage;
+
+}  // namespace clusterdns

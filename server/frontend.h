@@ -1,0 +1,66 @@
+#pragma once
+// The network front end: one libuv loop per worker thread, each with its own SO_REUSEPORT UDP and
+// TCP sockets on every listen address, so the kernel spreads queries across workers. Everything a
+// query needs is allocated when a worker starts; the query path allocates nothing and takes no
+// lock.
+//
+// Zones are published by message: publish() drops the new zone in each worker's mailbox and wakes
+// it; the worker swaps its own pointer between queries and hands the old one back, and the old zone
+// is freed here, on the publishing thread, once every worker has let go of it.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/codec/result.h"
+#include "server/handler.h"
+
+namespace clusterdns {
+
+class Zone;
+
+struct ListenAddress {
+    std::string host;  // IPv4 or IPv6 literal, no brackets
+    uint16_t port = 0;
+
+    std::string to_text() const;  // "1.2.3.4:53", "[::1]:53"
+};
+
+// Parses "ADDR:PORT" or "[IPv6]:PORT".
+Result<ListenAddress> parse_listen_address(std::string_view text);
+
+struct FrontendOptions {
+    std::vector<ListenAddress> listen;
+    unsigned workers = 1;
+    unsigned tcp_idle_timeout_seconds = 10;
+    unsigned max_tcp_connections = 1024;  // over all workers
+};
+
+class Frontend {
+public:
+    // Binds every socket (port 0 becomes one free port, the same for UDP and TCP), then starts the
+    // workers. Fails with a message naming the address if a socket cannot be bound.
+    static Result<std::unique_ptr<Frontend>> start(const FrontendOptions& options,
+                                                   std::shared_ptr<const Zone> zone);
+    ~Frontend();  // stops
+
+    // The addresses bound, in the order of options.listen, with the ports chosen.
+    const std::vector<ListenAddress>& bound() const;
+
+    // Hands a new zone to every worker and returns once none can still read the old one.
+    void publish(std::shared_ptr<const Zone> zone);
+
+    // Stops every worker and closes every socket; idempotent.
+    void stop();
+
+    // Counters summed over the workers.
+    uint64_t requests() const;
+
+    class Impl;
+
+private:
+    explicit Frontend(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clusterdns

@@ -1,0 +1,158 @@
+#include "zone/answer.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace clusterdns {
+namespace {
+
+constexpr int kMaxCnameChain = 8;
+constexpr size_t kMaxAdditionalTargets = 32;
+
+void add_rrset(const Zone& zone, const Zone::RRset& set, WireName owner, Section section,
+               ResponseWriter& w) noexcept {
+    for (uint32_t i = 0; i < set.rdata_count; ++i) {
+        w.add(section, owner, set.type, set.ttl_seconds, zone.rdata(set, i));
+    }
+}
+
+void add_soa(const Zone& zone, const Zone::Node& apex, ResponseWriter& w) noexcept {
+    if (const Zone::RRset* soa = zone.rrset(apex, RrType::Soa)) {
+        add_rrset(zone, *soa, zone.name(apex), Section::Authority, w);
+    }
+}
+
+// RFC 2782 / RFC 1034 3.6.2: addresses of the names an SRV or NS answer points at, when we hold
+// them, so the client needs no second query.
+void add_target_addresses(const Zone& zone, const Zone::RRset& set, ResponseWriter& w) noexcept {
+    const Zone::Node* seen[kMaxAdditionalTargets];
+    size_t seen_count = 0;
+    for (uint32_t i = 0; i < set.rdata_count; ++i) {
+        std::span<const uint8_t> target = zone.rdata(set, i);
+        if (set.type == RrType::Srv) {
+            target = target.subspan(6);  // priority, weight, port
+        }
+        const Zone::Node* node = zone.find(target);
+        if (node == nullptr ||
+            std::find(seen, seen + seen_count, node) != seen + seen_count) {
+            continue;
+        }
+        if (seen_count < kMaxAdditionalTargets) {
+            seen[seen_count++] = node;
+        }
+        for (const RrType type : {RrType::A, RrType::Aaaa}) {
+            if (const Zone::RRset* addresses = zone.rrset(*node, type)) {
+                add_rrset(zone, *addresses, zone.name(*node), Section::Additional, w);
+            }
+        }
+    }
+}
+
+// "pods insecure" (CoreDNS kubernetes plugin): a-b-c-d.<namespace>.pod.<zone> answers the address
+// its first label spells, for any namespace that exists. Returns false if `name` is no such name.
+bool answer_pod(const Zone& zone, const Zone::Node& apex, WireName name, RrType qtype,
+                ResponseWriter& w, bool& answered) noexcept {
+    const size_t depth = name_label_count(name) - name_label_count(zone.name(apex));
+    if (depth != 3 || name_first_label(name_parent(name, 2)) != "pod" ||
+        zone.find(name_parent(name, 1)) == nullptr) {
+        return false;
+    }
+    const std::string_view label = name_first_label(name);
+    char text[64];
+    if (label.size() >= sizeof text) {
+        return false;
+    }
+    // CoreDNS's rule: three dashes and no "--" is IPv4, anything else is tried as IPv6.
+    size_t dashes = 0;
+    for (const char c : label) {
+        dashes += c == '-';
+    }
+    const bool v4 = dashes == 3 && label.find("--") == std::string_view::npos;
+    for (size_t i = 0; i < label.size(); ++i) {
+        text[i] = label[i] == '-' ? (v4 ? '.' : ':') : label[i];
+    }
+    text[label.size()] = '\0';
+    uint8_t address[16];
+    if (inet_pton(v4 ? AF_INET : AF_INET6, text, address) != 1) {
+        return false;
+    }
+    const RrType type = v4 ? RrType::A : RrType::Aaaa;
+    answered = qtype == type || qtype == RrType::Any;
+    if (answered) {
+        const Zone::RRset* soa = zone.rrset(apex, RrType::Soa);
+        // The TTL of pod records is the zone's TTL, which the SOA minimum carries.
+        const std::span<const uint8_t> soa_rdata = zone.rdata(*soa, 0);
+        const std::span<const uint8_t> minimum = soa_rdata.last(4);
+        const uint32_t ttl = static_cast<uint32_t>(minimum[0]) << 24 | minimum[1] << 16 |
+                             minimum[2] << 8 | minimum[3];
+        w.add(Section::Answer, name, type, ttl, {address, v4 ? 4u : 16u});
+    }
+    return true;
+}
+
+}  // namespace
+
+void answer_query(const Zone& zone, const Query& q, ResponseWriter& w) noexcept {
+    if (q.qclass != static_cast<uint16_t>(RrClass::In)) {
+        w.set_rcode(Rcode::Refused);
+        return;
+    }
+    WireName name = q.qname_lower.wire();
+    const Zone::Node* apex = zone.apex_for(name);
+    if (apex == nullptr || q.qtype == RrType::Axfr || q.qtype == RrType::Ixfr) {
+        w.set_rcode(Rcode::Refused);  // not ours (no open resolver); transfers are not offered
+        return;
+    }
+    w.set_authoritative(true);
+    for (int hop = 0; hop <= kMaxCnameChain; ++hop) {
+        const Zone::Node* node = zone.find(name);
+        if (node == nullptr) {
+            bool answered = false;
+            if (answer_pod(zone, *apex, name, q.qtype, w, answered)) {
+                if (!answered) {
+                    add_soa(zone, *apex, w);
+                }
+                return;
+            }
+            w.set_rcode(Rcode::NxDomain);  // RFC 6604: the RCODE is that of the last name
+            add_soa(zone, *apex, w);
+            return;
+        }
+        const WireName owner = zone.name(*node);
+        if (q.qtype != RrType::Cname && q.qtype != RrType::Any) {
+            if (const Zone::RRset* cname = zone.rrset(*node, RrType::Cname)) {
+                add_rrset(zone, *cname, owner, Section::Answer, w);
+                const WireName target = zone.rdata(*cname, 0);
+                apex = zone.apex_for(target);
+                if (apex == nullptr) {
+                    return;  // leaves our zones: the client's resolver follows it
+                }
+                name = target;
+                continue;
+            }
+        }
+        bool answered = false;
+        for (const Zone::RRset& set : zone.rrsets(*node)) {
+            if (set.type == q.qtype || q.qtype == RrType::Any) {
+                add_rrset(zone, set, owner, Section::Answer, w);
+                answered = true;
+            }
+        }
+        if (!answered) {
+            add_soa(zone, *apex, w);  // NODATA (RFC 2308 2.2)
+            return;
+        }
+        for (const Zone::RRset& set : zone.rrsets(*node)) {
+            if ((set.type == q.qtype || q.qtype == RrType::Any) &&
+                (set.type == RrType::Srv || set.type == RrType::Ns)) {
+                add_target_addresses(zone, set, w);
+            }
+        }
+        return;
+    }
+    w.set_rcode(Rcode::ServFail);  // a CNAME chain longer than we follow: a loop, most likely
+}
+
+}  // namespace clusterdns

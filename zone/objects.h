@@ -1,0 +1,102 @@
+#pragma once
+// The Kubernetes objects the zone is made of, stripped down to what DNS needs. Every source (the
+// manifest loader now, the API watch later) fills these and calls the validators here, so the
+// rules of what a usable object is live in one place.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/codec/result.h"
+
+namespace clusterdns {
+
+struct IpAddress {
+    bool v6 = false;
+    std::array<uint8_t, 16> bytes{};  // the first 4 for IPv4
+
+    std::span<const uint8_t> octets() const { return {bytes.data(), v6 ? 16u : 4u}; }
+    auto operator<=>(const IpAddress&) const = default;
+};
+
+// Parses an IPv4 or IPv6 literal; nullopt if it is neither.
+std::optional<IpAddress> parse_ip(std::string_view text) noexcept;
+std::string ip_to_text(const IpAddress& ip);
+
+struct ServicePort {
+    std::string name;      // empty for an unnamed port: no SRV record
+    std::string protocol;  // lowercase: "tcp", "udp" or "sctp"
+    uint16_t port = 0;
+};
+
+enum class ServiceType : uint8_t { ClusterIp, NodePort, LoadBalancer, ExternalName };
+
+struct Service {
+    std::string ns;
+    std::string name;
+    ServiceType type = ServiceType::ClusterIp;
+    bool headless = false;               // clusterIP: None
+    std::vector<IpAddress> cluster_ips;  // spec.clusterIPs, or spec.clusterIP
+    std::string external_name;           // lowercase, without the final dot
+    std::vector<ServicePort> ports;
+    bool publish_not_ready_addresses = false;
+};
+
+struct Endpoint {
+    std::vector<IpAddress> addresses;
+    std::string hostname;  // may be empty: the dashed address names it then
+    bool ready = true;     // EndpointSlice: conditions.ready, where nil means ready
+};
+
+// An EndpointSlice (discovery.k8s.io/v1) or a legacy v1 Endpoints object, both reduced to the
+// endpoints and ports of one Service.
+struct EndpointSet {
+    std::string ns;
+    std::string name;     // the object's own name
+    std::string service;  // the Service it belongs to
+    bool legacy = false;  // v1 Endpoints: used only when the Service has no EndpointSlice
+    std::vector<Endpoint> endpoints;
+    std::vector<ServicePort> ports;
+};
+
+struct Pod {
+    std::string ns;
+    std::string name;
+    std::vector<IpAddress> ips;
+};
+
+struct Namespace {
+    std::string name;
+};
+
+// All objects a zone is built from, keyed by namespace/name so a later watch event can replace or
+// delete one.
+struct Cluster {
+    std::map<std::string, Namespace> namespaces;
+    std::map<std::string, Service> services;
+    std::map<std::string, EndpointSet> endpoint_sets;  // key: "slice:" or "legacy:" + ns/name
+    std::map<std::string, Pod> pods;
+
+    void upsert(Namespace ns);
+    void upsert(Service service);
+    void upsert(EndpointSet set);
+    void upsert(Pod pod);
+};
+
+// Validation shared by every source. Each returns the offending field and why, as
+// "spec.clusterIP: ..." ; the caller adds file, document and kind/name.
+Status validate(const Service& service);
+Status validate(const EndpointSet& set);
+Status check_dns1123_label(std::string_view field, std::string_view value);
+Status check_dns1035_label(std::string_view field, std::string_view value);
+Status check_dns1123_subdomain(std::string_view field, std::string_view value);
+// Parses a port protocol ("TCP", "UDP", "SCTP"; empty means TCP) into its lowercase form.
+Result<std::string> parse_protocol(std::string_view field, std::string_view value);
+Status check_port_name(std::string_view field, std::string_view value);
+
+}  // namespace clusterdns
