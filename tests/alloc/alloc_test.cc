@@ -1,0 +1,280 @@
+// The query path allocates nothing: this binary counts every call of the global allocator (and of
+// libuv's, through uv_replace_allocator) while a running server answers thousands of queries of
+// every record kind over UDP and TCP, and while handle_query answers them in-process, and fails
+// if any allocation happened. Each answer's RCODE is checked too, so the test cannot pass by
+// answering nothing.
+
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // the replacements pair malloc with free
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <uv.h>
+
+#include "server/clusterdns.h"
+#include "server/handler.h"
+#include "zone/cluster_zone.h"
+#include "plugins/manifests/manifests.h"
+
+namespace {
+
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+
+void note_allocation() {
+    if (counting.load(std::memory_order_relaxed)) {
+        allocations.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void* counted_malloc(size_t size) {
+    note_allocation();
+    return std::malloc(size);
+}
+void* counted_realloc(void* p, size_t size) {
+    note_allocation();
+    return std::realloc(p, size);
+}
+void* counted_calloc(size_t n, size_t size) {
+    note_allocation();
+    return std::calloc(n, size);
+}
+
+}  // namespace
+
+void* operator new(size_t size) {
+    note_allocation();
+    if (void* p = std::malloc(size == 0 ? 1 : size)) {
+        return p;
+    }
+    throw std::bad_alloc();
+}
+void* operator new[](size_t size) { return operator new(size); }
+void* operator new(size_t size, std::align_val_t align) {
+    note_allocation();
+    const size_t a = static_cast<size_t>(align);
+    if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) {
+        return p;
+    }
+    throw std::bad_alloc();
+}
+void* operator new[](size_t size, std::align_val_t align) { return operator new(size, align); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace {
+
+struct Probe {
+    std::vector<uint8_t> packet;
+    int expected_rcode;  // -1: no response expected
+};
+
+std::vector<uint8_t> query(const std::string& name, uint16_t type, uint16_t qclass = 1,
+                           bool edns = false, uint8_t edns_version = 0, uint8_t opcode = 0) {
+    std::vector<uint8_t> out = {0x12, 0x34, static_cast<uint8_t>(0x01 | opcode << 3), 0x00,
+                                0,    1,    0,    0, 0, 0, 0, static_cast<uint8_t>(edns ? 1 : 0)};
+    size_t start = 0;
+    while (start < name.size()) {
+        size_t dot = name.find('.', start);
+        if (dot == std::string::npos) {
+            dot = name.size();
+        }
+        out.push_back(static_cast<uint8_t>(dot - start));
+        out.insert(out.end(), name.begin() + static_cast<long>(start),
+                   name.begin() + static_cast<long>(dot));
+        start = dot + 1;
+    }
+    out.push_back(0);
+    out.insert(out.end(), {static_cast<uint8_t>(type >> 8), static_cast<uint8_t>(type),
+                           static_cast<uint8_t>(qclass >> 8), static_cast<uint8_t>(qclass)});
+    if (edns) {
+        out.insert(out.end(), {0, 0, 41, 0x04, 0xD0, 0, edns_version, 0x80, 0, 0, 0});
+    }
+    return out;
+}
+
+std::vector<Probe> probes() {
+    const std::string z = ".cluster.local";
+    return {
+        {query("api-service.production.svc" + z, 1), 0},
+        {query("API-Service.Production.svc" + z, 1), 0},
+        {query("web-service.production.svc" + z, 28), 0},
+        {query("_http._tcp.api-service.production.svc" + z, 33), 0},
+        {query("api-service.production.svc" + z, 33), 0},
+        {query("db-service.production.svc" + z, 1), 0},
+        {query("db-service.production.svc" + z, 5), 0},
+        {query("big.production.svc" + z, 1), 0},  // truncated over UDP
+        {query("big.production.svc" + z, 1, 1, true), 0},
+        {query("_tcp.api-service.production.svc" + z, 1), 0},
+        {query("100.10.96.10.in-addr.arpa", 12), 0},
+        {query("10-244-1-5.production.pod" + z, 1), 0},
+        {query("not-an-ip.production.pod" + z, 1), 3},
+        {query("dns-version" + z, 16), 0},
+        {query("cluster.local", 6), 0},
+        {query("cluster.local", 2), 0},
+        {query("missing.production.svc" + z, 1), 3},
+        {query("production.svc" + z, 1), 0},
+        {query("example.com", 1), 5},
+        {query("api-service.production.svc" + z, 1, 3), 5},
+        {query("api-service.production.svc" + z, 1, 1, true, 1), 16},
+        {query("api-service.production.svc" + z, 1, 1, false, 0, 5), 4},
+        {{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0, 0, 0, 0, 0x3f, 'a'}, 1},
+        {{0x12, 0x34, 0x81}, -1},
+    };
+}
+
+int response_rcode(const uint8_t* p, size_t size) {
+    int rcode = p[3] & 0xF;
+    // An OPT record carries the upper bits: find it at the end of a BADVERS answer.
+    if (size >= 11 && p[size - 11] == 0 && p[size - 10] == 0 && p[size - 9] == 41) {
+        rcode |= p[size - 6] << 4;
+    }
+    return rcode;
+}
+
+int failures = 0;
+
+void expect(bool ok, const char* what) {
+    if (!ok) {
+        std::fprintf(stderr, "FAIL: %s\n", what);
+        ++failures;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: alloc_test EXAMPLES_DIR\n");
+        return 2;
+    }
+    uv_replace_allocator(counted_malloc, counted_realloc, counted_calloc, std::free);
+
+    // The counter itself must see allocations, or a zero below proves nothing.
+    counting = true;
+    delete new std::string(64, 'x');
+    void* from_uv = counted_malloc(16);
+    std::free(from_uv);
+    counting = false;
+    expect(allocations.exchange(0) >= 2, "the allocation counter counts");
+
+    clusterdns::Server server(clusterdns::Options{.listen = {"127.0.0.1:0"}, .workers = 2});
+    server.load_manifests(argv[1]);
+    std::string big =
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-1\n"
+        "  namespace: production\n  labels: {kubernetes.io/service-name: big}\n"
+        "addressType: IPv4\nports: [{name: http, port: 80, protocol: TCP}]\nendpoints:\n";
+    for (int i = 0; i < 100; ++i) {
+        big += "- addresses: [10.250.0." + std::to_string(i + 1) + "]\n";
+    }
+    server.apply_yaml(big);
+    server.add_service({.ns = "production", .name = "big", .cluster_ips = {"None"},
+                        .ports = {{.name = "http", .port = 80}}});
+    server.start();
+
+    const std::vector<Probe> all = probes();
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(server.port());
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    const int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    timeval timeout{2, 0};
+    setsockopt(udp, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const int tcp = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(tcp, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (connect(tcp, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+        std::perror("connect");
+        return 1;
+    }
+    static uint8_t reply[70000];
+    static uint8_t frame[70000];
+
+    // A zone of our own for the in-process half.
+    clusterdns::Cluster cluster;
+    if (!clusterdns::load_manifests(argv[1], cluster)) {
+        return 1;
+    }
+    auto zone = clusterdns::build_zone(cluster, {});
+    clusterdns::WorkerStats stats;
+
+    auto run_round = [&](bool checked) {
+        for (const Probe& p : all) {
+            // UDP
+            sendto(udp, p.packet.data(), p.packet.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                   sizeof to);
+            if (p.expected_rcode >= 0) {
+                const ssize_t n = recv(udp, reply, sizeof reply, 0);
+                if (checked) {
+                    expect(n >= 12 && response_rcode(reply, static_cast<size_t>(n)) ==
+                                          p.expected_rcode,
+                           "udp rcode");
+                }
+            }
+            // In-process
+            const size_t size = clusterdns::handle_query(
+                zone->get(), p.packet, {reply, sizeof reply}, clusterdns::Transport::Udp, stats);
+            if (checked) {
+                expect((size == 0) == (p.expected_rcode < 0), "in-process answer");
+            }
+        }
+        // TCP: every probe that gets an answer, pipelined in one write.
+        size_t frame_size = 0;
+        int expected = 0;
+        for (const Probe& p : all) {
+            if (p.expected_rcode < 0) {
+                continue;
+            }
+            frame[frame_size] = static_cast<uint8_t>(p.packet.size() >> 8);
+            frame[frame_size + 1] = static_cast<uint8_t>(p.packet.size());
+            std::memcpy(frame + frame_size + 2, p.packet.data(), p.packet.size());
+            frame_size += 2 + p.packet.size();
+            ++expected;
+        }
+        send(tcp, frame, frame_size, 0);
+        for (int i = 0; i < expected; ++i) {
+            uint8_t length[2];
+            if (recv(tcp, length, 2, MSG_WAITALL) != 2) {
+                expect(false, "tcp length");
+                return;
+            }
+            const size_t n = static_cast<size_t>(length[0] << 8 | length[1]);
+            const bool ok = recv(tcp, reply, n, MSG_WAITALL) == static_cast<ssize_t>(n);
+            if (checked) {
+                expect(ok && (reply[2] & 0x02) == 0, "tcp answer complete, not truncated");
+            }
+        }
+    };
+
+    run_round(false);  // warm-up: first touches of lazily mapped buffers
+    counting = true;
+    constexpr int kRounds = 200;
+    for (int round = 0; round < kRounds; ++round) {
+        run_round(true);
+    }
+    counting = false;
+    const long counted = allocations.load();
+    std::printf("%d rounds of %zu probes over UDP, TCP and in-process: %ld allocations\n", kRounds,
+                all.size(), counted);
+    expect(counted == 0, "no allocation on the query path");
+    close(udp);
+    close(tcp);
+    server.stop();
+    std::printf("%d passed, %d failed\n", failures == 0 ? 1 : 0, failures == 0 ? 0 : 1);
+    return failures == 0 ? 0 : 1;
+}
