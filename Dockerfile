@@ -2,7 +2,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake make g++ pkg-config \
-      libuv1-dev libyaml-cpp-dev libfmt-dev doctest-dev \
+      libuv1-dev libyaml-dev libyaml-cpp-dev libfmt-dev doctest-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -11,7 +11,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCLUSTERDNS_TESTS=OFF \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libuv1 libyaml-cpp0.7 libfmt9 \
+ && apt-get install -y --no-install-recommends libuv1 libyaml-0-2 libyaml-cpp0.7 libfmt9 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/clusterdns /usr/bin/clusterdns
 COPY examples/ /etc/clusterdns/manifests/

@@ -45,6 +45,15 @@ struct UdpSocket {
     Worker* worker;
 };
 
+// Replies to one recvmmsg batch, sent together with one sendmmsg when the batch ends.
+struct UdpReplies {
+    mmsghdr messages[kUdpBatch];
+    iovec iov[kUdpBatch];
+    sockaddr_storage peers[kUdpBatch];
+    uint8_t data[kUdpBatch][kMaxUdpResponse];
+    size_t count = 0;
+};
+
 struct TcpListener {
     uv_tcp_t handle;
     Worker* worker;
@@ -76,6 +85,7 @@ struct Worker {
     std::vector<std::unique_ptr<UdpSocket>> udp;
     std::vector<std::unique_ptr<TcpListener>> tcp;
     std::unique_ptr<uint8_t[]> udp_slab;
+    UdpReplies replies;
     std::unique_ptr<Connection[]> connections;
     std::vector<uint32_t> free_connections;  // reserved up front: push/pop never allocate
     std::unique_ptr<PendingSend[]> sends;
@@ -118,35 +128,66 @@ void on_udp_sent(uv_udp_send_t* req, int) {
     send->worker->free_sends.push_back(send->index);
 }
 
-void on_udp_read(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
-                 unsigned) noexcept {
-    if (nread <= 0 || addr == nullptr) {
-        return;  // nothing read, an error, or the end of a recvmmsg batch (UV_UDP_MMSG_FREE)
-    }
-    Worker& w = *static_cast<UdpSocket*>(handle->data)->worker;
-    const size_t size =
-        handle_query(w.zone.get(), {reinterpret_cast<const uint8_t*>(buf->base),
-                                    static_cast<size_t>(nread)},
-                     {w.answer, kMaxMessageSize}, Transport::Udp, w.stats);
-    if (size == 0) {
-        return;
-    }
-    uv_buf_t reply = uv_buf_init(reinterpret_cast<char*>(w.answer), static_cast<unsigned>(size));
-    const int sent = uv_udp_try_send(handle, &reply, 1, addr);
-    if (sent != UV_EAGAIN) {
-        return;
-    }
-    // The socket buffer is full: queue the reply in a pooled request, or drop it.
-    if (w.free_sends.empty() || size > kMaxUdpResponse) {
+// Queues a reply the socket would not take in a pooled request, or drops it.
+void queue_udp(Worker& w, uv_udp_t* handle, const uint8_t* data, size_t size,
+               const sockaddr* peer) noexcept {
+    if (w.free_sends.empty()) {
         w.stats.count(w.stats.dropped);
         return;
     }
     PendingSend& send = w.sends[w.free_sends.back()];
     w.free_sends.pop_back();
-    std::memcpy(send.data, w.answer, size);
-    reply = uv_buf_init(reinterpret_cast<char*>(send.data), static_cast<unsigned>(size));
-    if (uv_udp_send(&send.req, handle, &reply, 1, addr, on_udp_sent) != 0) {
+    std::memcpy(send.data, data, size);
+    const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(send.data), static_cast<unsigned>(size));
+    if (uv_udp_send(&send.req, handle, &buf, 1, peer, on_udp_sent) != 0) {
         w.free_sends.push_back(send.index);
+        w.stats.count(w.stats.dropped);
+    }
+}
+
+void flush_udp(Worker& w, uv_udp_t* handle) noexcept {
+    UdpReplies& r = w.replies;
+    size_t sent = 0;
+    int fd = -1;
+    uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd);
+    while (sent < r.count) {
+        const int n = sendmmsg(fd, r.messages + sent, static_cast<unsigned>(r.count - sent), 0);
+        if (n <= 0) {
+            break;
+        }
+        sent += static_cast<size_t>(n);
+    }
+    for (; sent < r.count; ++sent) {
+        queue_udp(w, handle, r.data[sent], r.iov[sent].iov_len,
+                  reinterpret_cast<const sockaddr*>(&r.peers[sent]));
+    }
+    r.count = 0;
+}
+
+// libuv reads a batch with recvmmsg and calls this once per datagram (UV_UDP_MMSG_CHUNK), then
+// once more with UV_UDP_MMSG_FREE: the replies of a batch go out together with one sendmmsg.
+void on_udp_read(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
+                 unsigned flags) noexcept {
+    Worker& w = *static_cast<UdpSocket*>(handle->data)->worker;
+    if (nread > 0 && addr != nullptr) {
+        UdpReplies& r = w.replies;
+        const size_t size = handle_query(
+            w.zone.get(), {reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)},
+            {r.data[r.count], kMaxUdpResponse}, Transport::Udp, w.stats);
+        if (size != 0) {
+            const socklen_t peer_size =
+                addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+            std::memcpy(&r.peers[r.count], addr, peer_size);
+            r.iov[r.count] = {r.data[r.count], size};
+            r.messages[r.count].msg_hdr = {.msg_name = &r.peers[r.count],
+                                           .msg_namelen = peer_size,
+                                           .msg_iov = &r.iov[r.count],
+                                           .msg_iovlen = 1};
+            ++r.count;
+        }
+    }
+    if (w.replies.count == kUdpBatch || (flags & UV_UDP_MMSG_CHUNK) == 0) {
+        flush_udp(w, handle);  // the batch ended, or this datagram came alone
     }
 }
 
@@ -449,6 +490,11 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
         port = text.substr(close + 2);
     } else {
         const size_t colon = text.rfind(':');
+        if (colon != std::string_view::npos && text.substr(0, colon).find(':') !=
+                                                   std::string_view::npos) {
+            return Error{fmt::format("\"{}\": write an IPv6 address in brackets, [ADDR]:PORT",
+                                     text)};
+        }
         if (colon == std::string_view::npos) {
             return Error{fmt::format("\"{}\" is not ADDR:PORT", text)};
         }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -13,28 +14,33 @@ namespace {
 constexpr const char* kBuiltinNamespaces[] = {"default", "kube-system", "kube-public",
                                               "kube-node-lease"};
 
-// Cold-path name construction: the parts come from validated objects, so failure is a bug or an
+// Names built here are kept as their lowercase wire bytes: a Name is 256 bytes inline, too big
+// to hold hundreds of thousands of.
+using WireBytes = std::string;
+
+WireName view(const WireBytes& bytes) {
+    return {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()};
+}
+
+// Cold-path name construction: the parts come from validated objects, so failure means an
 // over-long name, which we skip rather than abort the whole zone.
-std::optional<Name> make_name(std::string_view text) {
+std::optional<WireBytes> make_name(std::string_view text) {
     auto name = Name::from_text(text);
     if (!name) {
         return std::nullopt;
     }
     name->to_lower();
-    return *name;
+    const WireName w = name->wire();
+    return WireBytes(reinterpret_cast<const char*>(w.data()), w.size());
 }
 
-std::vector<uint8_t> rdata_of(const Name& name) {
-    const WireName w = name.wire();
-    return {w.begin(), w.end()};
-}
+std::span<const uint8_t> rdata_of(const WireBytes& name) { return view(name); }
 
-std::vector<uint8_t> srv_rdata(uint16_t weight, uint16_t port, const Name& target) {
+std::vector<uint8_t> srv_rdata(uint16_t weight, uint16_t port, const WireBytes& target) {
     std::vector<uint8_t> out = {0, 0, static_cast<uint8_t>(weight >> 8),
                                 static_cast<uint8_t>(weight), static_cast<uint8_t>(port >> 8),
                                 static_cast<uint8_t>(port)};
-    const WireName w = target.wire();
-    out.insert(out.end(), w.begin(), w.end());
+    out.insert(out.end(), target.begin(), target.end());
     return out;
 }
 
@@ -58,22 +64,19 @@ public:
     Records(ZoneBuilder& builder, const ZoneOptions& options)
         : builder_(builder), ttl_(options.ttl_seconds) {}
 
-    void address(const Name& owner, const IpAddress& ip) {
-        builder_.add(owner, ip.v6 ? RrType::Aaaa : RrType::A, ttl_, ip.octets());
+    void address(const WireBytes& owner, const IpAddress& ip) {
+        builder_.add(view(owner), ip.v6 ? RrType::Aaaa : RrType::A, ttl_, ip.octets());
     }
-    void add(const Name& owner, RrType type, std::span<const uint8_t> rdata) {
-        builder_.add(owner, type, ttl_, rdata);
+    void add(const WireBytes& owner, RrType type, std::span<const uint8_t> rdata) {
+        builder_.add(view(owner), type, ttl_, rdata);
     }
     // SRV entries are gathered per owner first: CoreDNS's weight is 100 divided by the number
     // of entries answering the name, counted before duplicates are merged.
-    void srv(const Name& owner, uint16_t port, const Name& target) {
-        srv_[std::string(reinterpret_cast<const char*>(owner.wire().data()), owner.size())]
-            .push_back({port, target});
+    void srv(const WireBytes& owner, uint16_t port, const WireBytes& target) {
+        srv_[owner].push_back({port, target});
     }
     void flush_srv() {
-        for (const auto& [key, entries] : srv_) {
-            Name owner;
-            Name::from_wire({reinterpret_cast<const uint8_t*>(key.data()), key.size()}, owner);
+        for (const auto& [owner, entries] : srv_) {
             const auto weight = static_cast<uint16_t>(std::max<size_t>(1, 100 / entries.size()));
             for (const auto& [port, target] : entries) {
                 add(owner, RrType::Srv, srv_rdata(weight, port, target));
@@ -85,7 +88,7 @@ public:
 private:
     ZoneBuilder& builder_;
     uint32_t ttl_;
-    std::map<std::string, std::vector<std::pair<uint16_t, Name>>> srv_;
+    std::unordered_map<WireBytes, std::vector<std::pair<uint16_t, WireBytes>>> srv_;
 };
 
 struct ServiceEndpoint {
@@ -117,8 +120,8 @@ std::vector<ServiceEndpoint> published_endpoints(
 
 void add_service(Records& records, const Service& service,
                  const std::vector<ServiceEndpoint>& endpoints, const std::string& origin,
-                 std::map<IpAddress, Name>& service_ptr,
-                 std::map<IpAddress, std::vector<Name>>& endpoint_ptr) {
+                 std::map<IpAddress, WireBytes>& service_ptr,
+                 std::map<IpAddress, std::vector<WireBytes>>& endpoint_ptr) {
     const std::string base_text = fmt::format("{}.{}.svc.{}", service.name, service.ns, origin);
     const auto base = make_name(base_text);
     if (!base) {
@@ -136,7 +139,7 @@ void add_service(Records& records, const Service& service,
 
     // Endpoint names exist under every Service with endpoints (as CoreDNS answers them).
     struct EndpointName {
-        Name name;
+        WireBytes name;
         IpAddress ip;
         const ServiceEndpoint* endpoint;
     };
@@ -145,13 +148,13 @@ void add_service(Records& records, const Service& service,
         for (const IpAddress& ip : se.endpoint->addresses) {
             const std::string& label =
                 se.endpoint->hostname.empty() ? dashed_address(ip) : se.endpoint->hostname;
-            const auto name = make_name(fmt::format("{}.{}", label, base_text));
+            auto name = make_name(fmt::format("{}.{}", label, base_text));
             if (!name) {
                 continue;
             }
             records.address(*name, ip);
             endpoint_ptr[ip].push_back(*name);
-            endpoint_names.push_back({*name, ip, &se});
+            endpoint_names.push_back({std::move(*name), ip, &se});
         }
     }
 
@@ -204,10 +207,10 @@ std::string dashed_address(const IpAddress& ip) {
 
 Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const ZoneOptions& options) {
     const auto origin = make_name(options.origin);
-    if (!origin || origin->is_root()) {
+    if (!origin || origin->size() <= 1) {
         return Error{fmt::format("zone \"{}\" is not a domain name", options.origin)};
     }
-    const std::string origin_text = name_to_text(origin->wire());
+    const std::string origin_text = name_to_text(view(*origin));
     const std::string zone_text = origin_text.substr(0, origin_text.size() - 1);
 
     ZoneBuilder builder;
@@ -217,28 +220,27 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     // Apexes: SOA and NS as CoreDNS's kubernetes plugin writes them.
     for (const std::string& apex_text : {zone_text, std::string("in-addr.arpa"),
                                         std::string("ip6.arpa")}) {
-        const Name apex = *make_name(apex_text);
-        const Name mname = *make_name(fmt::format("ns.dns.{}", apex_text));
-        const Name rname = *make_name(fmt::format("hostmaster.{}", apex_text));
-        std::vector<uint8_t> soa = rdata_of(mname);
-        const auto rn = rdata_of(rname);
-        soa.insert(soa.end(), rn.begin(), rn.end());
+        const WireBytes apex = *make_name(apex_text);
+        const WireBytes mname = *make_name(fmt::format("ns.dns.{}", apex_text));
+        const WireBytes rname = *make_name(fmt::format("hostmaster.{}", apex_text));
+        std::vector<uint8_t> soa(mname.begin(), mname.end());
+        soa.insert(soa.end(), rname.begin(), rname.end());
         for (const uint32_t v : {options.serial, 7200u, 1800u, 86400u, ttl}) {
             soa.insert(soa.end(), {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
                                    static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)});
         }
-        builder.add_apex(apex);
-        builder.add(apex, RrType::Soa, std::min(ttl, 300u), soa);
-        builder.add(apex, RrType::Ns, ttl, rdata_of(mname));
+        builder.add_apex(view(apex));
+        builder.add(view(apex), RrType::Soa, std::min(ttl, 300u), soa);
+        builder.add(view(apex), RrType::Ns, ttl, rdata_of(mname));
         for (const IpAddress& ip : options.ns_addresses) {
             records.address(mname, ip);
         }
     }
 
-    const Name version = *make_name(fmt::format("dns-version.{}", zone_text));
+    const WireBytes version = *make_name(fmt::format("dns-version.{}", zone_text));
     std::vector<uint8_t> txt = {static_cast<uint8_t>(std::string_view(kDnsSchemaVersion).size())};
     txt.insert(txt.end(), kDnsSchemaVersion, kDnsSchemaVersion + txt[0]);
-    builder.add(version, RrType::Txt, kDnsVersionTtlSeconds, txt);
+    builder.add(view(version), RrType::Txt, kDnsVersionTtlSeconds, txt);
 
     // Namespaces exist whether declared or only used; the built-in ones always do.
     std::set<std::string> namespaces(std::begin(kBuiltinNamespaces), std::end(kBuiltinNamespaces));
@@ -251,14 +253,14 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     for (const auto& [key, pod] : cluster.pods) {
         namespaces.insert(pod.ns);
     }
-    builder.add_name(*make_name(fmt::format("svc.{}", zone_text)));
-    builder.add_name(*make_name(fmt::format("pod.{}", zone_text)));
+    builder.add_name(view(*make_name(fmt::format("svc.{}", zone_text))));
+    builder.add_name(view(*make_name(fmt::format("pod.{}", zone_text))));
     for (const std::string& ns : namespaces) {
         if (const auto n = make_name(fmt::format("{}.svc.{}", ns, zone_text))) {
-            builder.add_name(*n);
+            builder.add_name(view(*n));
         }
         if (const auto n = make_name(fmt::format("{}.pod.{}", ns, zone_text))) {
-            builder.add_name(*n);
+            builder.add_name(view(*n));
         }
     }
 
@@ -266,8 +268,8 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     for (const auto& [key, set] : cluster.endpoint_sets) {
         by_service.emplace(fmt::format("{}/{}", set.ns, set.service), &set);
     }
-    std::map<IpAddress, Name> service_ptr;
-    std::map<IpAddress, std::vector<Name>> endpoint_ptr;
+    std::map<IpAddress, WireBytes> service_ptr;
+    std::map<IpAddress, std::vector<WireBytes>> endpoint_ptr;
     for (const auto& [key, service] : cluster.services) {
         add_service(records, service, published_endpoints(service, by_service), zone_text,
                     service_ptr, endpoint_ptr);
@@ -285,7 +287,7 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
             continue;
         }
         if (const auto owner = make_name(reverse_name(ip))) {
-            for (const Name& target : targets) {
+            for (const WireBytes& target : targets) {
                 records.add(*owner, RrType::Ptr, rdata_of(target));
             }
         }

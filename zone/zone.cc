@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 namespace clusterdns {
 
@@ -47,103 +48,112 @@ size_t Zone::memory_bytes() const noexcept {
            rdata_bytes_.capacity() + table_.capacity() * sizeof(uint32_t);
 }
 
-namespace {
-
-std::string key_of(WireName name) {
-    return std::string(reinterpret_cast<const char*>(name.data()), name.size());
+uint32_t ZoneBuilder::intern(WireName owner) {
+    const std::string_view key(reinterpret_cast<const char*>(owner.data()), owner.size());
+    const auto it = owner_index_.find(key);
+    if (it != owner_index_.end()) {
+        return it->second;
+    }
+    char* bytes = static_cast<char*>(owner_bytes_.allocate(owner.size(), 1));
+    std::memcpy(bytes, owner.data(), owner.size());
+    const auto index = static_cast<uint32_t>(owners_.size());
+    owners_.emplace_back(bytes, owner.size());
+    owner_index_.emplace(owners_.back(), index);
+    return index;
 }
 
-WireName wire_of(const std::string& key) {
-    return {reinterpret_cast<const uint8_t*>(key.data()), key.size()};
-}
+void ZoneBuilder::add_apex(WireName origin) { apexes_.push_back(intern(origin)); }
 
-}  // namespace
-
-ZoneBuilder::PendingNode& ZoneBuilder::node(const Name& owner) {
-    return nodes_[key_of(owner.wire())];
-}
-
-void ZoneBuilder::add_apex(const Name& origin) {
-    apexes_.push_back(key_of(origin.wire()));
-    node(origin);
-}
-
-void ZoneBuilder::add(const Name& owner, RrType type, uint32_t ttl_seconds,
+void ZoneBuilder::add(WireName owner, RrType type, uint32_t ttl_seconds,
                       std::span<const uint8_t> rdata) {
-    PendingNode& n = node(owner);
-    auto it = std::find_if(n.rrsets.begin(), n.rrsets.end(),
-                           [type](const PendingRRset& s) { return s.type == type; });
-    if (it == n.rrsets.end()) {
-        n.rrsets.push_back({type, ttl_seconds, {}});
-        it = n.rrsets.end() - 1;
-    }
-    std::string data(reinterpret_cast<const char*>(rdata.data()), rdata.size());
-    if (std::find(it->rdata.begin(), it->rdata.end(), data) == it->rdata.end()) {
-        it->rdata.push_back(std::move(data));
-    }
+    records_.push_back({intern(owner), type, static_cast<uint16_t>(rdata.size()), ttl_seconds,
+                        static_cast<uint32_t>(rdata_.size())});
+    rdata_.insert(rdata_.end(), rdata.begin(), rdata.end());
 }
 
-void ZoneBuilder::add_name(const Name& owner) { node(owner); }
+void ZoneBuilder::add_name(WireName owner) { intern(owner); }
 
 std::shared_ptr<const Zone> ZoneBuilder::build() {
     // Deepest apex first, so apex_for() finds the closest enclosing zone.
-    std::sort(apexes_.begin(), apexes_.end(), [](const std::string& a, const std::string& b) {
-        return name_label_count(wire_of(a)) > name_label_count(wire_of(b));
+    std::sort(apexes_.begin(), apexes_.end(), [&](uint32_t a, uint32_t b) {
+        return name_label_count(owner_name(a)) > name_label_count(owner_name(b));
     });
 
     // Empty non-terminals: every ancestor of an owner, up to its apex, exists.
-    std::vector<std::string> owners;
-    owners.reserve(nodes_.size());
-    for (const auto& [owner, pending] : nodes_) {
-        owners.push_back(owner);
-    }
-    for (const std::string& owner : owners) {
-        const WireName wire = wire_of(owner);
-        const auto apex = std::find_if(apexes_.begin(), apexes_.end(), [&](const std::string& a) {
-            return name_in_zone(wire, wire_of(a));
+    const size_t explicit_owners = owners_.size();
+    for (uint32_t i = 0; i < explicit_owners; ++i) {
+        const WireName wire = owner_name(i);
+        const auto apex = std::find_if(apexes_.begin(), apexes_.end(), [&](uint32_t a) {
+            return name_in_zone(wire, owner_name(a));
         });
         if (apex == apexes_.end()) {
             continue;
         }
-        const size_t depth = name_label_count(wire) - name_label_count(wire_of(*apex));
+        const size_t depth = name_label_count(wire) - name_label_count(owner_name(*apex));
         for (size_t skip = 1; skip < depth; ++skip) {
-            nodes_.try_emplace(key_of(name_parent(wire, skip)));
+            intern(name_parent(wire, skip));
         }
     }
 
-    // Sorted owners give a deterministic layout.
-    owners.clear();
-    for (const auto& [owner, pending] : nodes_) {
-        owners.push_back(owner);
-    }
-    std::sort(owners.begin(), owners.end());
+    // Group records by owner, then type; insertion order within an RRset is kept.
+    std::stable_sort(records_.begin(), records_.end(),
+                     [](const PendingRecord& a, const PendingRecord& b) {
+                         return a.owner != b.owner ? a.owner < b.owner
+                                                   : static_cast<uint16_t>(a.type) <
+                                                         static_cast<uint16_t>(b.type);
+                     });
+    auto rdata_of = [&](const PendingRecord& r) {
+        return std::span<const uint8_t>(rdata_.data() + r.rdata_offset, r.rdata_size);
+    };
 
     auto zone = std::make_shared<Zone>();
-    zone->nodes_.reserve(owners.size());
-    for (const std::string& owner : owners) {
-        PendingNode& pending = nodes_[owner];
+    zone->nodes_.reserve(owners_.size());
+    size_t next = 0;  // first record not yet placed
+    for (uint32_t owner = 0; owner < owners_.size(); ++owner) {
+        const WireName name = owner_name(owner);
         Zone::Node node{};
-        node.hash = name_hash(wire_of(owner));
+        node.hash = name_hash(name);
         node.name_offset = static_cast<uint32_t>(zone->names_.size());
-        node.name_size = static_cast<uint8_t>(owner.size());
+        node.name_size = static_cast<uint8_t>(name.size());
         node.first_rrset = static_cast<uint32_t>(zone->rrsets_.size());
-        node.rrset_count = static_cast<uint16_t>(pending.rrsets.size());
-        zone->names_.insert(zone->names_.end(), owner.begin(), owner.end());
-        for (const PendingRRset& set : pending.rrsets) {
-            zone->rrsets_.push_back({set.type, set.ttl_seconds,
-                                     static_cast<uint32_t>(zone->rdatas_.size()),
-                                     static_cast<uint32_t>(set.rdata.size())});
-            for (const std::string& rdata : set.rdata) {
-                zone->rdatas_.push_back({static_cast<uint32_t>(zone->rdata_bytes_.size()),
-                                         static_cast<uint16_t>(rdata.size())});
-                zone->rdata_bytes_.insert(zone->rdata_bytes_.end(), rdata.begin(), rdata.end());
+        zone->names_.insert(zone->names_.end(), name.begin(), name.end());
+        while (next < records_.size() && records_[next].owner == owner) {
+            const PendingRecord& first = records_[next];
+            const auto first_rdata = static_cast<uint32_t>(zone->rdatas_.size());
+            for (; next < records_.size() && records_[next].owner == owner &&
+                   records_[next].type == first.type;
+                 ++next) {
+                const std::span<const uint8_t> rdata = rdata_of(records_[next]);
+                const bool duplicate = std::any_of(
+                    zone->rdatas_.begin() + first_rdata, zone->rdatas_.end(),
+                    [&](const Zone::Rdata& seen) {
+                        return seen.size == rdata.size() &&
+                               std::equal(rdata.begin(), rdata.end(),
+                                          zone->rdata_bytes_.begin() + seen.offset);
+                    });
+                if (!duplicate) {
+                    zone->rdatas_.push_back({static_cast<uint32_t>(zone->rdata_bytes_.size()),
+                                             static_cast<uint16_t>(rdata.size())});
+                    zone->rdata_bytes_.insert(zone->rdata_bytes_.end(), rdata.begin(),
+                                              rdata.end());
+                }
             }
+            zone->rrsets_.push_back(
+                {first.type, first.ttl_seconds, first_rdata,
+                 static_cast<uint32_t>(zone->rdatas_.size() - first_rdata)});
+            ++node.rrset_count;
         }
         zone->nodes_.push_back(node);
     }
 
+    // The arrays stay as they are for the zone's life: give back what growth over-allocated.
+    zone->names_.shrink_to_fit();
+    zone->rrsets_.shrink_to_fit();
+    zone->rdatas_.shrink_to_fit();
+    zone->rdata_bytes_.shrink_to_fit();
+
     // Load factor at most 1/2 keeps probe sequences short.
-    zone->table_.assign(std::bit_ceil(std::max<size_t>(16, owners.size() * 2)), 0);
+    zone->table_.assign(std::bit_ceil(std::max<size_t>(16, zone->nodes_.size() * 2)), 0);
     const size_t mask = zone->table_.size() - 1;
     for (size_t i = 0; i < zone->nodes_.size(); ++i) {
         size_t slot = zone->nodes_[i].hash & mask;
@@ -152,12 +162,7 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         }
         zone->table_[slot] = static_cast<uint32_t>(i + 1);
     }
-    for (const std::string& apex : apexes_) {
-        const Zone::Node* node = zone->find(wire_of(apex));
-        zone->apexes_.push_back(static_cast<uint32_t>(node - zone->nodes_.data()));
-    }
-    nodes_.clear();
-    apexes_.clear();
+    zone->apexes_.assign(apexes_.begin(), apexes_.end());  // owner index == node index
     return zone;
 }
 

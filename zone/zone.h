@@ -8,8 +8,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <memory_resource>
 #include <span>
-#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -73,27 +74,40 @@ private:
 
 // Collects RRs (owner names in lowercase wire form) and builds a Zone. Duplicate RDATA within an
 // RRset is dropped; every ancestor of an owner up to its apex becomes a node (an empty
-// non-terminal answers NODATA, not NXDOMAIN).
+// non-terminal answers NODATA, not NXDOMAIN). Owners and RDATA go into flat arrays as they come,
+// so a build of 100,000 Services stays within a few hundred bytes per record.
 class ZoneBuilder {
 public:
-    void add_apex(const Name& origin);
-    void add(const Name& owner, RrType type, uint32_t ttl_seconds, std::span<const uint8_t> rdata);
-    void add_name(const Name& owner);
+    void add_apex(WireName origin);
+    void add(WireName owner, RrType type, uint32_t ttl_seconds, std::span<const uint8_t> rdata);
+    void add_name(WireName owner);
+    void add_apex(const Name& origin) { add_apex(origin.wire()); }
+    void add(const Name& owner, RrType type, uint32_t ttl_seconds,
+             std::span<const uint8_t> rdata) {
+        add(owner.wire(), type, ttl_seconds, rdata);
+    }
+    void add_name(const Name& owner) { add_name(owner.wire()); }
     std::shared_ptr<const Zone> build();
 
 private:
-    struct PendingRRset {
+    struct PendingRecord {
+        uint32_t owner;
         RrType type;
+        uint16_t rdata_size;
         uint32_t ttl_seconds;
-        std::vector<std::string> rdata;
+        uint32_t rdata_offset;
     };
-    struct PendingNode {
-        std::vector<PendingRRset> rrsets;
-    };
-    PendingNode& node(const Name& owner);
+    uint32_t intern(WireName owner);
+    WireName owner_name(uint32_t index) const {
+        return {reinterpret_cast<const uint8_t*>(owners_[index].data()), owners_[index].size()};
+    }
 
-    std::unordered_map<std::string, PendingNode> nodes_;
-    std::vector<std::string> apexes_;
+    std::pmr::monotonic_buffer_resource owner_bytes_{1 << 20};
+    std::vector<std::string_view> owners_;  // views into owner_bytes_
+    std::unordered_map<std::string_view, uint32_t> owner_index_;
+    std::vector<PendingRecord> records_;
+    std::vector<uint8_t> rdata_;
+    std::vector<uint32_t> apexes_;
 };
 
 }  // namespace clusterdns

@@ -1,0 +1,157 @@
+#include "plugins/manifests/yaml_document.h"
+
+#include <string>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <yaml.h>
+
+namespace clusterdns {
+namespace {
+
+struct Frame {
+    DocNode::Kind kind;
+    uint32_t line;
+    std::string anchor;
+    std::vector<DocNode> items;
+    std::vector<DocMember> members;
+    bool have_key = false;
+    std::string_view key;
+};
+
+// Owns a libyaml event for one loop iteration.
+struct Event {
+    yaml_event_t event;
+    ~Event() { yaml_event_delete(&event); }
+};
+
+// YAML 1.2 core schema nulls; everything else plain stays a scalar for the converter to read.
+bool is_plain_null(std::string_view text) {
+    return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
+}
+
+std::string anchor_of(const yaml_char_t* anchor) {
+    return anchor == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(anchor));
+}
+
+}  // namespace
+
+Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) {
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+    struct ParserGuard {
+        yaml_parser_t* p;
+        ~ParserGuard() { yaml_parser_delete(p); }
+    } guard{&parser};
+
+    std::vector<DocNode> documents;
+    std::vector<Frame> stack;
+    std::unordered_map<std::string, DocNode> anchors;
+    auto where = [](const yaml_mark_t& mark) {
+        return fmt::format("{}:{}", mark.line + 1, mark.column + 1);
+    };
+
+    // Places a finished node in its parent, or makes it the document's root.
+    auto finish = [&](DocNode node, const std::string& anchor,
+                      const yaml_mark_t& mark) -> Status {
+        if (!anchor.empty()) {
+            anchors[anchor] = node;
+        }
+        if (stack.empty()) {
+            documents.push_back(node);
+            return {};
+        }
+        Frame& parent = stack.back();
+        if (parent.kind == DocNode::Kind::Sequence) {
+            parent.items.push_back(node);
+        } else if (!parent.have_key) {
+            if (!node.is_scalar() && !node.is_null()) {
+                return Error{fmt::format("{}: a mapping key must be a plain value", where(mark))};
+            }
+            parent.key = node.text;
+            parent.have_key = true;
+        } else {
+            parent.members.push_back({parent.key, node});
+            parent.have_key = false;
+        }
+        return {};
+    };
+
+    for (;;) {
+        Event e;
+        if (!yaml_parser_parse(&parser, &e.event)) {
+            return Error{fmt::format("{}: invalid YAML: {}{}{}", where(parser.problem_mark),
+                                     parser.problem ? parser.problem : "invalid YAML",
+                                     parser.context ? " " : "",
+                                     parser.context ? parser.context : "")};
+        }
+        const yaml_event_t& ev = e.event;
+        const uint32_t line = static_cast<uint32_t>(ev.start_mark.line + 1);
+        switch (ev.type) {
+            case YAML_STREAM_END_EVENT:
+                return documents;
+            case YAML_DOCUMENT_START_EVENT:
+                anchors.clear();  // anchors are local to a document
+                break;
+            case YAML_SCALAR_EVENT: {
+                const std::string_view value(reinterpret_cast<const char*>(ev.data.scalar.value),
+                                             ev.data.scalar.length);
+                DocNode node;
+                node.line = line;
+                node.quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+                if (node.quoted || !is_plain_null(value)) {
+                    node.kind = DocNode::Kind::Scalar;
+                    node.text = arena.copy(value);
+                }
+                if (Status s = finish(node, anchor_of(ev.data.scalar.anchor), ev.start_mark); !s) {
+                    return s.error();
+                }
+                break;
+            }
+            case YAML_ALIAS_EVENT: {
+                const auto it = anchors.find(anchor_of(ev.data.alias.anchor));
+                if (it == anchors.end()) {
+                    return Error{fmt::format("{}: unknown alias \"{}\"", where(ev.start_mark),
+                                             anchor_of(ev.data.alias.anchor))};
+                }
+                if (Status s = finish(it->second, {}, ev.start_mark); !s) {
+                    return s.error();
+                }
+                break;
+            }
+            case YAML_SEQUENCE_START_EVENT:
+            case YAML_MAPPING_START_EVENT:
+                if (stack.size() >= kMaxYamlDepth) {
+                    return Error{fmt::format("{}: nested deeper than {} levels",
+                                             where(ev.start_mark), kMaxYamlDepth)};
+                }
+                stack.push_back({ev.type == YAML_SEQUENCE_START_EVENT ? DocNode::Kind::Sequence
+                                                                      : DocNode::Kind::Mapping,
+                                 line,
+                                 anchor_of(ev.type == YAML_SEQUENCE_START_EVENT
+                                               ? ev.data.sequence_start.anchor
+                                               : ev.data.mapping_start.anchor)});
+                break;
+            case YAML_SEQUENCE_END_EVENT:
+            case YAML_MAPPING_END_EVENT: {
+                Frame frame = std::move(stack.back());
+                stack.pop_back();
+                DocNode node;
+                node.kind = frame.kind;
+                node.line = frame.line;
+                node.items = arena.copy(std::span<const DocNode>(frame.items));
+                node.members = arena.copy(std::span<const DocMember>(frame.members));
+                if (Status s = finish(node, frame.anchor, ev.start_mark); !s) {
+                    return s.error();
+                }
+                break;
+            }
+            default:
+                break;
+        }
+    }
+}
+
+}  // namespace clusterdns

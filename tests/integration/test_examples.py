@@ -1,0 +1,102 @@
+"""Every file in examples/ loads and answers what its comment promises.
+
+For each examples/*.yaml file, alone (plus examples/namespaces.yaml, which holds the namespaces
+the others use) the server starts, and over UDP and TCP the probes listed for that file hold.
+Then the whole directory is loaded with one --manifests examples and every probe of every file
+holds at once. Also each file loads entirely on its own (starts, serves, exits 0 on SIGTERM).
+Kinds clusterdns skips (Ingress, NetworkPolicy, Deployment, StatefulSet, ConfigMap) create no
+names. A new example file without probes here fails this test.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import EXAMPLES, reverse_name, svc  # noqa: E402
+
+API = svc("api-service")
+KDNS = svc("kube-dns", "kube-system")
+PG = svc("postgres")
+WEB = svc("web-service")
+
+# file -> [(name, type, expected)] where expected is a list of (type, rdata) answers, or
+# "NXDOMAIN" / "NODATA".
+PROBES = {
+    "namespaces.yaml": [
+        ("production.svc.cluster.local", "A", "NODATA"),
+        ("default.svc.cluster.local", "A", "NODATA"),
+        ("10-244-1-5.production.pod.cluster.local", "A", [("A", "10.244.1.5")]),
+    ],
+    "kube-system.yaml": [
+        (KDNS, "A", [("A", "10.96.0.10")]),
+        ("_dns._udp." + KDNS, "SRV", [("SRV", "0 100 53 " + KDNS)]),
+        (reverse_name("10.96.0.10"), "PTR", [("PTR", KDNS)]),
+        ("10-244-0-2.kube-system.pod.cluster.local", "A", [("A", "10.244.0.2")]),
+        (svc("coredns", "kube-system"), "A", "NXDOMAIN"),           # a ConfigMap
+    ],
+    "production-services.yaml": [
+        (API, "A", [("A", "10.96.10.100")]),
+        ("_http._tcp." + API, "SRV", [("SRV", "0 100 80 " + API)]),
+        (WEB, "AAAA", [("AAAA", "fd00:10:96::a65")]),
+        ("_metrics._tcp." + svc("admin-service"), "SRV",
+         [("SRV", "0 100 9090 " + svc("admin-service"))]),
+        (svc("db-service"), "CNAME", [("CNAME", "rds-endpoint.ap-southeast-1.rds.amazonaws.com.")]),
+    ],
+    "exposure.yaml": [
+        (svc("api-nodeport"), "A", [("A", "10.96.10.110")]),
+        (svc("api-public"), "A", [("A", "10.96.10.120")]),
+        (svc("main-ingress"), "A", "NXDOMAIN"),                     # an Ingress
+        (svc("db-access-policy"), "A", "NXDOMAIN"),                 # a NetworkPolicy
+    ],
+    "postgres-statefulset.yaml": [
+        (PG, "A", [("A", "10.244.1.20"), ("A", "10.244.2.21")]),
+        ("postgres-1." + PG, "A", [("A", "10.244.2.21")]),
+        ("postgres-2." + PG, "A", "NXDOMAIN"),
+        ("_postgres._tcp." + PG, "SRV", None),                      # checked in test_headless
+    ],
+    "workloads.yaml": [
+        (svc("api-server"), "A", "NXDOMAIN"),                       # a Deployment
+        ("10-244-1-20.production.pod.cluster.local", "A", [("A", "10.244.1.20")]),
+    ],
+}
+
+
+def probe(t, srv, probes, tcp):
+    for name, qtype, expected in probes:
+        res = srv.dig(name, qtype, tcp=tcp)
+        if expected == "NXDOMAIN":
+            t.nxdomain(res)
+        elif expected == "NODATA":
+            t.nodata(res)
+        elif expected is None:
+            t.expect(res)
+            t.check(res.answer, f"{res.query()}: expected an answer, got none")
+        else:
+            t.expect(res, answer=[(name, typ, rdata) for typ, rdata in expected])
+
+
+def scenario(t):
+    files = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    t.eq([f for f in files if f not in PROBES], [], "examples/ files without probes")
+    t.eq([f for f in PROBES if f not in files], [], "probes for missing examples/ files")
+
+    for name in files:
+        args = ["--manifests", EXAMPLES / name]
+        if name not in ("namespaces.yaml", "kube-system.yaml"):
+            args += ["--manifests", EXAMPLES / "namespaces.yaml"]
+        with t.server(*args) as srv:
+            for tcp in (False, True):
+                probe(t, srv, PROBES.get(name, []), tcp)
+        with t.server("--manifests", EXAMPLES / name) as srv:
+            res = srv.dig("dns-version.cluster.local", "TXT")
+            t.expect(res, answer=[("dns-version.cluster.local", "TXT", '"1.1.0"')])
+
+    with t.server("--manifests", EXAMPLES) as srv:
+        for tcp in (False, True):
+            for name in files:
+                probe(t, srv, PROBES.get(name, []), tcp)
+
+
+if __name__ == "__main__":
+    harness.main(__doc__, scenario)

@@ -1,0 +1,408 @@
+#include "zone/convert.h"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace clusterdns {
+namespace {
+
+// A field problem, thrown by the readers below and caught once per object.
+struct FieldError {
+    std::string message;
+    uint32_t line = 0;
+};
+
+std::string join(std::string_view path, std::string_view key) {
+    return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+}
+
+std::string describe(const DocNode& node) {
+    switch (node.kind) {
+        case DocNode::Kind::Scalar:
+            return fmt::format("\"{}\"", node.text);
+        case DocNode::Kind::Sequence:
+            return "a list";
+        case DocNode::Kind::Mapping:
+            return "a mapping";
+        case DocNode::Kind::Null:
+            break;
+    }
+    return "null";
+}
+
+[[noreturn]] void fail(const DocNode& node, std::string message) {
+    throw FieldError{std::move(message), node.line};
+}
+
+// Readers: a missing or null field is "absent"; a field of the wrong shape is an error.
+const DocNode* field(const DocNode& parent, const char* key) {
+    const DocNode* node = parent.find(key);
+    return node == nullptr || node->is_null() ? nullptr : node;
+}
+
+std::string get_string(const DocNode& parent, std::string_view path, const char* key,
+                       bool required = false) {
+    const DocNode* node = field(parent, key);
+    if (node == nullptr) {
+        if (required) {
+            fail(parent, fmt::format("{}: required", join(path, key)));
+        }
+        return {};
+    }
+    if (!node->is_scalar()) {
+        fail(*node, fmt::format("{}: expected a string, got {}", join(path, key), describe(*node)));
+    }
+    return std::string(node->text);
+}
+
+std::optional<long long> get_int(const DocNode& parent, std::string_view path, const char* key) {
+    const DocNode* node = field(parent, key);
+    if (node == nullptr) {
+        return std::nullopt;
+    }
+    long long value = 0;
+    const std::string_view text = node->is_scalar() ? node->text : std::string_view();
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (!node->is_scalar() || text.empty() || ec != std::errc() ||
+        end != text.data() + text.size()) {
+        fail(*node,
+             fmt::format("{}: expected an integer, got {}", join(path, key), describe(*node)));
+    }
+    return value;
+}
+
+std::optional<bool> get_bool(const DocNode& parent, std::string_view path, const char* key) {
+    const DocNode* node = field(parent, key);
+    if (node == nullptr) {
+        return std::nullopt;
+    }
+    const std::string_view t = node->is_scalar() ? node->text : std::string_view();
+    if (t == "true" || t == "True" || t == "TRUE") {
+        return true;
+    }
+    if (t == "false" || t == "False" || t == "FALSE") {
+        return false;
+    }
+    fail(*node, fmt::format("{}: expected true or false, got {}", join(path, key), describe(*node)));
+}
+
+// A list or mapping field; an empty node when absent, so callers can iterate it directly.
+const DocNode& get_shape(const DocNode& parent, std::string_view path, const char* key,
+                         DocNode::Kind kind) {
+    static const DocNode absent;
+    const DocNode* node = field(parent, key);
+    if (node == nullptr) {
+        return absent;
+    }
+    if (node->kind != kind) {
+        fail(*node, fmt::format("{}: expected {}, got {}", join(path, key),
+                                kind == DocNode::Kind::Sequence ? "a list" : "a mapping",
+                                describe(*node)));
+    }
+    return *node;
+}
+
+const DocNode& get_list(const DocNode& parent, std::string_view path, const char* key) {
+    return get_shape(parent, path, key, DocNode::Kind::Sequence);
+}
+
+const DocNode& get_map(const DocNode& parent, std::string_view path, const char* key) {
+    return get_shape(parent, path, key, DocNode::Kind::Mapping);
+}
+
+void check(const DocNode& node, const Status& status) {
+    if (!status) {
+        fail(node, status.error().message);
+    }
+}
+
+IpAddress get_ip(const DocNode& node, const std::string& text, const std::string& path) {
+    const auto ip = parse_ip(text);
+    if (!ip) {
+        fail(node, fmt::format("{}: \"{}\" is not an IP address", path, text));
+    }
+    return *ip;
+}
+
+ServicePort get_port(const DocNode& node, const std::string& path, bool port_required) {
+    if (!node.is_mapping()) {
+        fail(node, fmt::format("{}: expected a mapping, got {}", path, describe(node)));
+    }
+    ServicePort port;
+    port.name = get_string(node, path, "name");
+    if (!port.name.empty()) {
+        check(node, check_port_name(join(path, "name"), port.name));
+    }
+    auto protocol = parse_protocol(join(path, "protocol"), get_string(node, path, "protocol"));
+    if (!protocol) {
+        fail(node, protocol.error().message);
+    }
+    port.protocol = *protocol;
+    const auto number = get_int(node, path, "port");
+    if (!number && port_required) {
+        fail(node, fmt::format("{}.port: required", path));
+    }
+    if (number && (*number < 1 || *number > 65535)) {
+        fail(node, fmt::format("{}.port: {} is out of range (1-65535)", path, *number));
+    }
+    port.port = static_cast<uint16_t>(number.value_or(0));
+    return port;
+}
+
+Service to_service(const DocNode& doc, const std::string& ns, const std::string& name) {
+    Service service;
+    service.ns = ns;
+    service.name = name;
+    const DocNode& spec = get_map(doc, "", "spec");
+    if (!spec.is_mapping()) {
+        fail(doc, "spec: required");
+    }
+    const std::string type = get_string(spec, "spec", "type");
+    if (type.empty() || type == "ClusterIP") {
+        service.type = ServiceType::ClusterIp;
+    } else if (type == "NodePort") {
+        service.type = ServiceType::NodePort;
+    } else if (type == "LoadBalancer") {
+        service.type = ServiceType::LoadBalancer;
+    } else if (type == "ExternalName") {
+        service.type = ServiceType::ExternalName;
+    } else {
+        fail(*spec.find("type"), fmt::format("spec.type: \"{}\" is not a Service type (ClusterIP, "
+                                             "NodePort, LoadBalancer or ExternalName)",
+                                             type));
+    }
+    if (service.type == ServiceType::ExternalName) {
+        service.external_name = get_string(spec, "spec", "externalName");
+        if (!service.external_name.empty() && service.external_name.back() == '.') {
+            service.external_name.pop_back();
+        }
+    } else {
+        const std::string cluster_ip = get_string(spec, "spec", "clusterIP");
+        std::vector<std::string> cluster_ips;
+        const DocNode& list = get_list(spec, "spec", "clusterIPs");
+        for (size_t i = 0; i < list.items.size(); ++i) {
+            if (!list.items[i].is_scalar()) {
+                fail(list.items[i], fmt::format("spec.clusterIPs[{}]: expected a string", i));
+            }
+            cluster_ips.emplace_back(list.items[i].text);
+        }
+        if (!cluster_ip.empty() && !cluster_ips.empty() && cluster_ips[0] != cluster_ip) {
+            fail(list, fmt::format("spec.clusterIPs[0]: \"{}\" must equal spec.clusterIP \"{}\"",
+                                   cluster_ips[0], cluster_ip));
+        }
+        if (cluster_ips.empty() && !cluster_ip.empty()) {
+            cluster_ips.push_back(cluster_ip);
+        }
+        if (!cluster_ips.empty() && cluster_ips[0] == "None") {
+            if (cluster_ips.size() > 1) {
+                fail(list, "spec.clusterIPs: \"None\" must be the only entry");
+            }
+            service.headless = true;
+        } else {
+            for (size_t i = 0; i < cluster_ips.size(); ++i) {
+                const bool from_single = list.items.empty();
+                service.cluster_ips.push_back(
+                    get_ip(from_single ? *spec.find("clusterIP") : list.items[i], cluster_ips[i],
+                           from_single ? std::string("spec.clusterIP")
+                                       : fmt::format("spec.clusterIPs[{}]", i)));
+            }
+        }
+    }
+    const DocNode& ports = get_list(spec, "spec", "ports");
+    for (size_t i = 0; i < ports.items.size(); ++i) {
+        service.ports.push_back(get_port(ports.items[i], fmt::format("spec.ports[{}]", i), true));
+    }
+    service.publish_not_ready_addresses =
+        get_bool(spec, "spec", "publishNotReadyAddresses").value_or(false);
+    check(spec, validate(service));
+    return service;
+}
+
+std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::string& ns,
+                                             const std::string& name) {
+    EndpointSet set;
+    set.ns = ns;
+    set.name = name;
+    const DocNode& labels = get_map(get_map(doc, "", "metadata"), "metadata", "labels");
+    set.service = get_string(labels, "metadata.labels", "kubernetes.io/service-name");
+    const std::string type = get_string(doc, "", "addressType", true);
+    if (type == "FQDN") {
+        return std::nullopt;  // deprecated, and DNS publishes no FQDN endpoints
+    }
+    if (type != "IPv4" && type != "IPv6") {
+        fail(*doc.find("addressType"),
+             fmt::format("addressType: \"{}\" is not IPv4, IPv6 or FQDN", type));
+    }
+    const DocNode& endpoints = get_list(doc, "", "endpoints");
+    for (size_t i = 0; i < endpoints.items.size(); ++i) {
+        const std::string path = fmt::format("endpoints[{}]", i);
+        const DocNode& node = endpoints.items[i];
+        if (!node.is_mapping()) {
+            fail(node, fmt::format("{}: expected a mapping, got {}", path, describe(node)));
+        }
+        Endpoint endpoint;
+        const DocNode& addresses = get_list(node, path, "addresses");
+        if (addresses.items.empty()) {
+            fail(node, fmt::format("{}.addresses: required", path));
+        }
+        for (size_t j = 0; j < addresses.items.size(); ++j) {
+            const DocNode& address = addresses.items[j];
+            const std::string at = fmt::format("{}.addresses[{}]", path, j);
+            const IpAddress ip =
+                get_ip(address, address.is_scalar() ? std::string(address.text) : "", at);
+            if (ip.v6 != (type == "IPv6")) {
+                fail(address, fmt::format("{}: not an {} address", at, type));
+            }
+            endpoint.addresses.push_back(ip);
+        }
+        endpoint.hostname = get_string(node, path, "hostname");
+        // The API: a nil ready condition "should be interpreted as ready".
+        endpoint.ready =
+            get_bool(get_map(node, path, "conditions"), path + ".conditions", "ready")
+                .value_or(true);
+        set.endpoints.push_back(std::move(endpoint));
+    }
+    const DocNode& ports = get_list(doc, "", "ports");
+    for (size_t i = 0; i < ports.items.size(); ++i) {
+        ServicePort port = get_port(ports.items[i], fmt::format("ports[{}]", i), false);
+        if (port.port != 0) {
+            set.ports.push_back(std::move(port));
+        }
+    }
+    check(doc, validate(set));
+    if (set.service.empty()) {
+        return std::nullopt;  // not linked to a Service: DNS has no name for it
+    }
+    return set;
+}
+
+std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::string& ns,
+                                             const std::string& name) {
+    std::vector<EndpointSet> sets;
+    const DocNode& subsets = get_list(doc, "", "subsets");
+    for (size_t i = 0; i < subsets.items.size(); ++i) {
+        const DocNode& subset = subsets.items[i];
+        const std::string path = fmt::format("subsets[{}]", i);
+        EndpointSet set;
+        set.ns = ns;
+        set.name = fmt::format("{}/{}", name, i);
+        set.service = name;
+        set.legacy = true;
+        for (const auto& [key, ready] :
+             {std::pair{"addresses", true}, std::pair{"notReadyAddresses", false}}) {
+            const DocNode& list = get_list(subset, path, key);
+            for (size_t j = 0; j < list.items.size(); ++j) {
+                const std::string item = fmt::format("{}.{}[{}]", path, key, j);
+                Endpoint endpoint;
+                endpoint.ready = ready;
+                endpoint.addresses.push_back(get_ip(
+                    list.items[j], get_string(list.items[j], item, "ip", true), item + ".ip"));
+                endpoint.hostname = get_string(list.items[j], item, "hostname");
+                set.endpoints.push_back(std::move(endpoint));
+            }
+        }
+        const DocNode& ports = get_list(subset, path, "ports");
+        for (size_t j = 0; j < ports.items.size(); ++j) {
+            set.ports.push_back(
+                get_port(ports.items[j], fmt::format("{}.ports[{}]", path, j), true));
+        }
+        check(subset, validate(set));
+        sets.push_back(std::move(set));
+    }
+    return sets;
+}
+
+Pod to_pod(const DocNode& doc, const std::string& ns, const std::string& name) {
+    Pod pod;
+    pod.ns = ns;
+    pod.name = name;
+    const DocNode& status = get_map(doc, "", "status");
+    const DocNode& ips = get_list(status, "status", "podIPs");
+    for (size_t i = 0; i < ips.items.size(); ++i) {
+        const std::string path = fmt::format("status.podIPs[{}]", i);
+        pod.ips.push_back(
+            get_ip(ips.items[i], get_string(ips.items[i], path, "ip", true), path + ".ip"));
+    }
+    const std::string ip = get_string(status, "status", "podIP");
+    if (pod.ips.empty() && !ip.empty()) {
+        pod.ips.push_back(get_ip(*status.find("podIP"), ip, "status.podIP"));
+    }
+    return pod;
+}
+
+constexpr std::string_view kServedKinds[] = {"Namespace", "Service", "EndpointSlice", "Endpoints",
+                                             "Pod"};
+
+}  // namespace
+
+Status add_objects(const DocNode& doc, std::string_view source, std::string_view where,
+                   Cluster& cluster) {
+    std::string kind;
+    std::string ns = "default";
+    std::string name;
+    try {
+        if (!doc.is_mapping()) {
+            fail(doc, fmt::format("expected a Kubernetes object (a mapping), got {}",
+                                  describe(doc)));
+        }
+        kind = get_string(doc, "", "kind", true);
+        if (kind.ends_with("List")) {  // List, ServiceList, ...: what kubectl get -o yaml writes
+            const DocNode& items = get_list(doc, "", "items");
+            for (size_t i = 0; i < items.items.size(); ++i) {
+                if (Status s = add_objects(items.items[i], source,
+                                           fmt::format("{}, items[{}]", where, i), cluster);
+                    !s) {
+                    return s;
+                }
+            }
+            return {};
+        }
+        if (std::find(std::begin(kServedKinds), std::end(kServedKinds), kind) ==
+            std::end(kServedKinds)) {
+            return {};  // Deployment, Ingress, ConfigMap...: nothing DNS publishes
+        }
+        const DocNode& metadata = get_map(doc, "", "metadata");
+        if (!metadata.is_mapping()) {
+            fail(doc, "metadata: required");
+        }
+        name = get_string(metadata, "metadata", "name", true);
+        if (kind == "Namespace") {
+            check(metadata, check_dns1123_label("metadata.name", name));
+            cluster.upsert(Namespace{name});
+            return {};
+        }
+        if (std::string declared = get_string(metadata, "metadata", "namespace");
+            !declared.empty()) {
+            ns = std::move(declared);
+        }
+        check(metadata, check_dns1123_label("metadata.namespace", ns));
+        if (kind == "Service") {
+            cluster.upsert(to_service(doc, ns, name));
+        } else if (kind == "EndpointSlice") {
+            if (auto set = to_endpoint_slice(doc, ns, name)) {
+                cluster.upsert(std::move(*set));
+            }
+        } else if (kind == "Endpoints") {
+            for (EndpointSet& set : to_legacy_endpoints(doc, ns, name)) {
+                cluster.upsert(std::move(set));
+            }
+        } else {
+            cluster.upsert(to_pod(doc, ns, name));
+        }
+        return {};
+    } catch (const FieldError& e) {
+        const std::string object = kind.empty()          ? std::string()
+                                   : name.empty()        ? fmt::format(" ({})", kind)
+                                   : kind == "Namespace" ? fmt::format(" ({} {})", kind, name)
+                                                         : fmt::format(" ({} {}/{})", kind, ns, name);
+        const std::string line = e.line != 0 ? fmt::format(":{}", e.line) : std::string();
+        return Error{fmt::format("{}{}: {}{}: {}", source, line, where, object, e.message)};
+    }
+}
+
+}  // namespace clusterdns

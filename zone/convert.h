@@ -1,0 +1,19 @@
+#pragma once
+// The one converter from Kubernetes objects (as parsed documents) to the zone's object types. The
+// manifest source feeds it YAML documents; the API source will feed it JSON objects.
+
+#include <string_view>
+
+#include "server/codec/result.h"
+#include "zone/document.h"
+#include "zone/objects.h"
+
+namespace clusterdns {
+
+// Adds the object in `doc` (or each item of a kind: *List) to `cluster`. Kinds DNS does not
+// publish are skipped. Errors read "SOURCE:LINE: WHERE (KIND NS/NAME): FIELD: problem", e.g.
+// "examples/app.yaml:14: document 2 (Service production/api): spec.clusterIP: ...".
+Status add_objects(const DocNode& doc, std::string_view source, std::string_view where,
+                   Cluster& cluster);
+
+}  // namespace clusterdns
