@@ -382,6 +382,8 @@ Status add_objects(const DocNode& doc, std::string_view source, std::string_view
         }
         check(metadata, check_dns1123_label("metadata.namespace", ns));
         if (kind == "Service") {
+            // validate() checks the name again, but only knows the line of the spec.
+            check(*metadata.find("name"), check_dns1035_label("metadata.name", name));
             cluster.upsert(to_service(doc, ns, name));
         } else if (kind == "EndpointSlice") {
             if (auto set = to_endpoint_slice(doc, ns, name)) {

@@ -211,13 +211,13 @@ uint64_t name_hash(WireName name) noexcept {
 }
 
 std::string name_to_text(WireName name) {
+    if (name.size() <= 1) {
+        return ".";
+    }
     std::string out;
     for (size_t pos = 0; pos < name.size() && name[pos] != 0; pos += 1 + name[pos]) {
         out.append(reinterpret_cast<const char*>(name.data() + pos + 1), name[pos]);
         out.push_back('.');
-    }
-    if (out.empty()) {
-        out = ".";
     }
     return out;
 }

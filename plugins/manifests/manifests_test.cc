@@ -1,0 +1,424 @@
+#include "plugins/manifests/manifests.h"
+
+#include <string>
+
+#include <doctest/doctest.h>
+
+namespace clusterdns {
+namespace {
+
+const std::string kData = CLUSTERDNS_TEST_DATA;
+
+Cluster load(std::string_view text) {
+    Cluster cluster;
+    const Status s = load_manifest_text(text, "test.yaml", cluster);
+    INFO((s ? std::string() : s.error().message));
+    REQUIRE(s.has_value());
+    return cluster;
+}
+
+std::string load_error(std::string_view text) {
+    Cluster cluster;
+    const Status s = load_manifest_text(text, "test.yaml", cluster);
+    REQUIRE_FALSE(s.has_value());
+    return s.error().message;
+}
+
+std::string file_error(const std::string& name) {
+    Cluster cluster;
+    const Status s = load_manifests(kData + "/bad/" + name, cluster);
+    REQUIRE_FALSE(s.has_value());
+    return s.error().message;
+}
+
+bool contains(const std::string& text, std::string_view part) {
+    return text.find(part) != std::string::npos;
+}
+
+const Service& service(const Cluster& c, const std::string& key) {
+    const auto it = c.services.find(key);
+    REQUIRE(it != c.services.end());
+    return it->second;
+}
+
+constexpr const char* kService = R"(apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  clusterIP: 10.96.0.10
+  ports:
+    - {name: http, protocol: TCP, port: 80}
+    - {port: 8080}
+    - {name: dns, protocol: UDP, port: 53}
+)";
+
+}  // namespace
+
+TEST_CASE("manifests: multi-document YAML adds every object") {
+    const Cluster c = load(R"(
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  clusterIP: 10.96.0.10
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-abc
+  namespace: shop
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+endpoints:
+  - addresses: ["10.244.0.5"]
+    hostname: web-0
+ports: [{name: http, protocol: TCP, port: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: shop}
+status:
+  podIP: 10.244.0.5
+  podIPs: [{ip: 10.244.0.5}, {ip: "fd00::5"}]
+)");
+    CHECK(c.namespaces.count("shop") == 1);
+    REQUIRE(c.services.size() == 1);
+    const Service& web = service(c, "shop/web");
+    CHECK(web.type == ServiceType::ClusterIp);
+    REQUIRE(web.cluster_ips.size() == 1);
+    CHECK(ip_to_text(web.cluster_ips[0]) == "10.96.0.10");
+    REQUIRE(web.ports.size() == 1);
+    CHECK(web.ports[0].protocol == "tcp");  // the default, lowercased
+    REQUIRE(c.endpoint_sets.size() == 1);
+    const EndpointSet& set = c.endpoint_sets.begin()->second;
+    CHECK(set.service == "web");
+    CHECK_FALSE(set.legacy);
+    REQUIRE(set.endpoints.size() == 1);
+    CHECK(set.endpoints[0].hostname == "web-0");
+    CHECK(set.endpoints[0].ready);
+    REQUIRE(set.ports.size() == 1);
+    CHECK(set.ports[0].port == 8080);
+    REQUIRE(c.pods.size() == 1);
+    CHECK(c.pods.begin()->second.ips.size() == 2);
+}
+
+TEST_CASE("manifests: Service fields") {
+    const Cluster c = load(kService);
+    const Service& web = service(c, "shop/web");
+    REQUIRE(web.ports.size() == 3);
+    CHECK(web.ports[0].name == "http");
+    CHECK(web.ports[1].name.empty());
+    CHECK(web.ports[1].protocol == "tcp");
+    CHECK(web.ports[2].protocol == "udp");
+    CHECK(web.ports[2].port == 53);
+
+    SUBCASE("headless, dual stack, ExternalName, default namespace") {
+        const Cluster d = load(R"(
+kind: Service
+metadata: {name: hl}
+spec: {clusterIP: None, publishNotReadyAddresses: true}
+---
+kind: Service
+metadata: {name: ds, namespace: shop}
+spec: {type: LoadBalancer, clusterIP: 10.96.0.3, clusterIPs: [10.96.0.3, "fd00::3"]}
+---
+kind: Service
+metadata: {name: ext, namespace: shop}
+spec: {type: ExternalName, externalName: api.example.com.}
+)");
+        const Service& hl = service(d, "default/hl");
+        CHECK(hl.headless);
+        CHECK(hl.publish_not_ready_addresses);
+        CHECK(hl.cluster_ips.empty());
+        const Service& ds = service(d, "shop/ds");
+        CHECK(ds.type == ServiceType::LoadBalancer);
+        REQUIRE(ds.cluster_ips.size() == 2);
+        CHECK(ds.cluster_ips[1].v6);
+        const Service& ext = service(d, "shop/ext");
+        CHECK(ext.type == ServiceType::ExternalName);
+        CHECK(ext.external_name == "api.example.com");  // the final dot dropped
+    }
+}
+
+TEST_CASE("manifests: kind: List adds its items") {
+    const Cluster c = load(R"(
+apiVersion: v1
+kind: List
+items:
+  - {kind: Namespace, metadata: {name: shop}}
+  - kind: Service
+    metadata: {name: a, namespace: shop}
+    spec: {clusterIP: 10.96.0.1}
+  - kind: Deployment
+    metadata: {name: skipped, namespace: shop}
+  - kind: Service
+    metadata: {name: b, namespace: shop}
+    spec: {clusterIP: 10.96.0.2}
+)");
+    CHECK(c.namespaces.size() == 1);
+    CHECK(c.services.size() == 2);
+    service(c, "shop/a");
+    service(c, "shop/b");
+
+    SUBCASE("ServiceList too") {
+        const Cluster d = load(R"(
+kind: ServiceList
+items:
+  - {kind: Service, metadata: {name: a}, spec: {clusterIP: 10.96.0.1}}
+)");
+        CHECK(d.services.size() == 1);
+    }
+}
+
+TEST_CASE("manifests: JSON text is YAML") {
+    const Cluster c = load(R"({
+  "apiVersion": "v1",
+  "kind": "Service",
+  "metadata": {"name": "json-service", "namespace": "tree"},
+  "spec": {"clusterIP": "10.96.30.1",
+           "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}]}
+})");
+    const Service& s = service(c, "tree/json-service");
+    REQUIRE(s.ports.size() == 1);
+    CHECK(s.ports[0].port == 80);
+}
+
+TEST_CASE("manifests: kinds DNS does not publish are skipped") {
+    const Cluster c = load(R"(
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec: {replicas: 3, clusterIP: "not checked"}
+---
+kind: Ingress
+metadata: {name: web}
+---
+kind: ConfigMap
+metadata: {name: cfg}
+data: {a: b}
+---
+kind: NetworkPolicy
+metadata: {name: deny}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: tls}
+)");
+    CHECK(c.services.empty());
+    CHECK(c.namespaces.empty());
+    CHECK(c.endpoint_sets.empty());
+    CHECK(c.pods.empty());
+}
+
+TEST_CASE("manifests: errors name the source, line, document, kind/name and field") {
+    SUBCASE("bad clusterIP") {
+        CHECK(file_error("bad-cluster-ip.yaml") ==
+              kData +
+                  "/bad/bad-cluster-ip.yaml:8: document 1 (Service production/bad-ip): "
+                  "spec.clusterIP: \"10.96.300.1\" is not an IP address");
+    }
+    SUBCASE("port out of range") {
+        CHECK(file_error("port-out-of-range.yaml") ==
+              kData +
+                  "/bad/port-out-of-range.yaml:10: document 1 (Service production/huge-port): "
+                  "spec.ports[0].port: 70000 is out of range (1-65535)");
+    }
+    SUBCASE("bad port name in the second item of a List") {
+        CHECK(file_error("bad-port-name-in-list.yaml")
+                  .starts_with(kData + "/bad/bad-port-name-in-list.yaml:22: document 1, items[1] "
+                                       "(Service production/badly-named-port): "
+                                       "spec.ports[0].name: \"HTTP_Port\" is not a port name"));
+    }
+    SUBCASE("an endpoint address in the third document") {
+        CHECK(file_error("bad-endpoint-address.yaml") ==
+              kData +
+                  "/bad/bad-endpoint-address.yaml:27: document 3 (EndpointSlice "
+                  "broken-ns/shaky-abc12): endpoints[0].addresses[0]: \"10.244.1.999\" is "
+                  "not an IP address");
+    }
+    SUBCASE("ExternalName without externalName: the line of the spec") {
+        CHECK(file_error("external-name-missing.yaml") ==
+              kData +
+                  "/bad/external-name-missing.yaml:8: document 1 (Service "
+                  "production/nowhere): spec.externalName: required for type ExternalName");
+    }
+    SUBCASE("missing clusterIP: the line of the spec") {
+        CHECK(file_error("missing-cluster-ip.yaml")
+                  .starts_with(kData + "/bad/missing-cluster-ip.yaml:8: document 1 (Service "
+                                       "production/no-ip): spec.clusterIP: required"));
+    }
+    SUBCASE("a Service name that is not a DNS-1035 label: the line of the name") {
+        CHECK(file_error("invalid-service-name.yaml") ==
+              kData +
+                  "/bad/invalid-service-name.yaml:5: document 1 (Service "
+                  "production/API_Service): metadata.name: \"API_Service\" must start with "
+                  "a lowercase letter (RFC 1035 label)");
+    }
+    SUBCASE("missing spec") {
+        CHECK(load_error("kind: Service\nmetadata: {name: nospec, namespace: shop}\n") ==
+              "test.yaml:1: document 1 (Service shop/nospec): spec: required");
+    }
+    SUBCASE("an IPv6 address in an IPv4 slice") {
+        const std::string e = load_error(R"(
+kind: EndpointSlice
+metadata: {name: s1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: ["10.0.0.1"]}, {addresses: ["fd00::1"]}]
+)");
+        CHECK(e ==
+              "test.yaml:5: document 1 (EndpointSlice shop/s1): endpoints[1].addresses[0]: "
+              "not an IPv4 address");
+    }
+    SUBCASE("the document number counts from 1 across documents") {
+        const std::string e = load_error(std::string(kService) + "---\n" + R"(kind: Service
+metadata: {name: second, namespace: shop}
+spec: {clusterIP: 10.96.0.999}
+)");
+        CHECK(e ==
+              "test.yaml:15: document 2 (Service shop/second): spec.clusterIP: \"10.96.0.999\" "
+              "is not an IP address");
+    }
+    SUBCASE("clusterIPs entries") {
+        const std::string e = load_error(R"(
+kind: Service
+metadata: {name: ds, namespace: shop}
+spec: {clusterIPs: [10.96.0.3, nope]}
+)");
+        CHECK(e ==
+              "test.yaml:4: document 1 (Service shop/ds): spec.clusterIPs[1]: \"nope\" is not "
+              "an IP address");
+    }
+    SUBCASE("a port that is not a number") {
+        const std::string e = load_error(R"(
+kind: Service
+metadata: {name: p, namespace: shop}
+spec: {clusterIP: 10.96.0.3, ports: [{name: http, port: eighty}]}
+)");
+        CHECK(contains(e,
+                       "test.yaml:4: document 1 (Service shop/p): spec.ports[0].port: "
+                       "expected an integer"));
+    }
+    SUBCASE("a bad protocol") {
+        const std::string e = load_error(R"(
+kind: Service
+metadata: {name: p, namespace: shop}
+spec: {clusterIP: 10.96.0.3, ports: [{name: http, protocol: ICMP, port: 80}]}
+)");
+        CHECK(contains(e, "(Service shop/p): spec.ports[0].protocol: \"ICMP\" is not a protocol"));
+    }
+    SUBCASE("a document that is not a mapping") {
+        CHECK(load_error("- just\n- a list\n") ==
+              "test.yaml:1: document 1: expected a Kubernetes object (a mapping), got a list");
+    }
+    SUBCASE("a bad namespace name") {
+        const std::string e = load_error(
+            "kind: Service\nmetadata: {name: a, namespace: Shop}\nspec: {clusterIP: 10.0.0.1}\n");
+        CHECK(
+            contains(e, "test.yaml:2: document 1 (Service Shop/a): metadata.namespace: \"Shop\""));
+    }
+}
+
+TEST_CASE("manifests: invalid YAML is reported with line and column") {
+    SUBCASE("an unclosed flow mapping, from a file: found at the end, line 10") {
+        const std::string e = file_error("broken-yaml.yaml");
+        CHECK(e.starts_with(kData + "/bad/broken-yaml.yaml:10:1: invalid YAML: "));
+    }
+    SUBCASE("a second ':' in a plain value: line 2, column 8") {
+        const std::string e = load_error("kind: Service\nname: a: b\n");
+        CHECK(e.starts_with("test.yaml:2:8: invalid YAML: "));
+    }
+    SUBCASE("a stray comma after a document (hung yaml-cpp 0.7's LoadAll)") {
+        CHECK(load_error("{},\n").starts_with("test.yaml:1:3: invalid YAML: "));
+    }
+}
+
+TEST_CASE("manifests: an EndpointSlice without the service-name label is ignored") {
+    const Cluster c = load(R"(
+kind: EndpointSlice
+metadata: {name: orphan, namespace: shop}
+addressType: IPv4
+endpoints: [{addresses: ["10.0.0.1"]}]
+---
+kind: EndpointSlice
+metadata: {name: fqdn, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: FQDN
+endpoints: [{addresses: ["example.com"]}]
+)");
+    CHECK(c.endpoint_sets.empty());
+}
+
+TEST_CASE("manifests: endpoint readiness (ready: null counts as ready)") {
+    const Cluster c = load(R"(
+kind: EndpointSlice
+metadata: {name: s1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv6
+endpoints:
+  - addresses: ["fd00::1"]
+    conditions: {ready: null}
+  - addresses: ["fd00::2"]
+    conditions: {ready: false}
+  - addresses: ["fd00::3"]
+  - addresses: ["fd00::4"]
+    conditions: {ready: true, serving: true}
+  - addresses: ["fd00::5"]
+    conditions: {}
+)");
+    REQUIRE(c.endpoint_sets.size() == 1);
+    const auto& endpoints = c.endpoint_sets.begin()->second.endpoints;
+    REQUIRE(endpoints.size() == 5);
+    CHECK(endpoints[0].ready);
+    CHECK_FALSE(endpoints[1].ready);
+    CHECK(endpoints[2].ready);
+    CHECK(endpoints[3].ready);
+    CHECK(endpoints[4].ready);
+    CHECK(endpoints[0].addresses[0].v6);
+}
+
+TEST_CASE("manifests: legacy Endpoints become one set per subset") {
+    const Cluster c = load(R"(
+kind: Endpoints
+metadata: {name: web, namespace: shop}
+subsets:
+  - addresses: [{ip: 10.0.0.1, hostname: web-0}]
+    notReadyAddresses: [{ip: 10.0.0.2}]
+    ports: [{name: http, port: 80}]
+  - addresses: [{ip: 10.0.0.3}]
+    ports: [{name: https, port: 443}]
+)");
+    REQUIRE(c.endpoint_sets.size() == 2);
+    const EndpointSet& first = c.endpoint_sets.begin()->second;
+    CHECK(first.legacy);
+    CHECK(first.service == "web");
+    REQUIRE(first.endpoints.size() == 2);
+    CHECK(first.endpoints[0].ready);
+    CHECK(first.endpoints[0].hostname == "web-0");
+    CHECK_FALSE(first.endpoints[1].ready);
+}
+
+TEST_CASE("manifests: a directory loads *.yaml, *.yml and *.json recursively") {
+    Cluster c;
+    const Status s = load_manifests(kData + "/tree", c);
+    INFO((s ? std::string() : s.error().message));
+    REQUIRE(s.has_value());
+    CHECK(c.namespaces.count("tree") == 1);
+    CHECK(c.services.count("tree/json-service") == 1);
+    CHECK(c.services.count("tree/yml-service") == 1);
+    CHECK(c.services.count("tree/backup-service") == 0);  // *.yaml.bak is not read
+    CHECK(c.services.size() == 2);
+
+    SUBCASE("a path that does not exist") {
+        Cluster d;
+        const Status missing = load_manifests(kData + "/no-such-dir", d);
+        REQUIRE_FALSE(missing.has_value());
+        CHECK(contains(missing.error().message, "no-such-dir: no such file or directory"));
+    }
+}
+
+}  // namespace clusterdns

@@ -1,0 +1,211 @@
+#include "server/config.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+namespace clusterdns {
+namespace {
+
+Result<CommandLine> parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "clusterdns");
+    std::vector<const char*> argv;
+    for (const std::string& a : args) {
+        argv.push_back(a.c_str());
+    }
+    return parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+Options parse_ok(std::vector<std::string> args) {
+    auto r = parse(std::move(args));
+    INFO((r ? std::string() : r.error().message));
+    REQUIRE(r.has_value());
+    return r->options;
+}
+
+std::string parse_error(std::vector<std::string> args) {
+    auto r = parse(std::move(args));
+    REQUIRE_FALSE(r.has_value());
+    return r.error().message;
+}
+
+// A config file in the temporary directory, removed when the test ends.
+class TempFile {
+public:
+    explicit TempFile(std::string_view text) {
+        static int counter = 0;
+        path_ = (std::filesystem::temp_directory_path() /
+                 ("clusterdns-config-test-" + std::to_string(::getpid()) + "-" +
+                  std::to_string(counter++) + ".yaml"))
+                    .string();
+        std::ofstream(path_) << text;
+    }
+    ~TempFile() { std::filesystem::remove(path_); }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+using Strings = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("config: defaults") {
+    const Options o = parse_ok({});
+    CHECK(o.manifests.empty());
+    CHECK(o.listen == Strings{"0.0.0.0:53"});
+    CHECK(o.zone == "cluster.local");
+    CHECK(o.ttl_seconds == 30);
+    CHECK(o.workers == 0);
+}
+
+TEST_CASE("config: flags set every option") {
+    const Options o =
+        parse_ok({"--manifests", "a.yaml", "--manifests", "dir/", "--listen", "127.0.0.1:0",
+                  "--listen", "[::1]:5353", "--zone", "example.internal", "--ttl", "5", "--workers",
+                  "2", "--tcp-idle-timeout", "3", "--max-tcp-connections", "10"});
+    CHECK(o.manifests == Strings{"a.yaml", "dir/"});
+    CHECK(o.listen == Strings{"127.0.0.1:0", "[::1]:5353"});  // replaces the default
+    CHECK(o.zone == "example.internal");
+    CHECK(o.ttl_seconds == 5);
+    CHECK(o.workers == 2);
+    CHECK(o.tcp_idle_timeout_seconds == 3);
+    CHECK(o.max_tcp_connections == 10);
+}
+
+TEST_CASE("config: --flag=value is the same as --flag value") {
+    const Options o = parse_ok({"--manifests=a.yaml", "--listen=127.0.0.1:0", "--ttl=0",
+                                "--zone=Example.Internal", "--manifests", "b.yaml"});
+    CHECK(o.manifests == Strings{"a.yaml", "b.yaml"});
+    CHECK(o.listen == Strings{"127.0.0.1:0"});
+    CHECK(o.ttl_seconds == 0);
+    CHECK(o.zone == "Example.Internal");
+}
+
+TEST_CASE("config: --help and --version") {
+    auto help = parse({"--help"});
+    REQUIRE(help.has_value());
+    CHECK(help->help);
+    auto h = parse({"-h"});
+    REQUIRE(h.has_value());
+    CHECK(h->help);
+    auto version = parse({"--version"});
+    REQUIRE(version.has_value());
+    CHECK(version->version);
+    CHECK(std::string(kUsage).find("--manifests") != std::string::npos);
+}
+
+TEST_CASE("config: bad flags are errors naming the flag") {
+    CHECK(parse_error({"--bogus", "1"}).find("\"--bogus\"") != std::string::npos);
+    CHECK(parse_error({"--bogus=1"}).find("--bogus") != std::string::npos);
+    CHECK(parse_error({"manifests.yaml"}).find("\"manifests.yaml\"") != std::string::npos);
+    CHECK(parse_error({"--ttl"}) == "--ttl needs a value");
+    CHECK(parse_error({"--ttl", "abc"}) == "--ttl: \"abc\" is not a number from 0 to 3600");
+    CHECK(parse_error({"--ttl", "3601"}).find("--ttl") != std::string::npos);
+    CHECK(parse_error({"--workers=0"}).find("--workers") != std::string::npos);
+    CHECK(parse_error({"--zone="}).find("--zone") != std::string::npos);
+}
+
+TEST_CASE("config: --config file, with flags overriding it") {
+    const TempFile file(R"(
+manifests: [/etc/clusterdns/a.yaml, /etc/clusterdns/b.yaml]
+listen: [127.0.0.1:53, "[::1]:53"]
+zone: example.internal
+ttl: 15
+workers: 4
+tcp_idle_timeout: 20
+max_tcp_connections: 100
+)");
+    SUBCASE("the file alone") {
+        const Options o = parse_ok({"--config", file.path()});
+        CHECK(o.manifests == Strings{"/etc/clusterdns/a.yaml", "/etc/clusterdns/b.yaml"});
+        CHECK(o.listen == Strings{"127.0.0.1:53", "[::1]:53"});
+        CHECK(o.zone == "example.internal");
+        CHECK(o.ttl_seconds == 15);
+        CHECK(o.workers == 4);
+        CHECK(o.tcp_idle_timeout_seconds == 20);
+        CHECK(o.max_tcp_connections == 100);
+    }
+    SUBCASE("flags win, wherever they stand") {
+        const Options o = parse_ok({"--ttl", "10", "--config=" + file.path(), "--workers=1"});
+        CHECK(o.ttl_seconds == 10);
+        CHECK(o.workers == 1);
+        CHECK(o.zone == "example.internal");
+    }
+    SUBCASE("a list flag replaces the file's list") {
+        const Options o = parse_ok({"--config", file.path(), "--listen", "127.0.0.1:0"});
+        CHECK(o.listen == Strings{"127.0.0.1:0"});
+        CHECK(o.manifests == Strings{"/etc/clusterdns/a.yaml", "/etc/clusterdns/b.yaml"});
+        const Options m =
+            parse_ok({"--manifests", "x.yaml", "--config", file.path(), "--manifests", "y.yaml"});
+        CHECK(m.manifests == Strings{"x.yaml", "y.yaml"});
+        CHECK(m.listen == Strings{"127.0.0.1:53", "[::1]:53"});
+    }
+}
+
+TEST_CASE("config: a single string where a list may stand") {
+    const TempFile file("manifests: /srv/manifests\nlisten: 127.0.0.1:0\n");
+    const Options o = parse_ok({"--config", file.path()});
+    CHECK(o.manifests == Strings{"/srv/manifests"});
+    CHECK(o.listen == Strings{"127.0.0.1:0"});
+}
+
+TEST_CASE("config: an empty file changes nothing") {
+    const TempFile file("# nothing set\n");
+    const Options o = parse_ok({"--config", file.path()});
+    CHECK(o.zone == "cluster.local");
+    CHECK(o.listen == Strings{"0.0.0.0:53"});
+}
+
+TEST_CASE("config: file errors name the file and the key") {
+    SUBCASE("unknown key") {
+        const TempFile file("zone: cluster.local\nupstream: 8.8.8.8\n");
+        const std::string e = parse_error({"--config", file.path()});
+        CHECK(e == file.path() + ": unknown key \"upstream\"");
+    }
+    SUBCASE("bad value") {
+        const TempFile file("ttl: soon\n");
+        const std::string e = parse_error({"--config", file.path()});
+        CHECK(e.starts_with(file.path() + ": ttl: \"soon\" is not a number"));
+    }
+    SUBCASE("a list for a single value") {
+        const TempFile file("zone: [a, b]\n");
+        const std::string e = parse_error({"--config", file.path()});
+        CHECK(e.starts_with(file.path() + ": zone: expected a value"));
+    }
+    SUBCASE("not a mapping") {
+        const TempFile file("- zone\n");
+        CHECK(parse_error({"--config", file.path()}) ==
+              file.path() + ": expected a mapping of settings");
+    }
+    SUBCASE("invalid YAML, with line and column") {
+        const TempFile file("zone: cluster.local\nlisten: [127.0.0.1:53\n");
+        const std::string e = parse_error({"--config", file.path()});
+        CHECK(e.starts_with(file.path() + ":"));
+        CHECK(e.find("invalid YAML") != std::string::npos);
+    }
+    SUBCASE("a file that does not exist") {
+        CHECK(parse_error({"--config", "/nonexistent/clusterdns.yaml"}) ==
+              "/nonexistent/clusterdns.yaml: cannot read");
+    }
+    SUBCASE("--config without a value") {
+        CHECK(parse_error({"--config"}) == "--config needs a value");
+    }
+}
+
+TEST_CASE("config: load_config_file fills Options directly") {
+    const TempFile file("zone: example.internal\nttl: 60\n");
+    Options o;
+    const Status s = load_config_file(file.path(), o);
+    REQUIRE(s.has_value());
+    CHECK(o.zone == "example.internal");
+    CHECK(o.ttl_seconds == 60);
+}
+
+}  // namespace clusterdns

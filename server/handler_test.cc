@@ -1,0 +1,130 @@
+#include "server/handler.h"
+
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "tests/unit/test_util.h"
+#include "zone/cluster_zone.h"
+
+namespace clusterdns {
+namespace {
+
+using test::decode;
+using test::Decoded;
+using test::load_hex;
+using test::make_query;
+
+std::shared_ptr<const Zone> big_zone() {
+    Cluster c;
+    Service s;
+    s.ns = "testns";
+    s.name = "svc1";
+    s.headless = true;
+    c.upsert(s);
+    EndpointSet set{.ns = "testns", .name = "svc1-1", .service = "svc1"};
+    for (uint8_t i = 1; i <= 200; ++i) {
+        set.endpoints.push_back({.addresses = {*parse_ip("10.1.0." + std::to_string(i))}});
+    }
+    c.upsert(set);
+    auto built = build_zone(c, ZoneOptions{});
+    REQUIRE(built.has_value());
+    return *built;
+}
+
+struct Reply {
+    size_t size;
+    Decoded d;
+};
+
+Reply handle(const Zone* zone, const std::vector<uint8_t>& packet, Transport transport,
+             WorkerStats& stats) {
+    std::vector<uint8_t> out(65535);
+    const size_t size = handle_query(zone, packet, out, transport, stats);
+    return {size, decode(std::span<const uint8_t>(out).first(size))};
+}
+
+}  // namespace
+
+TEST_CASE("handler: malformed queries get their RCODE, responses and runts nothing") {
+    WorkerStats stats;
+    const auto plain = load_hex("query-plain.hex");
+    SUBCASE("QR=1 is dropped and counted") {
+        auto p = plain;
+        p[2] |= 0x80;
+        CHECK(handle(nullptr, p, Transport::Udp, stats).size == 0);
+        CHECK(stats.dropped.load() == 1);
+        CHECK(stats.requests_udp.load() == 1);
+    }
+    SUBCASE("opcode 5 is NOTIMP echoing the question") {
+        const Reply r = handle(nullptr, load_hex("query-opcode5.hex"), Transport::Udp, stats);
+        REQUIRE(r.d.ok);
+        CHECK(r.d.rcode() == 4);
+        CHECK(r.d.qdcount == 1);
+        CHECK(r.d.id == 0xe743);
+    }
+    SUBCASE("qdcount 0 is FORMERR with no question") {
+        auto p = plain;
+        p[5] = 0;
+        p.resize(12);
+        const Reply r = handle(nullptr, p, Transport::Tcp, stats);
+        REQUIRE(r.d.ok);
+        CHECK(r.d.rcode() == 1);
+        CHECK(r.d.qdcount == 0);
+        CHECK(stats.requests_tcp.load() == 1);
+    }
+    SUBCASE("EDNS version 1 is BADVERS in the OPT record") {
+        const Reply r = handle(nullptr, load_hex("query-edns-v1.hex"), Transport::Udp, stats);
+        REQUIRE(r.d.ok);
+        REQUIRE(r.d.opt() != nullptr);
+        CHECK(r.d.rcode() == 0);
+        CHECK((r.d.opt()->ttl >> 24) == 1);
+    }
+}
+
+TEST_CASE("handler: no zone yet is SERVFAIL") {
+    WorkerStats stats;
+    const Reply r = handle(nullptr, load_hex("query-plain.hex"), Transport::Udp, stats);
+    REQUIRE(r.d.ok);
+    CHECK(r.d.rcode() == 2);
+}
+
+TEST_CASE("handler: the UDP size limit is 512, the EDNS size up to 1232, TCP 65535") {
+    const auto zone = big_zone();
+    WorkerStats stats;
+    const std::string name = "svc1.testns.svc.cluster.local";
+    SUBCASE("UDP without EDNS") {
+        const Reply r = handle(zone.get(), make_query({.name = name}), Transport::Udp, stats);
+        REQUIRE(r.d.ok);
+        CHECK(r.size <= 512);
+        CHECK(r.d.tc());
+        CHECK(stats.truncated.load() == 1);
+    }
+    SUBCASE("UDP with EDNS 4096: capped at 1232") {
+        const Reply r =
+            handle(zone.get(), make_query({.name = name, .edns_version = 0, .udp_size = 4096}),
+                   Transport::Udp, stats);
+        REQUIRE(r.d.ok);
+        CHECK(r.size > 512);
+        CHECK(r.size <= kMaxUdpResponse);
+        CHECK(r.d.tc());
+        CHECK(r.d.opt() != nullptr);
+    }
+    SUBCASE("UDP with EDNS 800") {
+        const Reply r =
+            handle(zone.get(), make_query({.name = name, .edns_version = 0, .udp_size = 800}),
+                   Transport::Udp, stats);
+        REQUIRE(r.d.ok);
+        CHECK(r.size <= 800);
+        CHECK(r.size > 700);
+        CHECK(r.d.tc());
+    }
+    SUBCASE("TCP") {
+        const Reply r = handle(zone.get(), make_query({.name = name}), Transport::Tcp, stats);
+        REQUIRE(r.d.ok);
+        CHECK_FALSE(r.d.tc());
+        CHECK(r.d.answer.size() == 200);
+    }
+}
+
+}  // namespace clusterdns
