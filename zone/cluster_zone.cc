@@ -128,6 +128,10 @@ void add_service(Records& records, const Service& service,
         return;
     }
     if (service.type == ServiceType::ExternalName) {
+        // An address is no host name to alias: CoreDNS publishes no record for it either.
+        if (parse_ip(service.external_name)) {
+            return;
+        }
         if (const auto target = make_name(service.external_name)) {
             records.add(*base, RrType::Cname, rdata_of(*target));
         }
