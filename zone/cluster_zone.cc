@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <map>
 #include <set>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -45,24 +44,27 @@ std::vector<uint8_t> srv_rdata(uint16_t weight, uint16_t port, const WireBytes& 
 }
 
 std::string reverse_name(const IpAddress& ip) {
+    static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     if (!ip.v6) {
         for (int i = 3; i >= 0; --i) {
-            out += fmt::format("{}.", ip.bytes[static_cast<size_t>(i)]);
+            out += std::to_string(ip.bytes[static_cast<size_t>(i)]);
+            out += '.';
         }
         return out + "in-addr.arpa";
     }
     for (int i = 15; i >= 0; --i) {
         const uint8_t b = ip.bytes[static_cast<size_t>(i)];
-        out += fmt::format("{:x}.{:x}.", b & 0xF, b >> 4);
+        out += {kHex[b & 0xF], '.', kHex[b >> 4], '.'};
     }
     return out + "ip6.arpa";
 }
 
 class Records {
 public:
-    Records(ZoneBuilder& builder, const ZoneOptions& options)
-        : builder_(builder), ttl_(options.ttl_seconds) {}
+    Records(ZoneBuilder& builder, const ZoneOptions& options,
+            const std::set<IpAddress>& cluster_ips)
+        : builder_(builder), ttl_(options.ttl_seconds), cluster_ips_(cluster_ips) {}
 
     void address(const WireBytes& owner, const IpAddress& ip) {
         builder_.add(view(owner), ip.v6 ? RrType::Aaaa : RrType::A, ttl_, ip.octets());
@@ -70,25 +72,51 @@ public:
     void add(const WireBytes& owner, RrType type, std::span<const uint8_t> rdata) {
         builder_.add(view(owner), type, ttl_, rdata);
     }
-    // SRV entries are gathered per owner first: CoreDNS's weight is 100 divided by the number
+    // PTR: a ClusterIP names its Service; any other address names every endpoint it is.
+    void service_ptr(const IpAddress& ip, const WireBytes& service) { ptr(ip, service); }
+    void endpoint_ptr(const IpAddress& ip, const WireBytes& endpoint) {
+        if (cluster_ips_.count(ip) == 0) {
+            ptr(ip, endpoint);
+        }
+    }
+    // SRV entries are gathered per Service first: CoreDNS's weight is 100 divided by the number
     // of entries answering the name, counted before duplicates are merged.
     void srv(const WireBytes& owner, uint16_t port, const WireBytes& target) {
-        srv_[owner].push_back({port, target});
+        srv_.push_back({owner, port, target});
     }
     void flush_srv() {
-        for (const auto& [owner, entries] : srv_) {
-            const auto weight = static_cast<uint16_t>(std::max<size_t>(1, 100 / entries.size()));
-            for (const auto& [port, target] : entries) {
-                add(owner, RrType::Srv, srv_rdata(weight, port, target));
+        std::stable_sort(srv_.begin(), srv_.end(),
+                         [](const Srv& a, const Srv& b) { return a.owner < b.owner; });
+        for (size_t first = 0; first < srv_.size();) {
+            size_t last = first;
+            while (last < srv_.size() && srv_[last].owner == srv_[first].owner) {
+                ++last;
+            }
+            const auto weight = static_cast<uint16_t>(std::max<size_t>(1, 100 / (last - first)));
+            for (; first < last; ++first) {
+                add(srv_[first].owner, RrType::Srv,
+                    srv_rdata(weight, srv_[first].port, srv_[first].target));
             }
         }
         srv_.clear();
     }
 
 private:
+    struct Srv {
+        WireBytes owner;
+        uint16_t port;
+        WireBytes target;
+    };
+    void ptr(const IpAddress& ip, const WireBytes& target) {
+        if (const auto owner = make_name(reverse_name(ip))) {
+            add(*owner, RrType::Ptr, rdata_of(target));
+        }
+    }
+
     ZoneBuilder& builder_;
     uint32_t ttl_;
-    std::unordered_map<WireBytes, std::vector<std::pair<uint16_t, WireBytes>>> srv_;
+    const std::set<IpAddress>& cluster_ips_;
+    std::vector<Srv> srv_;
 };
 
 struct ServiceEndpoint {
@@ -119,9 +147,7 @@ std::vector<ServiceEndpoint> published_endpoints(
 }
 
 void add_service(Records& records, const Service& service,
-                 const std::vector<ServiceEndpoint>& endpoints, const std::string& origin,
-                 std::map<IpAddress, WireBytes>& service_ptr,
-                 std::map<IpAddress, std::vector<WireBytes>>& endpoint_ptr) {
+                 const std::vector<ServiceEndpoint>& endpoints, const std::string& origin) {
     const std::string base_text = fmt::format("{}.{}.svc.{}", service.name, service.ns, origin);
     const auto base = make_name(base_text);
     if (!base) {
@@ -157,7 +183,7 @@ void add_service(Records& records, const Service& service,
                 continue;
             }
             records.address(*name, ip);
-            endpoint_ptr[ip].push_back(*name);
+            records.endpoint_ptr(ip, *name);
             endpoint_names.push_back({std::move(*name), ip, &se});
         }
     }
@@ -165,7 +191,7 @@ void add_service(Records& records, const Service& service,
     if (!service.headless) {
         for (const IpAddress& ip : service.cluster_ips) {
             records.address(*base, ip);
-            service_ptr.try_emplace(ip, *base);
+            records.service_ptr(ip, *base);
         }
         for (const ServicePort& port : service.ports) {
             for (size_t i = 0; i < service.cluster_ips.size(); ++i) {
@@ -217,8 +243,12 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     const std::string origin_text = name_to_text(view(*origin));
     const std::string zone_text = origin_text.substr(0, origin_text.size() - 1);
 
+    std::set<IpAddress> cluster_ips;
+    for (const auto& [key, service] : cluster.services) {
+        cluster_ips.insert(service.cluster_ips.begin(), service.cluster_ips.end());
+    }
     ZoneBuilder builder;
-    Records records(builder, options);
+    Records records(builder, options, cluster_ips);
     const uint32_t ttl = options.ttl_seconds;
 
     // Apexes: SOA and NS as CoreDNS's kubernetes plugin writes them.
@@ -272,29 +302,9 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     for (const auto& [key, set] : cluster.endpoint_sets) {
         by_service.emplace(fmt::format("{}/{}", set.ns, set.service), &set);
     }
-    std::map<IpAddress, WireBytes> service_ptr;
-    std::map<IpAddress, std::vector<WireBytes>> endpoint_ptr;
     for (const auto& [key, service] : cluster.services) {
-        add_service(records, service, published_endpoints(service, by_service), zone_text,
-                    service_ptr, endpoint_ptr);
-    }
-    records.flush_srv();
-
-    // PTR: a ClusterIP names its Service; any other address names every endpoint it is.
-    for (const auto& [ip, target] : service_ptr) {
-        if (const auto owner = make_name(reverse_name(ip))) {
-            records.add(*owner, RrType::Ptr, rdata_of(target));
-        }
-    }
-    for (const auto& [ip, targets] : endpoint_ptr) {
-        if (service_ptr.count(ip) != 0) {
-            continue;
-        }
-        if (const auto owner = make_name(reverse_name(ip))) {
-            for (const WireBytes& target : targets) {
-                records.add(*owner, RrType::Ptr, rdata_of(target));
-            }
-        }
+        add_service(records, service, published_endpoints(service, by_service), zone_text);
+        records.flush_srv();
     }
     return builder.build();
 }

@@ -95,6 +95,8 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         }
     }
 
+    owner_index_ = {};  // every owner is known now; free the index before the zone grows
+
     // Group records by owner, then type; insertion order within an RRset is kept.
     std::stable_sort(records_.begin(), records_.end(),
                      [](const PendingRecord& a, const PendingRecord& b) {
@@ -106,8 +108,17 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         return std::span<const uint8_t>(rdata_.data() + r.rdata_offset, r.rdata_size);
     };
 
+    // Sized up front: growing by doubling would briefly need twice the zone.
     auto zone = std::make_shared<Zone>();
     zone->nodes_.reserve(owners_.size());
+    zone->rrsets_.reserve(records_.size());
+    zone->rdatas_.reserve(records_.size());
+    zone->rdata_bytes_.reserve(rdata_.size());
+    size_t name_bytes = 0;
+    for (const std::string_view owner : owners_) {
+        name_bytes += owner.size();
+    }
+    zone->names_.reserve(name_bytes);
     size_t next = 0;  // first record not yet placed
     for (uint32_t owner = 0; owner < owners_.size(); ++owner) {
         const WireName name = owner_name(owner);
