@@ -1,0 +1,95 @@
+"""TCP connection limits: the idle timeout closes quiet connections, and the connection cap holds
+further clients back until a slot frees.
+
+Starts the server with --workers 1 --tcp-idle-timeout 1 --max-tcp-connections 2 on examples/:
+- a connection that sends nothing is closed by the server after about a second (recv sees EOF);
+- a connection that keeps asking stays open past the timeout (each query restarts it);
+- with two connections open, a third client's query gets no answer while both stay busy, and is
+  answered once one of them closes;
+- the server still answers over UDP and TCP afterwards.
+"""
+
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import EXAMPLES, build_query, parse_message, svc  # noqa: E402
+
+API = svc("api-service")
+
+
+def connect(srv):
+    s = socket.create_connection((srv.host, srv.port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def ask(sock, qid, timeout=3.0):
+    """Sends one query; returns the parsed reply, or None on timeout or EOF."""
+    packet = build_query(API, "A", qid=qid)
+    sock.sendall(struct.pack("!H", len(packet)) + packet)
+    sock.settimeout(timeout)
+    try:
+        head = harness._recv_exact(sock, 2)
+        if head is None:
+            return None
+        return parse_message(harness._recv_exact(sock, struct.unpack("!H", head)[0]))
+    except socket.timeout:
+        return None
+
+
+def closed_by_server(sock, within):
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def scenario(t):
+    with t.server("--manifests", EXAMPLES, "--workers", "1", "--tcp-idle-timeout", "1",
+                  "--max-tcp-connections", "2") as srv:
+        quiet = connect(srv)
+        t.check(closed_by_server(quiet, 4.0), "an idle connection is closed after the timeout")
+        quiet.close()
+
+        busy = connect(srv)
+        alive = True
+        for i in range(4):  # 2 s of traffic, twice the idle timeout
+            reply = ask(busy, 100 + i)
+            alive = alive and reply is not None and reply.id == 100 + i
+            time.sleep(0.5)
+        t.check(alive, "a connection that keeps asking stays open past the idle timeout")
+
+        first, second = busy, connect(srv)
+        t.check(ask(second, 200) is not None, "second connection answered (cap is 2)")
+        third = connect(srv)  # the kernel accepts it; the server holds it back
+        packet = build_query(API, "A", qid=300)
+        third.sendall(struct.pack("!H", len(packet)) + packet)
+        third.settimeout(0.4)
+        try:
+            early = third.recv(2)
+        except socket.timeout:
+            early = None
+        t.check(not early, "a third connection is not served while two are open")
+        first.close()
+        second.close()
+        third.settimeout(5)
+        head = harness._recv_exact(third, 2)
+        reply = parse_message(harness._recv_exact(third, struct.unpack("!H", head)[0])) \
+            if head else None
+        t.check(reply is not None and reply.id == 300 and reply.rcode == 0,
+                "the third connection is answered once a slot frees")
+        third.close()
+
+        t.expect(srv.dig(API, "A"), answer=[(API, "A", "10.96.10.100")])
+        t.expect(srv.dig(API, "A", tcp=True), answer=[(API, "A", "10.96.10.100")])
+
+
+harness.main(__doc__, scenario)
