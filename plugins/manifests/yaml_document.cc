@@ -1,5 +1,6 @@
 #include "plugins/manifests/yaml_document.h"
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 
@@ -9,6 +10,14 @@
 namespace clusterdns {
 namespace {
 
+// What reading a node costs once aliases are followed: its node count with every alias expanded
+// (which bounds DocNode::find's visits too, since merge sources are counted), and how many merge
+// keys DocNode::find may recurse through.
+struct Cost {
+    uint64_t expanded = 1;
+    uint32_t merge_depth = 0;
+};
+
 struct Frame {
     DocNode::Kind kind;
     uint32_t line;
@@ -17,6 +26,12 @@ struct Frame {
     std::vector<DocMember> members;
     bool have_key = false;
     std::string_view key;
+    Cost cost;
+};
+
+struct Anchored {
+    DocNode node;
+    Cost cost;
 };
 
 // Owns a libyaml event for one loop iteration.
@@ -48,23 +63,31 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
 
     std::vector<DocNode> documents;
     std::vector<Frame> stack;
-    std::unordered_map<std::string, DocNode> anchors;
+    std::unordered_map<std::string, Anchored> anchors;
+    uint64_t parsed = 0;  // nodes written out in the current document
     auto where = [](const yaml_mark_t& mark) {
         return fmt::format("{}:{}", mark.line + 1, mark.column + 1);
     };
 
     // Places a finished node in its parent, or makes it the document's root.
-    auto finish = [&](DocNode node, const std::string& anchor,
-                      const yaml_mark_t& mark) -> Status {
+    auto finish = [&](DocNode node, const std::string& anchor, const yaml_mark_t& mark,
+                      Cost cost) -> Status {
         if (!anchor.empty()) {
-            anchors[anchor] = node;
+            anchors[anchor] = {node, cost};
         }
         if (stack.empty()) {
             documents.push_back(node);
             return {};
         }
         Frame& parent = stack.back();
+        parent.cost.expanded += cost.expanded;
+        if (parent.cost.expanded > parsed + kMaxAliasExpansion) {
+            return Error{fmt::format("{}: aliases expand the document by more than {} nodes",
+                                     where(mark), kMaxAliasExpansion)};
+        }
         if (parent.kind == DocNode::Kind::Sequence) {
+            // DocNode::find reads the items of a merge key's list: pass their depth on.
+            parent.cost.merge_depth = std::max(parent.cost.merge_depth, cost.merge_depth);
             parent.items.push_back(node);
         } else if (!parent.have_key) {
             if (!node.is_scalar() && !node.is_null()) {
@@ -73,6 +96,13 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
             parent.key = node.text;
             parent.have_key = true;
         } else {
+            if (parent.key == "<<") {
+                parent.cost.merge_depth = std::max(parent.cost.merge_depth, cost.merge_depth + 1);
+                if (parent.cost.merge_depth > kMaxYamlDepth) {
+                    return Error{fmt::format("{}: merge keys chained deeper than {} levels",
+                                             where(mark), kMaxYamlDepth)};
+                }
+            }
             parent.members.push_back({parent.key, node});
             parent.have_key = false;
         }
@@ -94,6 +124,7 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
                 return documents;
             case YAML_DOCUMENT_START_EVENT:
                 anchors.clear();  // anchors are local to a document
+                parsed = 0;
                 break;
             case YAML_SCALAR_EVENT: {
                 const std::string_view value(reinterpret_cast<const char*>(ev.data.scalar.value),
@@ -105,7 +136,9 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
                     node.kind = DocNode::Kind::Scalar;
                     node.text = arena.copy(value);
                 }
-                if (Status s = finish(node, anchor_of(ev.data.scalar.anchor), ev.start_mark); !s) {
+                ++parsed;
+                if (Status s = finish(node, anchor_of(ev.data.scalar.anchor), ev.start_mark, {});
+                    !s) {
                     return s.error();
                 }
                 break;
@@ -116,7 +149,7 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
                     return Error{fmt::format("{}: unknown alias \"{}\"", where(ev.start_mark),
                                              anchor_of(ev.data.alias.anchor))};
                 }
-                if (Status s = finish(it->second, {}, ev.start_mark); !s) {
+                if (Status s = finish(it->second.node, {}, ev.start_mark, it->second.cost); !s) {
                     return s.error();
                 }
                 break;
@@ -143,7 +176,8 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
                 node.line = frame.line;
                 node.items = arena.copy(std::span<const DocNode>(frame.items));
                 node.members = arena.copy(std::span<const DocMember>(frame.members));
-                if (Status s = finish(node, frame.anchor, ev.start_mark); !s) {
+                ++parsed;
+                if (Status s = finish(node, frame.anchor, ev.start_mark, frame.cost); !s) {
                     return s.error();
                 }
                 break;

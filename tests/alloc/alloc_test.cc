@@ -69,6 +69,24 @@ void* operator new(size_t size, std::align_val_t align) {
     throw std::bad_alloc();
 }
 void* operator new[](size_t size, std::align_val_t align) { return operator new(size, align); }
+// The nothrow forms too (std::stable_sort's temporary buffer uses them): left to the sanitizer
+// runtime, they hand out memory our operator delete then passes to free(), which ASan reports as
+// alloc-dealloc-mismatch.
+void* operator new(size_t size, const std::nothrow_t&) noexcept {
+    note_allocation();
+    return std::malloc(size == 0 ? 1 : size);
+}
+void* operator new[](size_t size, const std::nothrow_t& tag) noexcept {
+    return operator new(size, tag);
+}
+void* operator new(size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
+    note_allocation();
+    const size_t a = static_cast<size_t>(align);
+    return std::aligned_alloc(a, (size + a - 1) / a * a);
+}
+void* operator new[](size_t size, std::align_val_t align, const std::nothrow_t& tag) noexcept {
+    return operator new(size, align, tag);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
@@ -77,6 +95,10 @@ void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
