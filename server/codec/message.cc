@@ -59,8 +59,7 @@ ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept {
             return ParseStatus::FormErr;
         }
         q.has_question = true;
-        q.qname_lower = q.qname;
-        q.qname_lower.to_lower();
+        q.qname_lower.assign_lower(q.qname);
     }
     if (q.opcode != Opcode::Query) {
         return ParseStatus::NotImp;  // RFC 1035 4.1.1; checked after the question so it is echoed
@@ -222,31 +221,45 @@ bool ResponseWriter::matches(size_t offset, WireName name) const noexcept {
     return false;
 }
 
-void ResponseWriter::remember(size_t offset) noexcept {
+void ResponseWriter::remember(size_t offset, size_t labels) noexcept {
     if (offset < 0x4000 && compression_count_ < kMaxCompressionEntries) {
-        compression_[compression_count_++] = static_cast<uint16_t>(offset);
+        compression_[compression_count_++] = {static_cast<uint16_t>(offset),
+                                               static_cast<uint8_t>(labels)};
     }
 }
 
+// Writes whole labels in one copy and remembers where each starts, for later names to point to.
+void ResponseWriter::write_labels(std::span<const uint8_t> labels_bytes, size_t labels) noexcept {
+    size_t index = 0;
+    for (size_t p = 0; p < labels_bytes.size(); p += 1 + labels_bytes[p], ++index) {
+        remember(w_.pos() + p, labels - index);
+    }
+    w_.bytes(labels_bytes);
+}
+
 void ResponseWriter::write_name(WireName name) noexcept {
+    // Most names we write are the question's name: point at it without a search.
+    if (query_ != nullptr && query_->has_question && w_.pos() > kHeaderSize &&
+        name_equal(name, query_->qname.wire())) {
+        w_.u16(0xC000 | kHeaderSize);
+        return;
+    }
+    const size_t labels = name_label_count(name);
     // Longest suffix first, so the first match is the best one.
-    for (size_t s = 0; s < name.size() && name[s] != 0; s += 1 + name[s]) {
+    size_t index = 0;
+    for (size_t s = 0; s < name.size() && name[s] != 0; s += 1 + name[s], ++index) {
         const WireName suffix = name.subspan(s);
         for (size_t e = 0; e < compression_count_; ++e) {
-            if (matches(compression_[e], suffix)) {
-                for (size_t p = 0; p < s; p += 1 + name[p]) {
-                    remember(w_.pos());
-                    w_.bytes(name.subspan(p, 1 + name[p]));
-                }
-                w_.u16(static_cast<uint16_t>(0xC000 | compression_[e]));
-                return;
+            if (compression_[e].labels != labels - index ||
+                !matches(compression_[e].offset, suffix)) {
+                continue;
             }
+            write_labels(name.first(s), labels);
+            w_.u16(static_cast<uint16_t>(0xC000 | compression_[e].offset));
+            return;
         }
     }
-    for (size_t p = 0; p < name.size() && name[p] != 0; p += 1 + name[p]) {
-        remember(w_.pos());
-        w_.bytes(name.subspan(p, 1 + name[p]));
-    }
+    write_labels(name.first(name.size() - 1), labels);
     w_.u8(0);
 }
 

@@ -62,8 +62,15 @@ public:
     size_t finish() noexcept;
 
 private:
+    // A name written earlier (or a suffix of one) that later names can point to.
+    struct CompressionEntry {
+        uint16_t offset;
+        uint8_t labels;  // labels from there to the root: only equal counts can match
+    };
+
     void write_name(WireName name) noexcept;
-    void remember(size_t offset) noexcept;
+    void write_labels(std::span<const uint8_t> labels_bytes, size_t labels) noexcept;
+    void remember(size_t offset, size_t labels) noexcept;
     bool matches(size_t offset, WireName name) const noexcept;
 
     static constexpr size_t kMaxCompressionEntries = 48;
@@ -76,7 +83,7 @@ private:
     bool tc_ = false;
     uint16_t counts_[3] = {0, 0, 0};
     Section last_section_ = Section::Answer;
-    uint16_t compression_[kMaxCompressionEntries];
+    CompressionEntry compression_[kMaxCompressionEntries];
     size_t compression_count_ = 0;
 };
 

@@ -5,6 +5,26 @@
 
 namespace clusterdns {
 
+namespace {
+
+// Eight bytes of a wire name at once, ASCII letters lowercased (SWAR): length octets are below
+// 64, so they never look like letters.
+uint64_t lower8(uint64_t x) noexcept {
+    const uint64_t heptets = x & 0x7F7F7F7F7F7F7F7Full;
+    const uint64_t above_z = heptets + 0x2525252525252525ull;  // high bit set if > 'Z'
+    const uint64_t from_a = heptets + 0x3F3F3F3F3F3F3F3Full;   // high bit set if >= 'A'
+    const uint64_t upper = ~x & (from_a ^ above_z) & 0x8080808080808080ull;
+    return x | upper >> 2;  // 0x80 >> 2 is the 0x20 that makes a letter lowercase
+}
+
+uint64_t load8(const uint8_t* p) noexcept {
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    return x;
+}
+
+}  // namespace
+
 Name Name::read(WireReader& r) noexcept {
     Name out;
     const std::span<const uint8_t> msg = r.data();
@@ -123,14 +143,18 @@ size_t Name::label_count() const noexcept { return name_label_count(wire()); }
 
 std::string Name::to_text() const { return name_to_text(wire()); }
 
-void Name::to_lower() noexcept {
-    for (size_t i = 0; i < size_;) {
-        const uint8_t len = data_[i];
-        for (size_t j = i + 1; j <= i + len; ++j) {
-            data_[j] = lower_ascii(data_[j]);
-        }
-        i += 1 + len;
+void Name::to_lower() noexcept { assign_lower(*this); }
+
+void Name::assign_lower(const Name& other) noexcept {
+    size_t i = 0;
+    for (; i + 8 <= other.size_; i += 8) {
+        const uint64_t word = lower8(load8(other.data_ + i));
+        std::memcpy(data_ + i, &word, 8);
     }
+    for (; i < other.size_; ++i) {
+        data_[i] = lower_ascii(other.data_[i]);
+    }
+    size_ = other.size_;
 }
 
 bool Name::prepend(std::string_view label) noexcept {
@@ -149,8 +173,15 @@ bool name_equal(WireName a, WireName b) noexcept {
     if (a.size() != b.size()) {
         return false;
     }
-    for (size_t i = 0; i < a.size(); ++i) {
-        // Length octets are below 64, so lowercasing them is harmless.
+    size_t i = 0;
+    for (; i + 8 <= a.size(); i += 8) {
+        const uint64_t x = load8(a.data() + i);
+        const uint64_t y = load8(b.data() + i);
+        if (x != y && lower8(x) != lower8(y)) {
+            return false;
+        }
+    }
+    for (; i < a.size(); ++i) {
         if (lower_ascii(a[i]) != lower_ascii(b[i])) {
             return false;
         }
@@ -203,11 +234,23 @@ std::string_view name_first_label(WireName name) noexcept {
 }
 
 uint64_t name_hash(WireName name) noexcept {
-    uint64_t h = 14695981039346656037ull;
-    for (const uint8_t c : name) {
-        h = (h ^ lower_ascii(c)) * 1099511628211ull;
+    const auto mix = [](uint64_t h, uint64_t word) {
+        h = (h ^ lower8(word)) * 0xFF51AFD7ED558CCDull;
+        return h ^ (h >> 32);
+    };
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ name.size();
+    const size_t n = name.size();
+    if (n < 8) {
+        uint64_t word = 0;
+        for (size_t i = 0; i < n; ++i) {
+            word |= static_cast<uint64_t>(name[i]) << (8 * i);
+        }
+        return mix(h, word);
     }
-    return h;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        h = mix(h, load8(name.data() + i));
+    }
+    return mix(h, load8(name.data() + n - 8));  // the last word, overlapping the one before
 }
 
 std::string name_to_text(WireName name) {

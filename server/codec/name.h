@@ -38,6 +38,8 @@ public:
     size_t label_count() const noexcept;
     std::string to_text() const;  // "a.b.c." ; cold path
     void to_lower() noexcept;
+    // Makes this the lowercase form of `other`, copying only its bytes.
+    void assign_lower(const Name& other) noexcept;
 
     // Prepends one label; false if it would be too long.
     bool prepend(std::string_view label) noexcept;
@@ -70,7 +72,7 @@ bool name_in_zone(WireName name, WireName zone) noexcept;
 // The first label's text (no length octet).
 std::string_view name_first_label(WireName name) noexcept;
 
-// FNV-1a over the lowercased wire form: equal for names that compare equal.
+// A hash of the lowercased wire form: equal for names that compare equal.
 uint64_t name_hash(WireName name) noexcept;
 
 std::string name_to_text(WireName name);
