@@ -34,9 +34,19 @@ const Zone::RRset* Zone::rrset(const Node& node, RrType type) const noexcept {
 }
 
 const Zone::Node* Zone::apex_for(WireName name) const noexcept {
-    for (const uint32_t index : apexes_) {
-        if (name_in_zone(name, this->name(nodes_[index]))) {
-            return &nodes_[index];
+    // Where each label starts, so every apex costs one comparison of the name's last labels.
+    uint8_t starts[kMaxNameWire / 2];
+    size_t count = 0;
+    for (size_t pos = 0; pos < name.size() && name[pos] != 0; pos += 1 + name[pos]) {
+        starts[count++] = static_cast<uint8_t>(pos);
+    }
+    for (const Apex& apex : apexes_) {
+        if (apex.labels > count) {
+            continue;
+        }
+        const size_t at = apex.labels == 0 ? name.size() - 1 : starts[count - apex.labels];
+        if (name_equal(name.subspan(at), this->name(nodes_[apex.node]))) {
+            return &nodes_[apex.node];
         }
     }
     return nullptr;
@@ -173,7 +183,10 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         }
         zone->table_[slot] = static_cast<uint32_t>(i + 1);
     }
-    zone->apexes_.assign(apexes_.begin(), apexes_.end());  // owner index == node index
+    for (const uint32_t apex : apexes_) {  // owner index == node index
+        zone->apexes_.push_back(
+            {apex, static_cast<uint32_t>(name_label_count(owner_name(apex)))});
+    }
     return zone;
 }
 

@@ -68,8 +68,13 @@ private:
     std::vector<RRset> rrsets_;
     std::vector<Rdata> rdatas_;
     std::vector<uint8_t> rdata_bytes_;
+    struct Apex {
+        uint32_t node;
+        uint32_t labels;
+    };
+
     std::vector<uint32_t> table_;  // node index + 1; 0 is an empty slot
-    std::vector<uint32_t> apexes_;  // node indexes, deepest first
+    std::vector<Apex> apexes_;     // deepest first
 };
 
 // Collects RRs (owner names in lowercase wire form) and builds a Zone. Duplicate RDATA within an
