@@ -25,33 +25,30 @@ struct Worker;
 
 namespace {
 
-constexpr size_t kUdpSlot = 64 * 1024;  // libuv hands recvmmsg one 64 KiB slot per datagram
-constexpr size_t kUdpBatch = 20;        // UV__MMSG_MAXWIDTH in libuv 1.44
-constexpr size_t kPendingSends = 64;    // replies queued while the socket would block
+constexpr size_t kUdpQuerySlot = 4096;  // a larger query arrives truncated and gets FORMERR
+constexpr size_t kUdpBatch = 32;        // datagrams per recvmmsg and replies per sendmmsg
+constexpr unsigned kUdpBatchesPerWakeup = 4;  // then let the loop serve other sockets
 constexpr size_t kTcpInput = 16 * 1024;  // a query larger than this closes the connection
 constexpr size_t kTcpFrame = 2 + kMaxMessageSize;
 constexpr int kListenBacklog = 511;
 constexpr int kPortAttempts = 32;
 
-struct PendingSend {
-    uv_udp_send_t req;
-    Worker* worker;
-    uint16_t index;
-    uint8_t data[kMaxUdpResponse];
-};
-
 struct UdpSocket {
-    uv_udp_t handle;
+    uv_poll_t poll;
+    int fd;
     Worker* worker;
 };
 
-// Replies to one recvmmsg batch, sent together with one sendmmsg when the batch ends.
-struct UdpReplies {
-    mmsghdr messages[kUdpBatch];
-    iovec iov[kUdpBatch];
+// One batch of queries in and replies out, with the headers recvmmsg and sendmmsg need; set up
+// once per worker.
+struct UdpBatch {
+    mmsghdr queries[kUdpBatch];
+    iovec query_iov[kUdpBatch];
     sockaddr_storage peers[kUdpBatch];
-    uint8_t data[kUdpBatch][kMaxUdpResponse];
-    size_t count = 0;
+    uint8_t query_data[kUdpBatch][kUdpQuerySlot];
+    mmsghdr replies[kUdpBatch];
+    iovec reply_iov[kUdpBatch];
+    uint8_t reply_data[kUdpBatch][kMaxUdpResponse];
 };
 
 struct TcpListener {
@@ -83,13 +80,10 @@ struct Worker {
     uv_loop_t loop;
     uv_async_t wake;
     std::vector<std::unique_ptr<UdpSocket>> udp;
+    std::unique_ptr<UdpBatch> batch;
     std::vector<std::unique_ptr<TcpListener>> tcp;
-    std::unique_ptr<uint8_t[]> udp_slab;
-    UdpReplies replies;
     std::unique_ptr<Connection[]> connections;
     std::vector<uint32_t> free_connections;  // reserved up front: push/pop never allocate
-    std::unique_ptr<PendingSend[]> sends;
-    std::vector<uint16_t> free_sends;
     uint64_t idle_timeout_ms = 10000;
     std::shared_ptr<const Zone> zone;  // read and replaced only on this worker's thread
     WorkerStats stats;
@@ -117,77 +111,55 @@ namespace {
 
 // --- UDP -------------------------------------------------------------------------------------
 
-void on_udp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-    auto* socket = static_cast<UdpSocket*>(handle->data);
-    *buf = uv_buf_init(reinterpret_cast<char*>(socket->worker->udp_slab.get()),
-                       static_cast<unsigned>(kUdpSlot * kUdpBatch));
-}
-
-void on_udp_sent(uv_udp_send_t* req, int) {
-    auto* send = static_cast<PendingSend*>(req->data);
-    send->worker->free_sends.push_back(send->index);
-}
-
-// Queues a reply the socket would not take in a pooled request, or drops it.
-void queue_udp(Worker& w, uv_udp_t* handle, const uint8_t* data, size_t size,
-               const sockaddr* peer) noexcept {
-    if (w.free_sends.empty()) {
-        w.stats.count(w.stats.dropped);
+// The socket is readable: read queries a batch at a time with recvmmsg and send the batch's
+// replies with one sendmmsg. libuv's own recvmmsg path (UV_UDP_RECVMMSG) calls back once per
+// datagram and always reads until EAGAIN, one more system call per wakeup than needed: epoll is
+// level-triggered, so a short batch means the socket is drained and epoll will say when it is not.
+void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
+    if (status < 0) {
         return;
     }
-    PendingSend& send = w.sends[w.free_sends.back()];
-    w.free_sends.pop_back();
-    std::memcpy(send.data, data, size);
-    const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(send.data), static_cast<unsigned>(size));
-    if (uv_udp_send(&send.req, handle, &buf, 1, peer, on_udp_sent) != 0) {
-        w.free_sends.push_back(send.index);
-        w.stats.count(w.stats.dropped);
-    }
-}
-
-void flush_udp(Worker& w, uv_udp_t* handle) noexcept {
-    UdpReplies& r = w.replies;
-    size_t sent = 0;
-    int fd = -1;
-    uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd);
-    while (sent < r.count) {
-        const int n = sendmmsg(fd, r.messages + sent, static_cast<unsigned>(r.count - sent), 0);
-        if (n <= 0) {
-            break;
+    UdpSocket& socket = *static_cast<UdpSocket*>(poll->data);
+    Worker& w = *socket.worker;
+    UdpBatch& b = *w.batch;
+    for (unsigned round = 0; round < kUdpBatchesPerWakeup; ++round) {
+        for (size_t i = 0; i < kUdpBatch; ++i) {
+            b.queries[i].msg_hdr.msg_namelen = sizeof b.peers[i];
+            b.queries[i].msg_hdr.msg_flags = 0;
         }
-        sent += static_cast<size_t>(n);
-    }
-    for (; sent < r.count; ++sent) {
-        queue_udp(w, handle, r.data[sent], r.iov[sent].iov_len,
-                  reinterpret_cast<const sockaddr*>(&r.peers[sent]));
-    }
-    r.count = 0;
-}
-
-// libuv reads a batch with recvmmsg and calls this once per datagram (UV_UDP_MMSG_CHUNK), then
-// once more with UV_UDP_MMSG_FREE: the replies of a batch go out together with one sendmmsg.
-void on_udp_read(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
-                 unsigned flags) noexcept {
-    Worker& w = *static_cast<UdpSocket*>(handle->data)->worker;
-    if (nread > 0 && addr != nullptr) {
-        UdpReplies& r = w.replies;
-        const size_t size = handle_query(
-            w.zone.get(), {reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)},
-            {r.data[r.count], kMaxUdpResponse}, Transport::Udp, w.stats);
-        if (size != 0) {
-            const socklen_t peer_size =
-                addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-            std::memcpy(&r.peers[r.count], addr, peer_size);
-            r.iov[r.count] = {r.data[r.count], size};
-            r.messages[r.count].msg_hdr = {.msg_name = &r.peers[r.count],
-                                           .msg_namelen = peer_size,
-                                           .msg_iov = &r.iov[r.count],
-                                           .msg_iovlen = 1};
-            ++r.count;
+        const int received = recvmmsg(socket.fd, b.queries, kUdpBatch, MSG_DONTWAIT, nullptr);
+        if (received <= 0) {
+            return;
         }
-    }
-    if (w.replies.count == kUdpBatch || (flags & UV_UDP_MMSG_CHUNK) == 0) {
-        flush_udp(w, handle);  // the batch ended, or this datagram came alone
+        unsigned replies = 0;
+        for (int i = 0; i < received; ++i) {
+            const msghdr& query = b.queries[i].msg_hdr;
+            // A datagram larger than the slot is cut short; its parse fails and gets FORMERR.
+            const size_t size = handle_query(
+                w.zone.get(), {b.query_data[i], std::min<size_t>(b.queries[i].msg_len, kUdpQuerySlot)},
+                {b.reply_data[replies], kMaxUdpResponse}, Transport::Udp, w.stats);
+            if (size == 0) {
+                continue;
+            }
+            b.reply_iov[replies].iov_len = size;
+            b.replies[replies].msg_hdr.msg_name = query.msg_name;
+            b.replies[replies].msg_hdr.msg_namelen = query.msg_namelen;
+            ++replies;
+        }
+        for (unsigned sent = 0; sent < replies;) {
+            const int n = sendmmsg(socket.fd, b.replies + sent, replies - sent, MSG_DONTWAIT);
+            if (n <= 0) {
+                // The send buffer is full: drop the rest, as a busy DNS server does; clients retry.
+                for (; sent < replies; ++sent) {
+                    w.stats.count(w.stats.dropped);
+                }
+                break;
+            }
+            sent += static_cast<unsigned>(n);
+        }
+        if (received < static_cast<int>(kUdpBatch)) {
+            return;
+        }
     }
 }
 
@@ -549,7 +521,17 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w.get();
-        w->udp_slab.reset(new uint8_t[kUdpSlot * kUdpBatch]);
+        w->batch.reset(new UdpBatch);
+        for (size_t m = 0; m < kUdpBatch; ++m) {
+            UdpBatch& b = *w->batch;
+            b.query_iov[m] = {b.query_data[m], kUdpQuerySlot};
+            b.queries[m].msg_hdr = {.msg_name = &b.peers[m],
+                                    .msg_namelen = sizeof b.peers[m],
+                                    .msg_iov = &b.query_iov[m],
+                                    .msg_iovlen = 1};
+            b.reply_iov[m] = {b.reply_data[m], 0};
+            b.replies[m].msg_hdr = {.msg_iov = &b.reply_iov[m], .msg_iovlen = 1};
+        }
         w->connections.reset(new Connection[per_worker]);
         w->free_connections.reserve(per_worker);
         for (uint32_t c = per_worker; c > 0; --c) {
@@ -557,21 +539,13 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
             w->connections[c - 1].index = c - 1;
             w->free_connections.push_back(c - 1);
         }
-        w->sends.reset(new PendingSend[kPendingSends]);
-        w->free_sends.reserve(kPendingSends);
-        for (uint16_t s = 0; s < kPendingSends; ++s) {
-            w->sends[s].worker = w.get();
-            w->sends[s].index = s;
-            w->sends[s].req.data = &w->sends[s];
-            w->free_sends.push_back(s);
-        }
         for (BoundFds& fds : bound_fds) {
             auto udp = std::make_unique<UdpSocket>();
             udp->worker = w.get();
-            uv_udp_init_ex(&w->loop, &udp->handle, AF_UNSPEC | UV_UDP_RECVMMSG);
-            udp->handle.data = udp.get();
-            uv_udp_open(&udp->handle, fds.udp[i]);
-            uv_udp_recv_start(&udp->handle, on_udp_alloc, on_udp_read);
+            udp->fd = fds.udp[i];
+            uv_poll_init(&w->loop, &udp->poll, udp->fd);
+            udp->poll.data = udp.get();
+            uv_poll_start(&udp->poll, UV_READABLE, on_udp_readable);
             w->udp.push_back(std::move(udp));
 
             auto tcp = std::make_unique<TcpListener>();

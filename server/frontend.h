@@ -1,6 +1,7 @@
 #pragma once
 // The network front end: one libuv loop per worker thread, each with its own SO_REUSEPORT UDP and
-// TCP sockets on every listen address, so the kernel spreads queries across workers. Everything a
+// TCP sockets on every listen address, so the kernel spreads queries across workers. UDP is read
+// and answered in batches (recvmmsg, sendmmsg); TCP is length-framed, pipelined, capped and timed. Everything a
 // query needs is allocated when a worker starts; the query path allocates nothing and takes no
 // lock.
 //
