@@ -217,6 +217,15 @@ uint16_t Server::port() const {
     return impl_->listen.empty() ? 0 : impl_->listen.front().port;
 }
 
+Server::Stats Server::stats() const {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->frontend) {
+        return {};
+    }
+    const Frontend::Totals t = impl_->frontend->totals();
+    return {t.udp_queries, t.tcp_queries, t.dropped, t.truncated};
+}
+
 const char* version() { return "0.1.0"; }
 
 }  // namespace clusterdns

@@ -70,6 +70,15 @@ public:
     // The port of the first listen address.
     uint16_t port() const;
 
+    // Queries received since start(), over all workers.
+    struct Stats {
+        uint64_t udp_queries = 0;
+        uint64_t tcp_queries = 0;
+        uint64_t dropped = 0;    // got no answer: not a query, or no room to send
+        uint64_t truncated = 0;  // answered with TC=1
+    };
+    Stats stats() const;
+
 private:
     class Impl;
     std::unique_ptr<Impl> impl_;

@@ -611,13 +611,15 @@ void Frontend::stop() {
     }
 }
 
-uint64_t Frontend::requests() const {
-    uint64_t total = 0;
+Frontend::Totals Frontend::totals() const {
+    Totals t;
     for (const auto& w : impl_->workers) {
-        total += w->stats.requests_udp.load(std::memory_order_relaxed) +
-                 w->stats.requests_tcp.load(std::memory_order_relaxed);
+        t.udp_queries += w->stats.requests_udp.load(std::memory_order_relaxed);
+        t.tcp_queries += w->stats.requests_tcp.load(std::memory_order_relaxed);
+        t.dropped += w->stats.dropped.load(std::memory_order_relaxed);
+        t.truncated += w->stats.truncated.load(std::memory_order_relaxed);
     }
-    return total;
+    return t;
 }
 
 }  // namespace clusterdns

@@ -55,7 +55,13 @@ public:
     void stop();
 
     // Counters summed over the workers.
-    uint64_t requests() const;
+    struct Totals {
+        uint64_t udp_queries = 0;
+        uint64_t tcp_queries = 0;
+        uint64_t dropped = 0;
+        uint64_t truncated = 0;
+    };
+    Totals totals() const;
 
     class Impl;
 

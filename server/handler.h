@@ -22,7 +22,6 @@ struct alignas(64) WorkerStats {
     std::atomic<uint64_t> requests_tcp{0};
     std::atomic<uint64_t> dropped{0};      // not answered: malformed beyond reply, or no buffer
     std::atomic<uint64_t> truncated{0};
-    std::atomic<uint64_t> responses_by_rcode[17]{};
 
     void count(std::atomic<uint64_t>& counter) noexcept {
         counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -44,7 +44,12 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
         int signal_number = 0;
         sigwait(&signals, &signal_number);
-        fmt::print(stderr, "[INFO] clusterdns: signal {}, shutting down\n", signal_number);
+        const clusterdns::Server::Stats stats = server.stats();
+        fmt::print(stderr,
+                   "[INFO] clusterdns: signal {}, shutting down after {} UDP and {} TCP queries "
+                   "({} not answered, {} truncated)\n",
+                   signal_number, stats.udp_queries, stats.tcp_queries, stats.dropped,
+                   stats.truncated);
         server.stop();
     } catch (const std::exception& e) {
         fmt::print(stderr, "[ERROR] clusterdns: {}\n", e.what());

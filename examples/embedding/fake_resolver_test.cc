@@ -95,5 +95,6 @@ spec:
     CHECK(resolve(dns.port(), "api-service.production.svc.cluster.local").rcode ==
           ns_r_noerror);
 
+    CHECK(dns.stats().udp_queries >= 5);  // each of the five lookups above came over UDP
     dns.stop();
 }
