@@ -58,23 +58,6 @@ void Cluster::upsert(EndpointSet set) {
 
 void Cluster::upsert(Pod pod) { pods.insert_or_assign(key(pod.ns, pod.name), std::move(pod)); }
 
-void Cluster::absorb(Cluster&& other) {
-    const auto move_all = [](auto& into, auto& from) {
-        if (into.empty()) {
-            into.swap(from);
-            return;
-        }
-        for (auto& [k, v] : from) {
-            into.insert_or_assign(k, std::move(v));
-        }
-        from.clear();
-    };
-    move_all(namespaces, other.namespaces);
-    move_all(services, other.services);
-    move_all(endpoint_sets, other.endpoint_sets);
-    move_all(pods, other.pods);
-}
-
 Status check_dns1123_label(std::string_view field, std::string_view value) {
     const bool ok = !value.empty() && value.size() <= 63 && is_lower_alnum(value.front()) &&
                     is_lower_alnum(value.back()) &&

@@ -86,8 +86,6 @@ struct Cluster {
     void upsert(Service service);
     void upsert(EndpointSet set);
     void upsert(Pod pod);
-    // Moves every object of `other` in, replacing objects with the same key.
-    void absorb(Cluster&& other);
 };
 
 // Validation shared by every source. Each returns the offending field and why, as

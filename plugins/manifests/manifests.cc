@@ -1,19 +1,17 @@
 #include "plugins/manifests/manifests.h"
 
+#include "plugins/manifests/yaml_document.h"
+#include "zone/convert.h"
+
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
-
-#include "plugins/manifests/yaml_document.h"
-#include "zone/convert.h"
 
 namespace clusterdns {
 
@@ -56,42 +54,16 @@ Status load_manifests(const std::string& path, Cluster& cluster) {
     } else {
         return Error{fmt::format("{}: no such file or directory", path)};
     }
-    // Files parse independently, so the CPUs share them; the objects are then merged in path
-    // order, so a later file wins as it would loading one by one, and the first error reported is
-    // that of the first bad file.
-    struct Part {
-        Cluster objects;
-        Status status;
-    };
-    std::vector<Part> parts(files.size());
-    std::atomic<size_t> next{0};
-    const auto work = [&] {
-        for (size_t i = next++; i < files.size(); i = next++) {
-            std::ifstream in(files[i], std::ios::binary);
-            if (!in) {
-                parts[i].status = Error{fmt::format("{}: cannot read", files[i].string())};
-                continue;
-            }
-            std::ostringstream text;
-            text << in.rdbuf();
-            parts[i].status = load_manifest_text(text.str(), files[i].string(), parts[i].objects);
+    for (const fs::path& file : files) {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) {
+            return Error{fmt::format("{}: cannot read", file.string())};
         }
-    };
-    const size_t helpers =
-        std::min<size_t>(files.size(), std::max(1u, std::thread::hardware_concurrency())) - 1;
-    std::vector<std::thread> threads;
-    for (size_t t = 0; t < helpers; ++t) {
-        threads.emplace_back(work);
-    }
-    work();
-    for (std::thread& t : threads) {
-        t.join();
-    }
-    for (Part& part : parts) {
-        if (!part.status) {
-            return part.status;
+        std::ostringstream text;
+        text << in.rdbuf();
+        if (auto s = load_manifest_text(text.str(), file.string(), cluster); !s) {
+            return s;
         }
-        cluster.absorb(std::move(part.objects));
     }
     return {};
 }
