@@ -13,13 +13,15 @@ const Zone::Node* Zone::find(WireName name) const noexcept {
     const uint64_t hash = name_hash(name);
     const size_t mask = table_.size() - 1;
     for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-        const uint32_t entry = table_[slot];
+        const uint64_t entry = table_[slot];
         if (entry == 0) {
             return nullptr;
         }
-        const Node& node = nodes_[entry - 1];
-        if (node.hash == hash && name_equal(this->name(node), name)) {
-            return &node;
+        if ((entry >> 32) == (hash >> 32)) {
+            const Node* node = node_at((entry & 0xFFFFFFFF) - 1);
+            if (name_equal(this->name(*node), name)) {
+                return node;
+            }
         }
     }
 }
@@ -45,17 +47,16 @@ const Zone::Node* Zone::apex_for(WireName name) const noexcept {
             continue;
         }
         const size_t at = apex.labels == 0 ? name.size() - 1 : starts[count - apex.labels];
-        if (name_equal(name.subspan(at), this->name(nodes_[apex.node]))) {
-            return &nodes_[apex.node];
+        const Node* node = node_at(apex.block);
+        if (name_equal(name.subspan(at), this->name(*node))) {
+            return node;
         }
     }
     return nullptr;
 }
 
 size_t Zone::memory_bytes() const noexcept {
-    return nodes_.capacity() * sizeof(Node) + names_.capacity() +
-           rrsets_.capacity() * sizeof(RRset) + rdatas_.capacity() * sizeof(Rdata) +
-           rdata_bytes_.capacity() + table_.capacity() * sizeof(uint32_t);
+    return (blocks_.capacity() + table_.capacity()) * sizeof(uint64_t);
 }
 
 uint32_t ZoneBuilder::intern(WireName owner) {
@@ -118,74 +119,106 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         return std::span<const uint8_t>(rdata_.data() + r.rdata_offset, r.rdata_size);
     };
 
-    // Sized up front: growing by doubling would briefly need twice the zone.
-    auto zone = std::make_shared<Zone>();
-    zone->nodes_.reserve(owners_.size());
-    zone->rrsets_.reserve(records_.size());
-    zone->rdatas_.reserve(records_.size());
-    zone->rdata_bytes_.reserve(rdata_.size());
-    size_t name_bytes = 0;
-    for (const std::string_view owner : owners_) {
-        name_bytes += owner.size();
-    }
-    zone->names_.reserve(name_bytes);
-    size_t next = 0;  // first record not yet placed
-    for (uint32_t owner = 0; owner < owners_.size(); ++owner) {
-        const WireName name = owner_name(owner);
-        Zone::Node node{};
-        node.hash = name_hash(name);
-        node.name_offset = static_cast<uint32_t>(zone->names_.size());
-        node.name_size = static_cast<uint8_t>(name.size());
-        node.first_rrset = static_cast<uint32_t>(zone->rrsets_.size());
-        zone->names_.insert(zone->names_.end(), name.begin(), name.end());
+    // First pass: drop duplicate RDATA within each RRset and size every block.
+    struct Layout {
+        size_t first_record;  // in records_, now grouped by owner
+        size_t end_record;
+        size_t rrsets = 0;
+        size_t bytes = 0;
+    };
+    std::vector<Layout> layouts(owners_.size());
+    std::vector<bool> duplicate(records_.size(), false);
+    size_t total_words = 0;
+    for (size_t owner = 0, next = 0; owner < owners_.size(); ++owner) {
+        Layout& l = layouts[owner];
+        l.first_record = next;
+        size_t refs = 0;
+        size_t data = 0;
         while (next < records_.size() && records_[next].owner == owner) {
-            const PendingRecord& first = records_[next];
-            const auto first_rdata = static_cast<uint32_t>(zone->rdatas_.size());
+            const size_t set_start = next;
             for (; next < records_.size() && records_[next].owner == owner &&
-                   records_[next].type == first.type;
+                   records_[next].type == records_[set_start].type;
                  ++next) {
-                const std::span<const uint8_t> rdata = rdata_of(records_[next]);
-                const bool duplicate = std::any_of(
-                    zone->rdatas_.begin() + first_rdata, zone->rdatas_.end(),
-                    [&](const Zone::Rdata& seen) {
-                        return seen.size == rdata.size() &&
-                               std::equal(rdata.begin(), rdata.end(),
-                                          zone->rdata_bytes_.begin() + seen.offset);
-                    });
-                if (!duplicate) {
-                    zone->rdatas_.push_back({static_cast<uint32_t>(zone->rdata_bytes_.size()),
-                                             static_cast<uint16_t>(rdata.size())});
-                    zone->rdata_bytes_.insert(zone->rdata_bytes_.end(), rdata.begin(),
-                                              rdata.end());
+                const auto rdata = rdata_of(records_[next]);
+                for (size_t seen = set_start; seen < next && !duplicate[next]; ++seen) {
+                    const auto other = rdata_of(records_[seen]);
+                    duplicate[next] = !duplicate[seen] &&
+                                      std::equal(rdata.begin(), rdata.end(), other.begin(),
+                                                 other.end());
+                }
+                if (!duplicate[next]) {
+                    ++refs;
+                    data += rdata.size();
                 }
             }
-            zone->rrsets_.push_back(
-                {first.type, first.ttl_seconds, first_rdata,
-                 static_cast<uint32_t>(zone->rdatas_.size() - first_rdata)});
-            ++node.rrset_count;
+            ++l.rrsets;
         }
-        zone->nodes_.push_back(node);
+        l.end_record = next;
+        l.bytes = sizeof(Zone::Node) + Zone::padded(owner_name(static_cast<uint32_t>(owner)).size()) +
+                  l.rrsets * sizeof(Zone::RRset) + refs * sizeof(Zone::RdataRef) +
+                  Zone::padded(data);
+        total_words += l.bytes / 8;
     }
 
-    // The arrays stay as they are for the zone's life: give back what growth over-allocated.
-    zone->names_.shrink_to_fit();
-    zone->rrsets_.shrink_to_fit();
-    zone->rdatas_.shrink_to_fit();
-    zone->rdata_bytes_.shrink_to_fit();
+    // Second pass: write the blocks into one exactly sized array.
+    auto zone = std::make_shared<Zone>();
+    zone->blocks_.assign(total_words, 0);
+    std::vector<uint64_t> block_of(owners_.size());
+    uint8_t* const base = reinterpret_cast<uint8_t*>(zone->blocks_.data());
+    size_t word = 0;
+    for (size_t owner = 0; owner < owners_.size(); ++owner) {
+        const Layout& l = layouts[owner];
+        const WireName name = owner_name(static_cast<uint32_t>(owner));
+        block_of[owner] = word;
+        uint8_t* block = base + word * 8;
+        auto* node = new (block) Zone::Node{static_cast<uint16_t>(l.rrsets),
+                                            static_cast<uint8_t>(name.size()), {}};
+        std::memcpy(block + sizeof(Zone::Node), name.data(), name.size());
+        auto* rrset = reinterpret_cast<Zone::RRset*>(block + sizeof(Zone::Node) +
+                                                     Zone::padded(name.size()));
+        auto* ref = reinterpret_cast<Zone::RdataRef*>(rrset + l.rrsets);
+        size_t refs_total = 0;
+        for (size_t r = l.first_record; r < l.end_record; ++r) {
+            refs_total += duplicate[r] ? 0 : 1;
+        }
+        uint8_t* data = reinterpret_cast<uint8_t*>(ref + refs_total);
+        for (size_t r = l.first_record; r < l.end_record; ++rrset) {
+            const PendingRecord& first = records_[r];
+            auto* set = new (rrset) Zone::RRset{first.type, 0, first.ttl_seconds, 0,
+                                                static_cast<uint32_t>(reinterpret_cast<uint8_t*>(ref) -
+                                                                      reinterpret_cast<uint8_t*>(rrset))};
+            for (; r < l.end_record && records_[r].type == first.type; ++r) {
+                if (duplicate[r]) {
+                    continue;
+                }
+                const auto rdata = rdata_of(records_[r]);
+                new (ref) Zone::RdataRef{static_cast<uint32_t>(data - reinterpret_cast<uint8_t*>(ref)),
+                                         static_cast<uint16_t>(rdata.size()), 0};
+                std::memcpy(data, rdata.data(), rdata.size());
+                data += rdata.size();
+                ++ref;
+                ++set->rdata_count;
+            }
+        }
+        (void)node;
+        word += l.bytes / 8;
+    }
+    zone->node_count_ = owners_.size();
 
-    // Load factor at most 1/2 keeps probe sequences short.
-    zone->table_.assign(std::bit_ceil(std::max<size_t>(16, zone->nodes_.size() * 2)), 0);
+    // Load factor from 1/3 to 2/3: short linear probes, 8 bytes a slot.
+    zone->table_.assign(std::bit_ceil(std::max<size_t>(16, owners_.size() * 3 / 2)), 0);
     const size_t mask = zone->table_.size() - 1;
-    for (size_t i = 0; i < zone->nodes_.size(); ++i) {
-        size_t slot = zone->nodes_[i].hash & mask;
+    for (size_t owner = 0; owner < owners_.size(); ++owner) {
+        const uint64_t hash = name_hash(owner_name(static_cast<uint32_t>(owner)));
+        size_t slot = hash & mask;
         while (zone->table_[slot] != 0) {
             slot = (slot + 1) & mask;
         }
-        zone->table_[slot] = static_cast<uint32_t>(i + 1);
+        zone->table_[slot] = (hash & 0xFFFFFFFF00000000ull) | (block_of[owner] + 1);
     }
-    for (const uint32_t apex : apexes_) {  // owner index == node index
+    for (const uint32_t apex : apexes_) {
         zone->apexes_.push_back(
-            {apex, static_cast<uint32_t>(name_label_count(owner_name(apex)))});
+            {block_of[apex], static_cast<uint32_t>(name_label_count(owner_name(apex)))});
     }
     return zone;
 }
