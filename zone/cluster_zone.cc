@@ -251,7 +251,12 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     Records records(builder, options, cluster_ips);
     const uint32_t ttl = options.ttl_seconds;
 
-    // Apexes: SOA and NS as CoreDNS's kubernetes plugin writes them.
+    // Apexes: SOA as CoreDNS's kubernetes plugin writes it. Every apex names one name server,
+    // ns.dns.<zone>, whose addresses are where we listen.
+    const WireBytes name_server = *make_name(fmt::format("ns.dns.{}", zone_text));
+    for (const IpAddress& ip : options.ns_addresses) {
+        records.address(name_server, ip);
+    }
     for (const std::string& apex_text : {zone_text, std::string("in-addr.arpa"),
                                         std::string("ip6.arpa")}) {
         const WireBytes apex = *make_name(apex_text);
@@ -265,10 +270,7 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
         }
         builder.add_apex(view(apex));
         builder.add(view(apex), RrType::Soa, std::min(ttl, 300u), soa);
-        builder.add(view(apex), RrType::Ns, ttl, rdata_of(mname));
-        for (const IpAddress& ip : options.ns_addresses) {
-            records.address(mname, ip);
-        }
+        builder.add(view(apex), RrType::Ns, ttl, rdata_of(name_server));
     }
 
     const WireBytes version = *make_name(fmt::format("dns-version.{}", zone_text));
