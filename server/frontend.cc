@@ -186,7 +186,8 @@ void release_connection(uv_handle_t* handle) noexcept {
 }
 
 void close_connection(Connection& c) noexcept {
-    if (c.closing) {
+    // At shutdown the loop closes every handle itself; a write it cancels still calls back here.
+    if (c.closing || uv_is_closing(reinterpret_cast<uv_handle_t*>(&c.handle))) {
         return;
     }
     c.closing = true;
@@ -206,7 +207,7 @@ void on_tcp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
 void on_tcp_written(uv_write_t* req, int status) noexcept {
     auto& c = *static_cast<Connection*>(req->data);
     c.writing = false;
-    if (status < 0 || c.closing) {
+    if (status < 0 || c.closing || uv_is_closing(reinterpret_cast<uv_handle_t*>(&c.handle))) {
         close_connection(c);
         return;
     }
