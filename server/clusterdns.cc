@@ -20,7 +20,9 @@
 namespace clusterdns {
 namespace {
 
-[[noreturn]] void fail(const Error& error) { throw std::runtime_error(error.message); }
+[[noreturn]] void fail(const Error& error) {
+    throw std::runtime_error(error.message);
+}
 
 // The addresses ns.dns.<zone> answers with: where we listen, or every interface address for a
 // wildcard listen address (as CoreDNS does).
@@ -122,7 +124,9 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
     }
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+    stop();
+}
 
 void Server::load_manifests(const std::string& path) {
     impl_->change([&](Cluster& c) { return clusterdns::load_manifests(path, c); });
@@ -182,12 +186,12 @@ void Server::start() {
     if (impl_->frontend) {
         return;
     }
-    FrontendOptions options{
-        .listen = impl_->listen,
-        .workers = impl_->options.workers != 0 ? impl_->options.workers
-                                               : std::max(1u, std::thread::hardware_concurrency()),
-        .tcp_idle_timeout_seconds = impl_->options.tcp_idle_timeout_seconds,
-        .max_tcp_connections = impl_->options.max_tcp_connections};
+    FrontendOptions options{.listen = impl_->listen,
+                            .workers = impl_->options.workers != 0
+                                           ? impl_->options.workers
+                                           : std::max(1u, std::thread::hardware_concurrency()),
+                            .tcp_idle_timeout_seconds = impl_->options.tcp_idle_timeout_seconds,
+                            .max_tcp_connections = impl_->options.max_tcp_connections};
     impl_->publish();  // the zone is complete before the first query can arrive
     auto frontend = Frontend::start(options, impl_->current);
     if (!frontend) {
@@ -226,6 +230,8 @@ Server::Stats Server::stats() const {
     return {t.udp_queries, t.tcp_queries, t.dropped, t.truncated};
 }
 
-const char* version() { return "0.1.0"; }
+const char* version() {
+    return "0.1.0";
+}
 
 }  // namespace clusterdns

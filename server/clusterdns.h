@@ -21,7 +21,7 @@ namespace clusterdns {
 
 // Settings; the command line and the --config file set the same fields (README.md lists them).
 struct Options {
-    std::vector<std::string> manifests;               // files or directories
+    std::vector<std::string> manifests;                // files or directories
     std::vector<std::string> listen = {"0.0.0.0:53"};  // ADDR:PORT or [IPv6]:PORT; port 0: any
     std::string zone = "cluster.local";
     uint32_t ttl_seconds = 30;

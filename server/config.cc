@@ -8,7 +8,8 @@
 
 namespace clusterdns {
 
-const char* const kUsage = R"(usage: clusterdns --manifests PATH [--manifests PATH ...] --listen ADDR:PORT [--listen ...]
+const char* const kUsage =
+    R"(usage: clusterdns --manifests PATH [--manifests PATH ...] --listen ADDR:PORT [--listen ...]
                   [--zone cluster.local] [--ttl 30] [--workers N] [--config FILE]
                   [--tcp-idle-timeout 10] [--max-tcp-connections 1024] [--help] [--version]
 
@@ -179,7 +180,8 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         }
         std::string_view name = arg;
         std::optional<std::string_view> value;
-        if (const size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+        if (const size_t eq = arg.find('=');
+            arg.starts_with("--") && eq != std::string_view::npos) {
             name = arg.substr(0, eq);
             value = arg.substr(eq + 1);
         }
@@ -209,8 +211,8 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     }
     // A list flag replaces the file's list rather than adding to it.
     for (const Setting& s : kSettings) {
-        if (is_list(s) && std::any_of(flags.begin(), flags.end(),
-                                      [&](const auto& f) { return f.first == &s; })) {
+        if (is_list(s) &&
+            std::any_of(flags.begin(), flags.end(), [&](const auto& f) { return f.first == &s; })) {
             (std::string_view(s.key) == "listen" ? out.options.listen : out.options.manifests)
                 .clear();
         }

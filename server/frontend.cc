@@ -25,10 +25,10 @@ struct Worker;
 
 namespace {
 
-constexpr size_t kUdpQuerySlot = 4096;  // a larger query arrives truncated and gets FORMERR
-constexpr size_t kUdpBatch = 32;        // datagrams per recvmmsg and replies per sendmmsg
+constexpr size_t kUdpQuerySlot = 4096;        // a larger query arrives truncated and gets FORMERR
+constexpr size_t kUdpBatch = 32;              // datagrams per recvmmsg and replies per sendmmsg
 constexpr unsigned kUdpBatchesPerWakeup = 4;  // then let the loop serve other sockets
-constexpr size_t kTcpInput = 16 * 1024;  // a query larger than this closes the connection
+constexpr size_t kTcpInput = 16 * 1024;       // a query larger than this closes the connection
 constexpr size_t kTcpFrame = 2 + kMaxMessageSize;
 constexpr int kListenBacklog = 511;
 constexpr int kPortAttempts = 32;
@@ -71,7 +71,9 @@ struct Connection {
     uint8_t out[kTcpFrame];
 };
 
-uint16_t read_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t read_u16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 }  // namespace
 
@@ -104,7 +106,6 @@ public:
     std::condition_variable adopted;
     uint64_t generation = 0;
     bool stopping = false;
-    bool stopped = false;
 };
 
 namespace {
@@ -136,7 +137,8 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             const msghdr& query = b.queries[i].msg_hdr;
             // A datagram larger than the slot is cut short; its parse fails and gets FORMERR.
             const size_t size = handle_query(
-                w.zone.get(), {b.query_data[i], std::min<size_t>(b.queries[i].msg_len, kUdpQuerySlot)},
+                w.zone.get(),
+                {b.query_data[i], std::min<size_t>(b.queries[i].msg_len, kUdpQuerySlot)},
                 {b.reply_data[replies], kMaxUdpResponse}, Transport::Udp, w.stats);
             if (size == 0) {
                 continue;
@@ -196,7 +198,9 @@ void close_connection(Connection& c) noexcept {
     uv_close(reinterpret_cast<uv_handle_t*>(&c.idle), release_connection);
 }
 
-void on_idle(uv_timer_t* timer) noexcept { close_connection(*static_cast<Connection*>(timer->data)); }
+void on_idle(uv_timer_t* timer) noexcept {
+    close_connection(*static_cast<Connection*>(timer->data));
+}
 
 void on_tcp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
     auto& c = *static_cast<Connection*>(handle->data);
@@ -257,7 +261,7 @@ void process_tcp(Connection& c) noexcept {
             break;
         }
         const size_t size = handle_query(w.zone.get(), {c.in + offset + 2, length},
-                                          {w.answer + 2, kMaxMessageSize}, Transport::Tcp, w.stats);
+                                         {w.answer + 2, kMaxMessageSize}, Transport::Tcp, w.stats);
         offset += 2 + length;
         if (size != 0) {
             send_tcp(c, size);
@@ -463,10 +467,10 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
         port = text.substr(close + 2);
     } else {
         const size_t colon = text.rfind(':');
-        if (colon != std::string_view::npos && text.substr(0, colon).find(':') !=
-                                                   std::string_view::npos) {
-            return Error{fmt::format("\"{}\": write an IPv6 address in brackets, [ADDR]:PORT",
-                                     text)};
+        if (colon != std::string_view::npos &&
+            text.substr(0, colon).find(':') != std::string_view::npos) {
+            return Error{
+                fmt::format("\"{}\": write an IPv6 address in brackets, [ADDR]:PORT", text)};
         }
         if (colon == std::string_view::npos) {
             return Error{fmt::format("\"{}\" is not ADDR:PORT", text)};
@@ -489,11 +493,16 @@ Result<ListenAddress> parse_listen_address(std::string_view text) {
     return out;
 }
 
-Frontend::Frontend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Frontend::Frontend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+}
 
-Frontend::~Frontend() { stop(); }
+Frontend::~Frontend() {
+    stop();
+}
 
-const std::vector<ListenAddress>& Frontend::bound() const { return impl_->bound; }
+const std::vector<ListenAddress>& Frontend::bound() const {
+    return impl_->bound;
+}
 
 Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options,
                                                   std::shared_ptr<const Zone> zone) {
@@ -554,8 +563,8 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
             uv_tcp_init(&w->loop, &tcp->handle);
             tcp->handle.data = tcp.get();
             uv_tcp_open(&tcp->handle, fds.tcp[i]);
-            const int err = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp->handle),
-                                      kListenBacklog, on_tcp_connection);
+            const int err = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp->handle), kListenBacklog,
+                                      on_tcp_connection);
             if (err != 0) {
                 return Error{fmt::format("listen {}: {}", impl->bound[w->tcp.size()].to_text(),
                                          uv_strerror(err))};
@@ -587,9 +596,8 @@ void Frontend::publish(std::shared_ptr<const Zone> zone) {
         uv_async_send(&w->wake);
     }
     impl_->adopted.wait(lock, [&] {
-        return std::all_of(impl_->workers.begin(), impl_->workers.end(), [&](const auto& w) {
-            return w->adopted_generation >= generation;
-        });
+        return std::all_of(impl_->workers.begin(), impl_->workers.end(),
+                           [&](const auto& w) { return w->adopted_generation >= generation; });
     });
     for (auto& w : impl_->workers) {
         old.push_back(std::move(w->retired));

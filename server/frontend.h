@@ -1,9 +1,9 @@
 #pragma once
 // The network front end: one libuv loop per worker thread, each with its own SO_REUSEPORT UDP and
 // TCP sockets on every listen address, so the kernel spreads queries across workers. UDP is read
-// and answered in batches (recvmmsg, sendmmsg); TCP is length-framed, pipelined, capped and timed. Everything a
-// query needs is allocated when a worker starts; the query path allocates nothing and takes no
-// lock.
+// and answered in batches (recvmmsg, sendmmsg); TCP is length-framed, pipelined, capped and timed.
+// Everything a query needs is allocated when a worker starts; the query path allocates nothing and
+// takes no lock.
 //
 // Zones are published by message: publish() drops the new zone in each worker's mailbox and wakes
 // it; the worker swaps its own pointer between queries and hands the old one back, and the old zone

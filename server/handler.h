@@ -20,7 +20,7 @@ enum class Transport : uint8_t { Udp, Tcp };
 struct alignas(64) WorkerStats {
     std::atomic<uint64_t> requests_udp{0};
     std::atomic<uint64_t> requests_tcp{0};
-    std::atomic<uint64_t> dropped{0};      // not answered: malformed beyond reply, or no buffer
+    std::atomic<uint64_t> dropped{0};  // not answered: malformed beyond reply, or no buffer
     std::atomic<uint64_t> truncated{0};
 
     void count(std::atomic<uint64_t>& counter) noexcept {

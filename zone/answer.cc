@@ -35,8 +35,7 @@ void add_target_addresses(const Zone& zone, const Zone::RRset& set, ResponseWrit
             target = target.subspan(6);  // priority, weight, port
         }
         const Zone::Node* node = zone.find(target);
-        if (node == nullptr ||
-            std::find(seen, seen + seen_count, node) != seen + seen_count) {
+        if (node == nullptr || std::find(seen, seen + seen_count, node) != seen + seen_count) {
             continue;
         }
         if (seen_count < kMaxAdditionalTargets) {

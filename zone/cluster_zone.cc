@@ -33,11 +33,16 @@ std::optional<WireBytes> make_name(std::string_view text) {
     return WireBytes(reinterpret_cast<const char*>(w.data()), w.size());
 }
 
-std::span<const uint8_t> rdata_of(const WireBytes& name) { return view(name); }
+std::span<const uint8_t> rdata_of(const WireBytes& name) {
+    return view(name);
+}
 
 std::vector<uint8_t> srv_rdata(uint16_t weight, uint16_t port, const WireBytes& target) {
-    std::vector<uint8_t> out = {0, 0, static_cast<uint8_t>(weight >> 8),
-                                static_cast<uint8_t>(weight), static_cast<uint8_t>(port >> 8),
+    std::vector<uint8_t> out = {0,
+                                0,
+                                static_cast<uint8_t>(weight >> 8),
+                                static_cast<uint8_t>(weight),
+                                static_cast<uint8_t>(port >> 8),
                                 static_cast<uint8_t>(port)};
     out.insert(out.end(), target.begin(), target.end());
     return out;
@@ -128,7 +133,8 @@ struct ServiceEndpoint {
 // from its EndpointSlices, or from its legacy Endpoints object when it has no slice.
 std::vector<ServiceEndpoint> published_endpoints(
     const Service& service, const std::multimap<std::string, const EndpointSet*>& by_service) {
-    const auto [first, last] = by_service.equal_range(fmt::format("{}/{}", service.ns, service.name));
+    const auto [first, last] =
+        by_service.equal_range(fmt::format("{}/{}", service.ns, service.name));
     const bool has_slices =
         std::any_of(first, last, [](const auto& entry) { return !entry.second->legacy; });
     std::vector<ServiceEndpoint> out;
@@ -257,8 +263,8 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     for (const IpAddress& ip : options.ns_addresses) {
         records.address(name_server, ip);
     }
-    for (const std::string& apex_text : {zone_text, std::string("in-addr.arpa"),
-                                        std::string("ip6.arpa")}) {
+    for (const std::string& apex_text :
+         {zone_text, std::string("in-addr.arpa"), std::string("ip6.arpa")}) {
         const WireBytes apex = *make_name(apex_text);
         const WireBytes mname = *make_name(fmt::format("ns.dns.{}", apex_text));
         const WireBytes rname = *make_name(fmt::format("hostmaster.{}", apex_text));

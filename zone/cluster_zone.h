@@ -16,8 +16,8 @@ namespace clusterdns {
 struct ZoneOptions {
     std::string origin = "cluster.local";
     uint32_t ttl_seconds = 30;
-    uint32_t serial = 0;                    // SOA serial: Unix time of the last change
-    std::vector<IpAddress> ns_addresses;    // glue for ns.dns.<origin>: where we listen
+    uint32_t serial = 0;                  // SOA serial: Unix time of the last change
+    std::vector<IpAddress> ns_addresses;  // glue for ns.dns.<origin>: where we listen
 };
 
 // The DNS schema version served at dns-version.<zone> (specification section 2.3.1).

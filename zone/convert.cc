@@ -88,7 +88,8 @@ std::optional<bool> get_bool(const DocNode& parent, std::string_view path, const
     if (t == "false" || t == "False" || t == "FALSE") {
         return false;
     }
-    fail(*node, fmt::format("{}: expected true or false, got {}", join(path, key), describe(*node)));
+    fail(*node,
+         fmt::format("{}: expected true or false, got {}", join(path, key), describe(*node)));
 }
 
 // A list or mapping field; an empty node when absent, so callers can iterate it directly.
@@ -262,9 +263,8 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
         }
         endpoint.hostname = get_string(node, path, "hostname");
         // The API: a nil ready condition "should be interpreted as ready".
-        endpoint.ready =
-            get_bool(get_map(node, path, "conditions"), path + ".conditions", "ready")
-                .value_or(true);
+        endpoint.ready = get_bool(get_map(node, path, "conditions"), path + ".conditions", "ready")
+                             .value_or(true);
         set.endpoints.push_back(std::move(endpoint));
     }
     const DocNode& ports = get_list(doc, "", "ports");
@@ -347,8 +347,8 @@ Status add_objects(const DocNode& doc, std::string_view source, std::string_view
     std::string name;
     try {
         if (!doc.is_mapping()) {
-            fail(doc, fmt::format("expected a Kubernetes object (a mapping), got {}",
-                                  describe(doc)));
+            fail(doc,
+                 fmt::format("expected a Kubernetes object (a mapping), got {}", describe(doc)));
         }
         kind = get_string(doc, "", "kind", true);
         if (kind.ends_with("List")) {  // List, ServiceList, ...: what kubectl get -o yaml writes
@@ -398,10 +398,11 @@ Status add_objects(const DocNode& doc, std::string_view source, std::string_view
         }
         return {};
     } catch (const FieldError& e) {
-        const std::string object = kind.empty()          ? std::string()
-                                   : name.empty()        ? fmt::format(" ({})", kind)
-                                   : kind == "Namespace" ? fmt::format(" ({} {})", kind, name)
-                                                         : fmt::format(" ({} {}/{})", kind, ns, name);
+        const std::string object = kind.empty()   ? std::string()
+                                   : name.empty() ? fmt::format(" ({})", kind)
+                                   : kind == "Namespace"
+                                       ? fmt::format(" ({} {})", kind, name)
+                                       : fmt::format(" ({} {}/{})", kind, ns, name);
         const std::string line = e.line != 0 ? fmt::format(":{}", e.line) : std::string();
         return Error{fmt::format("{}{}: {}{}: {}", source, line, where, object, e.message)};
     }

@@ -17,10 +17,10 @@ struct DocNode {
     enum class Kind : uint8_t { Null, Scalar, Sequence, Mapping };
 
     Kind kind = Kind::Null;
-    bool quoted = false;  // a quoted scalar is always a string, never null, a bool or a number
-    uint32_t line = 0;    // 1-based; 0 when unknown
-    std::string_view text;              // Scalar
-    std::span<const DocNode> items;     // Sequence
+    bool quoted = false;    // a quoted scalar is always a string, never null, a bool or a number
+    uint32_t line = 0;      // 1-based; 0 when unknown
+    std::string_view text;  // Scalar
+    std::span<const DocNode> items;      // Sequence
     std::span<const DocMember> members;  // Mapping, in document order
 
     bool is_null() const { return kind == Kind::Null; }

@@ -10,7 +10,9 @@
 namespace clusterdns {
 namespace {
 
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool is_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
 std::string key(std::string_view ns, std::string_view name) {
     return fmt::format("{}/{}", ns, name);
@@ -52,11 +54,14 @@ void Cluster::upsert(Service service) {
 }
 
 void Cluster::upsert(EndpointSet set) {
-    const std::string k = fmt::format("{}:{}", set.legacy ? "legacy" : "slice", key(set.ns, set.name));
+    const std::string k =
+        fmt::format("{}:{}", set.legacy ? "legacy" : "slice", key(set.ns, set.name));
     endpoint_sets.insert_or_assign(k, std::move(set));
 }
 
-void Cluster::upsert(Pod pod) { pods.insert_or_assign(key(pod.ns, pod.name), std::move(pod)); }
+void Cluster::upsert(Pod pod) {
+    pods.insert_or_assign(key(pod.ns, pod.name), std::move(pod));
+}
 
 Status check_dns1123_label(std::string_view field, std::string_view value) {
     const bool ok = !value.empty() && value.size() <= 63 && is_lower_alnum(value.front()) &&
@@ -64,9 +69,10 @@ Status check_dns1123_label(std::string_view field, std::string_view value) {
                     std::all_of(value.begin(), value.end(),
                                 [](char c) { return is_lower_alnum(c) || c == '-'; });
     if (!ok) {
-        return Error{fmt::format("{}: \"{}\" is not a DNS label (RFC 1123: at most 63 lowercase "
-                                 "letters, digits and '-', starting and ending alphanumeric)",
-                                 field, value)};
+        return Error{
+            fmt::format("{}: \"{}\" is not a DNS label (RFC 1123: at most 63 lowercase "
+                        "letters, digits and '-', starting and ending alphanumeric)",
+                        field, value)};
     }
     return {};
 }
@@ -81,16 +87,17 @@ Status check_dns1035_label(std::string_view field, std::string_view value) {
 
 Status check_dns1123_subdomain(std::string_view field, std::string_view value) {
     if (value.empty() || value.size() > 253) {
-        return Error{fmt::format("{}: \"{}\" is not a DNS name (1 to 253 characters)", field,
-                                 value)};
+        return Error{
+            fmt::format("{}: \"{}\" is not a DNS name (1 to 253 characters)", field, value)};
     }
     size_t start = 0;
     while (start <= value.size()) {
         const size_t dot = std::min(value.find('.', start), value.size());
         if (!check_dns1123_label(field, value.substr(start, dot - start))) {
-            return Error{fmt::format("{}: \"{}\" is not a DNS name (RFC 1123 subdomain: "
-                                     "lowercase labels of letters, digits and '-')",
-                                     field, value)};
+            return Error{
+                fmt::format("{}: \"{}\" is not a DNS name (RFC 1123 subdomain: "
+                            "lowercase labels of letters, digits and '-')",
+                            field, value)};
         }
         start = dot + 1;
     }
@@ -119,9 +126,10 @@ Status check_port_name(std::string_view field, std::string_view value) {
                     std::all_of(value.begin(), value.end(),
                                 [](char c) { return is_lower_alnum(c) || c == '-'; });
     if (!ok) {
-        return Error{fmt::format("{}: \"{}\" is not a port name (at most 15 lowercase letters, "
-                                 "digits and '-', with at least one letter)",
-                                 field, value)};
+        return Error{
+            fmt::format("{}: \"{}\" is not a port name (at most 15 lowercase letters, "
+                        "digits and '-', with at least one letter)",
+                        field, value)};
     }
     return {};
 }

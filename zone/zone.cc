@@ -73,7 +73,9 @@ uint32_t ZoneBuilder::intern(WireName owner) {
     return index;
 }
 
-void ZoneBuilder::add_apex(WireName origin) { apexes_.push_back(intern(origin)); }
+void ZoneBuilder::add_apex(WireName origin) {
+    apexes_.push_back(intern(origin));
+}
 
 void ZoneBuilder::add(WireName owner, RrType type, uint32_t ttl_seconds,
                       std::span<const uint8_t> rdata) {
@@ -82,7 +84,9 @@ void ZoneBuilder::add(WireName owner, RrType type, uint32_t ttl_seconds,
     rdata_.insert(rdata_.end(), rdata.begin(), rdata.end());
 }
 
-void ZoneBuilder::add_name(WireName owner) { intern(owner); }
+void ZoneBuilder::add_name(WireName owner) {
+    intern(owner);
+}
 
 std::shared_ptr<const Zone> ZoneBuilder::build() {
     // Deepest apex first, so apex_for() finds the closest enclosing zone.
@@ -111,9 +115,9 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
     // Group records by owner, then type; insertion order within an RRset is kept.
     std::stable_sort(records_.begin(), records_.end(),
                      [](const PendingRecord& a, const PendingRecord& b) {
-                         return a.owner != b.owner ? a.owner < b.owner
-                                                   : static_cast<uint16_t>(a.type) <
-                                                         static_cast<uint16_t>(b.type);
+                         return a.owner != b.owner
+                                    ? a.owner < b.owner
+                                    : static_cast<uint16_t>(a.type) < static_cast<uint16_t>(b.type);
                      });
     auto rdata_of = [&](const PendingRecord& r) {
         return std::span<const uint8_t>(rdata_.data() + r.rdata_offset, r.rdata_size);
@@ -142,9 +146,8 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
                 const auto rdata = rdata_of(records_[next]);
                 for (size_t seen = set_start; seen < next && !duplicate[next]; ++seen) {
                     const auto other = rdata_of(records_[seen]);
-                    duplicate[next] = !duplicate[seen] &&
-                                      std::equal(rdata.begin(), rdata.end(), other.begin(),
-                                                 other.end());
+                    duplicate[next] = !duplicate[seen] && std::equal(rdata.begin(), rdata.end(),
+                                                                     other.begin(), other.end());
                 }
                 if (!duplicate[next]) {
                     ++refs;
@@ -154,9 +157,9 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
             ++l.rrsets;
         }
         l.end_record = next;
-        l.bytes = sizeof(Zone::Node) + Zone::padded(owner_name(static_cast<uint32_t>(owner)).size()) +
-                  l.rrsets * sizeof(Zone::RRset) + refs * sizeof(Zone::RdataRef) +
-                  Zone::padded(data);
+        l.bytes =
+            sizeof(Zone::Node) + Zone::padded(owner_name(static_cast<uint32_t>(owner)).size()) +
+            l.rrsets * sizeof(Zone::RRset) + refs * sizeof(Zone::RdataRef) + Zone::padded(data);
         total_words += l.bytes / 8;
     }
 
@@ -171,11 +174,11 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         const WireName name = owner_name(static_cast<uint32_t>(owner));
         block_of[owner] = word;
         uint8_t* block = base + word * 8;
-        auto* node = new (block) Zone::Node{static_cast<uint16_t>(l.rrsets),
-                                            static_cast<uint8_t>(name.size()), {}};
+        auto* node = new (block)
+            Zone::Node{static_cast<uint16_t>(l.rrsets), static_cast<uint8_t>(name.size()), {}};
         std::memcpy(block + sizeof(Zone::Node), name.data(), name.size());
-        auto* rrset = reinterpret_cast<Zone::RRset*>(block + sizeof(Zone::Node) +
-                                                     Zone::padded(name.size()));
+        auto* rrset =
+            reinterpret_cast<Zone::RRset*>(block + sizeof(Zone::Node) + Zone::padded(name.size()));
         auto* ref = reinterpret_cast<Zone::RdataRef*>(rrset + l.rrsets);
         size_t refs_total = 0;
         for (size_t r = l.first_record; r < l.end_record; ++r) {
@@ -184,16 +187,18 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         uint8_t* data = reinterpret_cast<uint8_t*>(ref + refs_total);
         for (size_t r = l.first_record; r < l.end_record; ++rrset) {
             const PendingRecord& first = records_[r];
-            auto* set = new (rrset) Zone::RRset{first.type, 0, first.ttl_seconds, 0,
-                                                static_cast<uint32_t>(reinterpret_cast<uint8_t*>(ref) -
-                                                                      reinterpret_cast<uint8_t*>(rrset))};
+            auto* set =
+                new (rrset) Zone::RRset{first.type, 0, first.ttl_seconds, 0,
+                                        static_cast<uint32_t>(reinterpret_cast<uint8_t*>(ref) -
+                                                              reinterpret_cast<uint8_t*>(rrset))};
             for (; r < l.end_record && records_[r].type == first.type; ++r) {
                 if (duplicate[r]) {
                     continue;
                 }
                 const auto rdata = rdata_of(records_[r]);
-                new (ref) Zone::RdataRef{static_cast<uint32_t>(data - reinterpret_cast<uint8_t*>(ref)),
-                                         static_cast<uint16_t>(rdata.size()), 0};
+                new (ref)
+                    Zone::RdataRef{static_cast<uint32_t>(data - reinterpret_cast<uint8_t*>(ref)),
+                                   static_cast<uint16_t>(rdata.size()), 0};
                 std::memcpy(data, rdata.data(), rdata.size());
                 data += rdata.size();
                 ++ref;

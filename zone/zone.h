@@ -53,8 +53,8 @@ public:
                 node.rrset_count};
     }
     static std::span<const uint8_t> rdata(const RRset& set, size_t i) noexcept {
-        const auto* ref = reinterpret_cast<const RdataRef*>(
-            reinterpret_cast<const uint8_t*>(&set) + set.refs_offset + i * sizeof(RdataRef));
+        const auto* ref = reinterpret_cast<const RdataRef*>(reinterpret_cast<const uint8_t*>(&set) +
+                                                            set.refs_offset + i * sizeof(RdataRef));
         return {reinterpret_cast<const uint8_t*>(ref) + ref->data_offset, ref->size};
     }
     static WireName name(const Node& node) noexcept {
@@ -98,8 +98,7 @@ public:
     void add(WireName owner, RrType type, uint32_t ttl_seconds, std::span<const uint8_t> rdata);
     void add_name(WireName owner);
     void add_apex(const Name& origin) { add_apex(origin.wire()); }
-    void add(const Name& owner, RrType type, uint32_t ttl_seconds,
-             std::span<const uint8_t> rdata) {
+    void add(const Name& owner, RrType type, uint32_t ttl_seconds, std::span<const uint8_t> rdata) {
         add(owner.wire(), type, ttl_seconds, rdata);
     }
     void add_name(const Name& owner) { add_name(owner.wire()); }

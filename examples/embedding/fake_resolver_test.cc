@@ -92,8 +92,7 @@ spec:
     // Bad input is refused with a message, and the zone stays as it was.
     CHECK_THROWS_WITH_AS(dns.add_service({.ns = "payments", .name = "Bad_Name"}),
                          doctest::Contains("metadata.name"), std::runtime_error);
-    CHECK(resolve(dns.port(), "api-service.production.svc.cluster.local").rcode ==
-          ns_r_noerror);
+    CHECK(resolve(dns.port(), "api-service.production.svc.cluster.local").rcode == ns_r_noerror);
 
     CHECK(dns.stats().udp_queries >= 5);  // each of the five lookups above came over UDP
     dns.stop();

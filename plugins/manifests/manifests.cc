@@ -1,8 +1,5 @@
 #include "plugins/manifests/manifests.h"
 
-#include "plugins/manifests/yaml_document.h"
-#include "zone/convert.h"
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +9,9 @@
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "plugins/manifests/yaml_document.h"
+#include "zone/convert.h"
 
 namespace clusterdns {
 

@@ -1,11 +1,12 @@
 #include "plugins/manifests/yaml_document.h"
 
+#include <yaml.h>
+
 #include <algorithm>
 #include <string>
 #include <unordered_map>
 
 #include <fmt/format.h>
-#include <yaml.h>
 
 namespace clusterdns {
 namespace {

@@ -92,7 +92,8 @@ ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept {
 }
 
 ResponseWriter::ResponseWriter(std::span<uint8_t> out, size_t limit) noexcept
-    : w_(out), limit_(std::min(limit, out.size())) {}
+    : w_(out), limit_(std::min(limit, out.size())) {
+}
 
 void ResponseWriter::begin(const Query& q) noexcept {
     query_ = &q;
@@ -161,8 +162,8 @@ bool ResponseWriter::add(Section section, WireName owner, RrType type, uint32_t 
 size_t ResponseWriter::finish() noexcept {
     const Query& q = *query_;
     const auto rcode = static_cast<uint16_t>(rcode_);
-    uint16_t flags = static_cast<uint16_t>(kFlagQr | (q.flags & (0x7800 | kFlagRd | kFlagCd)) |
-                                           (rcode & 0xF));
+    uint16_t flags =
+        static_cast<uint16_t>(kFlagQr | (q.flags & (0x7800 | kFlagRd | kFlagCd)) | (rcode & 0xF));
     if (aa_) {
         flags |= kFlagAa;
     }
@@ -224,7 +225,7 @@ bool ResponseWriter::matches(size_t offset, WireName name) const noexcept {
 void ResponseWriter::remember(size_t offset, size_t labels) noexcept {
     if (offset < 0x4000 && compression_count_ < kMaxCompressionEntries) {
         compression_[compression_count_++] = {static_cast<uint16_t>(offset),
-                                               static_cast<uint8_t>(labels)};
+                                              static_cast<uint8_t>(labels)};
     }
 }
 

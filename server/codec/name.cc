@@ -139,11 +139,17 @@ bool Name::from_wire(WireName wire, Name& out) noexcept {
     return false;
 }
 
-size_t Name::label_count() const noexcept { return name_label_count(wire()); }
+size_t Name::label_count() const noexcept {
+    return name_label_count(wire());
+}
 
-std::string Name::to_text() const { return name_to_text(wire()); }
+std::string Name::to_text() const {
+    return name_to_text(wire());
+}
 
-void Name::to_lower() noexcept { assign_lower(*this); }
+void Name::to_lower() noexcept {
+    assign_lower(*this);
+}
 
 void Name::assign_lower(const Name& other) noexcept {
     size_t i = 0;

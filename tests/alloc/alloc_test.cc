@@ -21,10 +21,10 @@
 
 #include <uv.h>
 
+#include "plugins/manifests/manifests.h"
 #include "server/clusterdns.h"
 #include "server/handler.h"
 #include "zone/cluster_zone.h"
-#include "plugins/manifests/manifests.h"
 
 namespace {
 
@@ -59,7 +59,9 @@ void* operator new(size_t size) {
     }
     throw std::bad_alloc();
 }
-void* operator new[](size_t size) { return operator new(size); }
+void* operator new[](size_t size) {
+    return operator new(size);
+}
 void* operator new(size_t size, std::align_val_t align) {
     note_allocation();
     const size_t a = static_cast<size_t>(align);
@@ -68,7 +70,9 @@ void* operator new(size_t size, std::align_val_t align) {
     }
     throw std::bad_alloc();
 }
-void* operator new[](size_t size, std::align_val_t align) { return operator new(size, align); }
+void* operator new[](size_t size, std::align_val_t align) {
+    return operator new(size, align);
+}
 // The nothrow forms too (std::stable_sort's temporary buffer uses them): left to the sanitizer
 // runtime, they hand out memory our operator delete then passes to free(), which ASan reports as
 // alloc-dealloc-mismatch.
@@ -87,18 +91,42 @@ void* operator new(size_t size, std::align_val_t align, const std::nothrow_t&) n
 void* operator new[](size_t size, std::align_val_t align, const std::nothrow_t& tag) noexcept {
     return operator new(size, align, tag);
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, size_t) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, size_t, std::align_val_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, size_t, std::align_val_t) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
 
 namespace {
 
@@ -109,8 +137,9 @@ struct Probe {
 
 std::vector<uint8_t> query(const std::string& name, uint16_t type, uint16_t qclass = 1,
                            bool edns = false, uint8_t edns_version = 0, uint8_t opcode = 0) {
-    std::vector<uint8_t> out = {0x12, 0x34, static_cast<uint8_t>(0x01 | opcode << 3), 0x00,
-                                0,    1,    0,    0, 0, 0, 0, static_cast<uint8_t>(edns ? 1 : 0)};
+    std::vector<uint8_t> out = {
+        0x12, 0x34, static_cast<uint8_t>(0x01 | opcode << 3), 0x00, 0, 1, 0, 0, 0,
+        0,    0,    static_cast<uint8_t>(edns ? 1 : 0)};
     size_t start = 0;
     while (start < name.size()) {
         size_t dot = name.find('.', start);
@@ -206,7 +235,9 @@ int main(int argc, char** argv) {
         big += "- addresses: [10.250.0." + std::to_string(i + 1) + "]\n";
     }
     server.apply_yaml(big);
-    server.add_service({.ns = "production", .name = "big", .cluster_ips = {"None"},
+    server.add_service({.ns = "production",
+                        .name = "big",
+                        .cluster_ips = {"None"},
                         .ports = {{.name = "http", .port = 80}}});
     server.start();
 
@@ -243,8 +274,8 @@ int main(int argc, char** argv) {
             if (p.expected_rcode >= 0) {
                 const ssize_t n = recv(udp, reply, sizeof reply, 0);
                 if (checked) {
-                    expect(n >= 12 && response_rcode(reply, static_cast<size_t>(n)) ==
-                                          p.expected_rcode,
+                    expect(n >= 12 &&
+                               response_rcode(reply, static_cast<size_t>(n)) == p.expected_rcode,
                            "udp rcode");
                 }
             }

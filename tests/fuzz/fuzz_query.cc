@@ -17,7 +17,9 @@ namespace {
 
 using namespace clusterdns;
 
-IpAddress ip(const char* text) { return *parse_ip(text); }
+IpAddress ip(const char* text) {
+    return *parse_ip(text);
+}
 
 // Built once, with the names the seed queries ask for (from examples/): a dual-stack ClusterIP
 // Service with named ports, a headless Service with endpoints (with and without hostname, one
@@ -25,17 +27,24 @@ IpAddress ip(const char* text) { return *parse_ip(text); }
 std::shared_ptr<const Zone> make_zone() {
     Cluster c;
     c.upsert(Namespace{"production"});
-    c.upsert(Service{.ns = "production", .name = "api-service",
+    c.upsert(Service{.ns = "production",
+                     .name = "api-service",
                      .cluster_ips = {ip("10.96.10.100"), ip("fd00:10:96::a65")},
                      .ports = {{"http", "tcp", 80}, {"dns", "udp", 53}}});
-    c.upsert(Service{.ns = "production", .name = "postgres", .headless = true,
+    c.upsert(Service{.ns = "production",
+                     .name = "postgres",
+                     .headless = true,
                      .ports = {{"postgres", "tcp", 5432}}});
-    c.upsert(EndpointSet{.ns = "production", .name = "postgres-x1", .service = "postgres",
+    c.upsert(EndpointSet{.ns = "production",
+                         .name = "postgres-x1",
+                         .service = "postgres",
                          .endpoints = {{{ip("10.244.1.5")}, "postgres-0", true},
                                        {{ip("10.244.1.6")}, "", true},
                                        {{ip("fd00::6")}, "postgres-2", false}},
                          .ports = {{"postgres", "tcp", 5432}}});
-    c.upsert(Service{.ns = "production", .name = "db-service", .type = ServiceType::ExternalName,
+    c.upsert(Service{.ns = "production",
+                     .name = "db-service",
+                     .type = ServiceType::ExternalName,
                      .external_name = "db.example.com"});
     c.upsert(Pod{"production", "web-1", {ip("10.244.1.5")}});
     ZoneOptions options;

@@ -15,7 +15,9 @@ namespace {
 
 using namespace clusterdns;
 
-Name name(const char* text) { return *Name::from_text(text); }
+Name name(const char* text) {
+    return *Name::from_text(text);
+}
 
 void append(std::vector<uint8_t>& v, WireName bytes) {
     for (const uint8_t b : bytes) {
@@ -49,8 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     const WireName qname = q.has_question ? q.qname.wire() : kSvc.wire();
-    for (const size_t limit : {size_t{kClassicUdpSize}, size_t{q.udp_payload_size},
-                               size_t{kMaxMessageSize}}) {
+    for (const size_t limit :
+         {size_t{kClassicUdpSize}, size_t{q.udp_payload_size}, size_t{kMaxMessageSize}}) {
         ResponseWriter w(out, limit);
         w.begin(q);
         w.set_authoritative(true);
