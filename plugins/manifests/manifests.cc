@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -55,13 +54,16 @@ Status load_manifests(const std::string& path, Cluster& cluster) {
         return Error{fmt::format("{}: no such file or directory", path)};
     }
     for (const fs::path& file : files) {
-        std::ifstream in(file, std::ios::binary);
+        std::ifstream in(file, std::ios::binary | std::ios::ate);
         if (!in) {
             return Error{fmt::format("{}: cannot read", file.string())};
         }
-        std::ostringstream text;
-        text << in.rdbuf();
-        if (auto s = load_manifest_text(text.str(), file.string(), cluster); !s) {
+        std::string text(static_cast<size_t>(in.tellg()), '\0');
+        in.seekg(0);
+        if (!in.read(text.data(), static_cast<std::streamsize>(text.size()))) {
+            return Error{fmt::format("{}: cannot read", file.string())};
+        }
+        if (auto s = load_manifest_text(text, file.string(), cluster); !s) {
             return s;
         }
     }
