@@ -31,6 +31,7 @@ constexpr unsigned kUdpBatchesPerWakeup = 4;  // then let the loop serve other s
 constexpr size_t kTcpInput = 16 * 1024;       // a query larger than this closes the connection
 constexpr size_t kTcpFrame = 2 + kMaxMessageSize;
 constexpr int kListenBacklog = 511;
+constexpr int kUdpReceiveBuffer = 4 << 20;
 constexpr int kPortAttempts = 32;
 
 struct UdpSocket {
@@ -377,6 +378,11 @@ int bind_socket(const ListenAddress& address, int type, uint16_t port) {
     }
     if (v6) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
+    }
+    if (type == SOCK_DGRAM) {
+        // Room for bursts while the worker is busy: the kernel's default of ~200 KiB drops
+        // queries at a few thousand outstanding. It caps this at net.core.rmem_max.
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kUdpReceiveBuffer, sizeof kUdpReceiveBuffer);
     }
     if (port != 0) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
