@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "server/codec/name.h"
+
 namespace clusterdns {
 
 const char* const kUsage =
@@ -72,8 +74,15 @@ const Setting kSettings[] = {
      }},
     {"zone", "--zone",
      [](Options& o, std::string_view what, std::string_view v) -> Status {
-         if (v.empty()) {
-             return Error{fmt::format("{}: empty zone", what)};
+         auto name = Name::from_text(v);
+         if (!name || name->is_root()) {
+             return Error{fmt::format("{}: \"{}\" is not a domain name", what, v)};
+         }
+         name->to_lower();
+         // The reverse zones are served beside the cluster zone; it may not sit inside them.
+         if (name_in_zone(name->wire(), Name::from_text("arpa")->wire())) {
+             return Error{fmt::format("{}: \"{}\" is inside arpa, where the reverse zones are", what,
+                                      v)};
          }
          o.zone = std::string(v);
          return {};
@@ -123,6 +132,8 @@ Status load_config_file(const std::string& path, Options& options) {
     } catch (const YAML::Exception& e) {
         return Error{fmt::format("{}:{}:{}: invalid YAML: {}", path, e.mark.line + 1,
                                  e.mark.column + 1, e.msg)};
+    } catch (const std::exception& e) {  // a directory: the stream itself fails
+        return Error{fmt::format("{}: cannot read: {}", path, e.what())};
     }
     if (root.IsNull()) {
         return {};
@@ -194,6 +205,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
                 return Error{fmt::format("{} needs a value", name)};
             }
             value = argv[++i];
+            if (value->starts_with("--")) {
+                return Error{fmt::format("{} needs a value, got the flag {}", name, *value)};
+            }
         }
         if (name == "--config") {
             config_path = std::string(*value);
@@ -221,6 +235,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         if (Status s = setting->apply(out.options, setting->flag, value); !s) {
             return s.error();
         }
+    }
+    if (out.options.listen.empty()) {
+        return Error{"listen: no address to serve on (give --listen ADDR:PORT)"};
     }
     return out;
 }

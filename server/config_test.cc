@@ -209,3 +209,25 @@ TEST_CASE("config: load_config_file fills Options directly") {
 }
 
 }  // namespace clusterdns
+
+namespace clusterdns {
+
+TEST_CASE("config: refusals that must not crash or start a server that serves nothing") {
+    SUBCASE("a directory as --config") {
+        const std::string dir = std::filesystem::temp_directory_path().string();
+        CHECK(parse_error({"--config", dir}).find("cannot read") != std::string::npos);
+    }
+    SUBCASE("an empty listen list") {
+        TempFile file("listen: []\n");
+        CHECK(parse_error({"--config", file.path()}).starts_with("listen: no address"));
+    }
+    SUBCASE("a flag where a value belongs") {
+        CHECK(parse_error({"--zone", "--ttl", "5"}) == "--zone needs a value, got the flag --ttl");
+    }
+    SUBCASE("a zone that is no domain name, or inside the reverse zones") {
+        CHECK(parse_error({"--zone", "a..b"}).find("is not a domain name") != std::string::npos);
+        CHECK(parse_error({"--zone", "10.in-addr.arpa"}).find("inside arpa") != std::string::npos);
+    }
+}
+
+}  // namespace clusterdns

@@ -528,7 +528,9 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
         impl->bound.push_back({address.host, port});
     }
 
-    const unsigned per_worker = std::max(1u, (options.max_tcp_connections + workers - 1) / workers);
+    // Each worker has its own pool (the kernel picks the worker), so the cap is split between
+    // them; every worker needs one slot, or connections the kernel hands it would wait forever.
+    const unsigned per_worker = std::max(1u, options.max_tcp_connections / workers);
     for (unsigned i = 0; i < workers; ++i) {
         auto w = std::make_unique<Worker>();
         w->owner = impl.get();

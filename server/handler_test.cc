@@ -63,6 +63,15 @@ TEST_CASE("handler: malformed queries get their RCODE, responses and runts nothi
         CHECK(r.d.qdcount == 1);
         CHECK(r.d.id == 0xe743);
     }
+    SUBCASE("NOTIMP keeps the query's OPT record (RFC 6891 7)") {
+        auto p = load_hex("query-edns-do.hex");
+        p[2] = static_cast<uint8_t>((p[2] & 0x87) | 5 << 3);  // opcode 5
+        const Reply r = handle(nullptr, p, Transport::Udp, stats);
+        REQUIRE(r.d.ok);
+        CHECK(r.d.rcode() == 4);
+        CHECK(r.d.qdcount == 1);
+        CHECK(r.d.opt() != nullptr);
+    }
     SUBCASE("qdcount 0 is FORMERR with no question") {
         auto p = plain;
         p[5] = 0;

@@ -29,18 +29,21 @@ void add_soa(const Zone& zone, const Zone::Node& apex, ResponseWriter& w) noexce
 void add_target_addresses(const Zone& zone, const Zone::RRset& set, ResponseWriter& w) noexcept {
     const Zone::Node* seen[kMaxAdditionalTargets];
     size_t seen_count = 0;
+    const Zone::Node* last = nullptr;  // the zone lists an endpoint's SRV records side by side
     for (uint32_t i = 0; i < set.rdata_count; ++i) {
         std::span<const uint8_t> target = zone.rdata(set, i);
         if (set.type == RrType::Srv) {
             target = target.subspan(6);  // priority, weight, port
         }
         const Zone::Node* node = zone.find(target);
-        if (node == nullptr || std::find(seen, seen + seen_count, node) != seen + seen_count) {
+        if (node == nullptr || node == last ||
+            std::find(seen, seen + seen_count, node) != seen + seen_count) {
             continue;
         }
         if (seen_count < kMaxAdditionalTargets) {
             seen[seen_count++] = node;
         }
+        last = node;
         for (const RrType type : {RrType::A, RrType::Aaaa}) {
             if (const Zone::RRset* addresses = zone.rrset(*node, type)) {
                 add_rrset(zone, *addresses, zone.name(*node), Section::Additional, w);
@@ -69,6 +72,14 @@ bool answer_pod(const Zone& zone, const Zone::Node& apex, WireName name, RrType 
         dashes += c == '-';
     }
     const bool v4 = dashes == 3 && label.find("--") == std::string_view::npos;
+    // Only what an address can spell: inet_pton stops at a NUL, so "10-1-2-3\0x" must not pass.
+    const bool spellable = std::all_of(label.begin(), label.end(), [v4](char c) {
+        return c == '-' || (c >= '0' && c <= '9') ||
+               (!v4 && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.'));
+    });
+    if (!spellable) {
+        return false;
+    }
     for (size_t i = 0; i < label.size(); ++i) {
         text[i] = label[i] == '-' ? (v4 ? '.' : ':') : label[i];
     }
@@ -105,8 +116,13 @@ void answer_query(const Zone& zone, const Query& q, ResponseWriter& w) noexcept 
         return;
     }
     w.set_authoritative(true);
+    const Zone::Node* chain[kMaxCnameChain + 1];  // nodes visited: a CNAME loop stops at a repeat
     for (int hop = 0; hop <= kMaxCnameChain; ++hop) {
         const Zone::Node* node = zone.find(name);
+        if (node != nullptr && std::find(chain, chain + hop, node) != chain + hop) {
+            return;  // a loop: each CNAME once, and the client's resolver gives up on it
+        }
+        chain[hop] = node;
         if (node == nullptr) {
             bool answered = false;
             if (answer_pod(zone, *apex, name, q.qtype, w, answered)) {
@@ -144,8 +160,8 @@ void answer_query(const Zone& zone, const Query& q, ResponseWriter& w) noexcept 
             return;
         }
         for (const Zone::RRset& set : zone.rrsets(*node)) {
-            if ((set.type == q.qtype || q.qtype == RrType::Any) &&
-                (set.type == RrType::Srv || set.type == RrType::Ns)) {
+            // Not for ANY: its answer already holds the name's own addresses.
+            if (set.type == q.qtype && (set.type == RrType::Srv || set.type == RrType::Ns)) {
                 add_target_addresses(zone, set, w);
             }
         }

@@ -303,6 +303,10 @@ std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::stri
                 endpoint.addresses.push_back(get_ip(
                     list.items[j], get_string(list.items[j], item, "ip", true), item + ".ip"));
                 endpoint.hostname = get_string(list.items[j], item, "hostname");
+                if (!endpoint.hostname.empty()) {
+                    check(list.items[j],
+                          check_dns1123_label(item + ".hostname", endpoint.hostname));
+                }
                 set.endpoints.push_back(std::move(endpoint));
             }
         }
@@ -335,8 +339,39 @@ Pod to_pod(const DocNode& doc, const std::string& ns, const std::string& name) {
     return pod;
 }
 
-constexpr std::string_view kServedKinds[] = {"Namespace", "Service", "EndpointSlice", "Endpoints",
-                                             "Pod"};
+// The kinds DNS publishes, each with the API group/version it belongs to: a kind of the same
+// name from another group (Knative's serving.knative.dev/v1 Service) is somebody else's object.
+struct ServedKind {
+    std::string_view kind;
+    std::string_view api_versions[2];
+};
+constexpr ServedKind kServedKinds[] = {
+    {"Namespace", {"v1"}},
+    {"Service", {"v1"}},
+    {"Endpoints", {"v1"}},
+    {"Pod", {"v1"}},
+    {"EndpointSlice", {"discovery.k8s.io/v1", "discovery.k8s.io/v1beta1"}},
+};
+
+bool served(std::string_view kind, std::string_view api_version) {
+    for (const ServedKind& k : kServedKinds) {
+        if (k.kind == kind) {
+            return api_version.empty() ||  // left out: read as the kind's own group
+                   std::find(std::begin(k.api_versions), std::end(k.api_versions),
+                             api_version) != std::end(k.api_versions);
+        }
+    }
+    return false;
+}
+
+// kubectl's "kind: List", and the typed lists of served kinds ("ServiceList") that
+// `kubectl get -o yaml` writes; a custom resource whose kind merely ends in "List" is not one.
+bool is_list(std::string_view kind, std::string_view api_version) {
+    if (kind == "List") {
+        return true;
+    }
+    return kind.ends_with("List") && served(kind.substr(0, kind.size() - 4), api_version);
+}
 
 }  // namespace
 
@@ -351,7 +386,8 @@ Status add_objects(const DocNode& doc, std::string_view source, std::string_view
                  fmt::format("expected a Kubernetes object (a mapping), got {}", describe(doc)));
         }
         kind = get_string(doc, "", "kind", true);
-        if (kind.ends_with("List")) {  // List, ServiceList, ...: what kubectl get -o yaml writes
+        const std::string api_version = get_string(doc, "", "apiVersion");
+        if (is_list(kind, api_version)) {
             const DocNode& items = get_list(doc, "", "items");
             for (size_t i = 0; i < items.items.size(); ++i) {
                 if (Status s = add_objects(items.items[i], source,
@@ -362,8 +398,7 @@ Status add_objects(const DocNode& doc, std::string_view source, std::string_view
             }
             return {};
         }
-        if (std::find(std::begin(kServedKinds), std::end(kServedKinds), kind) ==
-            std::end(kServedKinds)) {
+        if (!served(kind, api_version)) {
             return {};  // Deployment, Ingress, ConfigMap...: nothing DNS publishes
         }
         const DocNode& metadata = get_map(doc, "", "metadata");

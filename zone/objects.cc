@@ -22,7 +22,8 @@ std::string key(std::string_view ns, std::string_view name) {
 
 std::optional<IpAddress> parse_ip(std::string_view text) noexcept {
     char buf[64];
-    if (text.empty() || text.size() >= sizeof buf) {
+    // inet_pton reads up to a NUL: "10.0.0.1\0x" would pass as 10.0.0.1.
+    if (text.empty() || text.size() >= sizeof buf || text.find('\0') != std::string_view::npos) {
         return std::nullopt;
     }
     std::memcpy(buf, text.data(), text.size());

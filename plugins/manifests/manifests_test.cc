@@ -422,3 +422,45 @@ TEST_CASE("manifests: a directory loads *.yaml, *.yml and *.json recursively") {
 }
 
 }  // namespace clusterdns
+
+namespace clusterdns {
+
+TEST_CASE("manifests: a kind is ours only in its own API group") {
+    const Cluster c = load(R"(
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: hello, namespace: apps}
+spec: {template: {spec: {containers: [{image: hello}]}}}
+---
+apiVersion: security.example.io/v1
+kind: IPAllowList
+metadata: {name: office}
+items: [{kind: Service, metadata: {name: smuggled}, spec: {clusterIP: 10.0.0.9}}]
+---
+apiVersion: v1
+kind: ServiceList
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: listed, namespace: apps}
+  spec: {clusterIP: 10.0.0.10}
+)");
+    CHECK(c.services.size() == 1);
+    CHECK(c.services.count("apps/listed") == 1);
+}
+
+TEST_CASE("manifests: an address with a NUL in it is no address") {
+    CHECK(load_error("apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: n}\n"
+                     "spec: {clusterIP: \"10.0.0.1\\0x\"}\n")
+              .find("spec.clusterIP: ") != std::string::npos);
+}
+
+TEST_CASE("manifests: a bad hostname in legacy Endpoints names its own field") {
+    CHECK(load_error("apiVersion: v1\nkind: Endpoints\nmetadata: {name: e, namespace: n}\n"
+                     "subsets: [{addresses: [{ip: 10.0.0.1, hostname: Bad_Host}]}]\n") ==
+          "test.yaml:4: document 1 (Endpoints n/e): subsets[0].addresses[0].hostname: "
+          "\"Bad_Host\" is not a DNS label (RFC 1123: at most 63 lowercase letters, digits and "
+          "'-', starting and ending alphanumeric)");
+}
+
+}  // namespace clusterdns

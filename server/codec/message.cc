@@ -61,11 +61,8 @@ ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept {
         q.has_question = true;
         q.qname_lower.assign_lower(q.qname);
     }
-    if (q.opcode != Opcode::Query) {
-        return ParseStatus::NotImp;  // RFC 1035 4.1.1; checked after the question so it is echoed
-    }
     if (qdcount != 1) {
-        return ParseStatus::FormErr;
+        return q.opcode != Opcode::Query ? ParseStatus::NotImp : ParseStatus::FormErr;
     }
     bool bad_opt = false;
     const uint32_t records = static_cast<uint32_t>(ancount) + nscount + arcount;
@@ -77,6 +74,12 @@ ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept {
     }
     if (!r.ok() || bad_opt) {
         q.has_edns = false;  // RFC 6891 7: no OPT in a FORMERR caused by a broken one
+    }
+    if (q.opcode != Opcode::Query) {
+        // RFC 1035 4.1.1; the question is echoed, and the OPT too when it parsed (RFC 6891 7).
+        return ParseStatus::NotImp;
+    }
+    if (!r.ok() || bad_opt) {
         return ParseStatus::FormErr;
     }
     switch (q.qtype) {
