@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <charconv>
+#include <filesystem>
 #include <optional>
 
 #include <fmt/format.h>
@@ -124,6 +125,11 @@ bool is_list(const Setting& s) {
 }  // namespace
 
 Status load_config_file(const std::string& path, Options& options) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        // yaml-cpp would throw from its stream (and leak its buffer doing so).
+        return Error{fmt::format("{}: cannot read: a directory, not a file", path)};
+    }
     YAML::Node root;
     try {
         root = YAML::LoadFile(path);
@@ -132,7 +138,7 @@ Status load_config_file(const std::string& path, Options& options) {
     } catch (const YAML::Exception& e) {
         return Error{fmt::format("{}:{}:{}: invalid YAML: {}", path, e.mark.line + 1,
                                  e.mark.column + 1, e.msg)};
-    } catch (const std::exception& e) {  // a directory: the stream itself fails
+    } catch (const std::exception& e) {  // the stream itself failed
         return Error{fmt::format("{}: cannot read: {}", path, e.what())};
     }
     if (root.IsNull()) {
