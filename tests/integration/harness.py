@@ -347,7 +347,7 @@ def dig(name, qtype="A", tcp=False, extra=(), cls=None, server="127.0.0.1", port
     if name is not None:  # name=None: the query comes from `extra` (e.g. ["-x", "10.96.0.10"])
         # -t/-q, not bare words: after -c, dig 9.18 reads a bare type word as a second name.
         cmd += ["-t", qtype, "-q", name]
-    cmd += ["+time=2", "+tries=2"]
+    cmd += ["+time=3", "+tries=3"]  # margin for a sanitizer build on a busy machine
     if tcp:
         cmd.append("+tcp")
     cmd += list(extra)
