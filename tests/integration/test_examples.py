@@ -28,6 +28,14 @@ PROBES = {
         ("default.svc.cluster.local", "A", "NODATA"),
         ("10-244-1-5.production.pod.cluster.local", "A", [("A", "10.244.1.5")]),
     ],
+    "default.yaml": [
+        (svc("kubernetes", "default"), "A", [("A", "10.96.0.1")]),
+        ("_https._tcp." + svc("kubernetes", "default"), "SRV",
+         [("SRV", "0 100 443 " + svc("kubernetes", "default"))]),
+        (reverse_name("10.96.0.1"), "PTR", [("PTR", svc("kubernetes", "default"))]),
+        (reverse_name("192.168.49.2"), "PTR",
+         [("PTR", "192-168-49-2." + svc("kubernetes", "default"))]),
+    ],
     "kube-system.yaml": [
         (KDNS, "A", [("A", "10.96.0.10")]),
         ("_dns._udp." + KDNS, "SRV", [("SRV", "0 100 53 " + KDNS)]),
