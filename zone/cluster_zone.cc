@@ -33,10 +33,6 @@ std::optional<WireBytes> make_name(std::string_view text) {
     return WireBytes(reinterpret_cast<const char*>(w.data()), w.size());
 }
 
-std::span<const uint8_t> rdata_of(const WireBytes& name) {
-    return view(name);
-}
-
 std::vector<uint8_t> srv_rdata(uint16_t weight, uint16_t port, const WireBytes& target) {
     std::vector<uint8_t> out = {0,
                                 0,
@@ -114,7 +110,7 @@ private:
     };
     void ptr(const IpAddress& ip, const WireBytes& target) {
         if (const auto owner = make_name(reverse_name(ip))) {
-            add(*owner, RrType::Ptr, rdata_of(target));
+            add(*owner, RrType::Ptr, view(target));
         }
     }
 
@@ -165,7 +161,7 @@ void add_service(Records& records, const Service& service,
             return;
         }
         if (const auto target = make_name(service.external_name)) {
-            records.add(*base, RrType::Cname, rdata_of(*target));
+            records.add(*base, RrType::Cname, view(*target));
         }
         return;
     }
@@ -276,7 +272,7 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
         }
         builder.add_apex(view(apex));
         builder.add(view(apex), RrType::Soa, std::min(ttl, 300u), soa);
-        builder.add(view(apex), RrType::Ns, ttl, rdata_of(name_server));
+        builder.add(view(apex), RrType::Ns, ttl, view(name_server));
     }
 
     const WireBytes version = *make_name(fmt::format("dns-version.{}", zone_text));

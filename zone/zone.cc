@@ -128,6 +128,7 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         size_t first_record;  // in records_, now grouped by owner
         size_t end_record;
         size_t rrsets = 0;
+        size_t refs = 0;  // RDATA kept after duplicates are dropped
         size_t bytes = 0;
     };
     std::vector<Layout> layouts(owners_.size());
@@ -136,7 +137,6 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
     for (size_t owner = 0, next = 0; owner < owners_.size(); ++owner) {
         Layout& l = layouts[owner];
         l.first_record = next;
-        size_t refs = 0;
         size_t data = 0;
         while (next < records_.size() && records_[next].owner == owner) {
             const size_t set_start = next;
@@ -150,7 +150,7 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
                                                                      other.begin(), other.end());
                 }
                 if (!duplicate[next]) {
-                    ++refs;
+                    ++l.refs;
                     data += rdata.size();
                 }
             }
@@ -159,7 +159,7 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         l.end_record = next;
         l.bytes =
             sizeof(Zone::Node) + Zone::padded(owner_name(static_cast<uint32_t>(owner)).size()) +
-            l.rrsets * sizeof(Zone::RRset) + refs * sizeof(Zone::RdataRef) + Zone::padded(data);
+            l.rrsets * sizeof(Zone::RRset) + l.refs * sizeof(Zone::RdataRef) + Zone::padded(data);
         total_words += l.bytes / 8;
     }
 
@@ -174,17 +174,13 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         const WireName name = owner_name(static_cast<uint32_t>(owner));
         block_of[owner] = word;
         uint8_t* block = base + word * 8;
-        auto* node = new (block)
+        new (block)
             Zone::Node{static_cast<uint16_t>(l.rrsets), static_cast<uint8_t>(name.size()), {}};
         std::memcpy(block + sizeof(Zone::Node), name.data(), name.size());
         auto* rrset =
             reinterpret_cast<Zone::RRset*>(block + sizeof(Zone::Node) + Zone::padded(name.size()));
         auto* ref = reinterpret_cast<Zone::RdataRef*>(rrset + l.rrsets);
-        size_t refs_total = 0;
-        for (size_t r = l.first_record; r < l.end_record; ++r) {
-            refs_total += duplicate[r] ? 0 : 1;
-        }
-        uint8_t* data = reinterpret_cast<uint8_t*>(ref + refs_total);
+        uint8_t* data = reinterpret_cast<uint8_t*>(ref + l.refs);
         for (size_t r = l.first_record; r < l.end_record; ++rrset) {
             const PendingRecord& first = records_[r];
             auto* set =
@@ -205,7 +201,6 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
                 ++set->rdata_count;
             }
         }
-        (void)node;
         word += l.bytes / 8;
     }
     zone->node_count_ = owners_.size();
