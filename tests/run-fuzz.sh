@@ -4,15 +4,19 @@
 # Fails if any target crashes, leaks, times out or runs out of memory; the reproducer is left in
 # build-fuzz/fuzz-out/ (copy it to tests/fuzz/corpus/NAME/ once fixed: every crasher becomes a seed).
 #
-# Usage: tests/run-fuzz.sh [SECONDS] [TARGET...]   (targets: query roundtrip manifest)
+# Usage: tests/run-fuzz.sh [SECONDS] [TARGET...]   (default: every tests/fuzz/fuzz_NAME.cc)
 set -euo pipefail
 
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(query roundtrip manifest)
-
 src=$(cd "$(dirname "$0")/.." && pwd)
+if [ ${#targets[@]} -eq 0 ]; then
+    for source in "$src"/tests/fuzz/fuzz_*.cc; do
+        name=$(basename "$source" .cc)
+        targets+=("${name#fuzz_}")
+    done
+fi
 build=${CLUSTERDNS_FUZZ_BUILD:-$src/build-fuzz}
 jobs=${JOBS:-2}
 
