@@ -656,3 +656,111 @@ TEST_CASE("answer: an SRV answer's addresses appear once each, however many targ
 }
 
 }  // namespace clusterdns
+
+namespace clusterdns {
+namespace {
+
+// A headless Service "big.bulk" whose `count` ready endpoints (no hostnames) all serve port http.
+std::shared_ptr<const Zone> big_headless(int count) {
+    Cluster c;
+    c.upsert(headless("bulk", "big", {port("http", 80)}));
+    std::vector<Endpoint> endpoints;
+    for (int i = 0; i < count; ++i) {
+        endpoints.push_back(
+            endpoint(fmt::format("10.{}.{}.{}", 64 + i / 65536, i / 256 % 256, i % 256)));
+    }
+    c.upsert(slice("bulk", "big-1", "big", endpoints, {port("http", 80)}));
+    c.upsert(cluster_ip("bulk", "small", {"10.0.0.9"}, {port("http", 80)}));
+    auto built = build_zone(c, {});
+    REQUIRE(built.has_value());
+    return *built;
+}
+
+// test::ask, counting the work answer_query did.
+Decoded ask_counting(const Zone& zone, std::string_view name, uint16_t type, size_t limit,
+                     AnswerWork& work) {
+    Query q;
+    REQUIRE(parse_query(test::make_query({.name = std::string(name), .type = type}), q) ==
+            ParseStatus::Ok);
+    std::vector<uint8_t> out(65535);
+    ResponseWriter w(out, limit);
+    w.begin(q);
+    answer_query(zone, q, w, &work);
+    return test::decode(std::span<const uint8_t>(out).first(w.finish()));
+}
+
+}  // namespace
+
+TEST_CASE("answer: work is bounded by the response, not by the size of an RRset") {
+    constexpr int kEndpoints = 5000;
+    static const auto zone = big_headless(kEndpoints);
+    const std::string big = "big.bulk.svc.cluster.local";
+    for (const std::string& name : {big, "_http._tcp." + big}) {
+        for (const uint16_t type : {kSrv, kA, uint16_t{255}}) {
+            for (const size_t limit : {size_t{512}, size_t{1232}, size_t{65535}}) {
+                CAPTURE(name);
+                CAPTURE(type);
+                CAPTURE(limit);
+                AnswerWork work;
+                const Decoded d = ask_counting(*zone, name, type, limit, work);
+                REQUIRE(d.ok);
+                CHECK(d.rcode() == kNoError);
+                CHECK(d.tc());  // not even 65,535 octets hold 5,000 records
+                CHECK(d.answer.size() > 0);
+                CHECK(d.answer.size() < kEndpoints);
+                const size_t written = d.answer.size() + d.authority.size() + d.additional.size();
+                // One record refused ends the answer, and with it the response.
+                CHECK(work.rrs_offered <= written + 1);
+                // The name itself, then at most one target per SRV record that went in.
+                CHECK(work.lookups <= 1 + d.answer.size());
+            }
+        }
+    }
+}
+
+TEST_CASE("answer: SRV targets are looked up only for the records in the answer") {
+    // 15 SRV records take about 900 octets (RFC 2782: targets are not compressed), their
+    // addresses about 400 more.
+    static const auto zone = big_headless(15);
+    const std::string name = "_http._tcp.big.bulk.svc.cluster.local";
+    SUBCASE("the answer is cut: no target goes in") {
+        AnswerWork work;
+        const Decoded d = ask_counting(*zone, name, kSrv, 512, work);
+        REQUIRE(d.ok);
+        CHECK(d.tc());
+        CHECK(d.answer.size() < 15);
+        CHECK(d.additional.empty());
+        CHECK(work.lookups == 1);
+        CHECK(work.rrs_offered == d.answer.size() + 1);
+    }
+    SUBCASE("the answer fits, the additional section fills up: the first refusal ends it") {
+        AnswerWork work;
+        const Decoded d = ask_counting(*zone, name, kSrv, 1232, work);
+        REQUIRE(d.ok);
+        CHECK_FALSE(d.tc());  // RFC 2181 9: a cut additional section is no truncation
+        CHECK(d.answer.size() == 15);
+        CHECK(d.additional.size() > 0);
+        CHECK(d.additional.size() < 15);
+        CHECK(work.rrs_offered == 15 + d.additional.size() + 1);
+        CHECK(work.lookups == 1 + d.additional.size() + 1);
+    }
+    SUBCASE("everything fits over TCP: one lookup per target") {
+        AnswerWork work;
+        const Decoded d = ask_counting(*zone, name, kSrv, 65535, work);
+        REQUIRE(d.ok);
+        CHECK(d.answer.size() == 15);
+        CHECK(d.additional.size() == 15);
+        CHECK(work.lookups == 16);
+        CHECK(work.rrs_offered == 30);
+    }
+}
+
+TEST_CASE("answer: a normal name answers in a zone with a huge headless Service") {
+    static const auto zone = big_headless(5000);
+    check_answer(ask(*zone, "small.bulk.svc.cluster.local", kA),
+                 {"small.bulk.svc.cluster.local. 30 A 10.0.0.9"});
+    check_answer(ask(*zone, "10-64-19-135.big.bulk.svc.cluster.local", kA),
+                 {"10-64-19-135.big.bulk.svc.cluster.local. 30 A 10.64.19.135"});
+}
+
+}  // namespace clusterdns
