@@ -133,6 +133,28 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
     };
     std::vector<Layout> layouts(owners_.size());
     std::vector<bool> duplicate(records_.size(), false);
+    // Duplicates by sorting each RRset's records by (RDATA, position) and marking every record
+    // equal to the one before it: n log n, where comparing each with every earlier record made
+    // a headless Service of 50,000 endpoints take 40 s to load. The first of equals stays.
+    std::vector<uint32_t> by_rdata;
+    auto mark_duplicates = [&](size_t first, size_t last) {
+        by_rdata.resize(last - first);
+        for (size_t i = first; i < last; ++i) {
+            by_rdata[i - first] = static_cast<uint32_t>(i);
+        }
+        std::sort(by_rdata.begin(), by_rdata.end(), [&](uint32_t a, uint32_t b) {
+            const auto x = rdata_of(records_[a]);
+            const auto y = rdata_of(records_[b]);
+            const auto order =
+                std::lexicographical_compare_three_way(x.begin(), x.end(), y.begin(), y.end());
+            return order != 0 ? order < 0 : a < b;
+        });
+        for (size_t i = 1; i < by_rdata.size(); ++i) {
+            const auto x = rdata_of(records_[by_rdata[i - 1]]);
+            const auto y = rdata_of(records_[by_rdata[i]]);
+            duplicate[by_rdata[i]] = std::equal(x.begin(), x.end(), y.begin(), y.end());
+        }
+    };
     size_t total_words = 0;
     for (size_t owner = 0, next = 0; owner < owners_.size(); ++owner) {
         Layout& l = layouts[owner];
@@ -140,18 +162,15 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         size_t data = 0;
         while (next < records_.size() && records_[next].owner == owner) {
             const size_t set_start = next;
-            for (; next < records_.size() && records_[next].owner == owner &&
-                   records_[next].type == records_[set_start].type;
-                 ++next) {
-                const auto rdata = rdata_of(records_[next]);
-                for (size_t seen = set_start; seen < next && !duplicate[next]; ++seen) {
-                    const auto other = rdata_of(records_[seen]);
-                    duplicate[next] = !duplicate[seen] && std::equal(rdata.begin(), rdata.end(),
-                                                                     other.begin(), other.end());
-                }
-                if (!duplicate[next]) {
+            while (next < records_.size() && records_[next].owner == owner &&
+                   records_[next].type == records_[set_start].type) {
+                ++next;
+            }
+            mark_duplicates(set_start, next);
+            for (size_t r = set_start; r < next; ++r) {
+                if (!duplicate[r]) {
                     ++l.refs;
-                    data += rdata.size();
+                    data += records_[r].rdata_size;
                 }
             }
             ++l.rrsets;

@@ -92,6 +92,46 @@ TEST_CASE("zone: duplicate RDATA within an RRset is stored once") {
     CHECK(zone->rrset(*node, RrType::Aaaa) == nullptr);
 }
 
+TEST_CASE("zone: duplicates in a large RRset are dropped, first occurrences keep their order") {
+    ZoneBuilder b;
+    b.add_apex(name("cluster.local"));
+    const Name owner = name("big.cluster.local");
+    // 3,000 addresses in a scrambled order, each added twice or three times, the repeats spread
+    // over the whole RRset; and RDATA that is a prefix of another is no duplicate of it.
+    std::vector<std::vector<uint8_t>> expected;
+    auto address = [](uint32_t i) {
+        return std::vector<uint8_t>{10, static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8),
+                                    static_cast<uint8_t>(i)};
+    };
+    for (uint32_t round = 0; round < 3; ++round) {
+        for (uint32_t i = 0; i < 3000; ++i) {
+            const uint32_t value = (i * 7919) % 3000;  // 7919 is prime: a permutation
+            if (round == 2 && value % 2 == 0) {
+                continue;
+            }
+            b.add(owner, RrType::A, 30, address(value));
+            if (round == 0) {
+                expected.push_back(address(value));
+            }
+        }
+    }
+    const std::vector<uint8_t> shorter = {10, 0, 0};
+    b.add(owner, RrType::A, 30, shorter);
+    b.add(owner, RrType::A, 30, shorter);
+    expected.push_back(shorter);
+    const auto zone = b.build();
+    const Zone::Node* node = find(*zone, "big.cluster.local");
+    REQUIRE(node != nullptr);
+    const Zone::RRset* a = zone->rrset(*node, RrType::A);
+    REQUIRE(a != nullptr);
+    REQUIRE(a->rdata_count == expected.size());
+    for (uint32_t i = 0; i < a->rdata_count; ++i) {
+        CAPTURE(i);
+        const auto rdata = zone->rdata(*a, i);
+        CHECK(std::vector<uint8_t>(rdata.begin(), rdata.end()) == expected[i]);
+    }
+}
+
 TEST_CASE("zone: apex_for picks the deepest enclosing apex") {
     ZoneBuilder b;
     // Added shallowest first, so the builder has to sort them.
