@@ -13,6 +13,16 @@ namespace {
 constexpr const char* kBuiltinNamespaces[] = {"default", "kube-system", "kube-public",
                                               "kube-node-lease"};
 
+// The names derived from the origin besides the apex itself, one label set each: what the SOA,
+// the NS, the TXT and the empty non-terminals are written at.
+constexpr std::string_view kNameServerLabels = "ns.dns";
+constexpr std::string_view kHostmasterLabels = "hostmaster";
+constexpr std::string_view kVersionLabels = "dns-version";
+constexpr std::string_view kServicesLabel = "svc";
+constexpr std::string_view kPodsLabel = "pod";
+constexpr std::string_view kDerivedLabels[] = {kNameServerLabels, kHostmasterLabels, kVersionLabels,
+                                               kServicesLabel, kPodsLabel};
+
 // Names built here are kept as their lowercase wire bytes: a Name is 256 bytes inline, too big
 // to hold hundreds of thousands of.
 using WireBytes = std::string;
@@ -31,6 +41,24 @@ std::optional<WireBytes> make_name(std::string_view text) {
     name->to_lower();
     const WireName w = name->wire();
     return WireBytes(reinterpret_cast<const char*>(w.data()), w.size());
+}
+
+// A fixed name under `zone_text` (labels.zone), or an Error: the origin was validated, so only a
+// caller who skipped validate_zone_name gets here with a zone too long for it.
+Result<WireBytes> derived_name(std::string_view labels, std::string_view zone_text) {
+    if (auto name = make_name(fmt::format("{}.{}", labels, zone_text))) {
+        return std::move(*name);
+    }
+    // Wire form: a length octet per label instead of each dot, plus the root.
+    return Error{fmt::format(
+        "zone name too long: {}.<zone> would take {} octets, more than {} (the zone has {} "
+        "characters)",
+        labels, labels.size() + zone_text.size() + 3, kMaxNameWire, zone_text.size())};
+}
+
+bool is_label_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 std::vector<uint8_t> srv_rdata(uint16_t weight, uint16_t port, const WireBytes& target) {
@@ -237,10 +265,54 @@ std::string dashed_address(const IpAddress& ip) {
     return text;
 }
 
+Status validate_zone_name(std::string_view zone) {
+    std::string_view text = zone;
+    if (text.ends_with('.')) {
+        text.remove_suffix(1);  // "cluster.local." is the same name
+    }
+    if (text.empty()) {
+        return Error{fmt::format("zone {:?}: the root is not a cluster domain", zone)};
+    }
+    std::string_view last_label;
+    for (std::string_view rest = text; !rest.empty();) {
+        const size_t dot = rest.find('.');
+        const std::string_view label = rest.substr(0, dot);
+        rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+        if (label.empty() || label.size() > 63 || (dot != std::string_view::npos && rest.empty())) {
+            return Error{fmt::format("zone {:?}: labels must have 1 to 63 characters", zone)};
+        }
+        if (!std::all_of(label.begin(), label.end(), is_label_char)) {
+            return Error{fmt::format(
+                "zone {:?}: only letters, digits, '-' and '_' may appear in a label", zone)};
+        }
+        if (label.front() == '-' || label.back() == '-') {
+            return Error{fmt::format("zone {:?}: a label may not start or end with '-'", zone)};
+        }
+        last_label = label;
+    }
+    const bool in_arpa =
+        std::equal(last_label.begin(), last_label.end(), "arpa", "arpa" + 4,
+                   [](char c, char arpa) { return lower_ascii(static_cast<uint8_t>(c)) == arpa; });
+    if (in_arpa) {
+        return Error{
+            fmt::format("zone {:?}: arpa holds the reverse zones, not a cluster domain", zone)};
+    }
+    // Every label is 1-63 characters, so only the length can fail a name from here on.
+    for (const std::string_view labels : kDerivedLabels) {
+        if (auto derived = derived_name(labels, text); !derived) {
+            return derived.error();
+        }
+    }
+    return {};
+}
+
 Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const ZoneOptions& options) {
+    if (Status valid = validate_zone_name(options.origin); !valid) {
+        return valid.error();
+    }
     const auto origin = make_name(options.origin);
-    if (!origin || origin->size() <= 1) {
-        return Error{fmt::format("zone \"{}\" is not a domain name", options.origin)};
+    if (!origin) {
+        return Error{fmt::format("zone {:?} is not a domain name", options.origin)};
     }
     const std::string origin_text = name_to_text(view(*origin));
     const std::string zone_text = origin_text.substr(0, origin_text.size() - 1);
@@ -255,30 +327,47 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
 
     // Apexes: SOA as CoreDNS's kubernetes plugin writes it. Every apex names one name server,
     // ns.dns.<zone>, whose addresses are where we listen.
-    const WireBytes name_server = *make_name(fmt::format("ns.dns.{}", zone_text));
+    // Each fixed name is checked even though validate_zone_name vouched for the origin: an
+    // unchecked optional here once turned a 242-character zone into a double free.
+    const auto name_server = derived_name(kNameServerLabels, zone_text);
+    if (!name_server) {
+        return name_server.error();
+    }
     for (const IpAddress& ip : options.ns_addresses) {
-        records.address(name_server, ip);
+        records.address(*name_server, ip);
     }
     for (const std::string& apex_text :
          {zone_text, std::string("in-addr.arpa"), std::string("ip6.arpa")}) {
-        const WireBytes apex = *make_name(apex_text);
-        const WireBytes mname = *make_name(fmt::format("ns.dns.{}", apex_text));
-        const WireBytes rname = *make_name(fmt::format("hostmaster.{}", apex_text));
-        std::vector<uint8_t> soa(mname.begin(), mname.end());
-        soa.insert(soa.end(), rname.begin(), rname.end());
+        const auto apex = make_name(apex_text);
+        if (!apex) {
+            return Error{fmt::format("zone {:?} is not a domain name", apex_text)};
+        }
+        const auto mname = derived_name(kNameServerLabels, apex_text);
+        if (!mname) {
+            return mname.error();
+        }
+        const auto rname = derived_name(kHostmasterLabels, apex_text);
+        if (!rname) {
+            return rname.error();
+        }
+        std::vector<uint8_t> soa(mname->begin(), mname->end());
+        soa.insert(soa.end(), rname->begin(), rname->end());
         for (const uint32_t v : {options.serial, 7200u, 1800u, 86400u, ttl}) {
             soa.insert(soa.end(), {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
                                    static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)});
         }
-        builder.add_apex(view(apex));
-        builder.add(view(apex), RrType::Soa, std::min(ttl, 300u), soa);
-        builder.add(view(apex), RrType::Ns, ttl, view(name_server));
+        builder.add_apex(view(*apex));
+        builder.add(view(*apex), RrType::Soa, std::min(ttl, 300u), soa);
+        builder.add(view(*apex), RrType::Ns, ttl, view(*name_server));
     }
 
-    const WireBytes version = *make_name(fmt::format("dns-version.{}", zone_text));
+    const auto version = derived_name(kVersionLabels, zone_text);
+    if (!version) {
+        return version.error();
+    }
     std::vector<uint8_t> txt = {static_cast<uint8_t>(std::string_view(kDnsSchemaVersion).size())};
     txt.insert(txt.end(), kDnsSchemaVersion, kDnsSchemaVersion + txt[0]);
-    builder.add(view(version), RrType::Txt, kDnsVersionTtlSeconds, txt);
+    builder.add(view(*version), RrType::Txt, kDnsVersionTtlSeconds, txt);
 
     // Namespaces exist whether declared or only used; the built-in ones always do.
     std::set<std::string> namespaces(std::begin(kBuiltinNamespaces), std::end(kBuiltinNamespaces));
@@ -291,14 +380,16 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     for (const auto& [key, pod] : cluster.pods) {
         namespaces.insert(pod.ns);
     }
-    builder.add_name(view(*make_name(fmt::format("svc.{}", zone_text))));
-    builder.add_name(view(*make_name(fmt::format("pod.{}", zone_text))));
-    for (const std::string& ns : namespaces) {
-        if (const auto n = make_name(fmt::format("{}.svc.{}", ns, zone_text))) {
-            builder.add_name(view(*n));
+    for (const std::string_view label : {kServicesLabel, kPodsLabel}) {
+        const auto parent = derived_name(label, zone_text);
+        if (!parent) {
+            return parent.error();
         }
-        if (const auto n = make_name(fmt::format("{}.pod.{}", ns, zone_text))) {
-            builder.add_name(view(*n));
+        builder.add_name(view(*parent));
+        for (const std::string& ns : namespaces) {
+            if (const auto n = make_name(fmt::format("{}.{}.{}", ns, label, zone_text))) {
+                builder.add_name(view(*n));
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "zone/objects.h"
@@ -24,8 +25,16 @@ struct ZoneOptions {
 constexpr const char* kDnsSchemaVersion = "1.1.0";
 constexpr uint32_t kDnsVersionTtlSeconds = 28800;
 
+// Checks a cluster domain (the `zone` setting) before the server starts: a domain name of ASCII
+// letters, digits, hyphens and underscores in labels of 1-63 characters, no label starting or
+// ending with a hyphen, not the root and not inside arpa (the reverse zones are ours). An error
+// says "zone name too long" when a name the server derives from it (dns-version.<zone>,
+// hostmaster.<zone>, ns.dns.<zone>, ...) would not fit in 255 octets.
+Status validate_zone_name(std::string_view zone);
+
 // Builds the zone: the cluster domain plus the in-addr.arpa and ip6.arpa reverse zones. Fails
-// only on an invalid origin.
+// only on an invalid origin (see validate_zone_name). A name of an object that would be too long
+// (a Service name under a long zone) is left out.
 Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const ZoneOptions& options);
 
 // The label the specification and CoreDNS give an endpoint without a hostname: its address with
