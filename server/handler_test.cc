@@ -82,6 +82,18 @@ TEST_CASE("handler: malformed queries get their RCODE, responses and runts nothi
         CHECK(r.d.qdcount == 0);
         CHECK(stats.requests_tcp.load() == 1);
     }
+    SUBCASE("an RFC 7873 cookie probe (no question, OPT with COOKIE) is FORMERR with OPT") {
+        // Header: QDCOUNT 0, ARCOUNT 1; OPT for 1232 bytes with an 8-byte client cookie.
+        const std::vector<uint8_t> probe = {0x12, 0x34, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 1,
+                                            0x00, 0x00, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 12,
+                                            0x00, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+        const Reply r = handle(nullptr, probe, Transport::Udp, stats);
+        REQUIRE(r.d.ok);
+        CHECK(r.d.id == 0x1234);
+        CHECK(r.d.rcode() == 1);
+        CHECK(r.d.qdcount == 0);
+        CHECK(r.d.opt() != nullptr);
+    }
     SUBCASE("EDNS version 1 is BADVERS in the OPT record") {
         const Reply r = handle(nullptr, load_hex("query-edns-v1.hex"), Transport::Udp, stats);
         REQUIRE(r.d.ok);

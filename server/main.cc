@@ -2,14 +2,37 @@
 // this file parses flags, prints the listening line and waits for a signal.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "server/clusterdns.h"
 #include "server/config.h"
+
+namespace {
+
+// Until the server runs there is nothing to shut down, and loading may block (a slow disk, a
+// huge manifest): SIGTERM and SIGINT end the process at once, before any listening line.
+void exit_during_start_up(int) {
+    static constexpr char kMessage[] = "[INFO] clusterdns: signal during start-up, exiting\n";
+    [[maybe_unused]] const ssize_t ignored = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    _exit(0);
+}
+
+sigset_t signal_set(std::initializer_list<int> signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int s : signals) {
+        sigaddset(&set, s);
+    }
+    return set;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     auto command_line = clusterdns::parse_command_line(argc, argv);
@@ -25,30 +48,47 @@ int main(int argc, char** argv) {
         fmt::print("clusterdns {}\n", clusterdns::version());
         return 0;
     }
-    // Signals are taken by sigwait below; worker threads inherit the mask and never see them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // SIGHUP, SIGUSR1 and SIGUSR2 would kill the process by default; they are held from now on
+    // and logged once serving. Worker threads inherit the mask and never see a signal.
+    const sigset_t ignored = signal_set({SIGHUP, SIGUSR1, SIGUSR2});
+    const sigset_t stop = signal_set({SIGTERM, SIGINT});
+    const sigset_t handled = signal_set({SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT});
+    pthread_sigmask(SIG_BLOCK, &ignored, nullptr);
+    struct sigaction during_start_up {};
+    during_start_up.sa_handler = exit_during_start_up;
+    sigaction(SIGTERM, &during_start_up, nullptr);
+    sigaction(SIGINT, &during_start_up, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
+    if (command_line->options.manifests.empty()) {
+        fmt::print(stderr,
+                   "[WARNING] clusterdns: no source given (--manifests): serving an empty zone\n");
+    }
     try {
         clusterdns::Server server(command_line->options);
+        // Loaded: from here a stop signal is taken by sigwait, after a clean shutdown.
+        pthread_sigmask(SIG_BLOCK, &stop, nullptr);
         server.start();
-        std::string line = "clusterdns: listening on";
-        for (const std::string& address : server.listen_addresses()) {
-            line += " " + address;
+        sigset_t pending;
+        sigpending(&pending);
+        if (sigismember(&pending, SIGTERM) != 1 && sigismember(&pending, SIGINT) != 1) {
+            std::string line = "clusterdns: listening on";
+            for (const std::string& address : server.listen_addresses()) {
+                line += " " + address;
+            }
+            std::puts(line.c_str());
+            std::fflush(stdout);
         }
-        std::puts(line.c_str());
-        std::fflush(stdout);
         int signal_number = 0;
-        sigwait(&signals, &signal_number);
+        while (sigwait(&handled, &signal_number) == 0 && sigismember(&ignored, signal_number)) {
+            fmt::print(stderr, "[INFO] clusterdns: SIG{} ignored: there is no reload yet\n",
+                       sigabbrev_np(signal_number));
+        }
         const clusterdns::Server::Stats stats = server.stats();
         fmt::print(stderr,
-                   "[INFO] clusterdns: signal {}, shutting down after {} UDP and {} TCP queries "
+                   "[INFO] clusterdns: SIG{}, shutting down after {} UDP and {} TCP queries "
                    "({} not answered, {} truncated)\n",
-                   signal_number, stats.udp_queries, stats.tcp_queries, stats.dropped,
+                   sigabbrev_np(signal_number), stats.udp_queries, stats.tcp_queries, stats.dropped,
                    stats.truncated);
         server.stop();
     } catch (const std::exception& e) {

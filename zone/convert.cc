@@ -21,10 +21,44 @@ std::string join(std::string_view path, std::string_view key) {
     return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
 }
 
+// What a plain (unquoted) YAML scalar is under the core schema: kubectl sends it to the API
+// server as that JSON type, and a typed field refuses the others ("80" is no port number, a plain
+// 80 is no name).
+enum class ScalarType { String, Number, Bool };
+
+ScalarType scalar_type(const DocNode& node) {
+    const std::string_view t = node.text;
+    if (node.quoted) {
+        return ScalarType::String;
+    }
+    if (t == "true" || t == "True" || t == "TRUE" || t == "false" || t == "False" ||
+        t == "FALSE") {
+        return ScalarType::Bool;
+    }
+    double number = 0;
+    const std::string_view digits = t.starts_with('+') ? t.substr(1) : t;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+    const bool numeric = !digits.empty() && ec == std::errc() &&
+                         end == digits.data() + digits.size() &&
+                         digits.find_first_of("nN") == std::string_view::npos;  // not inf/nan
+    const bool special = t == ".inf" || t == "-.inf" || t == "+.inf" || t == ".nan" ||
+                         t == ".Inf" || t == ".NaN" || t == ".INF" || t == ".NAN";
+    return numeric || special ? ScalarType::Number : ScalarType::String;
+}
+
 std::string describe(const DocNode& node) {
     switch (node.kind) {
         case DocNode::Kind::Scalar:
-            return fmt::format("\"{}\"", node.text);
+            switch (scalar_type(node)) {
+                case ScalarType::Number:  // digits only, but maybe many of them
+                    return "the number " +
+                           (node.text.size() <= 32 ? std::string(node.text) : quoted(node.text));
+                case ScalarType::Bool:
+                    return fmt::format("the boolean {}", node.text);
+                case ScalarType::String:
+                    break;
+            }
+            return quoted(node.text);
         case DocNode::Kind::Sequence:
             return "a list";
         case DocNode::Kind::Mapping:
@@ -54,7 +88,7 @@ std::string get_string(const DocNode& parent, std::string_view path, const char*
         }
         return {};
     }
-    if (!node->is_scalar()) {
+    if (!node->is_scalar() || scalar_type(*node) != ScalarType::String) {
         fail(*node, fmt::format("{}: expected a string, got {}", join(path, key), describe(*node)));
     }
     return std::string(node->text);
@@ -68,8 +102,8 @@ std::optional<long long> get_int(const DocNode& parent, std::string_view path, c
     long long value = 0;
     const std::string_view text = node->is_scalar() ? node->text : std::string_view();
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (!node->is_scalar() || text.empty() || ec != std::errc() ||
-        end != text.data() + text.size()) {
+    if (!node->is_scalar() || scalar_type(*node) != ScalarType::Number || text.empty() ||
+        ec != std::errc() || end != text.data() + text.size()) {
         fail(*node,
              fmt::format("{}: expected an integer, got {}", join(path, key), describe(*node)));
     }
@@ -81,7 +115,8 @@ std::optional<bool> get_bool(const DocNode& parent, std::string_view path, const
     if (node == nullptr) {
         return std::nullopt;
     }
-    const std::string_view t = node->is_scalar() ? node->text : std::string_view();
+    const std::string_view t =
+        node->is_scalar() && !node->quoted ? node->text : std::string_view();
     if (t == "true" || t == "True" || t == "TRUE") {
         return true;
     }
@@ -125,7 +160,7 @@ void check(const DocNode& node, const Status& status) {
 IpAddress get_ip(const DocNode& node, const std::string& text, const std::string& path) {
     const auto ip = parse_ip(text);
     if (!ip) {
-        fail(node, fmt::format("{}: \"{}\" is not an IP address", path, text));
+        fail(node, fmt::format("{}: {} is not an IP address", path, quoted(text)));
     }
     return *ip;
 }
@@ -173,9 +208,9 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
     } else if (type == "ExternalName") {
         service.type = ServiceType::ExternalName;
     } else {
-        fail(*spec.find("type"), fmt::format("spec.type: \"{}\" is not a Service type (ClusterIP, "
+        fail(*spec.find("type"), fmt::format("spec.type: {} is not a Service type (ClusterIP, "
                                              "NodePort, LoadBalancer or ExternalName)",
-                                             type));
+                                             quoted(type)));
     }
     if (service.type == ServiceType::ExternalName) {
         service.external_name = get_string(spec, "spec", "externalName");
@@ -193,8 +228,8 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
             cluster_ips.emplace_back(list.items[i].text);
         }
         if (!cluster_ip.empty() && !cluster_ips.empty() && cluster_ips[0] != cluster_ip) {
-            fail(list, fmt::format("spec.clusterIPs[0]: \"{}\" must equal spec.clusterIP \"{}\"",
-                                   cluster_ips[0], cluster_ip));
+            fail(list, fmt::format("spec.clusterIPs[0]: {} must equal spec.clusterIP {}",
+                                   quoted(cluster_ips[0]), quoted(cluster_ip)));
         }
         if (cluster_ips.empty() && !cluster_ip.empty()) {
             cluster_ips.push_back(cluster_ip);
@@ -237,7 +272,7 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
     }
     if (type != "IPv4" && type != "IPv6") {
         fail(*doc.find("addressType"),
-             fmt::format("addressType: \"{}\" is not IPv4, IPv6 or FQDN", type));
+             fmt::format("addressType: {} is not IPv4, IPv6 or FQDN", quoted(type)));
     }
     const DocNode& endpoints = get_list(doc, "", "endpoints");
     for (size_t i = 0; i < endpoints.items.size(); ++i) {
@@ -434,10 +469,11 @@ Status add_objects(const DocNode& doc, std::string_view source, std::string_view
         return {};
     } catch (const FieldError& e) {
         const std::string object = kind.empty()   ? std::string()
-                                   : name.empty() ? fmt::format(" ({})", kind)
+                                   : name.empty() ? fmt::format(" ({})", escaped(kind))
                                    : kind == "Namespace"
-                                       ? fmt::format(" ({} {})", kind, name)
-                                       : fmt::format(" ({} {}/{})", kind, ns, name);
+                                       ? fmt::format(" ({} {})", kind, escaped(name))
+                                       : fmt::format(" ({} {}/{})", escaped(kind), escaped(ns),
+                                                     escaped(name));
         const std::string line = e.line != 0 ? fmt::format(":{}", e.line) : std::string();
         return Error{fmt::format("{}{}: {}{}: {}", source, line, where, object, e.message)};
     }

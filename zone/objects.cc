@@ -71,17 +71,17 @@ Status check_dns1123_label(std::string_view field, std::string_view value) {
                                 [](char c) { return is_lower_alnum(c) || c == '-'; });
     if (!ok) {
         return Error{
-            fmt::format("{}: \"{}\" is not a DNS label (RFC 1123: at most 63 lowercase "
+            fmt::format("{}: {} is not a DNS label (RFC 1123: at most 63 lowercase "
                         "letters, digits and '-', starting and ending alphanumeric)",
-                        field, value)};
+                        field, quoted(value))};
     }
     return {};
 }
 
 Status check_dns1035_label(std::string_view field, std::string_view value) {
     if (!value.empty() && !(value.front() >= 'a' && value.front() <= 'z')) {
-        return Error{fmt::format("{}: \"{}\" must start with a lowercase letter (RFC 1035 label)",
-                                 field, value)};
+        return Error{fmt::format("{}: {} must start with a lowercase letter (RFC 1035 label)",
+                                 field, quoted(value))};
     }
     return check_dns1123_label(field, value);
 }
@@ -89,16 +89,16 @@ Status check_dns1035_label(std::string_view field, std::string_view value) {
 Status check_dns1123_subdomain(std::string_view field, std::string_view value) {
     if (value.empty() || value.size() > 253) {
         return Error{
-            fmt::format("{}: \"{}\" is not a DNS name (1 to 253 characters)", field, value)};
+            fmt::format("{}: {} is not a DNS name (1 to 253 characters)", field, quoted(value))};
     }
     size_t start = 0;
     while (start <= value.size()) {
         const size_t dot = std::min(value.find('.', start), value.size());
         if (!check_dns1123_label(field, value.substr(start, dot - start))) {
             return Error{
-                fmt::format("{}: \"{}\" is not a DNS name (RFC 1123 subdomain: "
+                fmt::format("{}: {} is not a DNS name (RFC 1123 subdomain: "
                             "lowercase labels of letters, digits and '-')",
-                            field, value)};
+                            field, quoted(value))};
         }
         start = dot + 1;
     }
@@ -115,7 +115,7 @@ Result<std::string> parse_protocol(std::string_view field, std::string_view valu
     if (value == "SCTP") {
         return std::string("sctp");
     }
-    return Error{fmt::format("{}: \"{}\" is not a protocol (TCP, UDP or SCTP)", field, value)};
+    return Error{fmt::format("{}: {} is not a protocol (TCP, UDP or SCTP)", field, quoted(value))};
 }
 
 Status check_port_name(std::string_view field, std::string_view value) {
@@ -128,9 +128,9 @@ Status check_port_name(std::string_view field, std::string_view value) {
                                 [](char c) { return is_lower_alnum(c) || c == '-'; });
     if (!ok) {
         return Error{
-            fmt::format("{}: \"{}\" is not a port name (at most 15 lowercase letters, "
+            fmt::format("{}: {} is not a port name (at most 15 lowercase letters, "
                         "digits and '-', with at least one letter)",
-                        field, value)};
+                        field, quoted(value))};
     }
     return {};
 }

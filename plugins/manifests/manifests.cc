@@ -1,9 +1,13 @@
 #include "plugins/manifests/manifests.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +17,51 @@
 #include "zone/convert.h"
 
 namespace clusterdns {
+namespace {
+
+// Reads a whole manifest file. Opened without blocking and checked once open, so a FIFO or a
+// device named by mistake (or swapped in after a check) is refused instead of hanging the start.
+Result<std::string> read_manifest_file(const std::string& path) {
+    const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        return Error{fmt::format("{}: cannot read: {}", path, std::strerror(errno))};
+    }
+    struct Closer {
+        int fd;
+        ~Closer() { close(fd); }
+    } closer{fd};
+    struct stat info {};
+    if (fstat(fd, &info) != 0) {
+        return Error{fmt::format("{}: cannot read: {}", path, std::strerror(errno))};
+    }
+    if (!S_ISREG(info.st_mode)) {
+        return Error{fmt::format("{}: not a regular file or a directory", path)};
+    }
+    const auto size = static_cast<uint64_t>(info.st_size);
+    if (size > kMaxManifestFileBytes) {
+        return Error{fmt::format("{}: {} bytes, more than the {} MiB a manifest file may have",
+                                 path, size, kMaxManifestFileBytes >> 20)};
+    }
+    std::string text(size, '\0');
+    size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = read(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return Error{fmt::format("{}: cannot read: {}", path, std::strerror(errno))};
+        }
+        if (n == 0) {
+            break;  // shrank while we read: take what is there
+        }
+        done += static_cast<size_t>(n);
+    }
+    text.resize(done);
+    return text;
+}
+
+}  // namespace
 
 Status load_manifest_text(std::string_view text, std::string_view source, Cluster& cluster) {
     DocArena arena;  // the parse tree of this text, freed in one piece
@@ -54,16 +103,11 @@ Status load_manifests(const std::string& path, Cluster& cluster) {
         return Error{fmt::format("{}: no such file or directory", path)};
     }
     for (const fs::path& file : files) {
-        std::ifstream in(file, std::ios::binary | std::ios::ate);
-        if (!in) {
-            return Error{fmt::format("{}: cannot read", file.string())};
+        auto text = read_manifest_file(file.string());
+        if (!text) {
+            return text.error();
         }
-        std::string text(static_cast<size_t>(in.tellg()), '\0');
-        in.seekg(0);
-        if (!in.read(text.data(), static_cast<std::streamsize>(text.size()))) {
-            return Error{fmt::format("{}: cannot read", file.string())};
-        }
-        if (auto s = load_manifest_text(text, file.string(), cluster); !s) {
+        if (auto s = load_manifest_text(*text, file.string(), cluster); !s) {
             return s;
         }
     }

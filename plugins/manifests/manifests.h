@@ -4,6 +4,7 @@
 // skipped. A document it cannot use fails the load with a message naming the file, the document,
 // its kind/name and the field.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,10 @@
 #include "zone/objects.h"
 
 namespace clusterdns {
+
+// A manifest file larger than this is refused: the API server's own object limit is 1.5 MiB, so
+// even a List of thousands of objects fits.
+constexpr uint64_t kMaxManifestFileBytes = 256ull << 20;
 
 // Loads one file, or every *.yaml, *.yml and *.json file below a directory (sorted by path).
 Status load_manifests(const std::string& path, Cluster& cluster);

@@ -1,5 +1,10 @@
 #include "plugins/manifests/manifests.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -461,6 +466,118 @@ TEST_CASE("manifests: a bad hostname in legacy Endpoints names its own field") {
           "test.yaml:4: document 1 (Endpoints n/e): subsets[0].addresses[0].hostname: "
           "\"Bad_Host\" is not a DNS label (RFC 1123: at most 63 lowercase letters, digits and "
           "'-', starting and ending alphanumeric)");
+}
+
+
+TEST_CASE("manifests: a key twice in one mapping is an error naming both lines") {
+    const std::string e = load_error(R"(apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  clusterIP: 10.96.0.10
+  ports:
+    - name: http
+      port: 80
+      port: 81
+)");
+    CHECK(e == "test.yaml:9:7: duplicate key \"port\" (first on line 8)");
+    // The same key in different mappings is fine.
+    CHECK(load(kService).services.size() == 1);
+}
+
+TEST_CASE("manifests: typed fields keep their YAML type, as the API server's schema") {
+    SUBCASE("a quoted port is a string, not a number") {
+        const std::string e = load_error(R"(kind: Service
+metadata: {name: p, namespace: shop}
+spec: {clusterIP: 10.96.0.3, ports: [{name: http, port: "80"}]}
+)");
+        CHECK(contains(e, "spec.ports[0].port: expected an integer, got \"80\""));
+    }
+    SUBCASE("a plain number is not a name") {
+        const std::string e = load_error(R"(kind: Service
+metadata: {name: p, namespace: shop}
+spec: {clusterIP: 10.96.0.3, ports: [{name: 8080, port: 80}]}
+)");
+        CHECK(contains(e, "spec.ports[0].name: expected a string, got the number 8080"));
+    }
+    SUBCASE("a plain boolean is not a name") {
+        const std::string e = load_error(R"(kind: Service
+metadata: {name: true, namespace: shop}
+spec: {clusterIP: 10.96.0.3}
+)");
+        CHECK(contains(e, "metadata.name: expected a string, got the boolean true"));
+    }
+    SUBCASE("a quoted boolean is a string") {
+        const std::string e = load_error(R"(apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: s, namespace: shop, labels: {kubernetes.io/service-name: p}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1], conditions: {ready: "true"}}]
+)");
+        CHECK(contains(e, "endpoints[0].conditions.ready: expected true or false, got \"true\""));
+    }
+    SUBCASE("quoted strings that look like numbers are strings") {
+        const Cluster c = load(R"(kind: Service
+metadata: {name: p, namespace: "123"}
+spec: {clusterIP: 10.96.0.3, ports: [{name: http, port: 80}]}
+)");
+        CHECK(service(c, "123/p").ns == "123");
+    }
+}
+
+TEST_CASE("manifests: values in messages are escaped and shortened") {
+    SUBCASE("a NUL and a control character do not cut or garble the message") {
+        const std::string e = load_error(
+            std::string_view("kind: Service\nmetadata: {name: \"a\\0b\\ec\", namespace: shop}\n"
+                             "spec: {clusterIP: 10.96.0.3}\n"));
+        CHECK(contains(e, "(Service shop/a\\x00b\\x1bc): metadata.name: \"a\\x00b\\x1bc\" is not"));
+        CHECK(e.find('\0') == std::string::npos);
+        CHECK(e.find('\x1b') == std::string::npos);
+    }
+    SUBCASE("a long value is cut, with its length") {
+        const std::string ip(5000, '7');
+        const std::string e = load_error("kind: Service\nmetadata: {name: s, namespace: shop}\n"
+                                         "spec: {clusterIP: \"" + ip + "\"}\n");
+        CHECK(contains(e, "spec.clusterIP: \"77777777777777777777777777777777777777777777777777777777...\" "
+                          "(5000 bytes) is not an IP address"));
+        CHECK(e.size() < 200);
+    }
+}
+
+TEST_CASE("manifests: only regular files and directories are read") {
+    const std::string dir = std::filesystem::temp_directory_path() /
+                            ("clusterdns-manifests-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    Cluster cluster;
+    SUBCASE("a FIFO named on the command line is refused at once, not opened for ever") {
+        const std::string fifo = dir + "/pipe.yaml";
+        REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+        const Status s = load_manifests(fifo, cluster);
+        REQUIRE_FALSE(s.has_value());
+        CHECK(s.error().message == fifo + ": not a regular file or a directory");
+    }
+    SUBCASE("a FIFO inside a directory is skipped, as directory walking always did") {
+        const std::string fifo = dir + "/pipe.yaml";
+        REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+        std::ofstream(dir + "/svc.yaml") << kService;
+        const Status s = load_manifests(dir, cluster);
+        CHECK(s.has_value());
+        CHECK(cluster.services.size() == 1);
+    }
+    SUBCASE("a device is refused") {
+        const Status s = load_manifests("/dev/zero", cluster);
+        REQUIRE_FALSE(s.has_value());
+        CHECK(s.error().message == "/dev/zero: not a regular file or a directory");
+    }
+    SUBCASE("a file larger than a manifest may be is refused with its size") {
+        const std::string big = dir + "/big.yaml";
+        std::ofstream(big).close();
+        std::filesystem::resize_file(big, kMaxManifestFileBytes + 1);  // sparse: costs no disk
+        const Status s = load_manifests(big, cluster);
+        REQUIRE_FALSE(s.has_value());
+        CHECK(contains(s.error().message, big + ": 268435457 bytes, more than the 256 MiB"));
+    }
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace clusterdns

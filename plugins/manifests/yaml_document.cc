@@ -25,8 +25,10 @@ struct Frame {
     std::string anchor;
     std::vector<DocNode> items;
     std::vector<DocMember> members;
+    std::vector<yaml_mark_t> key_marks;  // where each member's key is, for duplicate errors
     bool have_key = false;
     std::string_view key;
+    yaml_mark_t key_mark{};
     Cost cost;
 };
 
@@ -50,6 +52,33 @@ std::string anchor_of(const yaml_char_t* anchor) {
     return anchor == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(anchor));
 }
 
+std::string where(const yaml_mark_t& mark) {
+    return fmt::format("{}:{}", mark.line + 1, mark.column + 1);
+}
+
+// YAML forbids a key twice in one mapping, and kubectl refuses such a manifest ("key already set
+// in map"): which value would win is not something to guess. Sorting finds repeats in n log n.
+Status check_unique_keys(const Frame& frame) {
+    std::vector<size_t> order(frame.members.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return std::pair(frame.members[a].key, a) < std::pair(frame.members[b].key, b);
+    });
+    for (size_t i = 1; i < order.size(); ++i) {
+        const size_t first = order[i - 1];
+        const size_t again = order[i];
+        if (frame.members[first].key == frame.members[again].key) {
+            return Error{fmt::format("{}: duplicate key {} (first on line {})",
+                                     where(frame.key_marks[again]),
+                                     quoted(frame.members[again].key),
+                                     frame.key_marks[first].line + 1)};
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) {
@@ -66,9 +95,6 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
     std::vector<Frame> stack;
     std::unordered_map<std::string, Anchored> anchors;
     uint64_t parsed = 0;  // nodes written out in the current document
-    auto where = [](const yaml_mark_t& mark) {
-        return fmt::format("{}:{}", mark.line + 1, mark.column + 1);
-    };
 
     // Places a finished node in its parent, or makes it the document's root.
     auto finish = [&](DocNode node, const std::string& anchor, const yaml_mark_t& mark,
@@ -95,6 +121,7 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
                 return Error{fmt::format("{}: a mapping key must be a plain value", where(mark))};
             }
             parent.key = node.text;
+            parent.key_mark = mark;
             parent.have_key = true;
         } else {
             if (parent.key == "<<") {
@@ -105,6 +132,7 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
                 }
             }
             parent.members.push_back({parent.key, node});
+            parent.key_marks.push_back(parent.key_mark);
             parent.have_key = false;
         }
         return {};
@@ -147,8 +175,8 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
             case YAML_ALIAS_EVENT: {
                 const auto it = anchors.find(anchor_of(ev.data.alias.anchor));
                 if (it == anchors.end()) {
-                    return Error{fmt::format("{}: unknown alias \"{}\"", where(ev.start_mark),
-                                             anchor_of(ev.data.alias.anchor))};
+                    return Error{fmt::format("{}: unknown alias {}", where(ev.start_mark),
+                                             quoted(anchor_of(ev.data.alias.anchor)))};
                 }
                 if (Status s = finish(it->second.node, {}, ev.start_mark, it->second.cost); !s) {
                     return s.error();
@@ -172,6 +200,9 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
             case YAML_MAPPING_END_EVENT: {
                 Frame frame = std::move(stack.back());
                 stack.pop_back();
+                if (Status s = check_unique_keys(frame); !s) {
+                    return s.error();
+                }
                 DocNode node;
                 node.kind = frame.kind;
                 node.line = frame.line;

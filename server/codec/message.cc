@@ -61,9 +61,11 @@ ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept {
         q.has_question = true;
         q.qname_lower.assign_lower(q.qname);
     }
-    if (qdcount != 1) {
+    if (qdcount > 1) {
         return q.opcode != Opcode::Query ? ParseStatus::NotImp : ParseStatus::FormErr;
     }
+    // With no question the records are still read: an RFC 7873 5.4 cookie probe is a query
+    // with QDCOUNT=0 and an OPT, and its FORMERR (we keep no cookies) carries our OPT.
     bool bad_opt = false;
     const uint32_t records = static_cast<uint32_t>(ancount) + nscount + arcount;
     for (uint32_t i = 0; i < records && r.ok(); ++i) {
@@ -82,16 +84,13 @@ ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept {
     if (!r.ok() || bad_opt) {
         return ParseStatus::FormErr;
     }
-    switch (q.qtype) {
-        case RrType::Opt:
-            return ParseStatus::FormErr;  // a meta type: never a question (RFC 6891 6.1.1)
-        default:
-            break;
+    if (q.has_question && q.qtype == RrType::Opt) {
+        return ParseStatus::FormErr;  // a meta type: never a question (RFC 6891 6.1.1)
     }
     if (q.has_edns && q.edns_version > 0) {
         return ParseStatus::BadVers;  // RFC 6891 6.1.3
     }
-    return ParseStatus::Ok;
+    return q.has_question ? ParseStatus::Ok : ParseStatus::FormErr;
 }
 
 ResponseWriter::ResponseWriter(std::span<uint8_t> out, size_t limit) noexcept
