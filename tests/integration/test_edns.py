@@ -8,7 +8,8 @@ Loads examples/. Over UDP and TCP with dig:
 - +dnssec sets DO, which the reply copies (RFC 3225 3); an unknown EDNS option is ignored, the
   query answered normally (RFC 6891 6.1.2).
 With raw packets: a query carrying two OPT records -> FORMERR (RFC 6891 6.1.1); the advertised
-UDP payload size of the reply's OPT is at least 512.
+UDP payload size of the reply's OPT is at least 512; an RFC 7873 cookie probe (no question, an
+OPT with COOKIE) -> FORMERR with an OPT, over UDP and TCP; a query padded to 8,000 bytes is answered.
 """
 
 import struct
@@ -58,6 +59,29 @@ def scenario(t):
             m = parse_message(raw)
             t.eq((m.id, m.qr, harness.RCODES.get(m.rcode, m.rcode)), (0x0E0E, True, "FORMERR"),
                  "two OPT records (RFC 6891 6.1.1): (id, qr, rcode)")
+
+        # An RFC 7873 5.4 cookie probe: no question, an OPT with a client cookie. We keep no
+        # cookies, so FORMERR, but with our OPT: the client learns we speak EDNS.
+        cookie = struct.pack("!HH", 10, 8) + bytes(range(1, 9))
+        probe = struct.pack("!HHHHHH", 0x0C0C, 0, 0, 0, 0, 1) + b"\x00" + \
+            struct.pack("!HHIH", 41, 1232, 0, len(cookie)) + cookie
+        for reply in (srv.udp(probe), *srv.tcp([probe])):
+            if t.check(reply is not None, "cookie probe: no reply"):
+                m = parse_message(reply)
+                t.eq((m.id, harness.RCODES.get(m.rcode, m.rcode), len(m.question)),
+                     (0x0C0C, "FORMERR", 0), "cookie probe: (id, rcode, questions)")
+                t.check(m.opt is not None and m.opt["version"] == 0,
+                        f"cookie probe: the reply has no OPT ({m.opt})")
+
+        # EDNS padding (RFC 7830) can make a UDP query large: 8,000 bytes is still parsed.
+        pad = 8000 - len(q) - 4
+        padded = bytearray(q[:-2] + struct.pack("!H", 4 + pad) + struct.pack("!HH", 12, pad) +
+                           bytes(pad))
+        raw = srv.udp(bytes(padded))
+        if t.check(raw is not None, "padded 8,000-byte query: no reply"):
+            m = parse_message(raw)
+            t.eq((m.id, harness.RCODES.get(m.rcode, m.rcode), len(m.answer)), (0x0E0E, "NOERROR", 1),
+                 "padded 8,000-byte query: (id, rcode, answers)")
 
 
 if __name__ == "__main__":
