@@ -191,6 +191,7 @@ void Server::start() {
                                            ? impl_->options.workers
                                            : std::max(1u, std::thread::hardware_concurrency()),
                             .tcp_idle_timeout_seconds = impl_->options.tcp_idle_timeout_seconds,
+                            .tcp_io_timeout_seconds = impl_->options.tcp_io_timeout_seconds,
                             .max_tcp_connections = impl_->options.max_tcp_connections};
     impl_->publish();  // the zone is complete before the first query can arrive
     auto frontend = Frontend::start(options, impl_->current);

@@ -26,7 +26,8 @@ struct Options {
     std::string zone = "cluster.local";
     uint32_t ttl_seconds = 30;
     unsigned workers = 0;  // 0: one per CPU
-    unsigned tcp_idle_timeout_seconds = 10;
+    unsigned tcp_idle_timeout_seconds = 10;  // a TCP connection between messages
+    unsigned tcp_io_timeout_seconds = 5;     // to receive a message, or to take some of an answer
     unsigned max_tcp_connections = 1024;
 };
 

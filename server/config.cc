@@ -26,6 +26,7 @@ manifests over UDP and TCP.
   --workers N        worker threads, each with its own sockets (default: one per CPU)
   --config FILE      YAML file with the same settings; flags override it
   --tcp-idle-timeout SECONDS      close idle TCP connections after this (default 10)
+  --tcp-io-timeout SECONDS        give up on a TCP message or answer stalled this long (default 5)
   --max-tcp-connections N         open TCP connections at most (default 1024)
 
 Once the zone is loaded and the sockets are bound, prints one line to standard output:
@@ -102,6 +103,10 @@ const Setting kSettings[] = {
     {"tcp_idle_timeout", "--tcp-idle-timeout",
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.tcp_idle_timeout_seconds, what, v, 1, 3600);
+     }},
+    {"tcp_io_timeout", "--tcp-io-timeout",
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.tcp_io_timeout_seconds, what, v, 1, 3600);
      }},
     {"max_tcp_connections", "--max-tcp-connections",
      [](Options& o, std::string_view what, std::string_view v) {

@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,12 +14,14 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include <fmt/format.h>
 #include <uv.h>
 
 #include "server/codec/message.h"
+#include "server/tcp_stream.h"
 #include "zone/zone.h"
 
 namespace clusterdns {
@@ -25,14 +30,19 @@ struct Worker;
 
 namespace {
 
-constexpr size_t kUdpQuerySlot = 4096;        // a larger query arrives truncated and gets FORMERR
+// Any UDP datagram fits, so a query padded to 64 KiB (EDNS padding, RFC 7830) is parsed, not cut:
+// the slots are only address space until a datagram that large arrives.
+constexpr size_t kUdpQuerySlot = 64 * 1024;
 constexpr size_t kUdpBatch = 32;              // datagrams per recvmmsg and replies per sendmmsg
 constexpr unsigned kUdpBatchesPerWakeup = 4;  // then let the loop serve other sockets
-constexpr size_t kTcpInput = 16 * 1024;       // a query larger than this closes the connection
 constexpr size_t kTcpFrame = 2 + kMaxMessageSize;
 constexpr int kListenBacklog = 511;
 constexpr int kUdpReceiveBuffer = 4 << 20;
 constexpr int kPortAttempts = 32;
+// Descriptors the process needs besides the TCP connections: listeners, each loop's epoll and
+// eventfd, and room for the host program's own (stdio, manifest files, its other sockets).
+constexpr unsigned kDescriptorsPerWorker = 4;
+constexpr unsigned kSpareDescriptors = 64;
 
 struct UdpSocket {
     uv_poll_t poll;
@@ -58,23 +68,37 @@ struct TcpListener {
     bool waiting_for_slot = false;  // libuv holds one accepted connection until uv_accept
 };
 
-struct Connection {
-    uv_tcp_t handle;
-    uv_timer_t idle;
-    uv_write_t write_req;
-    Worker* worker;
-    uint32_t index;
-    size_t in_size;
-    bool writing;
-    bool closing;
-    int open_handles;
-    uint8_t in[kTcpInput];
-    uint8_t out[kTcpFrame];
+enum class ConnectionState : uint8_t {
+    Free,     // slot unused
+    Idle,     // between messages: the idle timeout runs
+    Reading,  // part of a message read: the I/O deadline runs
+    Writing,  // an answer is pending: the I/O timeout runs, renewed while the client reads
+    Closing,  // uv_close called, slot released in its callback
 };
 
-uint16_t read_u16(const uint8_t* p) {
-    return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
+constexpr uint32_t kNoSlot = UINT32_MAX;
+
+struct Connection {
+    uv_tcp_t handle;
+    uv_timer_t timer;
+    uv_write_t write_req;
+    Worker* worker = nullptr;
+    uint32_t index = 0;
+    uint32_t prev = kNoSlot;  // neighbours in the worker's list for `state`
+    uint32_t next = kNoSlot;
+    ConnectionState state = ConnectionState::Free;
+    int open_handles = 0;
+    size_t write_left = 0;           // bytes of the pending answer not taken at the last check
+    std::unique_ptr<uint8_t[]> out;  // what the socket did not take at once, while it is written
+    TcpStream in;
+};
+
+// A list of connection slots threaded through the slots themselves, oldest first: moving a
+// connection between lists allocates nothing.
+struct SlotList {
+    uint32_t head = kNoSlot;
+    uint32_t tail = kNoSlot;
+};
 
 }  // namespace
 
@@ -86,8 +110,11 @@ struct Worker {
     std::unique_ptr<UdpBatch> batch;
     std::vector<std::unique_ptr<TcpListener>> tcp;
     std::unique_ptr<Connection[]> connections;
-    std::vector<uint32_t> free_connections;  // reserved up front: push/pop never allocate
+    SlotList free;
+    SlotList idle;  // by when the idle time began
+    SlotList busy;  // Reading or Writing, by when the message or the write began
     uint64_t idle_timeout_ms = 10000;
+    uint64_t io_timeout_ms = 5000;
     std::shared_ptr<const Zone> zone;  // read and replaced only on this worker's thread
     WorkerStats stats;
     std::thread thread;
@@ -110,6 +137,38 @@ public:
 };
 
 namespace {
+
+SlotList* list_for(Worker& w, ConnectionState state) {
+    switch (state) {
+        case ConnectionState::Free:
+            return &w.free;
+        case ConnectionState::Idle:
+            return &w.idle;
+        case ConnectionState::Reading:
+        case ConnectionState::Writing:
+            return &w.busy;
+        case ConnectionState::Closing:
+            break;
+    }
+    return nullptr;
+}
+
+// Takes the connection out of its state's list and appends it to the list of `state`.
+void move_to(Worker& w, Connection& c, ConnectionState state) {
+    Connection* slots = w.connections.get();
+    if (SlotList* from = list_for(w, c.state)) {
+        (c.prev == kNoSlot ? from->head : slots[c.prev].next) = c.next;
+        (c.next == kNoSlot ? from->tail : slots[c.next].prev) = c.prev;
+    }
+    c.state = state;
+    c.prev = kNoSlot;
+    c.next = kNoSlot;
+    if (SlotList* to = list_for(w, state)) {
+        c.prev = to->tail;
+        (to->tail == kNoSlot ? to->head : slots[to->tail].next) = c.index;
+        to->tail = c.index;
+    }
+}
 
 // --- UDP -------------------------------------------------------------------------------------
 
@@ -136,7 +195,6 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
         unsigned replies = 0;
         for (int i = 0; i < received; ++i) {
             const msghdr& query = b.queries[i].msg_hdr;
-            // A datagram larger than the slot is cut short; its parse fails and gets FORMERR.
             const size_t size = handle_query(
                 w.zone.get(),
                 {b.query_data[i], std::min<size_t>(b.queries[i].msg_len, kUdpQuerySlot)},
@@ -150,15 +208,27 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             ++replies;
         }
         for (unsigned sent = 0; sent < replies;) {
-            const int n = sendmmsg(socket.fd, b.replies + sent, replies - sent, MSG_DONTWAIT);
-            if (n <= 0) {
+            const int n =
+                sendmmsg(socket.fd, b.replies + sent, replies - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                // Short of the batch: the next reply failed, and the next call says why.
+                sent += static_cast<unsigned>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
                 // The send buffer is full: drop the rest, as a busy DNS server does; clients retry.
                 for (; sent < replies; ++sent) {
                     w.stats.count(w.stats.dropped);
                 }
                 break;
             }
-            sent += static_cast<unsigned>(n);
+            // This one destination cannot be sent to (source port 0 gives EINVAL, a firewall
+            // EPERM, no route ENETUNREACH): skip its reply, not the others in the batch.
+            w.stats.count(w.stats.dropped);
+            ++sent;
         }
         if (received < static_cast<int>(kUdpBatch)) {
             return;
@@ -167,16 +237,27 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
 }
 
 // --- TCP -------------------------------------------------------------------------------------
+//
+// A connection's timer follows its state: between messages the idle timeout closes it; from the
+// first byte of a message the I/O timeout runs, and bytes trickling in do not extend it (a slow
+// client cannot hold a slot by sending a byte now and then); while an answer is pending the I/O
+// timeout is renewed only when the client has taken some of it.
 
 void process_tcp(Connection& c) noexcept;
 void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
 void accept_into(TcpListener& listener, Connection& c) noexcept;
+
+uv_stream_t* stream_of(Connection& c) {
+    return reinterpret_cast<uv_stream_t*>(&c.handle);
+}
 
 void release_connection(uv_handle_t* handle) noexcept {
     auto& c = *static_cast<Connection*>(handle->data);
     if (--c.open_handles > 0) {
         return;
     }
+    c.in.reset();
+    c.out.reset();
     Worker& w = *c.worker;
     for (auto& listener : w.tcp) {
         if (listener->waiting_for_slot) {
@@ -185,122 +266,162 @@ void release_connection(uv_handle_t* handle) noexcept {
             return;
         }
     }
-    w.free_connections.push_back(c.index);
+    move_to(w, c, ConnectionState::Free);
 }
 
 void close_connection(Connection& c) noexcept {
     // At shutdown the loop closes every handle itself; a write it cancels still calls back here.
-    if (c.closing || uv_is_closing(reinterpret_cast<uv_handle_t*>(&c.handle))) {
+    if (c.state == ConnectionState::Closing ||
+        uv_is_closing(reinterpret_cast<uv_handle_t*>(&c.handle))) {
         return;
     }
-    c.closing = true;
+    move_to(*c.worker, c, ConnectionState::Closing);
     c.open_handles = 2;
     uv_close(reinterpret_cast<uv_handle_t*>(&c.handle), release_connection);
-    uv_close(reinterpret_cast<uv_handle_t*>(&c.idle), release_connection);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c.timer), release_connection);
 }
 
-void on_idle(uv_timer_t* timer) noexcept {
-    close_connection(*static_cast<Connection*>(timer->data));
+void on_timer(uv_timer_t* timer) noexcept {
+    auto& c = *static_cast<Connection*>(timer->data);
+    if (c.state == ConnectionState::Writing) {
+        const size_t left = uv_stream_get_write_queue_size(stream_of(c));
+        if (left < c.write_left) {
+            c.write_left = left;  // the client is reading, slowly: another period
+            uv_timer_start(&c.timer, on_timer, c.worker->io_timeout_ms, 0);
+            return;
+        }
+    }
+    close_connection(c);  // idle too long, a message too slow, or an answer nobody reads
+}
+
+// Puts the connection in `state` (at the back of its list: the newest) and starts its timer.
+void enter(Connection& c, ConnectionState state) noexcept {
+    Worker& w = *c.worker;
+    move_to(w, c, state);
+    const uint64_t timeout = state == ConnectionState::Idle ? w.idle_timeout_ms : w.io_timeout_ms;
+    uv_timer_start(&c.timer, on_timer, timeout, 0);
 }
 
 void on_tcp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
     auto& c = *static_cast<Connection*>(handle->data);
-    *buf = uv_buf_init(reinterpret_cast<char*>(c.in + c.in_size),
-                       static_cast<unsigned>(kTcpInput - c.in_size));
+    const std::span<uint8_t> space = c.in.input_space();
+    // Empty when the stream failed: libuv then reports UV_ENOBUFS and we close.
+    *buf = uv_buf_init(reinterpret_cast<char*>(space.data()), static_cast<unsigned>(space.size()));
 }
 
 void on_tcp_written(uv_write_t* req, int status) noexcept {
     auto& c = *static_cast<Connection*>(req->data);
-    c.writing = false;
-    if (status < 0 || c.closing || uv_is_closing(reinterpret_cast<uv_handle_t*>(&c.handle))) {
+    c.out.reset();
+    if (status < 0 || c.state == ConnectionState::Closing ||
+        uv_is_closing(reinterpret_cast<uv_handle_t*>(&c.handle))) {
         close_connection(c);
         return;
     }
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&c.handle), on_tcp_alloc, on_tcp_read);
+    enter(c, ConnectionState::Idle);
+    uv_read_start(stream_of(c), on_tcp_alloc, on_tcp_read);
     process_tcp(c);
 }
 
-// Sends the answer built in the worker's buffer; what the socket does not take now is copied to
-// the connection and written asynchronously, and reading pauses until it is gone.
+// Sends the answer built in the worker's buffer. send() with MSG_NOSIGNAL: a client that reset
+// the connection must not raise SIGPIPE in a host program that never chose to ignore it. What the
+// socket does not take now is copied to a buffer of just that size and written by libuv; reading
+// pauses until it is gone, so one connection never holds more than one answer.
 void send_tcp(Connection& c, size_t size) noexcept {
     Worker& w = *c.worker;
     w.answer[0] = static_cast<uint8_t>(size >> 8);
     w.answer[1] = static_cast<uint8_t>(size);
     const size_t frame = size + 2;
-    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w.answer), static_cast<unsigned>(frame));
-    auto* stream = reinterpret_cast<uv_stream_t*>(&c.handle);
-    const int written = uv_try_write(stream, &buf, 1);
-    if (written == static_cast<int>(frame)) {
+    uv_os_fd_t fd = -1;
+    uv_fileno(reinterpret_cast<uv_handle_t*>(&c.handle), &fd);
+    ssize_t sent = send(fd, w.answer, frame, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent == static_cast<ssize_t>(frame)) {
         return;
     }
-    if (written < 0 && written != UV_EAGAIN) {
-        close_connection(c);
-        return;
-    }
-    const size_t done = written < 0 ? 0 : static_cast<size_t>(written);
-    std::memcpy(c.out, w.answer + done, frame - done);
-    buf = uv_buf_init(reinterpret_cast<char*>(c.out), static_cast<unsigned>(frame - done));
-    c.writing = true;
-    uv_read_stop(stream);
-    if (uv_write(&c.write_req, stream, &buf, 1, on_tcp_written) != 0) {
-        c.writing = false;
-        close_connection(c);
-    }
-}
-
-// Answers every complete length-prefixed query in the input (pipelining, RFC 7766 6.2.1.1).
-void process_tcp(Connection& c) noexcept {
-    Worker& w = *c.worker;
-    size_t offset = 0;
-    while (!c.writing && !c.closing && c.in_size - offset >= 2) {
-        const size_t length = read_u16(c.in + offset);
-        if (length == 0 || length > kTcpInput - 2) {
-            close_connection(c);  // cannot be a query we could ever hold
+    if (sent < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            close_connection(c);
             return;
         }
-        if (c.in_size - offset < 2 + length) {
+        sent = 0;
+    }
+    const size_t left = frame - static_cast<size_t>(sent);
+    c.out.reset(new (std::nothrow) uint8_t[left]);
+    if (!c.out) {
+        close_connection(c);
+        return;
+    }
+    std::memcpy(c.out.get(), w.answer + sent, left);
+    const uv_buf_t buf =
+        uv_buf_init(reinterpret_cast<char*>(c.out.get()), static_cast<unsigned>(left));
+    if (uv_write(&c.write_req, stream_of(c), &buf, 1, on_tcp_written) != 0) {
+        close_connection(c);
+        return;
+    }
+    uv_read_stop(stream_of(c));
+    c.write_left = left;
+    enter(c, ConnectionState::Writing);
+}
+
+// Answers every complete query read so far (pipelining, RFC 7766 6.2.1.1), then sets the timer:
+// idle when nothing is left, the I/O deadline when a new message has begun.
+void process_tcp(Connection& c) noexcept {
+    Worker& w = *c.worker;
+    bool answered = false;
+    while (c.state != ConnectionState::Writing && c.state != ConnectionState::Closing) {
+        const std::span<const uint8_t> query = c.in.next();
+        if (query.empty()) {
             break;
         }
-        const size_t size = handle_query(w.zone.get(), {c.in + offset + 2, length},
-                                         {w.answer + 2, kMaxMessageSize}, Transport::Tcp, w.stats);
-        offset += 2 + length;
+        answered = true;
+        const size_t size = handle_query(w.zone.get(), query, {w.answer + 2, kMaxMessageSize},
+                                         Transport::Tcp, w.stats);
         if (size != 0) {
             send_tcp(c, size);
         }
     }
-    std::memmove(c.in, c.in + offset, c.in_size - offset);
-    c.in_size -= offset;
+    if (c.state == ConnectionState::Writing || c.state == ConnectionState::Closing) {
+        return;
+    }
+    if (c.in.failed()) {
+        close_connection(c);  // a length that cannot be a query we could ever hold
+    } else if (c.in.in_message()) {
+        // The deadline runs from the first byte of this message: a message still going on keeps
+        // the deadline it has.
+        if (answered || c.state != ConnectionState::Reading) {
+            enter(c, ConnectionState::Reading);
+        }
+    } else if (answered || c.state != ConnectionState::Idle) {
+        enter(c, ConnectionState::Idle);
+    }
 }
 
 void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexcept {
     auto& c = *static_cast<Connection*>(stream->data);
     if (nread < 0) {
-        close_connection(c);  // EOF or error
+        close_connection(c);  // EOF, error, or no buffer (the stream failed)
         return;
     }
-    c.in_size += static_cast<size_t>(nread);
-    uv_timer_start(&c.idle, on_idle, c.worker->idle_timeout_ms, 0);
+    if (nread == 0) {
+        return;  // EAGAIN
+    }
+    c.in.commit(static_cast<size_t>(nread));
     process_tcp(c);
 }
 
 void accept_into(TcpListener& listener, Connection& c) noexcept {
     Worker& w = *listener.worker;
     uv_tcp_init(&w.loop, &c.handle);
-    uv_timer_init(&w.loop, &c.idle);
+    uv_timer_init(&w.loop, &c.timer);
     c.handle.data = &c;
-    c.idle.data = &c;
+    c.timer.data = &c;
     c.write_req.data = &c;
-    c.in_size = 0;
-    c.writing = false;
-    c.closing = false;
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener.handle),
-                  reinterpret_cast<uv_stream_t*>(&c.handle)) != 0) {
+    enter(c, ConnectionState::Idle);
+    if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener.handle), stream_of(c)) != 0) {
         close_connection(c);
         return;
     }
     uv_tcp_nodelay(&c.handle, 1);
-    uv_timer_start(&c.idle, on_idle, w.idle_timeout_ms, 0);
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&c.handle), on_tcp_alloc, on_tcp_read);
+    uv_read_start(stream_of(c), on_tcp_alloc, on_tcp_read);
 }
 
 void on_tcp_connection(uv_stream_t* server, int status) noexcept {
@@ -309,14 +430,19 @@ void on_tcp_connection(uv_stream_t* server, int status) noexcept {
     }
     auto& listener = *static_cast<TcpListener*>(server->data);
     Worker& w = *listener.worker;
-    if (w.free_connections.empty()) {
-        // At the cap: the connection waits (and libuv stops accepting) until a slot frees.
+    if (w.free.head == kNoSlot) {
+        // Every slot is taken. Rather than leave the new client in the listen queue (where a
+        // thousand slow clients would keep every new one), close the connection that has waited
+        // longest between messages, or else the one whose message began earliest; the new one
+        // takes its slot when it is released (libuv stops accepting until then).
         listener.waiting_for_slot = true;
+        const uint32_t victim = w.idle.head != kNoSlot ? w.idle.head : w.busy.head;
+        if (victim != kNoSlot) {
+            close_connection(w.connections[victim]);
+        }
         return;
     }
-    Connection& c = w.connections[w.free_connections.back()];
-    w.free_connections.pop_back();
-    accept_into(listener, c);
+    accept_into(listener, w.connections[w.free.head]);
 }
 
 // --- Mailbox and lifetime ----------------------------------------------------------------------
@@ -348,10 +474,11 @@ void on_wake(uv_async_t* async) noexcept {
     }
 }
 
-// A socket with SO_REUSEPORT bound to addr:port. With port 0 the first socket is bound without
-// it, so the kernel picks a port nobody holds (autobind would otherwise share a port with another
-// SO_REUSEPORT socket of the same user), and joins the group afterwards.
-int bind_socket(const ListenAddress& address, int type, uint16_t port) {
+// A socket with SO_REUSEPORT bound to addr:port, so the workers share the port. The first socket
+// of an address (`first`) is bound without it and joins the group afterwards: then the bind
+// fails if anyone holds the port, even another clusterdns with SO_REUSEPORT (which would
+// otherwise get half our queries), and with port 0 the kernel picks a port nobody holds.
+int bind_socket(const ListenAddress& address, int type, uint16_t port, bool first) {
     sockaddr_storage storage{};
     socklen_t length = 0;
     const bool v6 = address.host.find(':') != std::string::npos;
@@ -384,7 +511,7 @@ int bind_socket(const ListenAddress& address, int type, uint16_t port) {
         // queries at a few thousand outstanding. It caps this at net.core.rmem_max.
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kUdpReceiveBuffer, sizeof kUdpReceiveBuffer);
     }
-    if (port != 0) {
+    if (!first) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
     }
     if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0) {
@@ -427,14 +554,14 @@ Result<BoundFds> bind_address(const ListenAddress& address, unsigned workers, ui
         uint16_t port = address.port;
         int err = 0;
         for (unsigned i = 0; i < workers && err == 0; ++i) {
-            const int udp = bind_socket(address, SOCK_DGRAM, port);
+            const int udp = bind_socket(address, SOCK_DGRAM, port, i == 0);
             if (udp < 0) {
                 err = udp;
                 break;
             }
             fds.udp.push_back(udp);
             port = local_port(udp);
-            const int tcp = bind_socket(address, SOCK_STREAM, port);
+            const int tcp = bind_socket(address, SOCK_STREAM, port, i == 0);
             if (tcp < 0) {
                 err = tcp;
                 break;
@@ -451,6 +578,28 @@ Result<BoundFds> bind_address(const ListenAddress& address, unsigned workers, ui
         }
     }
     return Error{fmt::format("listen {}: no free port for both UDP and TCP", address.to_text())};
+}
+
+// Every TCP connection is a file descriptor: makes sure the process may open enough, raising the
+// soft limit toward the hard one if needed (many systems start processes with a soft limit of
+// 1024), so the cap is not silently lower than configured.
+Status reserve_descriptors(unsigned connections, unsigned workers, size_t addresses) {
+    const rlim_t needed = rlim_t{connections} + rlim_t{workers} * (2 * addresses) +
+                          rlim_t{workers} * kDescriptorsPerWorker + kSpareDescriptors;
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= needed) {
+        return {};
+    }
+    if (limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= needed) {
+        const rlimit raised{.rlim_cur = needed, .rlim_max = limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            return {};
+        }
+    }
+    return Error{fmt::format(
+        "max_tcp_connections {} needs {} file descriptors, but the limit (RLIMIT_NOFILE) is {} "
+        "and its hard limit {}: lower max_tcp_connections or raise the limit (ulimit -n)",
+        connections, needed, limit.rlim_cur, limit.rlim_max)};
 }
 
 }  // namespace
@@ -514,6 +663,12 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
                                                   std::shared_ptr<const Zone> zone) {
     auto impl = std::make_unique<Impl>();
     const unsigned workers = std::max(1u, options.workers);
+    // Each worker has its own pool (the kernel picks the worker), so the cap is split between
+    // them; every worker needs one slot, or connections the kernel hands it would wait forever.
+    const unsigned per_worker = std::max(1u, options.max_tcp_connections / workers);
+    if (Status s = reserve_descriptors(per_worker * workers, workers, options.listen.size()); !s) {
+        return s.error();
+    }
     std::vector<BoundFds> bound_fds;
     for (const ListenAddress& address : options.listen) {
         uint16_t port = 0;
@@ -528,14 +683,12 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
         impl->bound.push_back({address.host, port});
     }
 
-    // Each worker has its own pool (the kernel picks the worker), so the cap is split between
-    // them; every worker needs one slot, or connections the kernel hands it would wait forever.
-    const unsigned per_worker = std::max(1u, options.max_tcp_connections / workers);
     for (unsigned i = 0; i < workers; ++i) {
         auto w = std::make_unique<Worker>();
         w->owner = impl.get();
         w->zone = zone;
         w->idle_timeout_ms = uint64_t{options.tcp_idle_timeout_seconds} * 1000;
+        w->io_timeout_ms = uint64_t{options.tcp_io_timeout_seconds} * 1000;
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w.get();
@@ -551,11 +704,11 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
             b.replies[m].msg_hdr = {.msg_iov = &b.reply_iov[m], .msg_iovlen = 1};
         }
         w->connections.reset(new Connection[per_worker]);
-        w->free_connections.reserve(per_worker);
-        for (uint32_t c = per_worker; c > 0; --c) {
-            w->connections[c - 1].worker = w.get();
-            w->connections[c - 1].index = c - 1;
-            w->free_connections.push_back(c - 1);
+        for (uint32_t c = 0; c < per_worker; ++c) {
+            w->connections[c].worker = w.get();
+            w->connections[c].index = c;
+            w->connections[c].state = ConnectionState::Closing;  // in no list yet
+            move_to(*w, w->connections[c], ConnectionState::Free);
         }
         for (BoundFds& fds : bound_fds) {
             auto udp = std::make_unique<UdpSocket>();
@@ -581,6 +734,17 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
         }
         impl->workers.push_back(std::move(w));
     }
+    // Workers take no asynchronous signal: the host's signals go to its own threads, and the
+    // SIGPIPE of a write to a reset connection (libuv's writev cannot pass MSG_NOSIGNAL) stays
+    // pending on the worker instead of killing a host that never ignored it. Threads inherit the
+    // creating thread's mask, so block, create, restore: no window where one is unmasked.
+    sigset_t blocked;
+    sigset_t previous;
+    sigfillset(&blocked);
+    for (const int synchronous : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) {
+        sigdelset(&blocked, synchronous);
+    }
+    pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     for (auto& w : impl->workers) {
         Worker* worker = w.get();
         w->thread = std::thread([worker] {
@@ -588,6 +752,7 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
             uv_loop_close(&worker->loop);
         });
     }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     return std::unique_ptr<Frontend>(new Frontend(std::move(impl)));
 }
 

@@ -33,14 +33,17 @@ Result<ListenAddress> parse_listen_address(std::string_view text);
 struct FrontendOptions {
     std::vector<ListenAddress> listen;
     unsigned workers = 1;
-    unsigned tcp_idle_timeout_seconds = 10;
-    unsigned max_tcp_connections = 1024;  // over all workers
+    unsigned tcp_idle_timeout_seconds = 10;  // between messages
+    unsigned tcp_io_timeout_seconds = 5;     // for a whole message, and for a stalled answer
+    unsigned max_tcp_connections = 1024;     // over all workers; at the cap the oldest idle goes
 };
 
 class Frontend {
 public:
     // Binds every socket (port 0 becomes one free port, the same for UDP and TCP), then starts the
-    // workers. Fails with a message naming the address if a socket cannot be bound.
+    // workers. Fails with a message naming the address if a socket cannot be bound (a fixed port
+    // someone holds, even another clusterdns: "address already in use"), or naming
+    // max_tcp_connections if RLIMIT_NOFILE cannot be raised to hold that many connections.
     static Result<std::unique_ptr<Frontend>> start(const FrontendOptions& options,
                                                    std::shared_ptr<const Zone> zone);
     ~Frontend();  // stops
