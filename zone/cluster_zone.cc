@@ -271,7 +271,7 @@ Status validate_zone_name(std::string_view zone) {
         text.remove_suffix(1);  // "cluster.local." is the same name
     }
     if (text.empty()) {
-        return Error{fmt::format("zone {:?}: the root is not a cluster domain", zone)};
+        return Error{fmt::format("zone {}: the root is not a cluster domain", quoted(zone))};
     }
     std::string_view last_label;
     for (std::string_view rest = text; !rest.empty();) {
@@ -279,14 +279,15 @@ Status validate_zone_name(std::string_view zone) {
         const std::string_view label = rest.substr(0, dot);
         rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
         if (label.empty() || label.size() > 63 || (dot != std::string_view::npos && rest.empty())) {
-            return Error{fmt::format("zone {:?}: labels must have 1 to 63 characters", zone)};
+            return Error{fmt::format("zone {}: labels must have 1 to 63 characters", quoted(zone))};
         }
         if (!std::all_of(label.begin(), label.end(), is_label_char)) {
             return Error{fmt::format(
-                "zone {:?}: only letters, digits, '-' and '_' may appear in a label", zone)};
+                "zone {}: only letters, digits, '-' and '_' may appear in a label", quoted(zone))};
         }
         if (label.front() == '-' || label.back() == '-') {
-            return Error{fmt::format("zone {:?}: a label may not start or end with '-'", zone)};
+            return Error{
+                fmt::format("zone {}: a label may not start or end with '-'", quoted(zone))};
         }
         last_label = label;
     }
@@ -294,8 +295,8 @@ Status validate_zone_name(std::string_view zone) {
         std::equal(last_label.begin(), last_label.end(), "arpa", "arpa" + 4,
                    [](char c, char arpa) { return lower_ascii(static_cast<uint8_t>(c)) == arpa; });
     if (in_arpa) {
-        return Error{
-            fmt::format("zone {:?}: arpa holds the reverse zones, not a cluster domain", zone)};
+        return Error{fmt::format("zone {}: arpa holds the reverse zones, not a cluster domain",
+                                 quoted(zone))};
     }
     // Every label is 1-63 characters, so only the length can fail a name from here on.
     for (const std::string_view labels : kDerivedLabels) {
@@ -312,7 +313,7 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
     }
     const auto origin = make_name(options.origin);
     if (!origin) {
-        return Error{fmt::format("zone {:?} is not a domain name", options.origin)};
+        return Error{fmt::format("zone {} is not a domain name", quoted(options.origin))};
     }
     const std::string origin_text = name_to_text(view(*origin));
     const std::string zone_text = origin_text.substr(0, origin_text.size() - 1);
@@ -340,7 +341,7 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
          {zone_text, std::string("in-addr.arpa"), std::string("ip6.arpa")}) {
         const auto apex = make_name(apex_text);
         if (!apex) {
-            return Error{fmt::format("zone {:?} is not a domain name", apex_text)};
+            return Error{fmt::format("zone {} is not a domain name", quoted(apex_text))};
         }
         const auto mname = derived_name(kNameServerLabels, apex_text);
         if (!mname) {
