@@ -154,7 +154,7 @@ void Server::add_service(const ServiceSpec& spec) {
             } else if (const auto ip = parse_ip(text)) {
                 service.cluster_ips.push_back(*ip);
             } else {
-                return where(fmt::format("cluster_ips: \"{}\" is not an IP address", text));
+                return where(fmt::format("cluster_ips: {} is not an IP address", quoted(text)));
             }
         }
         for (const PortSpec& p : spec.ports) {

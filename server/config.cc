@@ -2,12 +2,16 @@
 
 #include <charconv>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include "server/codec/name.h"
+#include "server/frontend.h"
+#include "zone/cluster_zone.h"
+#include "zone/objects.h"
 
 namespace clusterdns {
 
@@ -41,17 +45,23 @@ Result<unsigned> parse_unsigned(std::string_view what, std::string_view text, un
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min ||
         value > max) {
-        return Error{fmt::format("{}: \"{}\" is not a number from {} to {}", what, text, min, max)};
+        return Error{
+            fmt::format("{}: {} is not a number from {} to {}", what, quoted(text), min, max)};
     }
     return value;
 }
 
 // The settings both sources share: one table, so a key and its flag cannot drift apart.
 struct Setting {
-    const char* key;   // in the config file
-    const char* flag;  // on the command line
+    enum class Kind { Text, Number, List };  // a number refuses a quoted "30" in the file
+    const char* key;                         // in the config file
+    const char* flag;                        // on the command line
+    Kind kind;
     Status (*apply)(Options&, std::string_view what, std::string_view value);
+    std::vector<std::string> Options::*list = nullptr;  // List: the field it fills
 };
+
+using Kind = Setting::Kind;
 
 Status set_number(unsigned& field, std::string_view what, std::string_view value, unsigned min,
                   unsigned max) {
@@ -64,53 +74,48 @@ Status set_number(unsigned& field, std::string_view what, std::string_view value
 }
 
 const Setting kSettings[] = {
-    {"manifests", "--manifests",
+    {"manifests", "--manifests", Kind::List,
      [](Options& o, std::string_view, std::string_view v) -> Status {
          o.manifests.emplace_back(v);
          return {};
-     }},
-    {"listen", "--listen",
+     },
+     &Options::manifests},
+    {"listen", "--listen", Kind::List,
      [](Options& o, std::string_view, std::string_view v) -> Status {
          o.listen.emplace_back(v);
          return {};
-     }},
-    {"zone", "--zone",
+     },
+     &Options::listen},
+    {"zone", "--zone", Kind::Text,
      [](Options& o, std::string_view what, std::string_view v) -> Status {
-         auto name = Name::from_text(v);
-         if (!name || name->is_root()) {
-             return Error{fmt::format("{}: \"{}\" is not a domain name", what, v)};
-         }
-         name->to_lower();
-         // The reverse zones are served beside the cluster zone; it may not sit inside them.
-         if (name_in_zone(name->wire(), Name::from_text("arpa")->wire())) {
-             return Error{fmt::format("{}: \"{}\" is inside arpa, where the reverse zones are", what,
-                                      v)};
+         if (Status s = validate_zone_name(v); !s) {
+             return Error{fmt::format("{}: {}", what, s.error().message)};
          }
          o.zone = std::string(v);
          return {};
      }},
-    {"ttl", "--ttl",
+    {"ttl", "--ttl", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) -> Status {
          unsigned ttl = 0;
          auto s = set_number(ttl, what, v, 0, 3600);  // CoreDNS's kubernetes plugin range
          o.ttl_seconds = ttl;
          return s;
      }},
-    {"workers", "--workers",
+    {"workers", "--workers", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.workers, what, v, 1, 256);
      }},
-    {"tcp_idle_timeout", "--tcp-idle-timeout",
+    {"tcp_idle_timeout", "--tcp-idle-timeout", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.tcp_idle_timeout_seconds, what, v, 1, 3600);
      }},
-    {"tcp_io_timeout", "--tcp-io-timeout",
+    {"tcp_io_timeout", "--tcp-io-timeout", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.tcp_io_timeout_seconds, what, v, 1, 3600);
      }},
-    {"max_tcp_connections", "--max-tcp-connections",
+    {"max_tcp_connections", "--max-tcp-connections", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
-         return set_number(o.max_tcp_connections, what, v, 1, 1000000);
+         return set_number(o.max_tcp_connections, what, v, 1, kMaxTcpConnections);
      }},
 };
 
@@ -123,8 +128,24 @@ const Setting* find_setting(std::string_view name, bool flag) {
     return nullptr;
 }
 
-bool is_list(const Setting& s) {
-    return std::string_view(s.key) == "manifests" || std::string_view(s.key) == "listen";
+// Every address must parse, and a fixed address twice would only fail later as "in use" by
+// ourselves (port 0 twice is two free ports, which is fine).
+Status check_listen_addresses(const std::vector<std::string>& listen) {
+    std::vector<ListenAddress> seen;
+    for (const std::string& text : listen) {
+        auto address = parse_listen_address(text);
+        if (!address) {
+            return Error{fmt::format("listen: {}", address.error().message)};
+        }
+        for (const ListenAddress& earlier : seen) {
+            if (address->port != 0 && earlier.port == address->port &&
+                parse_ip(earlier.host) == parse_ip(address->host)) {
+                return Error{fmt::format("listen: {} is given twice", quoted(text))};
+            }
+        }
+        seen.push_back(*address);
+    }
+    return {};
 }
 
 }  // namespace
@@ -152,15 +173,27 @@ Status load_config_file(const std::string& path, Options& options) {
     if (!root.IsMap()) {
         return Error{fmt::format("{}: expected a mapping of settings", path)};
     }
+    std::map<std::string, int> key_lines;  // a key given twice is an error, as in kubectl
     for (const auto& entry : root) {
         const std::string key = entry.first.as<std::string>("");
+        const int line = entry.first.Mark().line + 1;
+        if (const auto [it, added] = key_lines.emplace(key, line); !added) {
+            return Error{fmt::format("{}:{}: duplicate key {} (first on line {})", path, line,
+                                     quoted(key), it->second)};
+        }
         const Setting* setting = find_setting(key, false);
         if (setting == nullptr) {
-            return Error{fmt::format("{}: unknown key \"{}\"", path, key)};
+            return Error{fmt::format("{}: unknown key {}", path, quoted(key))};
         }
         const std::string what = fmt::format("{}: {}", path, key);
+        // yaml-cpp tags a quoted scalar "!": "30" is a string, and a number setting wants 30.
+        if (setting->kind == Kind::Number && entry.second.IsScalar() && entry.second.Tag() == "!") {
+            return Error{fmt::format("{}: expected a number, got the string {}", what,
+                                     quoted(entry.second.Scalar()))};
+        }
         std::vector<std::string> values;
-        if (entry.second.IsSequence() && is_list(*setting)) {
+        const bool is_list = setting->kind == Kind::List;
+        if (entry.second.IsSequence() && is_list) {
             for (const auto& item : entry.second) {
                 if (!item.IsScalar()) {
                     return Error{fmt::format("{}: expected a list of strings", what)};
@@ -170,12 +203,11 @@ Status load_config_file(const std::string& path, Options& options) {
         } else if (entry.second.IsScalar()) {
             values.push_back(entry.second.Scalar());
         } else {
-            return Error{fmt::format("{}: expected {}", what,
-                                     is_list(*setting) ? "a string or a list" : "a value")};
+            return Error{
+                fmt::format("{}: expected {}", what, is_list ? "a string or a list" : "a value")};
         }
-        if (is_list(*setting)) {
-            (std::string_view(setting->key) == "listen" ? options.listen : options.manifests)
-                .clear();
+        if (is_list) {
+            (options.*setting->list).clear();  // the file's list replaces the default
         }
         for (const std::string& value : values) {
             if (Status s = setting->apply(options, what, value); !s) {
@@ -209,7 +241,7 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         }
         const Setting* setting = find_setting(name, true);
         if (setting == nullptr && name != "--config") {
-            return Error{fmt::format("unknown argument \"{}\" (see --help)", arg)};
+            return Error{fmt::format("unknown argument {} (see --help)", quoted(arg))};
         }
         if (!value) {
             if (i + 1 >= argc) {
@@ -217,7 +249,8 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
             }
             value = argv[++i];
             if (value->starts_with("--")) {
-                return Error{fmt::format("{} needs a value, got the flag {}", name, *value)};
+                return Error{
+                    fmt::format("{} needs a value, got the flag {}", name, quoted(*value))};
             }
         }
         if (name == "--config") {
@@ -236,10 +269,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     }
     // A list flag replaces the file's list rather than adding to it.
     for (const Setting& s : kSettings) {
-        if (is_list(s) &&
+        if (s.kind == Kind::List &&
             std::any_of(flags.begin(), flags.end(), [&](const auto& f) { return f.first == &s; })) {
-            (std::string_view(s.key) == "listen" ? out.options.listen : out.options.manifests)
-                .clear();
+            (out.options.*s.list).clear();
         }
     }
     for (const auto& [setting, value] : flags) {
@@ -249,6 +281,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     }
     if (out.options.listen.empty()) {
         return Error{"listen: no address to serve on (give --listen ADDR:PORT)"};
+    }
+    if (Status s = check_listen_addresses(out.options.listen); !s) {
+        return s.error();
     }
     return out;
 }

@@ -22,4 +22,7 @@ Status load_config_file(const std::string& path, Options& options);
 
 extern const char* const kUsage;
 
+// The most TCP connections the server will hold open (each is a file descriptor and a slot).
+constexpr unsigned kMaxTcpConnections = 65536;
+
 }  // namespace clusterdns

@@ -208,8 +208,6 @@ TEST_CASE("config: load_config_file fills Options directly") {
     CHECK(o.ttl_seconds == 60);
 }
 
-}  // namespace clusterdns
-
 namespace clusterdns {
 
 TEST_CASE("config: refusals that must not crash or start a server that serves nothing") {
@@ -222,12 +220,56 @@ TEST_CASE("config: refusals that must not crash or start a server that serves no
         CHECK(parse_error({"--config", file.path()}).starts_with("listen: no address"));
     }
     SUBCASE("a flag where a value belongs") {
-        CHECK(parse_error({"--zone", "--ttl", "5"}) == "--zone needs a value, got the flag --ttl");
+        CHECK(parse_error({"--zone", "--ttl", "5"}) ==
+              "--zone needs a value, got the flag \"--ttl\"");
     }
     SUBCASE("a zone that is no domain name, or inside the reverse zones") {
-        CHECK(parse_error({"--zone", "a..b"}).find("is not a domain name") != std::string::npos);
-        CHECK(parse_error({"--zone", "10.in-addr.arpa"}).find("inside arpa") != std::string::npos);
+        CHECK(parse_error({"--zone", "a..b"}) ==
+              "--zone: zone \"a..b\": labels must have 1 to 63 characters");
+        CHECK(parse_error({"--zone", "10.in-addr.arpa"}).find("arpa holds the reverse zones") !=
+              std::string::npos);
+        CHECK(parse_error({"--zone", "clu ster.local"}).find("only letters, digits") !=
+              std::string::npos);
+        const std::string label(60, 'a');
+        const std::string zone_243 = label + "." + label + "." + label + "." + label;
+        const TempFile file("zone: " + zone_243 + "\n");
+        CHECK(parse_error({"--config", file.path()}).find("zone name too long") !=
+              std::string::npos);
     }
+}
+
+}  // namespace clusterdns
+
+TEST_CASE("config: a key twice is an error naming both lines") {
+    const TempFile file("ttl: 30\nzone: cluster.local\nttl: 60\n");
+    CHECK(parse_error({"--config", file.path()}) ==
+          file.path() + ":3: duplicate key \"ttl\" (first on line 1)");
+}
+
+TEST_CASE("config: a number setting refuses a quoted string") {
+    const TempFile file("ttl: \"30\"\n");
+    CHECK(parse_error({"--config", file.path()}) ==
+          file.path() + ": ttl: expected a number, got the string \"30\"");
+    const TempFile plain("ttl: 30\nworkers: 2\n");
+    CHECK(parse_ok({"--config", plain.path()}).ttl_seconds == 30);
+}
+
+TEST_CASE("config: the same listen address twice is refused") {
+    CHECK(parse_error({"--listen", "127.0.0.1:5353", "--listen", "127.0.0.1:5353"}) ==
+          "listen: \"127.0.0.1:5353\" is given twice");
+    CHECK(parse_error({"--listen", "[::1]:53", "--listen", "[0:0::1]:53"}) ==
+          "listen: \"[0:0::1]:53\" is given twice");
+    // Port 0 twice is two free ports; one port on two addresses is two sockets.
+    CHECK(parse_ok({"--listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"}).listen.size() == 2);
+    CHECK(parse_ok({"--listen", "127.0.0.1:53", "--listen", "127.0.0.2:53"}).listen.size() == 2);
+    const TempFile file("listen: [\"127.0.0.1:53\", \"127.0.0.1:53\"]\n");
+    CHECK(parse_error({"--config", file.path()}) == "listen: \"127.0.0.1:53\" is given twice");
+}
+
+TEST_CASE("config: max_tcp_connections has a bound start-up can honour") {
+    CHECK(parse_ok({"--max-tcp-connections", "65536"}).max_tcp_connections == 65536);
+    CHECK(parse_error({"--max-tcp-connections", "1000000"}) ==
+          "--max-tcp-connections: \"1000000\" is not a number from 1 to 65536");
 }
 
 }  // namespace clusterdns
