@@ -445,10 +445,12 @@ class Store:
         ip = (obj.get("spec") or {}).get("clusterIP")
         return ip if ip and ip != "None" else None
 
-    def put(self, res, obj, mode, ns=None):
+    def put(self, res, obj, mode, ns=None, owned=False):
         """mode: 'create' (409 if present), 'update' (404 if absent, 409 on a stale
-        resourceVersion), 'upsert'. obj: a dict (kind/apiVersion are dropped). Returns Entry."""
-        obj = copy.deepcopy(obj)
+        resourceVersion), 'upsert'. obj: a dict (kind/apiVersion are dropped), copied unless
+        `owned` (the caller hands it over). Returns the Entry."""
+        if not owned:
+            obj = copy.deepcopy(obj)
         obj.pop("kind", None)
         obj.pop("apiVersion", None)
         md = obj.setdefault("metadata", {})
@@ -1082,7 +1084,7 @@ preferences: {{}}
                              "labels": {"app": f"{prefix}-{i}", "shard": str(i % 16)}},
                 "spec": {"selector": {"app": f"{prefix}-{i}"},
                          "ports": [{"name": f"p{p}", "port": 80 + p, "protocol": "TCP"}
-                                   for p in range(ports)]}}, "upsert")
+                                   for p in range(ports)]}}, "upsert", owned=True)
         return self.resource_version
 
     @staticmethod
@@ -1452,7 +1454,7 @@ preferences: {{}}
                            "application/json, application/yaml")
         if method == "GET":
             if is_watch or path_watch:
-                self._watch(h, res, ns, name, q, path)
+                self._watch(h, res, ns, name, q, path, rec)
                 return 200
             if name is not None:
                 return self._get(h, res, ns, name, accept, q)
@@ -1651,7 +1653,7 @@ preferences: {{}}
 
     # -- watch --
 
-    def _watch(self, h, res, ns, name, q, path):
+    def _watch(self, h, res, ns, name, q, path, rec):
         labels, fields = self._selectors(res, q)
         if name is not None:   # legacy /watch/.../NAME
             prev = fields
@@ -1691,6 +1693,7 @@ preferences: {{}}
                         raise ApiError(410, "Expired", too_old["message"])
                     initial_entries = None
             w = Watch(res, ns, path, q, bookmarks, h)
+            w.rec = rec
             w.last_rv = pos
             self.watches[w.id] = w
         try:
@@ -1700,6 +1703,7 @@ preferences: {{}}
             h.send_header("Cache-Control", "no-cache, private")
             h.end_headers()
             h.wfile.flush()
+            w.rec["status"] = 200
             if initial_entries is None:       # too old, told as an ERROR event in a 200 stream
                 self._send(h, chunk(dumps({"type": "ERROR", "object": too_old}) + b"\n"))
                 self._send(h, b"0\r\n\r\n")
