@@ -1,9 +1,11 @@
 #include "server/frontend.h"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -88,7 +90,7 @@ struct Connection {
     uint32_t next = kNoSlot;
     ConnectionState state = ConnectionState::Free;
     int open_handles = 0;
-    size_t write_left = 0;           // bytes of the pending answer not taken at the last check
+    size_t write_left = 0;           // untaken() at the last check of a pending answer
     std::unique_ptr<uint8_t[]> out;  // what the socket did not take at once, while it is written
     TcpStream in;
 };
@@ -281,10 +283,24 @@ void close_connection(Connection& c) noexcept {
     uv_close(reinterpret_cast<uv_handle_t*>(&c.timer), release_connection);
 }
 
+// Bytes of answers the client has not taken yet: what libuv still holds plus the kernel's send
+// queue (unsent and unacknowledged, SIOCOUTQ). The kernel's part matters: a full send buffer of
+// megabytes drains for a while before libuv's part can move, although the client is reading.
+size_t untaken(Connection& c) {
+    size_t left = uv_stream_get_write_queue_size(stream_of(c));
+    uv_os_fd_t fd = -1;
+    int queued = 0;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c.handle), &fd) == 0 &&
+        ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0) {
+        left += static_cast<size_t>(queued);
+    }
+    return left;
+}
+
 void on_timer(uv_timer_t* timer) noexcept {
     auto& c = *static_cast<Connection*>(timer->data);
     if (c.state == ConnectionState::Writing) {
-        const size_t left = uv_stream_get_write_queue_size(stream_of(c));
+        const size_t left = untaken(c);
         if (left < c.write_left) {
             c.write_left = left;  // the client is reading, slowly: another period
             uv_timer_start(&c.timer, on_timer, c.worker->io_timeout_ms, 0);
@@ -358,7 +374,7 @@ void send_tcp(Connection& c, size_t size) noexcept {
         return;
     }
     uv_read_stop(stream_of(c));
-    c.write_left = left;
+    c.write_left = untaken(c);
     enter(c, ConnectionState::Writing);
 }
 
