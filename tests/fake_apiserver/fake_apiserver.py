@@ -131,8 +131,14 @@ def dumps(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+_now_cache = [0, ""]
+
+
 def now_rfc3339():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = int(time.time())
+    if _now_cache[0] != t:       # one strftime a second: bulk creates make thousands a second
+        _now_cache[:] = [t, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))]
+    return _now_cache[1]
 
 
 def parse_bool(text):
@@ -1783,7 +1789,14 @@ preferences: {{}}
                     etype = "DELETED" if old_ok else None
                 if etype is None:
                     continue
-                raw = ev.entry.raw if new_ok or ev.type == "DELETED" else ev.old.raw
+                if new_ok or ev.type == "DELETED":
+                    raw = ev.entry.raw
+                else:
+                    # Left the selector: the last state it matched in, at this event's rv, so a
+                    # client resuming from it does not see the change again.
+                    gone = dict(ev.old.obj)
+                    gone["metadata"] = dict(gone["metadata"], resourceVersion=str(ev.rv))
+                    raw = dumps(gone)
                 last_line = b'{"type":"' + etype.encode() + b'","object":' + prefix + raw[1:] + \
                     b"}\n"
                 out.append(chunk(last_line))
