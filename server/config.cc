@@ -18,7 +18,8 @@ namespace clusterdns {
 const char* const kUsage =
     R"(usage: clusterdns --manifests PATH [--manifests PATH ...] --listen ADDR:PORT [--listen ...]
                   [--zone cluster.local] [--ttl 30] [--workers N] [--config FILE]
-                  [--tcp-idle-timeout 10] [--max-tcp-connections 1024] [--help] [--version]
+                  [--tcp-idle-timeout 10] [--tcp-io-timeout 5] [--max-tcp-connections 1024]
+                  [--help] [--version]
 
 Serves the cluster DNS zone (Kubernetes DNS-Based Service Discovery) built from Kubernetes
 manifests over UDP and TCP.
