@@ -48,8 +48,8 @@ void add_soa(Answerer& a, const Zone::Node& apex) noexcept {
 
 // RFC 2782 / RFC 1034 3.6.2: addresses of the names an SRV or NS answer points at, when we hold
 // them, so the client needs no second query. Only the first `answered` records of `set` made it
-// into the answer: their targets are the only ones looked up, and the first address that does
-// not fit ends the section.
+// into the answer: their targets are the only ones looked up, and the first address RRset that
+// does not fit whole ends the section.
 void add_target_addresses(Answerer& a, const Zone::RRset& set, uint32_t answered) noexcept {
     const Zone::Node* seen[kMaxAdditionalTargets];
     size_t seen_count = 0;
@@ -70,9 +70,14 @@ void add_target_addresses(Answerer& a, const Zone::RRset& set, uint32_t answered
         last = node;
         for (const RrType type : {RrType::A, RrType::Aaaa}) {
             const Zone::RRset* addresses = a.zone.rrset(*node, type);
-            if (addresses != nullptr && add_rrset(a, *addresses, Zone::name(*node),
-                                                  Section::Additional) < addresses->rdata_count) {
-                return;  // the additional section is full
+            if (addresses == nullptr) {
+                continue;
+            }
+            const ResponseWriter::Mark before = a.w.mark();
+            if (add_rrset(a, *addresses, Zone::name(*node), Section::Additional) <
+                addresses->rdata_count) {
+                a.w.rewind(before);  // all of an RRset or none of it (RFC 2181 9)
+                return;              // the additional section is full
             }
         }
     }

@@ -763,4 +763,20 @@ TEST_CASE("answer: a normal name answers in a zone with a huge headless Service"
                  {"10-64-19-135.big.bulk.svc.cluster.local. 30 A 10.64.19.135"});
 }
 
+TEST_CASE("answer: an additional RRset goes in whole or not at all (RFC 2181 9)") {
+    // ns.dns.cluster.local with 60 addresses: 60 * 16 bytes do not fit in 512 beside the NS.
+    ZoneOptions options;
+    for (int i = 1; i <= 60; ++i) {
+        options.ns_addresses.push_back(ip(fmt::format("10.0.0.{}", i)));
+    }
+    auto built = build_zone(Cluster{}, options);
+    REQUIRE(built.has_value());
+    const Decoded small = ask(**built, "cluster.local", kNs, 512);
+    CHECK(small.answer.size() == 1);
+    CHECK_FALSE(small.tc());
+    CHECK(small.additional_without_opt().empty());  // not the first 28 of the 60
+    const Decoded big = ask(**built, "cluster.local", kNs, 65535);
+    CHECK(big.additional_without_opt().size() == 60);
+}
+
 }  // namespace clusterdns

@@ -2,7 +2,9 @@
 // The DNS message codec: parse one query, write one response. Nothing here allocates, so it can
 // run on the query path; every buffer belongs to the caller.
 
+#include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <cstdint>
 #include <span>
 
@@ -54,6 +56,24 @@ public:
     // Appends one RR whose RDATA is in uncompressed wire form. Returns false if it did not fit.
     bool add(Section section, WireName owner, RrType type, uint32_t ttl,
              std::span<const uint8_t> rdata) noexcept;
+
+    // Where the message ends now, to take back what was added after it: an RRset that does not
+    // fit whole in the additional section is left out whole (RFC 2181 9).
+    struct Mark {
+        size_t pos;
+        size_t compression_count;
+        uint16_t counts[3];
+        Section last_section;
+    };
+    Mark mark() const noexcept {
+        return {w_.pos(), compression_count_, {counts_[0], counts_[1], counts_[2]}, last_section_};
+    }
+    void rewind(const Mark& m) noexcept {
+        w_.rewind(m.pos);
+        compression_count_ = m.compression_count;
+        std::copy(std::begin(m.counts), std::end(m.counts), std::begin(counts_));
+        last_section_ = m.last_section;
+    }
 
     bool truncated() const noexcept { return tc_; }
     uint16_t count(Section s) const noexcept { return counts_[static_cast<size_t>(s)]; }
