@@ -11,6 +11,9 @@
 namespace clusterdns {
 namespace {
 
+constexpr const char* kTolerateUnreadyAnnotation =
+    "service.alpha.kubernetes.io/tolerate-unready-endpoints";
+
 // A field problem, thrown by the readers below and caught once per object.
 struct FieldError {
     std::string message;
@@ -253,8 +256,11 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
     for (size_t i = 0; i < ports.items.size(); ++i) {
         service.ports.push_back(get_port(ports.items[i], fmt::format("spec.ports[{}]", i), true));
     }
+    // The specification's "ready" (2.1) also counts the annotation that predates the field.
+    const DocNode& annotations = get_map(get_map(doc, "", "metadata"), "metadata", "annotations");
     service.publish_not_ready_addresses =
-        get_bool(spec, "spec", "publishNotReadyAddresses").value_or(false);
+        get_bool(spec, "spec", "publishNotReadyAddresses").value_or(false) ||
+        get_string(annotations, "metadata.annotations", kTolerateUnreadyAnnotation) == "true";
     check(spec, validate(service));
     return service;
 }

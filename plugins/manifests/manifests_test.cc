@@ -580,4 +580,23 @@ TEST_CASE("manifests: only regular files and directories are read") {
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("manifests: the tolerate-unready annotation publishes unready endpoints (spec 2.1)") {
+    const Cluster c = load(R"(kind: Service
+metadata:
+  name: db
+  namespace: shop
+  annotations: {service.alpha.kubernetes.io/tolerate-unready-endpoints: "true"}
+spec: {clusterIP: None}
+---
+kind: Service
+metadata:
+  name: other
+  namespace: shop
+  annotations: {service.alpha.kubernetes.io/tolerate-unready-endpoints: "false"}
+spec: {clusterIP: None}
+)");
+    CHECK(service(c, "shop/db").publish_not_ready_addresses);
+    CHECK_FALSE(service(c, "shop/other").publish_not_ready_addresses);
+}
+
 }  // namespace clusterdns
