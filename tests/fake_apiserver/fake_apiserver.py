@@ -1222,7 +1222,7 @@ preferences: {{}}
             for w in self.watches.values():
                 if match and match not in w.path:
                     continue
-                w.commands.append(cmd)
+                w.commands.append((self.store.rv, cmd))
                 n += 1
             self.store.cond.notify_all()
         return n
@@ -1766,8 +1766,16 @@ preferences: {{}}
                         break
                     store.cond.wait(min(wake - now, 1.0))
                 events = store.events_after(pos)
-                cmds, w.commands = w.commands, []
-                current = store.rv
+                # One command a round, after exactly the events that preceded it.
+                current = top = store.rv
+                cmds = []
+                if w.commands:
+                    top, cmd = w.commands.pop(0)
+                    cmds.append(cmd)
+                    if events:
+                        first = len(store.history) - len(events)
+                        events = events[:max(0, bisect.bisect_right(store.history_rvs, top)
+                                             - first)]
             if events is None:
                 # This watcher fell behind the history window: the real server says 410 in-band.
                 self._send(h, chunk(dumps({"type": "ERROR", "object": status_obj(
@@ -1800,15 +1808,15 @@ preferences: {{}}
                 last_line = b'{"type":"' + etype.encode() + b'","object":' + prefix + raw[1:] + \
                     b"}\n"
                 out.append(chunk(last_line))
-            pos = max(events[-1].rv if events else pos, current)
+            pos = max(events[-1].rv if events else pos, top)
             w.last_rv = pos
             now = time.monotonic()
             if w.bookmarks and now >= next_bookmark:
-                out.append(self._bookmark(res, max(pos, current)))
+                out.append(self._bookmark(res, pos))
                 next_bookmark = now + self.bookmark_interval
             for cmd in cmds:
                 if cmd[0] == "bookmark" and (w.bookmarks or cmd[1]):
-                    out.append(self._bookmark(res, max(pos, current)))
+                    out.append(self._bookmark(res, pos))
                 elif cmd[0] == "malformed":
                     out.append(chunk(cmd[1].encode() + b"\n"))
             if out:
