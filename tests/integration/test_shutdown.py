@@ -3,7 +3,8 @@ clients hold connections whose replies the server could not finish writing.
 
 Loads tests/data/big-headless.yaml (60 endpoints: large answers). Two clients pipeline 500
 queries each for the big headless name and never read, so the server's writes back up and stay
-pending; a third connection sits idle. Then SIGTERM: the server must exit 0 within 5 seconds, and
+pending (the test waits until the kernel shows both send queues holding bytes, rather than
+sleeping); a third connection sits idle. Then SIGTERM: the server must exit 0 within 5 seconds, and
 its stderr must report the queries it received.
 """
 
@@ -16,6 +17,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import DATA, build_query, svc  # noqa: E402
+
+
+def pending_server_writes(port):
+    """Connections from the server's port whose send queue holds bytes (/proc/net/tcp tx_queue)."""
+    count = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local_port = int(fields[1].split(":")[1], 16)
+            tx_queue = int(fields[4].split(":")[0], 16)
+            established = fields[3] == "01"
+            count += local_port == port and established and tx_queue > 0
+    return count
 
 
 def scenario(t):
@@ -34,7 +49,10 @@ def scenario(t):
             s.sendall(frames)
             stuck.append(s)
         idle = socket.create_connection((srv.host, srv.port), timeout=5)
-        time.sleep(0.5)  # let the server answer into full socket buffers
+        deadline = time.monotonic() + 20
+        while pending_server_writes(srv.port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        t.eq(pending_server_writes(srv.port), 2, "connections with server writes stuck in the kernel")
         t.check(srv.alive(), "server alive with writes pending")
         started = time.monotonic()
         code = srv.stop(timeout=5)
