@@ -231,6 +231,21 @@ Server::Stats Server::stats() const {
     return {t.udp_queries, t.tcp_queries, t.dropped, t.truncated};
 }
 
+Server::ZoneSummary Server::zone_summary() const {
+    std::lock_guard lock(impl_->mutex);
+    const Cluster& c = impl_->cluster;
+    ZoneSummary out{.namespaces = c.namespaces.size(),
+                    .services = c.services.size(),
+                    .endpoint_sets = c.endpoint_sets.size(),
+                    .pods = c.pods.size()};
+    if (impl_->current) {
+        out.names = impl_->current->node_count();
+        out.records = impl_->current->record_count();
+        out.zone_bytes = impl_->current->memory_bytes();
+    }
+    return out;
+}
+
 const char* version() {
     return "0.1.0";
 }

@@ -80,6 +80,18 @@ public:
     };
     Stats stats() const;
 
+    // What the zone is made of now: objects by kind, and the zone they make.
+    struct ZoneSummary {
+        size_t namespaces = 0;  // declared by a Namespace object
+        size_t services = 0;
+        size_t endpoint_sets = 0;  // EndpointSlices and legacy Endpoints subsets
+        size_t pods = 0;
+        size_t names = 0;
+        size_t records = 0;
+        size_t zone_bytes = 0;
+    };
+    ZoneSummary zone_summary() const;
+
 private:
     class Impl;
     std::unique_ptr<Impl> impl_;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -65,10 +66,18 @@ int main(int argc, char** argv) {
                    "[WARNING] clusterdns: no source given (--manifests): serving an empty zone\n");
     }
     try {
+        const auto loading = std::chrono::steady_clock::now();
         clusterdns::Server server(command_line->options);
         // Loaded: from here a stop signal is taken by sigwait, after a clean shutdown.
         pthread_sigmask(SIG_BLOCK, &stop, nullptr);
         server.start();
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - loading;
+        const clusterdns::Server::ZoneSummary zone = server.zone_summary();
+        fmt::print(stderr,
+                   "[INFO] clusterdns: loaded {} Namespaces, {} Services, {} endpoint sets, {} "
+                   "Pods: {} names, {} records, {:.1f} MiB of zone, in {:.3f} s\n",
+                   zone.namespaces, zone.services, zone.endpoint_sets, zone.pods, zone.names,
+                   zone.records, static_cast<double>(zone.zone_bytes) / (1 << 20), took.count());
         sigset_t pending;
         sigpending(&pending);
         if (sigismember(&pending, SIGTERM) != 1 && sigismember(&pending, SIGINT) != 1) {

@@ -223,6 +223,9 @@ std::shared_ptr<const Zone> ZoneBuilder::build() {
         word += l.bytes / 8;
     }
     zone->node_count_ = owners_.size();
+    for (const Layout& l : layouts) {
+        zone->record_count_ += l.refs;
+    }
 
     // Load factor from 1/3 to 2/3: short linear probes, 8 bytes a slot.
     zone->table_.assign(std::bit_ceil(std::max<size_t>(16, owners_.size() * 3 / 2)), 0);

@@ -66,6 +66,7 @@ public:
     const Node* apex_for(WireName name) const noexcept;
 
     size_t node_count() const noexcept { return node_count_; }
+    size_t record_count() const noexcept { return record_count_; }
     size_t memory_bytes() const noexcept;
 
 private:
@@ -86,6 +87,7 @@ private:
     std::vector<uint64_t> table_;
     std::vector<Apex> apexes_;  // deepest first
     size_t node_count_ = 0;
+    size_t record_count_ = 0;
 };
 
 // Collects RRs (owner names in lowercase wire form) and builds a Zone. Duplicate RDATA within an
