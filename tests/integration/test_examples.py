@@ -63,6 +63,9 @@ PROBES = {
         ("postgres-2." + PG, "A", "NXDOMAIN"),
         ("_postgres._tcp." + PG, "SRV", None),                      # checked in test_headless
     ],
+    "rbac.yaml": [
+        (svc("clusterdns", "kube-system"), "A", "NXDOMAIN"),       # a ServiceAccount
+    ],
     "workloads.yaml": [
         (svc("api-server"), "A", "NXDOMAIN"),                       # a Deployment
         ("10-244-1-20.production.pod.cluster.local", "A", [("A", "10.244.1.20")]),
