@@ -1,0 +1,263 @@
+#include "zone/store.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include "zone/persistent_map.h"
+#include "zone/snapshot_build.h"
+
+namespace clusterdns {
+namespace {
+
+IpAddress ip(std::string_view text) {
+    auto parsed = parse_ip(text);
+    REQUIRE(parsed.has_value());
+    return *parsed;
+}
+
+// Everything a snapshot says about the names and addresses a test uses, as sorted lines, so two
+// snapshots compare whole.
+std::vector<std::string> dump(const Snapshot& s, const std::set<std::string>& namespaces,
+                              const std::set<std::pair<std::string, std::string>>& services,
+                              const std::set<IpAddress>& addresses) {
+    std::vector<std::string> out;
+    for (const std::string& ns : namespaces) {
+        out.push_back(fmt::format("ns {} {}", ns, s.has_namespace(ns)));
+    }
+    for (const auto& [ns, name] : services) {
+        const ServiceView* v = s.service(ns, name);
+        if (v == nullptr) {
+            continue;
+        }
+        std::string line = fmt::format("svc {}/{} headless={} ips=", ns, name, v->headless);
+        for (const IpAddress& a : v->cluster_ips) {
+            line += ip_to_text(a) + ",";
+        }
+        line += " ports=";
+        for (const PortView& p : v->ports) {
+            line += fmt::format("{}/{}/{},", p.name, p.protocol, p.port);
+        }
+        line += " endpoints=";
+        for (const EndpointView& e : v->endpoints) {
+            line += fmt::format("{}:{}[", ip_to_text(e.address), e.hostname);
+            for (const PortView& p : e.ports) {
+                line += fmt::format("{}/{},", p.name, p.port);
+            }
+            line += "],";
+        }
+        line += " by_label=";
+        for (const uint32_t i : v->by_label) {
+            line += fmt::format("{},", i);
+        }
+        out.push_back(line);
+    }
+    for (const IpAddress& a : addresses) {
+        std::string line = "ptr " + ip_to_text(a) + ":";
+        for (const PtrTarget& t : s.ptr_targets(a)) {
+            line += fmt::format(" {}/{}/{}", t.service->ns, t.service->name,
+                                t.endpoint ? endpoint_label(*t.endpoint) : "-");
+        }
+        out.push_back(line);
+        for (unsigned bits = 8; bits < 32; bits += 8) {
+            out.push_back(fmt::format("prefix {}/{} {}", ip_to_text(a), bits,
+                                      s.has_reverse_prefix(a, bits)));
+        }
+    }
+    out.push_back(fmt::format("counts {} {}", s.service_count(), s.endpoint_count()));
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+struct Counter : Counted {
+    static inline int alive = 0;
+    int value;
+    explicit Counter(int v) : value(v) { ++alive; }
+    ~Counter() { --alive; }
+};
+
+}  // namespace
+
+TEST_CASE("persistent map: versions share structure and never see each other's changes") {
+    {
+        PersistentMap<Counter> a;
+        const auto is = [](int v) { return [v](const Counter& c) { return c.value == v; }; };
+        for (int i = 0; i < 5000; ++i) {
+            a.set(mix_hash(static_cast<uint64_t>(i)), is(i), new Counter(i));
+        }
+        CHECK(a.size() == 5000);
+        PersistentMap<Counter> b = a;  // a version
+        for (int i = 0; i < 5000; i += 2) {
+            CHECK(b.erase(mix_hash(static_cast<uint64_t>(i)), is(i)));
+        }
+        b.set(mix_hash(7), is(7), new Counter(7));  // replaces
+        CHECK(a.size() == 5000);
+        CHECK(b.size() == 2500);
+        for (int i = 0; i < 5000; ++i) {
+            CHECK(a.find(mix_hash(static_cast<uint64_t>(i)), is(i)) != nullptr);
+            CHECK((b.find(mix_hash(static_cast<uint64_t>(i)), is(i)) != nullptr) == (i % 2 == 1));
+        }
+        CHECK(Counter::alive == 5001);  // 7 exists twice: one per version
+        CHECK_FALSE(b.erase(mix_hash(0), is(0)));
+        a = b;
+        CHECK(Counter::alive == 2500);  // a's old version is gone
+    }
+    CHECK(Counter::alive == 0);
+}
+
+TEST_CASE("store: a snapshot shows the objects; old snapshots stay as they were") {
+    Store store;
+    Service web{.ns = "shop", .name = "web", .cluster_ips = {ip("10.96.0.10")}};
+    web.ports = {{"http", "tcp", 80}};
+    store.upsert(web);
+    Service db{.ns = "shop", .name = "db", .headless = true};
+    store.upsert(db);
+    store.upsert(EndpointSet{.ns = "shop",
+                             .name = "db-1",
+                             .service = "db",
+                             .endpoints = {{.addresses = {ip("10.244.0.5")}, .hostname = "db-0"},
+                                           {.addresses = {ip("10.244.0.6")}, .ready = false}},
+                             .ports = {{"pg", "tcp", 5432}}});
+    const auto first = store.snapshot();
+    REQUIRE(first->service("shop", "db") != nullptr);
+    CHECK(first->service("shop", "db")->endpoints.size() == 1);
+    CHECK(first->has_namespace("shop"));
+    CHECK(first->has_namespace("default"));
+    CHECK_FALSE(first->has_namespace("nope"));
+    CHECK(first->ptr_targets(ip("10.244.0.5")).size() == 1);
+    CHECK(first->has_reverse_prefix(ip("10.244.0.0"), 16));
+    CHECK_FALSE(first->has_reverse_prefix(ip("10.245.0.0"), 16));
+
+    CHECK(store.erase_service("shop", "db"));
+    CHECK(store.erase_service("shop", "web"));
+    const auto second = store.snapshot();
+    CHECK(second->service("shop", "db") == nullptr);
+    CHECK_FALSE(second->has_namespace("shop"));  // nothing uses it, nobody declared it
+    CHECK(second->ptr_targets(ip("10.244.0.5")).empty());
+    CHECK_FALSE(second->has_reverse_prefix(ip("10.244.0.0"), 16));
+    // The first snapshot is untouched.
+    CHECK(first->service("shop", "web") != nullptr);
+    CHECK(first->ptr_targets(ip("10.96.0.10")).size() == 1);
+    CHECK(first->has_namespace("shop"));
+}
+
+TEST_CASE("store: a ClusterIP hides endpoint PTRs of the same address, whichever comes first") {
+    Store store;
+    store.upsert(Service{.ns = "a", .name = "h", .headless = true});
+    store.upsert(EndpointSet{.ns = "a",
+                             .name = "h-1",
+                             .service = "h",
+                             .endpoints = {{.addresses = {ip("10.0.0.9")}}}});
+    CHECK(store.snapshot()->ptr_targets(ip("10.0.0.9"))[0].endpoint != nullptr);
+    store.upsert(Service{.ns = "b", .name = "c", .cluster_ips = {ip("10.0.0.9")}});
+    const auto both = store.snapshot();
+    REQUIRE(both->ptr_targets(ip("10.0.0.9")).size() == 1);
+    CHECK(both->ptr_targets(ip("10.0.0.9"))[0].endpoint == nullptr);
+    CHECK(both->ptr_targets(ip("10.0.0.9"))[0].service->name == "c");
+    store.erase_service("b", "c");
+    CHECK(store.snapshot()->ptr_targets(ip("10.0.0.9"))[0].endpoint != nullptr);
+}
+
+TEST_CASE("store: a slice that changes its Service leaves nothing behind") {
+    Store store;
+    store.upsert(Service{.ns = "n", .name = "one", .headless = true});
+    store.upsert(Service{.ns = "n", .name = "two", .headless = true});
+    EndpointSet set{.ns = "n",
+                    .name = "s",
+                    .service = "one",
+                    .endpoints = {{.addresses = {ip("10.1.0.1")}}}};
+    store.upsert(set);
+    CHECK(store.snapshot()->service("n", "one")->endpoints.size() == 1);
+    set.service = "two";
+    store.upsert(set);
+    const auto moved = store.snapshot();
+    CHECK(moved->service("n", "one")->endpoints.empty());
+    CHECK(moved->service("n", "two")->endpoints.size() == 1);
+    REQUIRE(moved->ptr_targets(ip("10.1.0.1")).size() == 1);
+    CHECK(moved->ptr_targets(ip("10.1.0.1"))[0].service->name == "two");
+}
+
+// The store changed one object at a time must say exactly what a store built from scratch says,
+// after every batch of random changes.
+TEST_CASE("store: incremental snapshots equal snapshots built from scratch") {
+    std::mt19937 rng(20261202);
+    const auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    Store store;
+    Cluster model;
+    std::set<std::string> all_namespaces = {"default", "n0", "n1", "n2", "n3"};
+    std::set<std::pair<std::string, std::string>> all_services;
+    std::set<IpAddress> all_addresses;
+    for (int batch = 0; batch < 60; ++batch) {
+        for (int change = 0; change < 1 + pick(12); ++change) {
+            const std::string ns = fmt::format("n{}", pick(4));
+            const std::string name = fmt::format("s{}", pick(6));
+            all_services.emplace(ns, name);
+            switch (pick(8)) {
+                case 0:
+                case 1: {
+                    Service s{.ns = ns, .name = name, .headless = pick(2) == 0};
+                    if (!s.headless) {
+                        s.cluster_ips = {ip(fmt::format("10.96.0.{}", pick(20)))};
+                        all_addresses.insert(s.cluster_ips[0]);
+                    }
+                    s.ports = {{"http", "tcp", static_cast<uint16_t>(80 + pick(3))}};
+                    s.publish_not_ready_addresses = pick(4) == 0;
+                    model.upsert(s);
+                    store.upsert(s);
+                    break;
+                }
+                case 2:
+                    model.services.erase(ns + "/" + name);
+                    store.erase_service(ns, name);
+                    break;
+                case 3:
+                case 4: {
+                    EndpointSet set{.ns = ns,
+                                    .name = fmt::format("slice{}", pick(5)),
+                                    .service = name,
+                                    .legacy = pick(5) == 0,
+                                    .ports = {{"http", "tcp", 8080}}};
+                    for (int e = pick(4); e > 0; --e) {
+                        const IpAddress a = ip(fmt::format("10.{}.0.{}", 95 + pick(3), pick(20)));
+                        all_addresses.insert(a);
+                        set.endpoints.push_back({.addresses = {a},
+                                                 .hostname = pick(2) ? "" : fmt::format("h{}", pick(3)),
+                                                 .ready = pick(4) != 0});
+                    }
+                    model.upsert(set);
+                    store.upsert(set);
+                    break;
+                }
+                case 5: {
+                    const std::string set_name = fmt::format("slice{}", pick(5));
+                    const bool legacy = pick(5) == 0;
+                    model.endpoint_sets.erase(
+                        fmt::format("{}:{}/{}", legacy ? "legacy" : "slice", ns, set_name));
+                    store.erase_endpoint_set(ns, set_name, legacy);
+                    break;
+                }
+                case 6:
+                    model.upsert(Namespace{ns});
+                    store.upsert(Namespace{ns});
+                    break;
+                case 7:
+                    model.namespaces.erase(ns);
+                    store.erase_namespace(ns);
+                    break;
+            }
+        }
+        const auto incremental = store.snapshot();
+        const auto scratch = build_snapshot(model, {});
+        INFO("batch " << batch);
+        CHECK(dump(*incremental, all_namespaces, all_services, all_addresses) ==
+              dump(*scratch, all_namespaces, all_services, all_addresses));
+    }
+}
+
+}  // namespace clusterdns
