@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -13,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
 #include "server/frontend.h"
 #include "zone/cluster_zone.h"
@@ -64,19 +67,73 @@ std::vector<IpAddress> ns_addresses(const std::vector<ListenAddress>& listen) {
     return out;
 }
 
+// The objects of both sources: `first`'s, and `second`'s that `first` does not define.
+Cluster merge(const Cluster& first, const Cluster& second) {
+    Cluster out = first;
+    out.namespaces.insert(second.namespaces.begin(), second.namespaces.end());
+    out.services.insert(second.services.begin(), second.services.end());
+    out.endpoint_sets.insert(second.endpoint_sets.begin(), second.endpoint_sets.end());
+    out.pods.insert(second.pods.begin(), second.pods.end());
+    return out;
+}
+
+KubernetesConfig kubernetes_config(const Options& o) {
+    return {.kubeconfig = o.kubeconfig,
+            .context = o.context,
+            .in_cluster = o.in_cluster,
+            .namespaces = o.namespaces,
+            .label_selector = o.label_selector,
+            .pods = o.pods == Options::Pods::Verified   ? PodsMode::Verified
+                    : o.pods == Options::Pods::Disabled ? PodsMode::Disabled
+                                                        : PodsMode::Insecure,
+            .watch_timeout_seconds = o.api_watch_timeout_seconds};
+}
+
 }  // namespace
 
-class Server::Impl {
+// The store the kubernetes source writes to: its objects are kept apart from the manifests' and
+// merged (the API winning) when the zone is built.
+class Server::Impl : public KubernetesStore {
 public:
     explicit Impl(Options o) : options(std::move(o)) {}
+
+    void update(const std::function<void(Cluster&)>& edit) override {
+        std::lock_guard lock(mutex);
+        edit(api_objects);
+        if (frontend) {
+            try {
+                publish();
+            } catch (const std::exception& e) {
+                fmt::print(stderr, "[ERROR] plugin/kubernetes: zone not published: {}\n", e.what());
+            }
+        }
+    }
+
+    void synced() override {
+        {
+            std::lock_guard lock(mutex);
+            api_synced = true;
+        }
+        synced_changed.notify_all();
+    }
+
+    // Calls `use` with every object the zone is made of, copying only when both sources have some.
+    template <class Use>
+    auto with_objects(Use&& use) const {
+        if (!source || cluster.size() == 0) {
+            return use(source ? api_objects : cluster);
+        }
+        return use(merge(api_objects, cluster));
+    }
 
     // Rebuilds the zone from the objects and hands it to the workers. Caller holds `mutex`.
     void publish() {
         ZoneOptions zone_options{.origin = options.zone,
                                  .ttl_seconds = options.ttl_seconds,
                                  .serial = static_cast<uint32_t>(std::time(nullptr)),
-                                 .ns_addresses = ns_addresses(listen)};
-        auto zone = build_zone(cluster, zone_options);
+                                 .ns_addresses = ns_addresses(listen),
+                                 .endpoint_pod_names = options.endpoint_pod_names};
+        auto zone = with_objects([&](const Cluster& c) { return build_zone(c, zone_options); });
         if (!zone) {
             fail(zone.error());
         }
@@ -109,6 +166,10 @@ public:
     std::vector<ListenAddress> listen;
     std::shared_ptr<const Zone> current;
     std::unique_ptr<Frontend> frontend;
+    Cluster api_objects;  // from the kubernetes source
+    bool api_synced = false;
+    std::condition_variable synced_changed;
+    std::unique_ptr<KubernetesSource> source;  // last: stopped before the rest goes
 };
 
 Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
@@ -121,6 +182,27 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
     }
     for (const std::string& path : impl_->options.manifests) {
         load_manifests(path);
+    }
+    const Options& o = impl_->options;
+    if (o.kubeconfig.empty() && !o.in_cluster) {
+        return;
+    }
+    auto config = parse(kubernetes_config(o));
+    if (!config) {
+        fail(config.error());
+    }
+    auto source = KubernetesSource::start(std::move(*config), *impl_);
+    if (!source) {
+        fail(source.error());
+    }
+    std::unique_lock lock(impl_->mutex);
+    impl_->source = std::move(*source);
+    if (!impl_->synced_changed.wait_for(lock, std::chrono::seconds(o.startup_timeout_seconds),
+                                        [&] { return impl_->api_synced; })) {
+        fmt::print(stderr,
+                   "[WARNING] plugin/kubernetes: not synced after the startup timeout ({} s); "
+                   "serving what there is, the rest follows\n",
+                   o.startup_timeout_seconds);
     }
 }
 
@@ -233,11 +315,12 @@ Server::Stats Server::stats() const {
 
 Server::ZoneSummary Server::zone_summary() const {
     std::lock_guard lock(impl_->mutex);
-    const Cluster& c = impl_->cluster;
-    ZoneSummary out{.namespaces = c.namespaces.size(),
-                    .services = c.services.size(),
-                    .endpoint_sets = c.endpoint_sets.size(),
-                    .pods = c.pods.size()};
+    ZoneSummary out = impl_->with_objects([](const Cluster& c) {
+        return ZoneSummary{.namespaces = c.namespaces.size(),
+                           .services = c.services.size(),
+                           .endpoint_sets = c.endpoint_sets.size(),
+                           .pods = c.pods.size()};
+    });
     if (impl_->current) {
         out.names = impl_->current->node_count();
         out.records = impl_->current->record_count();

@@ -29,6 +29,21 @@ struct Options {
     unsigned tcp_idle_timeout_seconds = 10;  // a TCP connection between messages
     unsigned tcp_io_timeout_seconds = 5;     // to receive a message, or to take some of an answer
     unsigned max_tcp_connections = 1024;
+
+    // The kubernetes source (plugins/kubernetes/README.md): list and watch the API server of
+    // `kubeconfig` (files joined by ':', as $KUBECONFIG) and `context`, or with in_cluster the
+    // one a pod's service account reaches. Off when neither is set. For an object both define,
+    // the API's version wins over the manifests'.
+    std::string kubeconfig;
+    std::string context;  // empty: the kubeconfig's current-context
+    bool in_cluster = false;
+    std::vector<std::string> namespaces;  // API objects of these namespaces only (empty: all)
+    std::string label_selector;           // API Services matching this selector only
+    enum class Pods { Disabled, Insecure, Verified };
+    Pods pods = Pods::Insecure;       // Verified: Pods are watched too
+    bool endpoint_pod_names = false;  // an endpoint without hostname is named by its Pod
+    unsigned startup_timeout_seconds = 5;    // serve without the first full sync after this
+    unsigned api_watch_timeout_seconds = 0;  // 0: 5-10 minutes, as client-go (tests: shorter)
 };
 
 struct PortSpec {
@@ -47,6 +62,8 @@ struct ServiceSpec {
 
 class Server {
 public:
+    // Loads the manifests and, with the kubernetes source, waits for its first full sync (at most
+    // startup_timeout_seconds; then it goes on with what it has and the rest follows).
     explicit Server(Options options = {});
     ~Server();
     Server(const Server&) = delete;

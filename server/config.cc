@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <charconv>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "plugins/kubernetes/setup.h"
 #include "server/codec/name.h"
 #include "server/frontend.h"
 #include "zone/cluster_zone.h"
@@ -19,10 +21,12 @@ const char* const kUsage =
     R"(usage: clusterdns --manifests PATH [--manifests PATH ...] --listen ADDR:PORT [--listen ...]
                   [--zone cluster.local] [--ttl 30] [--workers N] [--config FILE]
                   [--tcp-idle-timeout 10] [--tcp-io-timeout 5] [--max-tcp-connections 1024]
-                  [--help] [--version]
+                  [--kubeconfig FILE] [--context NAME] [--namespaces NS ...]
+                  [--label-selector SELECTOR] [--pods insecure] [--endpoint-pod-names false]
+                  [--startup-timeout 5] [--help] [--version]
 
 Serves the cluster DNS zone (Kubernetes DNS-Based Service Discovery) built from Kubernetes
-manifests over UDP and TCP.
+manifests, or watched on the Kubernetes API, over UDP and TCP.
 
   --manifests PATH   a manifest file, or a directory of *.yaml, *.yml and *.json files
   --listen ADDR:PORT address to serve UDP and TCP on ([::1]:53 for IPv6; port 0: any free port)
@@ -33,6 +37,14 @@ manifests over UDP and TCP.
   --tcp-idle-timeout SECONDS      close idle TCP connections after this (default 10)
   --tcp-io-timeout SECONDS        give up on a TCP message or answer stalled this long (default 5)
   --max-tcp-connections N         open TCP connections at most (default 1024)
+  --kubeconfig FILE  list and watch the API server of this kubeconfig (also $KUBECONFIG; inside
+                     a pod with no source given, the service account's in-cluster config)
+  --context NAME     the kubeconfig context (default: its current-context)
+  --namespaces NS    expose only these namespaces of the API (repeatable)
+  --label-selector S expose only the API's Services that match S
+  --pods MODE        disabled, insecure or verified (verified watches Pods)
+  --endpoint-pod-names true   name an endpoint without hostname by its Pod
+  --startup-timeout SECONDS   serve without the first full API sync after this (default 5)
 
 Once the zone is loaded and the sockets are bound, prints one line to standard output:
   clusterdns: listening on ADDR:PORT [ADDR:PORT ...]
@@ -118,6 +130,62 @@ const Setting kSettings[] = {
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.max_tcp_connections, what, v, 1, kMaxTcpConnections);
      }},
+    // The kubernetes source (plugins/kubernetes/README.md).
+    {"kubeconfig", "--kubeconfig", Kind::Text,
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.kubeconfig = std::string(v);
+         return {};
+     }},
+    {"context", "--context", Kind::Text,
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.context = std::string(v);
+         return {};
+     }},
+    {"namespaces", "--namespaces", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (Status s = check_dns1123_label("namespace", v); !s) {
+             return Error{fmt::format("{}: {}", what, s.error().message)};
+         }
+         o.namespaces.emplace_back(v);
+         return {};
+     },
+     &Options::namespaces},
+    {"label_selector", "--label-selector", Kind::Text,
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.label_selector = std::string(v);
+         return {};
+     }},
+    {"pods", "--pods", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (v == "disabled") {
+             o.pods = Options::Pods::Disabled;
+         } else if (v == "insecure") {
+             o.pods = Options::Pods::Insecure;
+         } else if (v == "verified") {
+             o.pods = Options::Pods::Verified;
+         } else {
+             return Error{fmt::format("{}: {} is not disabled, insecure or verified", what,
+                                      quoted(v))};
+         }
+         return {};
+     }},
+    {"endpoint_pod_names", "--endpoint-pod-names", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (v != "true" && v != "false") {
+             return Error{fmt::format("{}: expected true or false, got {}", what, quoted(v))};
+         }
+         o.endpoint_pod_names = v == "true";
+         return {};
+     }},
+    {"startup_timeout", "--startup-timeout", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.startup_timeout_seconds, what, v, 0, 3600);
+     }},
+    // For tests: watches that end after this many seconds instead of client-go's 5-10 minutes.
+    {"api_watch_timeout", "--api-watch-timeout", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.api_watch_timeout_seconds, what, v, 1, 3600);
+     }},
 };
 
 const Setting* find_setting(std::string_view name, bool flag) {
@@ -145,6 +213,32 @@ Status check_listen_addresses(const std::vector<std::string>& listen) {
             }
         }
         seen.push_back(*address);
+    }
+    return {};
+}
+
+// Like kubectl: $KUBECONFIG (else ~/.kube/config) when --context is given without a kubeconfig;
+// with no source given at all, $KUBECONFIG, else inside a pod (KUBERNETES_SERVICE_HOST set) the
+// in-cluster config. A kubeconfig we cannot use is a bad command line: it is read now.
+Status choose_kubernetes_source(Options& o) {
+    const char* env = std::getenv("KUBECONFIG");
+    const bool no_source = o.manifests.empty() && o.kubeconfig.empty();
+    if (o.kubeconfig.empty() && (no_source || !o.context.empty()) && env != nullptr && *env) {
+        o.kubeconfig = env;
+    } else if (o.kubeconfig.empty() && !o.context.empty()) {
+        const char* home = std::getenv("HOME");
+        o.kubeconfig = fmt::format("{}/.kube/config", home != nullptr ? home : "");
+    } else if (no_source && std::getenv("KUBERNETES_SERVICE_HOST") != nullptr) {
+        o.in_cluster = true;
+    }
+    if (o.kubeconfig.empty() && !o.in_cluster) {
+        return {};
+    }
+    auto config = parse(KubernetesConfig{.kubeconfig = o.kubeconfig,
+                                         .context = o.context,
+                                         .in_cluster = o.in_cluster});
+    if (!config) {
+        return config.error();
     }
     return {};
 }
@@ -284,6 +378,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         return Error{"listen: no address to serve on (give --listen ADDR:PORT)"};
     }
     if (Status s = check_listen_addresses(out.options.listen); !s) {
+        return s.error();
+    }
+    if (Status s = choose_kubernetes_source(out.options); !s) {
         return s.error();
     }
     return out;

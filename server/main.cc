@@ -61,9 +61,10 @@ int main(int argc, char** argv) {
     sigaction(SIGINT, &during_start_up, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    if (command_line->options.manifests.empty()) {
-        fmt::print(stderr,
-                   "[WARNING] clusterdns: no source given (--manifests): serving an empty zone\n");
+    const clusterdns::Options& options = command_line->options;
+    if (options.manifests.empty() && options.kubeconfig.empty() && !options.in_cluster) {
+        fmt::print(stderr, "[WARNING] clusterdns: no source given (--manifests, --kubeconfig): "
+                           "serving an empty zone\n");
     }
     try {
         const auto loading = std::chrono::steady_clock::now();

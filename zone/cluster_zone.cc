@@ -176,8 +176,20 @@ std::vector<ServiceEndpoint> published_endpoints(
     return out;
 }
 
+// The label of an endpoint's own name (specification 2.4.1: hostname, else a unique label).
+std::string endpoint_label(const Endpoint& endpoint, const IpAddress& ip, bool pod_names) {
+    if (!endpoint.hostname.empty()) {
+        return endpoint.hostname;
+    }
+    if (pod_names && !endpoint.pod.empty() && check_dns1123_label("", endpoint.pod)) {
+        return endpoint.pod;
+    }
+    return dashed_address(ip);
+}
+
 void add_service(Records& records, const Service& service,
-                 const std::vector<ServiceEndpoint>& endpoints, const std::string& origin) {
+                 const std::vector<ServiceEndpoint>& endpoints, const std::string& origin,
+                 bool endpoint_pod_names) {
     const std::string base_text = fmt::format("{}.{}.svc.{}", service.name, service.ns, origin);
     const auto base = make_name(base_text);
     if (!base) {
@@ -206,8 +218,7 @@ void add_service(Records& records, const Service& service,
     std::vector<EndpointName> endpoint_names;
     for (const ServiceEndpoint& se : endpoints) {
         for (const IpAddress& ip : se.endpoint->addresses) {
-            const std::string& label =
-                se.endpoint->hostname.empty() ? dashed_address(ip) : se.endpoint->hostname;
+            const std::string label = endpoint_label(*se.endpoint, ip, endpoint_pod_names);
             auto name = make_name(fmt::format("{}.{}", label, base_text));
             if (!name) {
                 continue;
@@ -399,7 +410,8 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
         by_service.emplace(fmt::format("{}/{}", set.ns, set.service), &set);
     }
     for (const auto& [key, service] : cluster.services) {
-        add_service(records, service, published_endpoints(service, by_service), zone_text);
+        add_service(records, service, published_endpoints(service, by_service), zone_text,
+                    options.endpoint_pod_names);
         records.flush_srv();
     }
     return builder.build();

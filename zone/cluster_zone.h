@@ -19,6 +19,9 @@ struct ZoneOptions {
     uint32_t ttl_seconds = 30;
     uint32_t serial = 0;                  // SOA serial: Unix time of the last change
     std::vector<IpAddress> ns_addresses;  // glue for ns.dns.<origin>: where we listen
+    // An endpoint without hostname is named by its Pod (targetRef), as CoreDNS's
+    // endpoint_pod_names, when that is a DNS label; else by its dashed address.
+    bool endpoint_pod_names = false;
 };
 
 // The DNS schema version served at dns-version.<zone> (specification section 2.3.1).

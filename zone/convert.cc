@@ -193,6 +193,15 @@ ServicePort get_port(const DocNode& node, const std::string& path, bool port_req
     return port;
 }
 
+// The Pod an endpoint belongs to (targetRef of kind Pod), or empty.
+std::string target_pod(const DocNode& endpoint, const std::string& path) {
+    const DocNode& ref = get_map(endpoint, path, "targetRef");
+    if (get_string(ref, path + ".targetRef", "kind") != "Pod") {
+        return {};
+    }
+    return get_string(ref, path + ".targetRef", "name");
+}
+
 Service to_service(const DocNode& doc, const std::string& ns, const std::string& name) {
     Service service;
     service.ns = ns;
@@ -303,6 +312,7 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
             endpoint.addresses.push_back(ip);
         }
         endpoint.hostname = get_string(node, path, "hostname");
+        endpoint.pod = target_pod(node, path);
         // The API: a nil ready condition "should be interpreted as ready".
         endpoint.ready = get_bool(get_map(node, path, "conditions"), path + ".conditions", "ready")
                              .value_or(true);
@@ -344,6 +354,7 @@ std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::stri
                 endpoint.addresses.push_back(get_ip(
                     list.items[j], get_string(list.items[j], item, "ip", true), item + ".ip"));
                 endpoint.hostname = get_string(list.items[j], item, "hostname");
+                endpoint.pod = target_pod(list.items[j], item);
                 if (!endpoint.hostname.empty()) {
                     check(list.items[j],
                           check_dns1123_label(item + ".hostname", endpoint.hostname));
@@ -414,75 +425,142 @@ bool is_list(std::string_view kind, std::string_view api_version) {
     return kind.ends_with("List") && served(kind.substr(0, kind.size() - 4), api_version);
 }
 
-}  // namespace
-
-Status add_objects(const DocNode& doc, std::string_view source, std::string_view where,
-                   Cluster& cluster) {
+// What every object has: its kind, namespace and name, read once for adding and removing.
+struct ObjectId {
     std::string kind;
     std::string ns = "default";
     std::string name;
+    ObjectKind object_kind = ObjectKind::Service;
+
+    std::string describe() const {
+        return kind.empty()   ? std::string()
+               : name.empty() ? fmt::format(" ({})", escaped(kind))
+               : kind == "Namespace"
+                   ? fmt::format(" ({} {})", kind, escaped(name))
+                   : fmt::format(" ({} {}/{})", escaped(kind), escaped(ns), escaped(name));
+    }
+};
+
+ObjectKind object_kind(std::string_view kind) {
+    if (kind == "Namespace") {
+        return ObjectKind::Namespace;
+    }
+    if (kind == "Service") {
+        return ObjectKind::Service;
+    }
+    if (kind == "EndpointSlice") {
+        return ObjectKind::EndpointSlice;
+    }
+    if (kind == "Endpoints") {
+        return ObjectKind::Endpoints;
+    }
+    return ObjectKind::Pod;
+}
+
+// Reads kind, metadata.name and metadata.namespace of a served kind into `id`, failing with the
+// field at fault. Returns the metadata mapping.
+const DocNode& read_id(const DocNode& doc, ObjectId& id) {
+    const DocNode& metadata = get_map(doc, "", "metadata");
+    if (!metadata.is_mapping()) {
+        fail(doc, "metadata: required");
+    }
+    id.object_kind = object_kind(id.kind);
+    id.name = get_string(metadata, "metadata", "name", true);
+    if (id.object_kind == ObjectKind::Namespace) {
+        check(metadata, check_dns1123_label("metadata.name", id.name));
+        return metadata;
+    }
+    if (std::string declared = get_string(metadata, "metadata", "namespace"); !declared.empty()) {
+        id.ns = std::move(declared);
+    }
+    check(metadata, check_dns1123_label("metadata.namespace", id.ns));
+    return metadata;
+}
+
+void add_object(const DocNode& doc, ObjectId& id, Cluster& cluster) {
+    const DocNode& metadata = read_id(doc, id);
+    const std::string& ns = id.ns;
+    const std::string& name = id.name;
+    switch (id.object_kind) {
+        case ObjectKind::Namespace:
+            cluster.upsert(Namespace{name});
+            return;
+        case ObjectKind::Service:
+            // validate() checks the name again, but only knows the line of the spec.
+            check(*metadata.find("name"), check_dns1035_label("metadata.name", name));
+            cluster.upsert(to_service(doc, ns, name));
+            return;
+        case ObjectKind::EndpointSlice:
+            if (auto set = to_endpoint_slice(doc, ns, name)) {
+                cluster.upsert(std::move(*set));
+            } else {
+                // No longer linked to a Service (or FQDN): its earlier version must not linger.
+                cluster.erase(ObjectKind::EndpointSlice, ns, name);
+            }
+            return;
+        case ObjectKind::Endpoints: {
+            auto sets = to_legacy_endpoints(doc, ns, name);
+            cluster.erase(ObjectKind::Endpoints, ns, name);  // it may have had more subsets
+            for (EndpointSet& set : sets) {
+                cluster.upsert(std::move(set));
+            }
+            return;
+        }
+        case ObjectKind::Pod:
+            cluster.upsert(to_pod(doc, ns, name));
+            return;
+    }
+}
+
+// Adds (or, with `remove`, removes) the object in `doc` or each item of a list.
+Status visit_objects(const DocNode& doc, std::string_view source, std::string_view where,
+                     Cluster& cluster, bool remove) {
+    ObjectId id;
     try {
         if (!doc.is_mapping()) {
             fail(doc,
                  fmt::format("expected a Kubernetes object (a mapping), got {}", describe(doc)));
         }
-        kind = get_string(doc, "", "kind", true);
+        id.kind = get_string(doc, "", "kind", true);
         const std::string api_version = get_string(doc, "", "apiVersion");
-        if (is_list(kind, api_version)) {
+        if (is_list(id.kind, api_version)) {
             const DocNode& items = get_list(doc, "", "items");
             for (size_t i = 0; i < items.items.size(); ++i) {
-                if (Status s = add_objects(items.items[i], source,
-                                           fmt::format("{}, items[{}]", where, i), cluster);
+                if (Status s = visit_objects(items.items[i], source,
+                                             fmt::format("{}, items[{}]", where, i), cluster,
+                                             remove);
                     !s) {
                     return s;
                 }
             }
             return {};
         }
-        if (!served(kind, api_version)) {
+        if (!served(id.kind, api_version)) {
             return {};  // Deployment, Ingress, ConfigMap...: nothing DNS publishes
         }
-        const DocNode& metadata = get_map(doc, "", "metadata");
-        if (!metadata.is_mapping()) {
-            fail(doc, "metadata: required");
-        }
-        name = get_string(metadata, "metadata", "name", true);
-        if (kind == "Namespace") {
-            check(metadata, check_dns1123_label("metadata.name", name));
-            cluster.upsert(Namespace{name});
-            return {};
-        }
-        if (std::string declared = get_string(metadata, "metadata", "namespace");
-            !declared.empty()) {
-            ns = std::move(declared);
-        }
-        check(metadata, check_dns1123_label("metadata.namespace", ns));
-        if (kind == "Service") {
-            // validate() checks the name again, but only knows the line of the spec.
-            check(*metadata.find("name"), check_dns1035_label("metadata.name", name));
-            cluster.upsert(to_service(doc, ns, name));
-        } else if (kind == "EndpointSlice") {
-            if (auto set = to_endpoint_slice(doc, ns, name)) {
-                cluster.upsert(std::move(*set));
-            }
-        } else if (kind == "Endpoints") {
-            for (EndpointSet& set : to_legacy_endpoints(doc, ns, name)) {
-                cluster.upsert(std::move(set));
-            }
+        if (remove) {
+            read_id(doc, id);
+            cluster.erase(id.object_kind, id.ns, id.name);
         } else {
-            cluster.upsert(to_pod(doc, ns, name));
+            add_object(doc, id, cluster);
         }
         return {};
     } catch (const FieldError& e) {
-        const std::string object = kind.empty()   ? std::string()
-                                   : name.empty() ? fmt::format(" ({})", escaped(kind))
-                                   : kind == "Namespace"
-                                       ? fmt::format(" ({} {})", kind, escaped(name))
-                                       : fmt::format(" ({} {}/{})", escaped(kind), escaped(ns),
-                                                     escaped(name));
         const std::string line = e.line != 0 ? fmt::format(":{}", e.line) : std::string();
-        return Error{fmt::format("{}{}: {}{}: {}", source, line, where, object, e.message)};
+        return Error{fmt::format("{}{}: {}{}: {}", source, line, where, id.describe(), e.message)};
     }
+}
+
+}  // namespace
+
+Status add_objects(const DocNode& doc, std::string_view source, std::string_view where,
+                   Cluster& cluster) {
+    return visit_objects(doc, source, where, cluster, false);
+}
+
+Status remove_objects(const DocNode& doc, std::string_view source, std::string_view where,
+                      Cluster& cluster) {
+    return visit_objects(doc, source, where, cluster, true);
 }
 
 }  // namespace clusterdns

@@ -64,6 +64,57 @@ void Cluster::upsert(Pod pod) {
     pods.insert_or_assign(key(pod.ns, pod.name), std::move(pod));
 }
 
+bool Cluster::erase(ObjectKind kind, std::string_view ns, std::string_view name) {
+    switch (kind) {
+        case ObjectKind::Namespace:
+            return namespaces.erase(std::string(name)) > 0;
+        case ObjectKind::Service:
+            return services.erase(key(ns, name)) > 0;
+        case ObjectKind::EndpointSlice:
+            return endpoint_sets.erase("slice:" + key(ns, name)) > 0;
+        case ObjectKind::Endpoints: {
+            // One set per subset, keyed "legacy:ns/name/i".
+            const std::string prefix = fmt::format("legacy:{}/", key(ns, name));
+            auto first = endpoint_sets.lower_bound(prefix);
+            auto last = first;
+            while (last != endpoint_sets.end() && last->first.starts_with(prefix)) {
+                ++last;
+            }
+            const bool found = first != last;
+            endpoint_sets.erase(first, last);
+            return found;
+        }
+        case ObjectKind::Pod:
+            return pods.erase(key(ns, name)) > 0;
+    }
+    return false;
+}
+
+void Cluster::replace(ObjectKind kind, Cluster&& from) {
+    switch (kind) {
+        case ObjectKind::Namespace:
+            namespaces = std::move(from.namespaces);
+            return;
+        case ObjectKind::Service:
+            services = std::move(from.services);
+            return;
+        case ObjectKind::EndpointSlice:
+        case ObjectKind::Endpoints: {
+            const bool legacy = kind == ObjectKind::Endpoints;
+            std::erase_if(endpoint_sets, [&](const auto& e) { return e.second.legacy == legacy; });
+            for (auto& [k, set] : from.endpoint_sets) {
+                if (set.legacy == legacy) {
+                    endpoint_sets.insert_or_assign(k, std::move(set));
+                }
+            }
+            return;
+        }
+        case ObjectKind::Pod:
+            pods = std::move(from.pods);
+            return;
+    }
+}
+
 Status check_dns1123_label(std::string_view field, std::string_view value) {
     const bool ok = !value.empty() && value.size() <= 63 && is_lower_alnum(value.front()) &&
                     is_lower_alnum(value.back()) &&

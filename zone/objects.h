@@ -51,6 +51,7 @@ struct Endpoint {
     std::vector<IpAddress> addresses;
     std::string hostname;  // may be empty: the dashed address names it then
     bool ready = true;     // EndpointSlice: conditions.ready, where nil means ready
+    std::string pod;       // targetRef.name of a Pod target: its name with endpoint_pod_names
 };
 
 // An EndpointSlice (discovery.k8s.io/v1) or a legacy v1 Endpoints object, both reduced to the
@@ -74,6 +75,9 @@ struct Namespace {
     std::string name;
 };
 
+// The kinds of object a Cluster holds, to erase or replace them by kind.
+enum class ObjectKind : uint8_t { Namespace, Service, EndpointSlice, Endpoints, Pod };
+
 // All objects a zone is built from, keyed by namespace/name so a later watch event can replace or
 // delete one.
 struct Cluster {
@@ -86,6 +90,16 @@ struct Cluster {
     void upsert(Service service);
     void upsert(EndpointSet set);
     void upsert(Pod pod);
+
+    // Removes one object (a namespace by its name; `ns` is ignored then). For Endpoints, every
+    // set made from its subsets. Returns whether there was one.
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name);
+    // Replaces every object of `kind` with those of that kind in `from` (a re-list): objects
+    // absent from `from` are gone, the others are taken over.
+    void replace(ObjectKind kind, Cluster&& from);
+    size_t size() const {
+        return namespaces.size() + services.size() + endpoint_sets.size() + pods.size();
+    }
 };
 
 // Validation shared by every source. Each returns the offending field and why, as

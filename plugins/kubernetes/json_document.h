@@ -1,0 +1,37 @@
+#pragma once
+// JSON text to the parsed-document tree (zone/document.h) with simdjson, so objects from the API
+// server feed the converter (zone/convert.h) exactly as manifests do.
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "server/codec/result.h"
+#include "zone/document.h"
+
+namespace clusterdns {
+
+// Nesting deeper than this is refused: a Kubernetes object is a few levels deep, and the tree is
+// built recursively.
+constexpr size_t kMaxJsonDepth = 128;
+
+// One reusable simdjson parser (its buffers grow to the largest document and stay).
+class JsonParser {
+public:
+    JsonParser();
+    ~JsonParser();
+    JsonParser(const JsonParser&) = delete;
+    JsonParser& operator=(const JsonParser&) = delete;
+
+    // Parses one JSON document into nodes and strings of `arena`. A JSON string is a quoted
+    // scalar (never read as a number or a boolean, like a quoted YAML "80"); numbers and true and
+    // false are plain scalars in their JSON spelling; null is a Null node. Lines are 0 (unknown).
+    // Fails with simdjson's reason on invalid JSON, or when nested deeper than kMaxJsonDepth.
+    Result<DocNode> parse(std::string_view text, DocArena& arena);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clusterdns

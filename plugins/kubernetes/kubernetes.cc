@@ -1,0 +1,734 @@
+#include "plugins/kubernetes/kubernetes.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include "zone/convert.h"
+
+namespace clusterdns {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Seconds = std::chrono::duration<double>;
+
+// client-go's reflector: pages of 500, reconnect backoff from 0.8 s doubling to 30 s with jitter,
+// watches of 5-10 minutes.
+constexpr int kPageSize = 500;
+constexpr double kBackoffInitialSeconds = 0.8;
+constexpr double kBackoffMaxSeconds = 30;
+constexpr unsigned kMinWatchTimeoutSeconds = 300;
+// Events that arrive within this window of the first are published together.
+constexpr auto kBatchWindow = std::chrono::milliseconds(5);
+// A watch the server does not end by itself (a hung connection) is dropped this long after its
+// timeoutSeconds.
+constexpr long kWatchGraceSeconds = 30;
+// The API server's objects are at most 1.5 MiB; a list page of 500 fits easily in this.
+constexpr size_t kMaxBodyBytes = 256u << 20;
+constexpr size_t kMaxEventBytes = 16u << 20;
+// Bound tokens rotate (client-go re-reads the file every minute).
+constexpr auto kTokenRefresh = std::chrono::seconds(60);
+
+template <class... Args>
+void log(const char* level, fmt::format_string<Args...> format, Args&&... args) {
+    fmt::print(stderr, "[{}] plugin/kubernetes: {}\n", level,
+               fmt::format(format, std::forward<Args>(args)...));
+}
+
+struct ResourceType {
+    const char* path;  // the cluster-wide collection
+    const char* plural;
+    const char* kind;
+    const char* api_version;
+    ObjectKind object_kind;
+};
+
+constexpr ResourceType kNamespaces{"/api/v1/namespaces", "namespaces", "Namespace", "v1",
+                                   ObjectKind::Namespace};
+constexpr ResourceType kServices{"/api/v1/services", "services", "Service", "v1",
+                                 ObjectKind::Service};
+constexpr ResourceType kEndpointSlices{"/apis/discovery.k8s.io/v1/endpointslices",
+                                       "endpointslices", "EndpointSlice", "discovery.k8s.io/v1",
+                                       ObjectKind::EndpointSlice};
+constexpr ResourceType kPods{"/api/v1/pods", "pods", "Pod", "v1", ObjectKind::Pod};
+
+const DocNode* path_find(const DocNode& node, std::initializer_list<std::string_view> keys) {
+    const DocNode* at = &node;
+    for (const std::string_view key : keys) {
+        at = at->find(key);
+        if (at == nullptr) {
+            return nullptr;
+        }
+    }
+    return at;
+}
+
+std::string_view scalar_at(const DocNode& node, std::initializer_list<std::string_view> keys) {
+    const DocNode* found = path_find(node, keys);
+    return found != nullptr && found->is_scalar() ? found->text : std::string_view();
+}
+
+// A list item as a whole object: "kind" and "apiVersion" first, then the item's own members.
+DocNode typed_item(const DocNode& item, std::string_view kind, std::string_view api_version,
+                   DocArena& arena) {
+    if (!item.is_mapping() || item.find("kind") != nullptr) {
+        return item;
+    }
+    std::vector<DocMember> members;
+    members.reserve(item.members.size() + 2);
+    DocNode value{.kind = DocNode::Kind::Scalar, .quoted = true, .text = kind};
+    members.push_back({"kind", value});
+    value.text = api_version;
+    members.push_back({"apiVersion", value});
+    members.insert(members.end(), item.members.begin(), item.members.end());
+    DocNode typed = item;
+    typed.members = arena.copy(std::span<const DocMember>(members));
+    return typed;
+}
+
+}  // namespace
+
+Result<WatchEvent> decode_watch_event(std::string_view line, JsonParser& parser, DocArena& arena) {
+    auto doc = parser.parse(line, arena);
+    if (!doc) {
+        return doc.error();
+    }
+    const std::string_view type = scalar_at(*doc, {"type"});
+    const DocNode* object = doc->find("object");
+    if (object == nullptr || !object->is_mapping()) {
+        return Error{"an event without an object"};
+    }
+    WatchEvent event;
+    event.object = *object;
+    event.resource_version = scalar_at(*object, {"metadata", "resourceVersion"});
+    if (type == "ADDED") {
+        event.type = WatchEvent::Type::Added;
+    } else if (type == "MODIFIED") {
+        event.type = WatchEvent::Type::Modified;
+    } else if (type == "DELETED") {
+        event.type = WatchEvent::Type::Deleted;
+    } else if (type == "BOOKMARK") {
+        event.type = WatchEvent::Type::Bookmark;
+    } else if (type == "ERROR") {
+        event.type = WatchEvent::Type::Error;
+        const std::string_view code = scalar_at(*object, {"code"});
+        std::from_chars(code.data(), code.data() + code.size(), event.status_code);
+        event.status_message = scalar_at(*object, {"message"});
+    } else {
+        return Error{fmt::format("unknown event type {}", quoted(type))};
+    }
+    return event;
+}
+
+Result<ListPage> decode_list(std::string_view body, std::string_view kind,
+                             std::string_view api_version, JsonParser& parser, DocArena& arena) {
+    auto doc = parser.parse(body, arena);
+    if (!doc) {
+        return doc.error();
+    }
+    const DocNode* items = doc->find("items");
+    if (!doc->is_mapping() || (items != nullptr && !items->is_sequence() && !items->is_null())) {
+        return Error{"not a list: expected a mapping with items"};
+    }
+    ListPage page;
+    page.resource_version = scalar_at(*doc, {"metadata", "resourceVersion"});
+    page.continue_token = scalar_at(*doc, {"metadata", "continue"});
+    if (items != nullptr) {
+        for (const DocNode& item : items->items) {
+            page.items.push_back(typed_item(item, kind, api_version, arena));
+        }
+    }
+    return page;
+}
+
+std::string status_message(std::string_view body, JsonParser& parser) {
+    DocArena arena;
+    if (auto doc = parser.parse(body, arena)) {
+        if (const std::string_view message = scalar_at(*doc, {"message"}); !message.empty()) {
+            return escaped(message);
+        }
+    }
+    return body.empty() ? std::string("(no body)") : escaped(body);
+}
+
+Status apply_object(const DocNode& object, bool remove, const std::vector<std::string>& namespaces,
+                    Cluster& cluster) {
+    if (!namespaces.empty()) {
+        // A Namespace is itself the name to check; other objects by their namespace.
+        const bool is_namespace = scalar_at(object, {"kind"}) == "Namespace";
+        const std::string_view ns =
+            scalar_at(object, {"metadata", is_namespace ? "name" : "namespace"});
+        if (std::find(namespaces.begin(), namespaces.end(), ns) == namespaces.end()) {
+            return {};
+        }
+    }
+    return remove ? remove_objects(object, "API", "deleted object", cluster)
+                  : add_objects(object, "API", "object", cluster);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The source: one thread drives a libcurl multi handle with one transfer per resource at a time.
+
+namespace {
+
+// One resource's list+watch, as client-go's reflector: list (in pages), then watch from the
+// list's resourceVersion, resume after a clean close, re-list after 410 Gone.
+struct Reflector {
+    const ResourceType* type = nullptr;
+    std::string label_selector;
+
+    enum class Phase { List, Watch } phase = Phase::List;
+    std::string resource_version;  // the last one seen: where the next watch starts
+    std::string continue_token;    // the next page of the list under way
+    std::unique_ptr<Cluster> listed;  // the objects of the list under way
+    size_t listed_items = 0;
+    bool synced = false;  // listed once
+
+    // The request in flight.
+    CURL* easy = nullptr;
+    curl_slist* headers = nullptr;
+    std::string body;  // list or error body; while watching, the incomplete last line
+    size_t events = 0;  // received by this watch
+    bool gone = false;  // an ERROR event with a 410 Status: re-list
+    std::string watch_error;  // another ERROR event's message
+    Clock::time_point started;
+
+    // When the next request may go out, and the backoff that set it.
+    Clock::time_point next_attempt;
+    double backoff_seconds = 0;
+
+    std::string what() const {
+        return fmt::format("{} {}", type->plural, phase == Phase::List ? "list" : "watch");
+    }
+};
+
+enum class OpType { Upsert, Remove, Replace };
+
+// One change of the next batch.
+struct Op {
+    OpType type;
+    DocNode object;                   // Upsert, Remove
+    ObjectKind kind{};                // Replace
+    std::unique_ptr<Cluster> listed;  // Replace: the objects of a complete list
+};
+
+}  // namespace
+
+struct KubernetesSource::Impl {
+    KubernetesConfig config;
+    KubernetesStore& store;
+    std::vector<Reflector> reflectors;
+    CURLM* multi = nullptr;
+    std::thread thread;
+    std::atomic<bool> stopping{false};
+
+    JsonParser parser;
+    std::unique_ptr<DocArena> batch_arena = std::make_unique<DocArena>();
+    std::vector<Op> batch;
+    Clock::time_point batch_deadline;
+    bool synced_reported = false;
+    Clock::time_point started = Clock::now();
+
+    std::string token;
+    Clock::time_point token_read;
+    std::mt19937_64 rng{std::random_device{}()};
+
+    Impl(KubernetesConfig c, KubernetesStore& s) : config(std::move(c)), store(s) {}
+
+    ~Impl() {
+        for (Reflector& r : reflectors) {
+            end_transfer(r);
+        }
+        if (multi != nullptr) {
+            curl_multi_cleanup(multi);
+        }
+    }
+
+    void run();
+    void start_request(Reflector& r);
+    void finish(Reflector& r, CURLcode result);
+    void end_transfer(Reflector& r);
+    bool on_watch_data(Reflector& r);
+    void on_list_page(Reflector& r);
+    void relist(Reflector& r, Clock::time_point when);
+    void retry_later(Reflector& r, std::string_view why, double at_least_seconds = 0);
+    void add(Op op);
+    void flush();
+    const std::string& bearer_token(bool force_reread);
+
+    static size_t on_data(char* data, size_t size, size_t count, void* user) noexcept;
+};
+
+namespace {
+
+struct Transfer {
+    KubernetesSource::Impl* impl;
+    Reflector* reflector;
+};
+
+std::string escape(CURL* easy, std::string_view text) {
+    char* out = curl_easy_escape(easy, text.data(), static_cast<int>(text.size()));
+    std::string result = out != nullptr ? out : "";
+    curl_free(out);
+    return result;
+}
+
+void set_blob(CURL* easy, CURLoption option, const std::string& data) {
+    curl_blob blob{.data = const_cast<char*>(data.data()),
+                   .len = data.size(),
+                   .flags = CURL_BLOB_COPY};
+    curl_easy_setopt(easy, option, &blob);
+}
+
+}  // namespace
+
+const std::string& KubernetesSource::Impl::bearer_token(bool force_reread) {
+    const ApiConfig& api = config.api;
+    if (api.token_file.empty()) {
+        return api.token;
+    }
+    const auto now = Clock::now();
+    if (force_reread || token.empty() || now - token_read >= kTokenRefresh) {
+        if (auto fresh = read_token_file(api.token_file)) {
+            token = std::move(*fresh);
+            token_read = now;
+        } else {
+            log("ERROR", "{}", fresh.error().message);  // keep the one we had
+        }
+    }
+    return token;
+}
+
+void KubernetesSource::Impl::start_request(Reflector& r) {
+    r.easy = curl_easy_init();
+    if (r.easy == nullptr) {
+        retry_later(r, "cannot create a transfer");
+        return;
+    }
+    CURL* easy = r.easy;
+    std::string url = config.api.server + r.type->path;
+    if (r.phase == Reflector::Phase::List) {
+        // No resourceVersion: a consistent read from etcd, paged (resourceVersion=0 would be
+        // served whole from the watch cache, ignoring limit).
+        url += fmt::format("?limit={}", kPageSize);
+        if (!r.continue_token.empty()) {
+            url += "&continue=" + escape(easy, r.continue_token);
+        }
+    } else {
+        const unsigned timeout =
+            config.watch_timeout_seconds != 0
+                ? config.watch_timeout_seconds
+                : kMinWatchTimeoutSeconds +
+                      static_cast<unsigned>(rng() % (kMinWatchTimeoutSeconds + 1));
+        url += fmt::format("?watch=true&allowWatchBookmarks=true&resourceVersion={}"
+                           "&timeoutSeconds={}",
+                           escape(easy, r.resource_version), timeout);
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT, static_cast<long>(timeout) + kWatchGraceSeconds);
+    }
+    if (!r.label_selector.empty()) {
+        url += "&labelSelector=" + escape(easy, r.label_selector);
+    }
+    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+
+    const ApiConfig& api = config.api;
+    r.headers = curl_slist_append(nullptr, "Accept: application/json");
+    if (const std::string& bearer = bearer_token(false); !bearer.empty()) {
+        r.headers = curl_slist_append(r.headers, ("Authorization: Bearer " + bearer).c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r.headers);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "clusterdns/0.1.0");
+    if (!api.ca_file.empty()) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, api.ca_file.c_str());
+    }
+    if (!api.ca_pem.empty()) {
+        set_blob(easy, CURLOPT_CAINFO_BLOB, api.ca_pem);
+    }
+    if (!api.cert_file.empty()) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, api.cert_file.c_str());
+    }
+    if (!api.cert_pem.empty()) {
+        set_blob(easy, CURLOPT_SSLCERT_BLOB, api.cert_pem);
+    }
+    if (!api.key_file.empty()) {
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, api.key_file.c_str());
+    }
+    if (!api.key_pem.empty()) {
+        set_blob(easy, CURLOPT_SSLKEY_BLOB, api.key_pem);
+    }
+    if (api.insecure) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 10L);
+    if (r.phase == Reflector::Phase::List) {
+        // A list that stops moving is dead; a watch may be silent for minutes.
+        curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 30L);
+    }
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 256L * 1024);
+    auto* transfer = new Transfer{this, &r};
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_data);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer);
+    r.body.clear();
+    r.events = 0;
+    r.gone = false;
+    r.watch_error.clear();
+    r.started = Clock::now();
+    curl_multi_add_handle(multi, easy);
+}
+
+void KubernetesSource::Impl::end_transfer(Reflector& r) {
+    if (r.easy == nullptr) {
+        return;
+    }
+    Transfer* transfer = nullptr;
+    curl_easy_getinfo(r.easy, CURLINFO_PRIVATE, &transfer);
+    delete transfer;
+    curl_multi_remove_handle(multi, r.easy);
+    curl_easy_cleanup(r.easy);
+    curl_slist_free_all(r.headers);
+    r.easy = nullptr;
+    r.headers = nullptr;
+}
+
+size_t KubernetesSource::Impl::on_data(char* data, size_t size, size_t count,
+                                       void* user) noexcept {
+    auto* transfer = static_cast<Transfer*>(user);
+    Reflector& r = *transfer->reflector;
+    const size_t bytes = size * count;
+    long status = 0;
+    curl_easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &status);
+    const bool events = r.phase == Reflector::Phase::Watch && status == 200;
+    if (r.body.size() + bytes > (events ? kMaxEventBytes : kMaxBodyBytes)) {
+        log("ERROR", "{}: answer larger than {} MiB, dropped", r.what(),
+            (events ? kMaxEventBytes : kMaxBodyBytes) >> 20);
+        return 0;  // aborts the transfer
+    }
+    try {
+        r.body.append(data, bytes);
+        if (events && !transfer->impl->on_watch_data(r)) {
+            return 0;
+        }
+    } catch (const std::exception& e) {
+        log("ERROR", "{}: {}", r.what(), e.what());
+        return 0;
+    }
+    return bytes;
+}
+
+// Decodes the complete lines of a watch stream into the batch. False stops the stream.
+bool KubernetesSource::Impl::on_watch_data(Reflector& r) {
+    size_t start = 0;
+    for (size_t end; (end = r.body.find('\n', start)) != std::string::npos; start = end + 1) {
+        const std::string_view line(r.body.data() + start, end - start);
+        if (line.find_first_not_of(" \t\r") == std::string_view::npos) {
+            continue;
+        }
+        auto event = decode_watch_event(line, parser, *batch_arena);
+        if (!event) {
+            // Never fatal: the stream goes on, and the resourceVersion stays where it was.
+            log("WARNING", "{}: malformed event skipped: {}: {}", r.what(),
+                event.error().message, escaped(line));
+            continue;
+        }
+        ++r.events;
+        switch (event->type) {
+            case WatchEvent::Type::Bookmark:
+                break;
+            case WatchEvent::Type::Error:
+                if (event->status_code == 410) {
+                    r.gone = true;
+                } else {
+                    r.watch_error = fmt::format("ERROR event: {} {}", event->status_code,
+                                                escaped(event->status_message));
+                }
+                r.body.erase(0, end + 1);
+                return false;  // the server ends the watch after an error; so do we
+            case WatchEvent::Type::Added:
+            case WatchEvent::Type::Modified:
+            case WatchEvent::Type::Deleted:
+                add({event->type == WatchEvent::Type::Deleted ? OpType::Remove : OpType::Upsert,
+                     event->object});
+                break;
+        }
+        if (!event->resource_version.empty()) {
+            r.resource_version = event->resource_version;
+        }
+    }
+    r.body.erase(0, start);
+    return true;
+}
+
+void KubernetesSource::Impl::on_list_page(Reflector& r) {
+    DocArena arena;  // this page's tree, freed when it is converted
+    auto page = decode_list(r.body, r.type->kind, r.type->api_version, parser, arena);
+    if (!page) {
+        retry_later(r, fmt::format("invalid answer: {}", page.error().message));
+        r.continue_token.clear();
+        r.listed.reset();
+        return;
+    }
+    if (r.listed == nullptr) {
+        r.listed = std::make_unique<Cluster>();
+        r.listed_items = 0;
+    }
+    for (const DocNode& item : page->items) {
+        if (Status s = apply_object(item, false, config.namespaces, *r.listed); !s) {
+            log("WARNING", "{}: object skipped: {}", r.what(), s.error().message);
+        }
+    }
+    r.listed_items += page->items.size();
+    r.backoff_seconds = 0;
+    if (!page->continue_token.empty()) {
+        r.continue_token = std::move(page->continue_token);
+        r.next_attempt = Clock::now();
+        return;
+    }
+    // Complete: the list replaces everything of this kind in one batch, so a name that is in both
+    // the old and the new state never vanishes in between.
+    log("INFO", "{}: {} objects at resourceVersion {}", r.what(), r.listed_items,
+        page->resource_version);
+    add({.type = OpType::Replace, .kind = r.type->object_kind, .listed = std::move(r.listed)});
+    r.resource_version = std::move(page->resource_version);
+    r.continue_token.clear();
+    r.synced = true;
+    r.phase = Reflector::Phase::Watch;
+    r.next_attempt = Clock::now();
+}
+
+void KubernetesSource::Impl::relist(Reflector& r, Clock::time_point when) {
+    r.phase = Reflector::Phase::List;
+    r.continue_token.clear();
+    r.listed.reset();
+    r.next_attempt = when;
+}
+
+void KubernetesSource::Impl::retry_later(Reflector& r, std::string_view why,
+                                         double at_least_seconds) {
+    r.backoff_seconds = r.backoff_seconds == 0
+                            ? kBackoffInitialSeconds
+                            : std::min(r.backoff_seconds * 2, kBackoffMaxSeconds);
+    // Jitter spreads the reconnects of many servers after an API server restart.
+    const double jitter = std::uniform_real_distribution<double>(1.0, 1.5)(rng);
+    double delay = std::min(r.backoff_seconds * jitter, kBackoffMaxSeconds);
+    delay = std::max(delay, at_least_seconds);
+    log("WARNING", "{}: {}; retrying in {:.1f} s", r.what(), why, delay);
+    r.next_attempt = Clock::now() + std::chrono::duration_cast<Clock::duration>(Seconds(delay));
+}
+
+void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
+    long status = 0;
+    curl_easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_off_t retry_after = 0;
+    curl_easy_getinfo(r.easy, CURLINFO_RETRY_AFTER, &retry_after);
+    end_transfer(r);
+    const bool watch = r.phase == Reflector::Phase::Watch;
+    const auto now = Clock::now();
+
+    if (watch && r.gone) {
+        log("INFO", "{}: resourceVersion {} is too old (410 Gone), listing again", r.what(),
+            r.resource_version);
+        relist(r, now);
+        return;
+    }
+    if (watch && !r.watch_error.empty()) {
+        retry_later(r, r.watch_error);
+        return;
+    }
+    if (result != CURLE_OK) {
+        if (watch && status == 200) {
+            retry_later(r, fmt::format("connection lost after {} events: {}", r.events,
+                                       curl_easy_strerror(result)));
+        } else {
+            if (!watch) {
+                r.continue_token.clear();  // start the list again
+                r.listed.reset();
+            }
+            retry_later(r, curl_easy_strerror(result));
+        }
+        return;
+    }
+    if (status == 200) {
+        if (!watch) {
+            on_list_page(r);
+            return;
+        }
+        const Seconds lasted = now - r.started;
+        if (r.events == 0 && lasted < Seconds(1)) {
+            // client-go's "very short watch": an immediate clean close is a problem, not a loop.
+            retry_later(r, "watch closed at once without events");
+            return;
+        }
+        log("INFO", "{}: closed after {:.0f} s and {} events, resuming at resourceVersion {}",
+            r.what(), lasted.count(), r.events, r.resource_version);
+        r.backoff_seconds = 0;
+        r.next_attempt = now;
+        return;
+    }
+    const std::string message =
+        fmt::format("HTTP {}: {}", status, status_message(r.body, parser));
+    if (status == 410) {
+        // A watch too far behind, or a list's continue token expired (etcd compacted): list anew.
+        log("INFO", "{}: {}; listing again", r.what(), message);
+        relist(r, now);
+        return;
+    }
+    if (!watch) {
+        r.continue_token.clear();
+        r.listed.reset();
+    }
+    if (status == 429) {
+        // Retry-After is the server's to set; without it, the usual backoff.
+        retry_later(r, message, static_cast<double>(retry_after));
+        return;
+    }
+    if (status == 401) {
+        bearer_token(true);  // a rotated token: read the file again before retrying
+    }
+    retry_later(r, message);
+}
+
+void KubernetesSource::Impl::add(Op op) {
+    if (batch.empty()) {
+        batch_deadline = Clock::now() + kBatchWindow;
+    }
+    batch.push_back(std::move(op));
+}
+
+void KubernetesSource::Impl::flush() {
+    if (!batch.empty()) {
+        store.update([&](Cluster& cluster) {
+            for (Op& op : batch) {
+                if (op.type == OpType::Replace) {
+                    cluster.replace(op.kind, std::move(*op.listed));
+                    continue;
+                }
+                if (Status s = apply_object(op.object, op.type == OpType::Remove,
+                                            config.namespaces, cluster);
+                    !s) {
+                    log("WARNING", "event skipped: {}", s.error().message);
+                }
+            }
+        });
+        batch.clear();
+        batch_arena = std::make_unique<DocArena>();
+    }
+    if (!synced_reported &&
+        std::all_of(reflectors.begin(), reflectors.end(), [](const Reflector& r) {
+            return r.synced;
+        })) {
+        synced_reported = true;
+        log("INFO", "synced in {:.3f} s", Seconds(Clock::now() - started).count());
+        store.synced();
+    }
+}
+
+void KubernetesSource::Impl::run() {
+    while (!stopping.load()) {
+        auto now = Clock::now();
+        for (Reflector& r : reflectors) {
+            if (r.easy == nullptr && now >= r.next_attempt) {
+                start_request(r);
+            }
+        }
+        int running = 0;
+        curl_multi_perform(multi, &running);
+        int left = 0;
+        while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
+            if (message->msg != CURLMSG_DONE) {
+                continue;
+            }
+            Transfer* transfer = nullptr;
+            curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
+            finish(*transfer->reflector, message->data.result);
+        }
+        now = Clock::now();
+        if (!batch.empty() && now >= batch_deadline) {
+            flush();
+        }
+        auto wake = now + std::chrono::seconds(1);
+        for (const Reflector& r : reflectors) {
+            if (r.easy == nullptr) {
+                wake = std::min(wake, r.next_attempt);
+            }
+        }
+        if (!batch.empty()) {
+            wake = std::min(wake, batch_deadline);
+        }
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now);
+        curl_multi_poll(multi, nullptr, 0, static_cast<int>(std::max<int64_t>(wait.count(), 0)),
+                        nullptr);
+    }
+}
+
+KubernetesSource::KubernetesSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+KubernetesSource::~KubernetesSource() {
+    impl_->stopping = true;
+    curl_multi_wakeup(impl_->multi);
+    if (impl_->thread.joinable()) {
+        impl_->thread.join();
+    }
+}
+
+Result<std::unique_ptr<KubernetesSource>> KubernetesSource::start(KubernetesConfig config,
+                                                                  KubernetesStore& store) {
+    static std::once_flag curl_ready;
+    static CURLcode init = CURLE_OK;
+    std::call_once(curl_ready, [] { init = curl_global_init(CURL_GLOBAL_DEFAULT); });
+    if (init != CURLE_OK) {
+        return Error{fmt::format("kubernetes: libcurl: {}", curl_easy_strerror(init))};
+    }
+    auto impl = std::make_unique<Impl>(std::move(config), store);
+    impl->multi = curl_multi_init();
+    if (impl->multi == nullptr) {
+        return Error{"kubernetes: libcurl: cannot create a multi handle"};
+    }
+    std::vector<const ResourceType*> types = {&kNamespaces, &kServices, &kEndpointSlices};
+    if (impl->config.pods == PodsMode::Verified) {
+        types.push_back(&kPods);
+    }
+    impl->reflectors.resize(types.size());
+    for (size_t i = 0; i < types.size(); ++i) {
+        impl->reflectors[i].type = types[i];
+        if (types[i] == &kServices) {
+            impl->reflectors[i].label_selector = impl->config.label_selector;
+        }
+    }
+    log("INFO", "watching {} ({})", impl->config.api.server, impl->config.api.origin);
+    // The host's signals belong to its own threads (see server/frontend.cc): block, create,
+    // restore, so the thread never takes one.
+    sigset_t blocked;
+    sigset_t previous;
+    sigfillset(&blocked);
+    for (const int synchronous : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) {
+        sigdelset(&blocked, synchronous);
+    }
+    pthread_sigmask(SIG_BLOCK, &blocked, &previous);
+    Impl* running = impl.get();
+    impl->thread = std::thread([running] {
+        try {
+            running->run();
+        } catch (const std::exception& e) {
+            log("ERROR", "stopped: {}", e.what());
+        }
+    });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    return std::unique_ptr<KubernetesSource>(new KubernetesSource(std::move(impl)));
+}
+
+}  // namespace clusterdns

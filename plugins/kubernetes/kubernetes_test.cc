@@ -1,0 +1,176 @@
+#include "plugins/kubernetes/kubernetes.h"
+
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "zone/convert.h"
+
+namespace clusterdns {
+namespace {
+
+constexpr std::string_view kSlice =
+    R"({"type":"ADDED","object":{"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1",
+    "metadata":{"name":"db-abc","namespace":"prod","resourceVersion":"42",
+                "labels":{"kubernetes.io/service-name":"db"}},
+    "addressType":"IPv4",
+    "endpoints":[{"addresses":["10.244.1.5"],"conditions":{"ready":true},
+                  "targetRef":{"kind":"Pod","name":"db-0","namespace":"prod"}},
+                 {"addresses":["10.244.1.6"],"conditions":{"ready":false}}],
+    "ports":[{"name":"sql","port":5432,"protocol":"TCP"}]}})";
+
+// Decodes an event line and applies it, as the source does with each event of a batch.
+WatchEvent apply_line(std::string_view line, Cluster& cluster,
+                      const std::vector<std::string>& namespaces = {}) {
+    JsonParser parser;
+    DocArena arena;
+    auto event = decode_watch_event(line, parser, arena);
+    REQUIRE(event.has_value());
+    if (event->type != WatchEvent::Type::Bookmark && event->type != WatchEvent::Type::Error) {
+        const Status s = apply_object(event->object, event->type == WatchEvent::Type::Deleted,
+                                      namespaces, cluster);
+        INFO((s ? std::string() : s.error().message));
+        CHECK(s.has_value());
+    }
+    return *event;
+}
+
+TEST_CASE("kubernetes: ADDED, MODIFIED and DELETED events change the objects") {
+    Cluster cluster;
+    const WatchEvent added = apply_line(kSlice, cluster);
+    CHECK(added.resource_version == "42");
+    const EndpointSet& set = cluster.endpoint_sets.at("slice:prod/db-abc");
+    CHECK(set.service == "db");
+    REQUIRE(set.endpoints.size() == 2);
+    CHECK(set.endpoints[0].pod == "db-0");
+    CHECK_FALSE(set.endpoints[1].ready);
+
+    std::string modified(kSlice);
+    modified.replace(modified.find("ADDED"), 5, "MODIFIED");
+    modified.replace(modified.find("\"ready\":false"), 13, "\"ready\":true");
+    apply_line(modified, cluster);
+    CHECK(cluster.endpoint_sets.at("slice:prod/db-abc").endpoints[1].ready);
+
+    apply_line(R"({"type":"DELETED","object":{"kind":"EndpointSlice",
+        "apiVersion":"discovery.k8s.io/v1","metadata":{"name":"db-abc","namespace":"prod"}}})",
+               cluster);
+    CHECK(cluster.endpoint_sets.empty());
+}
+
+TEST_CASE("kubernetes: a slice that loses its service label leaves nothing behind") {
+    Cluster cluster;
+    apply_line(kSlice, cluster);
+    std::string unlinked(kSlice);
+    const std::string_view label = R"("kubernetes.io/service-name":"db")";
+    unlinked.replace(unlinked.find(label), label.size(), R"("x":"y")");
+    apply_line(unlinked, cluster);
+    CHECK(cluster.endpoint_sets.empty());
+}
+
+TEST_CASE("kubernetes: namespaces outside the exposed list are ignored") {
+    Cluster cluster;
+    apply_line(kSlice, cluster, {"dev"});
+    CHECK(cluster.endpoint_sets.empty());
+    apply_line(R"({"type":"ADDED","object":{"kind":"Namespace","apiVersion":"v1",
+                   "metadata":{"name":"prod"}}})",
+               cluster, {"dev"});
+    CHECK(cluster.namespaces.empty());
+    apply_line(kSlice, cluster, {"dev", "prod"});
+    CHECK(cluster.endpoint_sets.size() == 1);
+}
+
+TEST_CASE("kubernetes: BOOKMARK and ERROR events carry a resourceVersion or a Status") {
+    Cluster cluster;
+    const WatchEvent bookmark = apply_line(
+        R"({"type":"BOOKMARK","object":{"kind":"Service","apiVersion":"v1",
+            "metadata":{"resourceVersion":"99"}}})",
+        cluster);
+    CHECK(bookmark.type == WatchEvent::Type::Bookmark);
+    CHECK(bookmark.resource_version == "99");
+    const WatchEvent gone = apply_line(
+        R"json({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure",
+            "message":"too old resource version: 5 (9)","reason":"Expired","code":410}})json",
+        cluster);
+    CHECK(gone.type == WatchEvent::Type::Error);
+    CHECK(gone.status_code == 410);
+    CHECK(gone.status_message == "too old resource version: 5 (9)");
+    CHECK(cluster.size() == 0);
+}
+
+TEST_CASE("kubernetes: malformed events are errors, never half applied") {
+    JsonParser parser;
+    DocArena arena;
+    CHECK_FALSE(decode_watch_event(R"({"type":"MODIFIED","object":{"kind":"Service","metadata":)",
+                                   parser, arena)
+                    .has_value());
+    CHECK_FALSE(decode_watch_event(R"({"type":"RENAMED","object":{}})", parser, arena)
+                    .has_value());
+    CHECK_FALSE(decode_watch_event(R"({"type":"ADDED","object":"x"})", parser, arena).has_value());
+    CHECK_FALSE(decode_watch_event("[]", parser, arena).has_value());
+
+    // Valid JSON, but a field the converter refuses: the earlier version stays whole.
+    Cluster cluster;
+    apply_line(R"({"type":"ADDED","object":{"kind":"Service","apiVersion":"v1",
+        "metadata":{"name":"web","namespace":"prod"},"spec":{"clusterIP":"10.96.0.5"}}})",
+               cluster);
+    auto bad = decode_watch_event(
+        R"({"type":"MODIFIED","object":{"kind":"Service","apiVersion":"v1",
+            "metadata":{"name":"web","namespace":"prod"},
+            "spec":{"clusterIP":"10.96.0.7","ports":[{"port":0}]}}})",
+        parser, arena);
+    REQUIRE(bad.has_value());
+    CHECK_FALSE(apply_object(bad->object, false, {}, cluster).has_value());
+    CHECK(ip_to_text(cluster.services.at("prod/web").cluster_ips.at(0)) == "10.96.0.5");
+}
+
+TEST_CASE("kubernetes: list pages give items their kind; continue and resourceVersion") {
+    JsonParser parser;
+    DocArena arena;
+    auto page = decode_list(
+        R"({"kind":"ServiceList","apiVersion":"v1",
+            "metadata":{"resourceVersion":"17","continue":"abc","remainingItemCount":1},
+            "items":[{"metadata":{"name":"a","namespace":"x"},"spec":{"clusterIP":"None"}}]})",
+        "Service", "v1", parser, arena);
+    REQUIRE(page.has_value());
+    CHECK(page->resource_version == "17");
+    CHECK(page->continue_token == "abc");
+    REQUIRE(page->items.size() == 1);
+    Cluster cluster;
+    REQUIRE(apply_object(page->items[0], false, {}, cluster).has_value());
+    CHECK(cluster.services.at("x/a").headless);
+    CHECK_FALSE(decode_list(R"({"items":3})", "Service", "v1", parser, arena).has_value());
+    CHECK(decode_list(R"({"metadata":{},"items":null})", "Service", "v1", parser, arena)
+              ->items.empty());
+}
+
+TEST_CASE("kubernetes: a re-list replaces one kind whole and leaves the others") {
+    Cluster cluster;
+    cluster.upsert(Service{.ns = "a", .name = "old", .headless = true});
+    cluster.upsert(Service{.ns = "a", .name = "kept", .headless = true});
+    cluster.upsert(Namespace{"a"});
+    cluster.upsert(EndpointSet{.ns = "a", .name = "e/0", .service = "kept", .legacy = true});
+    cluster.upsert(EndpointSet{.ns = "a", .name = "s", .service = "kept"});
+    Cluster listed;
+    listed.upsert(Service{.ns = "a", .name = "kept", .headless = true});
+    listed.upsert(Service{.ns = "a", .name = "new", .headless = true});
+    cluster.replace(ObjectKind::Service, std::move(listed));
+    CHECK(cluster.services.size() == 2);
+    CHECK(cluster.services.count("a/new") == 1);
+    CHECK(cluster.services.count("a/old") == 0);
+    CHECK(cluster.namespaces.size() == 1);
+    cluster.replace(ObjectKind::EndpointSlice, Cluster{});
+    CHECK(cluster.endpoint_sets.size() == 1);  // the legacy set stays
+    CHECK(cluster.erase(ObjectKind::Endpoints, "a", "e"));
+    CHECK(cluster.endpoint_sets.empty());
+}
+
+TEST_CASE("kubernetes: a Status body gives its message") {
+    JsonParser parser;
+    CHECK(status_message(R"({"kind":"Status","message":"services is forbidden","code":403})",
+                         parser) == "services is forbidden");
+    CHECK(status_message("plain text", parser) == "plain text");
+    CHECK(status_message("", parser) == "(no body)");
+}
+
+}  // namespace
+}  // namespace clusterdns
