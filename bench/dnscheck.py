@@ -6,8 +6,8 @@
         prints the elapsed seconds.  Exit 1 on timeout, 2 if process PID exits first, 3 if --fail-log matches --fail-regex.
   dnscheck.py expect --server 127.0.0.1:PORT --expected OUT/expected.txt
         check the "name TYPE rdata..." lines written by gen_cluster.py.
-  dnscheck.py record --server 127.0.0.1:PORT --queries OUT/queries.txt [--count 1000] --out FILE
-        send the first COUNT queries (no EDNS, RD=0) and write one normalised line per query:
+  dnscheck.py record --server 127.0.0.1:PORT --queries OUT/queries.txt [--count 1000] [--edns SIZE] --out FILE
+        send the first COUNT queries (RD=0; no EDNS unless --edns) and write one normalised line per query:
         "qname qtype | RCODE aa=X | sorted answer RRs | authority owner/type".
   dnscheck.py diff FILE_A FILE_B [--show 10]
         compare two record files; exit 1 if they differ.
@@ -48,8 +48,13 @@ def encode_name(name):
     return out + b"\0"
 
 
-def build_query(qid, name, qtype):
-    return struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", qtype, 1)
+def build_query(qid, name, qtype, edns=0):
+    """A query with RD=0; with edns > 0 an OPT record advertising that UDP payload size."""
+    q = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 1 if edns else 0) + encode_name(name) + \
+        struct.pack("!HH", qtype, 1)
+    if edns:
+        q += b"\0" + struct.pack("!HHIH", 41, edns, 0, 0)
+    return q
 
 
 def read_name(msg, off):
@@ -121,8 +126,9 @@ def parse_response(msg):
 
 
 class Client:
-    def __init__(self, server, timeout=1.0):
+    def __init__(self, server, timeout=1.0, edns=0):
         host, port = parse_server(server)
+        self.edns = edns
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.addr = (host, port)
         self.sock = socket.socket(fam, socket.SOCK_DGRAM)
@@ -134,7 +140,7 @@ class Client:
         for _ in range(tries):
             qid = self.rng.randrange(65536)
             try:
-                self.sock.sendto(build_query(qid, name, qt), self.addr)
+                self.sock.sendto(build_query(qid, name, qt, self.edns), self.addr)
                 while True:
                     data, _ = self.sock.recvfrom(65535)
                     if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid:
@@ -221,7 +227,7 @@ def cmd_expect(a):
 
 
 def cmd_record(a):
-    c = Client(a.server)
+    c = Client(a.server, edns=a.edns)
     out = []
     timeouts = 0
     with open(a.queries) as f:
@@ -290,6 +296,8 @@ def main(argv):
     r.add_argument("--count", type=int, default=1000)
     r.add_argument("--out", required=True)
     r.add_argument("--pid", type=int, default=0, help="stop if this process exits")
+    r.add_argument("--edns", type=int, default=0, metavar="SIZE",
+                   help="send an OPT record with this UDP payload size (default: none, 512 bytes)")
     d = sp.add_parser("diff")
     d.add_argument("a")
     d.add_argument("b")

@@ -15,6 +15,7 @@
 #   SERVERS ["clusterdns knot"]   which servers to run, in order
 #   CLUSTERDNS [build/clusterdns] binary under test
 #   NAMESPACES [100]  NQUERIES [100000]  SEED [42]   generator parameters
+#   SHAPE [classic]      gen_cluster.py --shape: classic or real (see bench/README.md)
 #   LOAD_TIMEOUT [600]   seconds a server may take to load before it counts as failed
 #   REPEAT [1]           measured runs per server and size; the median (by qps) is reported
 #   CHECK_COUNT [1000]   queries replayed one by one to cross-check answers (0 = off)
@@ -37,6 +38,7 @@ CLUSTERDNS=${CLUSTERDNS:-$REPO/build/clusterdns}
 NAMESPACES=${NAMESPACES:-100}
 NQUERIES=${NQUERIES:-100000}
 SEED=${SEED:-42}
+SHAPE=${SHAPE:-classic}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-600}
 CHECK_COUNT=${CHECK_COUNT:-1000}
 REPEAT=${REPEAT:-1}
@@ -456,10 +458,10 @@ EOF
 log "work dir $WORK; sizes: ${SIZES[*]}; servers: $SERVERS; DURATION=${DURATION}s OUTSTANDING=$OUTSTANDING"
 for size in "${SIZES[@]}"; do
     data=$WORK/data-$size
-    log "generating $size services in $NAMESPACES namespaces -> $data"
+    log "generating $size services ($SHAPE shape) in $NAMESPACES namespaces -> $data"
     gt0=$(now)
     python3 "$BENCH_DIR/gen_cluster.py" --services "$size" --namespaces "$NAMESPACES" \
-        --queries "$NQUERIES" --seed "$SEED" --out "$data" \
+        --queries "$NQUERIES" --seed "$SEED" --shape "$SHAPE" --out "$data" \
         || die "gen_cluster.py failed for size $size"
     log "generated in $(elapsed "$gt0" "$(now)")s: manifests $(du -sh "$data/manifests" | cut -f1), zone $(du -sh "$data/zones" | cut -f1)"
     for srv in $SERVERS; do
