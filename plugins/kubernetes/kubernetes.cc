@@ -189,6 +189,7 @@ struct Reflector {
     enum class Phase { List, Watch } phase = Phase::List;
     std::string resource_version;  // the last one seen: where the next watch starts
     std::string continue_token;    // the next page of the list under way
+    bool whole_list = false;       // the next list unpaged: a continue token expired
     std::unique_ptr<Cluster> listed;  // the objects of the list under way
     size_t listed_items = 0;
     bool synced = false;  // listed once
@@ -318,8 +319,9 @@ void KubernetesSource::Impl::start_request(Reflector& r) {
     std::string url = config.api.server + r.type->path;
     if (r.phase == Reflector::Phase::List) {
         // No resourceVersion: a consistent read from etcd, paged (resourceVersion=0 would be
-        // served whole from the watch cache, ignoring limit).
-        url += fmt::format("?limit={}", kPageSize);
+        // served whole from the watch cache, ignoring limit). After an expired continue token,
+        // one list in one piece, as client-go's pager falls back to (FullListIfExpired).
+        url += r.whole_list ? "?limit=0" : fmt::format("?limit={}", kPageSize);
         if (!r.continue_token.empty()) {
             url += "&continue=" + escape(easy, r.continue_token);
         }
@@ -505,6 +507,7 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
     add({.type = OpType::Replace, .kind = r.type->object_kind, .listed = std::move(r.listed)});
     r.resource_version = std::move(page->resource_version);
     r.continue_token.clear();
+    r.whole_list = false;
     r.synced = true;
     r.phase = Reflector::Phase::Watch;
     r.next_attempt = Clock::now();
@@ -583,8 +586,11 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
         fmt::format("HTTP {}: {}", status, status_message(r.body, parser));
     if (status == 410) {
         // A watch too far behind, or a list's continue token expired (etcd compacted): list anew.
-        log("INFO", "{}: {}; listing again", r.what(), message);
+        const bool expired_continue = !watch && !r.continue_token.empty();
+        log("INFO", "{}: {}; listing again{}", r.what(), message,
+            expired_continue ? " in one piece" : "");
         relist(r, now);
+        r.whole_list = expired_continue;
         return;
     }
     if (!watch) {
