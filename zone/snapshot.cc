@@ -415,9 +415,16 @@ public:
                     if (!endpoint.ready && !service.publish_not_ready_addresses) {
                         continue;
                     }
+                    // Specification 2.4.1: the hostname names an endpoint; with CoreDNS's
+                    // endpoint_pod_names its Pod does, when that is a DNS label.
+                    std::string_view hostname = endpoint.hostname;
+                    if (hostname.empty() && config.endpoint_pod_names && !endpoint.pod.empty() &&
+                        check_dns1123_label("", endpoint.pod)) {
+                        hostname = endpoint.pod;
+                    }
                     for (const IpAddress& ip : endpoint.addresses) {
-                        if (seen.emplace(ip, endpoint.hostname).second) {
-                            r->endpoints.push_back({ip, endpoint.hostname, s->ports});
+                        if (seen.emplace(ip, hostname).second) {
+                            r->endpoints.push_back({ip, hostname, s->ports});
                         }
                     }
                 }

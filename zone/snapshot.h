@@ -27,7 +27,9 @@ struct PortView {
 
 struct EndpointView {
     IpAddress address;
-    std::string_view hostname;        // empty: the dashed address names it ("10-244-1-5")
+    // Its hostname or, with endpoint_pod_names, its Pod's name; empty: the dashed address names
+    // it ("10-244-1-5").
+    std::string_view hostname;
     std::span<const PortView> ports;  // the ports of the EndpointSlice it came from
 };
 
@@ -61,6 +63,9 @@ struct SnapshotConfig {
     uint32_t ttl_seconds = 30;
     uint32_t serial = 0;                  // SOA serial: Unix time of the last change
     std::vector<IpAddress> ns_addresses;  // glue of ns.dns.<origin>: where we listen
+    // An endpoint without hostname is named by its Pod (targetRef), as CoreDNS's
+    // endpoint_pod_names, when that is a DNS label; else by its dashed address.
+    bool endpoint_pod_names = false;
 };
 
 class Snapshot {
