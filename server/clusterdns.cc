@@ -18,7 +18,8 @@
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
 #include "server/frontend.h"
-#include "zone/cluster_zone.h"
+#include "zone/schema.h"
+#include "zone/snapshot_build.h"
 
 namespace clusterdns {
 namespace {
@@ -126,18 +127,22 @@ public:
         return use(merge(api_objects, cluster));
     }
 
-    // Rebuilds the zone from the objects and hands it to the workers. Caller holds `mutex`.
+    // Rebuilds the snapshot from the objects and hands it to the workers. Caller holds `mutex`.
     void publish() {
-        ZoneOptions zone_options{.origin = options.zone,
-                                 .ttl_seconds = options.ttl_seconds,
-                                 .serial = static_cast<uint32_t>(std::time(nullptr)),
-                                 .ns_addresses = ns_addresses(listen),
-                                 .endpoint_pod_names = options.endpoint_pod_names};
-        auto zone = with_objects([&](const Cluster& c) { return build_zone(c, zone_options); });
-        if (!zone) {
-            fail(zone.error());
+        if (Status valid = validate_zone_name(options.zone); !valid) {
+            fail(valid.error());
         }
-        current = std::move(*zone);
+        auto origin = Name::from_text(options.zone);
+        if (!origin) {
+            fail(Error{fmt::format("zone {} is not a domain name", quoted(options.zone))});
+        }
+        origin->to_lower();
+        SnapshotConfig config{.origin = *origin,
+                              .ttl_seconds = options.ttl_seconds,
+                              .serial = static_cast<uint32_t>(std::time(nullptr)),
+                              .ns_addresses = ns_addresses(listen),
+                              .endpoint_pod_names = options.endpoint_pod_names};
+        current = with_objects([&](const Cluster& c) { return build_snapshot(c, config); });
         if (frontend) {
             frontend->publish(current);
         }
@@ -164,7 +169,7 @@ public:
     std::mutex mutex;  // control side only; queries never take it
     Cluster cluster;
     std::vector<ListenAddress> listen;
-    std::shared_ptr<const Zone> current;
+    std::shared_ptr<const Snapshot> current;
     std::unique_ptr<Frontend> frontend;
     Cluster api_objects;  // from the kubernetes source
     bool api_synced = false;
@@ -322,9 +327,8 @@ Server::ZoneSummary Server::zone_summary() const {
                            .pods = c.pods.size()};
     });
     if (impl_->current) {
-        out.names = impl_->current->node_count();
-        out.records = impl_->current->record_count();
-        out.zone_bytes = impl_->current->memory_bytes();
+        out.zone_services = impl_->current->service_count();
+        out.zone_endpoints = impl_->current->endpoint_count();
     }
     return out;
 }

@@ -103,9 +103,8 @@ public:
         size_t services = 0;
         size_t endpoint_sets = 0;  // EndpointSlices and legacy Endpoints subsets
         size_t pods = 0;
-        size_t names = 0;
-        size_t records = 0;
-        size_t zone_bytes = 0;
+        size_t zone_services = 0;   // in the zone being served
+        size_t zone_endpoints = 0;  // published: ready, or all with publishNotReadyAddresses
     };
     ZoneSummary zone_summary() const;
 

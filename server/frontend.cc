@@ -24,7 +24,7 @@
 
 #include "server/codec/message.h"
 #include "server/tcp_stream.h"
-#include "zone/zone.h"
+#include "zone/snapshot.h"
 
 namespace clusterdns {
 
@@ -117,12 +117,12 @@ struct Worker {
     SlotList busy;  // Reading or Writing, by when the message or the write began
     uint64_t idle_timeout_ms = 10000;
     uint64_t io_timeout_ms = 5000;
-    std::shared_ptr<const Zone> zone;  // read and replaced only on this worker's thread
+    std::shared_ptr<const Snapshot> zone;  // read and replaced only on this worker's thread
     WorkerStats stats;
     std::thread thread;
     // Mailbox, guarded by Impl::mailbox_mutex.
-    std::shared_ptr<const Zone> incoming;
-    std::shared_ptr<const Zone> retired;
+    std::shared_ptr<const Snapshot> incoming;
+    std::shared_ptr<const Snapshot> retired;
     uint64_t wanted_generation = 0;
     uint64_t adopted_generation = 0;
     alignas(64) uint8_t answer[kTcpFrame];  // 2 bytes of TCP length, then the message
@@ -676,7 +676,7 @@ const std::vector<ListenAddress>& Frontend::bound() const {
 }
 
 Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options,
-                                                  std::shared_ptr<const Zone> zone) {
+                                                  std::shared_ptr<const Snapshot> zone) {
     auto impl = std::make_unique<Impl>();
     const unsigned workers = std::max(1u, options.workers);
     // Each worker has its own pool (the kernel picks the worker), so the cap is split between
@@ -772,8 +772,8 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
     return std::unique_ptr<Frontend>(new Frontend(std::move(impl)));
 }
 
-void Frontend::publish(std::shared_ptr<const Zone> zone) {
-    std::vector<std::shared_ptr<const Zone>> old;  // freed when this returns, on this thread
+void Frontend::publish(std::shared_ptr<const Snapshot> zone) {
+    std::vector<std::shared_ptr<const Snapshot>> old;  // freed when this returns, on this thread
     std::unique_lock lock(impl_->mailbox_mutex);
     if (impl_->stopping) {
         return;

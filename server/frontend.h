@@ -5,9 +5,9 @@
 // Everything a query needs is allocated when a worker starts; the query path allocates nothing and
 // takes no lock.
 //
-// Zones are published by message: publish() drops the new zone in each worker's mailbox and wakes
-// it; the worker swaps its own pointer between queries and hands the old one back, and the old zone
-// is freed here, on the publishing thread, once every worker has let go of it.
+// Zone snapshots are published by message: publish() drops the new one in each worker's mailbox
+// and wakes it; the worker swaps its own pointer between queries and hands the old one back, and
+// the old snapshot is freed here, on the publishing thread, once every worker has let go of it.
 
 #include <memory>
 #include <string>
@@ -18,7 +18,7 @@
 
 namespace clusterdns {
 
-class Zone;
+class Snapshot;
 
 struct ListenAddress {
     std::string host;  // IPv4 or IPv6 literal, no brackets
@@ -45,14 +45,14 @@ public:
     // someone holds, even another clusterdns: "address already in use"), or naming
     // max_tcp_connections if RLIMIT_NOFILE cannot be raised to hold that many connections.
     static Result<std::unique_ptr<Frontend>> start(const FrontendOptions& options,
-                                                   std::shared_ptr<const Zone> zone);
+                                                   std::shared_ptr<const Snapshot> zone);
     ~Frontend();  // stops
 
     // The addresses bound, in the order of options.listen, with the ports chosen.
     const std::vector<ListenAddress>& bound() const;
 
     // Hands a new zone to every worker and returns once none can still read the old one.
-    void publish(std::shared_ptr<const Zone> zone);
+    void publish(std::shared_ptr<const Snapshot> zone);
 
     // Stops every worker and closes every socket; idempotent.
     void stop();

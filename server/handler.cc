@@ -7,8 +7,8 @@
 
 namespace clusterdns {
 
-size_t handle_query(const Zone* zone, std::span<const uint8_t> packet, std::span<uint8_t> out,
-                    Transport transport, WorkerStats& stats) noexcept {
+size_t handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
+                    std::span<uint8_t> out, Transport transport, WorkerStats& stats) noexcept {
     stats.count(transport == Transport::Udp ? stats.requests_udp : stats.requests_tcp);
     Query q;
     const ParseStatus status = parse_query(packet, q);
@@ -24,10 +24,10 @@ size_t handle_query(const Zone* zone, std::span<const uint8_t> packet, std::span
     w.begin(q);
     switch (status) {
         case ParseStatus::Ok:
-            if (zone == nullptr) {
+            if (snapshot == nullptr) {
                 w.set_rcode(Rcode::ServFail);
             } else {
-                answer_query(*zone, q, w);
+                answer_query(*snapshot, q, w);
             }
             break;
         case ParseStatus::FormErr:

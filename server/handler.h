@@ -11,7 +11,7 @@
 
 namespace clusterdns {
 
-class Zone;
+class Snapshot;
 
 enum class Transport : uint8_t { Udp, Tcp };
 
@@ -29,8 +29,8 @@ struct alignas(64) WorkerStats {
 };
 
 // Writes the response to `packet` into `out` and returns its size, or 0 when nothing is to be
-// sent. A null zone (not loaded yet) answers SERVFAIL.
-size_t handle_query(const Zone* zone, std::span<const uint8_t> packet, std::span<uint8_t> out,
-                    Transport transport, WorkerStats& stats) noexcept;
+// sent. A null snapshot (not loaded yet) answers SERVFAIL.
+size_t handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
+                    std::span<uint8_t> out, Transport transport, WorkerStats& stats) noexcept;
 
 }  // namespace clusterdns

@@ -5,7 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/unit/test_util.h"
-#include "zone/cluster_zone.h"
+#include "zone/snapshot_build.h"
 
 namespace clusterdns {
 namespace {
@@ -15,7 +15,7 @@ using test::Decoded;
 using test::load_hex;
 using test::make_query;
 
-std::shared_ptr<const Zone> big_zone() {
+std::shared_ptr<const Snapshot> big_zone() {
     Cluster c;
     Service s;
     s.ns = "testns";
@@ -27,9 +27,7 @@ std::shared_ptr<const Zone> big_zone() {
         set.endpoints.push_back({.addresses = {*parse_ip("10.1.0." + std::to_string(i))}});
     }
     c.upsert(set);
-    auto built = build_zone(c, ZoneOptions{});
-    REQUIRE(built.has_value());
-    return *built;
+    return build_snapshot(c, test::snapshot_config());
 }
 
 struct Reply {
@@ -37,7 +35,7 @@ struct Reply {
     Decoded d;
 };
 
-Reply handle(const Zone* zone, const std::vector<uint8_t>& packet, Transport transport,
+Reply handle(const Snapshot* zone, const std::vector<uint8_t>& packet, Transport transport,
              WorkerStats& stats) {
     std::vector<uint8_t> out(65535);
     const size_t size = handle_query(zone, packet, out, transport, stats);

@@ -76,9 +76,9 @@ int main(int argc, char** argv) {
         const clusterdns::Server::ZoneSummary zone = server.zone_summary();
         fmt::print(stderr,
                    "[INFO] clusterdns: loaded {} Namespaces, {} Services, {} endpoint sets, {} "
-                   "Pods: {} names, {} records, {:.1f} MiB of zone, in {:.3f} s\n",
-                   zone.namespaces, zone.services, zone.endpoint_sets, zone.pods, zone.names,
-                   zone.records, static_cast<double>(zone.zone_bytes) / (1 << 20), took.count());
+                   "Pods: {} Services and {} endpoints in the zone, in {:.3f} s\n",
+                   zone.namespaces, zone.services, zone.endpoint_sets, zone.pods,
+                   zone.zone_services, zone.zone_endpoints, took.count());
         sigset_t pending;
         sigpending(&pending);
         if (sigismember(&pending, SIGTERM) != 1 && sigismember(&pending, SIGINT) != 1) {

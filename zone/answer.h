@@ -1,25 +1,28 @@
 #pragma once
-// Answers a query from a zone: the authoritative lookup, CNAME chasing inside our zones, pod
-// records synthesized from their names, negative answers with the SOA, and additional records.
-// Runs on the query path: no allocation, no lock, no clock.
+// Answers a query from a snapshot of the cluster. No record is stored: the query name is
+// classified by its labels (apex, dns-version, a Service, an endpoint, a port, a pod, a reverse
+// name) and the RRsets are synthesized into stack buffers as they are written. CNAMEs are chased
+// inside our zones, negative answers carry the SOA, SRV and NS answers the addresses of their
+// targets. Runs on the query path: no allocation, no lock, no clock.
 
 #include <cstdint>
 
 #include "server/codec/message.h"
-#include "zone/zone.h"
+#include "zone/snapshot.h"
 
 namespace clusterdns {
 
 // What answering one query cost, so tests can check that the work is bounded by what fits in the
-// response, not by the size of an RRset (a headless Service can have 50,000 endpoints).
+// response, not by the size of the data (a headless Service can have 50,000 endpoints).
 struct AnswerWork {
-    uint32_t lookups = 0;      // Zone::find calls
+    uint32_t lookups = 0;      // names resolved: the query's, each CNAME target, each SRV/NS target
     uint32_t rrs_offered = 0;  // ResponseWriter::add calls
 };
 
 // Writes the answer for `q` (already parsed as a well-formed QUERY) into `w`: RCODE, AA and
-// sections. Names outside every apex of the zone are REFUSED. Adds to `work` if given.
-void answer_query(const Zone& zone, const Query& q, ResponseWriter& w,
+// sections. Names outside the cluster domain and the reverse zones are REFUSED. Adds to `work`
+// if given.
+void answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
                   AnswerWork* work = nullptr) noexcept;
 
 }  // namespace clusterdns

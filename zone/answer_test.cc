@@ -1,6 +1,7 @@
-// Answers from a zone built by build_zone() out of a Cluster made in code, asked the way the
-// front end asks: parse_query, ResponseWriter, answer_query. The fixture follows CoreDNS's
-// plugin/kubernetes/handler_test.go (svc1, svc6, hdls1, external...), the behaviour we match.
+// Answers synthesized from a snapshot built by build_snapshot() out of a Cluster made in code,
+// asked the way the front end asks: parse_query, ResponseWriter, answer_query. The fixture
+// follows CoreDNS's plugin/kubernetes/handler_test.go (svc1, svc6, hdls1, external...), the
+// behaviour we match.
 
 #include "zone/answer.h"
 
@@ -13,7 +14,8 @@
 #include <fmt/format.h>
 
 #include "tests/unit/test_util.h"
-#include "zone/cluster_zone.h"
+#include "zone/schema.h"
+#include "zone/snapshot_build.h"
 
 namespace clusterdns {
 namespace {
@@ -124,15 +126,18 @@ Cluster fixture() {
     return c;
 }
 
-const Zone& zone() {
-    static const std::shared_ptr<const Zone> z = [] {
-        ZoneOptions options;
-        options.ttl_seconds = 30;
-        options.serial = 1700000000;
-        options.ns_addresses = {ip("127.0.0.1")};
-        auto built = build_zone(fixture(), options);
-        REQUIRE(built.has_value());
-        return *built;
+std::shared_ptr<const Snapshot> build(const Cluster& c,
+                                      SnapshotConfig config = test::snapshot_config()) {
+    return build_snapshot(c, std::move(config));
+}
+
+const Snapshot& zone() {
+    static const std::shared_ptr<const Snapshot> z = [] {
+        SnapshotConfig config = test::snapshot_config();
+        config.ttl_seconds = 30;
+        config.serial = 1700000000;
+        config.ns_addresses = {ip("127.0.0.1")};
+        return build(fixture(), config);
     }();
     return *z;
 }
@@ -465,18 +470,17 @@ TEST_CASE("answer: SOA and NS at the apex") {
 TEST_CASE("answer: the SOA TTL is the TTL, at most 300, and its minimum is the TTL") {
     for (const uint32_t ttl : {5u, 3600u}) {
         CAPTURE(ttl);
-        ZoneOptions options;
-        options.ttl_seconds = ttl;
-        auto built = build_zone(fixture(), options);
-        REQUIRE(built.has_value());
-        const Decoded d = ask(**built, "nope.testns.svc.cluster.local", kA);
+        SnapshotConfig config = test::snapshot_config();
+        config.ttl_seconds = ttl;
+        const auto built = build(fixture(), config);
+        const Decoded d = ask(*built, "nope.testns.svc.cluster.local", kA);
         REQUIRE(d.authority.size() == 1);
         CHECK(d.authority[0].ttl == std::min(ttl, 300u));
         CHECK(d.authority[0].text.ends_with(fmt::format(" {}", ttl)));
-        const Decoded a = ask(**built, "svc1.testns.svc.cluster.local", kA);
+        const Decoded a = ask(*built, "svc1.testns.svc.cluster.local", kA);
         REQUIRE(a.answer.size() == 1);
         CHECK(a.answer[0].ttl == ttl);
-        const Decoded pod = ask(**built, "1-2-3-4.testns.pod.cluster.local", kA);
+        const Decoded pod = ask(*built, "1-2-3-4.testns.pod.cluster.local", kA);
         REQUIRE(pod.answer.size() == 1);
         CHECK(pod.answer[0].ttl == ttl);
     }
@@ -585,38 +589,27 @@ TEST_CASE("answer: a headless answer too big for 512 octets sets TC") {
         endpoints.push_back(endpoint(fmt::format("10.1.0.{}", i + 1)));
     }
     c.upsert(slice("big", "many-1", "many", endpoints, {port("http", 80)}));
-    auto built = build_zone(c, ZoneOptions{});
-    REQUIRE(built.has_value());
-    const Decoded udp = ask(**built, "many.big.svc.cluster.local", kA, 512);
+    const auto built = build(c);
+    const Decoded udp = ask(*built, "many.big.svc.cluster.local", kA, 512);
     REQUIRE(udp.ok);
     CHECK(udp.tc());
     CHECK(udp.rcode() == kNoError);
     CHECK(udp.answer.size() < 100);
-    const Decoded tcp = ask(**built, "many.big.svc.cluster.local", kA);
+    const Decoded tcp = ask(*built, "many.big.svc.cluster.local", kA);
     CHECK_FALSE(tcp.tc());
     CHECK(tcp.answer.size() == 100);
     SUBCASE("SRV weight is floor(100/100) = 1") {
-        const Decoded srv = ask(**built, "many.big.svc.cluster.local", kSrv);
+        const Decoded srv = ask(*built, "many.big.svc.cluster.local", kSrv);
         REQUIRE(srv.answer.size() == 100);
         CHECK(srv.answer[0].text.starts_with("0 1 80 "));
     }
 }
 
-TEST_CASE("answer: build_zone refuses an origin that is not a name") {
-    for (const char* origin : {"bad..zone", "", "."}) {
-        CAPTURE(origin);
-        CHECK_FALSE(build_zone(Cluster{}, ZoneOptions{.origin = origin}).has_value());
-    }
-}
-
 TEST_CASE("answer: another origin serves its own apex") {
-    ZoneOptions options;
-    options.origin = "Example.Internal";
-    auto built = build_zone(fixture(), options);
-    REQUIRE(built.has_value());
-    check_answer(ask(**built, "svc1.testns.svc.example.internal", kA),
+    const auto built = build(fixture(), test::snapshot_config("Example.Internal"));
+    check_answer(ask(*built, "svc1.testns.svc.example.internal", kA),
                  {"svc1.testns.svc.example.internal. 30 A 10.0.0.1"});
-    const Decoded refused = ask(**built, "svc1.testns.svc.cluster.local", kA);
+    const Decoded refused = ask(*built, "svc1.testns.svc.cluster.local", kA);
     CHECK(refused.rcode() == kRefused);
 }
 
@@ -645,9 +638,8 @@ TEST_CASE("answer: an SRV answer's addresses appear once each, however many targ
         endpoints.push_back(endpoint("10.9.0." + std::to_string(i)));
     }
     c.upsert(slice("bulk", "many-1", "many", endpoints, {port("http", 80), port("metrics", 9100)}));
-    const auto built = build_zone(c, {});
-    REQUIRE(built.has_value());
-    const Decoded d = ask(**built, "many.bulk.svc.cluster.local", kSrv);
+    const auto built = build(c);
+    const Decoded d = ask(*built, "many.bulk.svc.cluster.local", kSrv);
     REQUIRE(d.ok);
     CHECK(d.answer.size() == 80);  // 40 endpoints x 2 ports
     const Lines additional = texts(d.additional);
@@ -661,7 +653,7 @@ namespace clusterdns {
 namespace {
 
 // A headless Service "big.bulk" whose `count` ready endpoints (no hostnames) all serve port http.
-std::shared_ptr<const Zone> big_headless(int count) {
+std::shared_ptr<const Snapshot> big_headless(int count) {
     Cluster c;
     c.upsert(headless("bulk", "big", {port("http", 80)}));
     std::vector<Endpoint> endpoints;
@@ -671,13 +663,11 @@ std::shared_ptr<const Zone> big_headless(int count) {
     }
     c.upsert(slice("bulk", "big-1", "big", endpoints, {port("http", 80)}));
     c.upsert(cluster_ip("bulk", "small", {"10.0.0.9"}, {port("http", 80)}));
-    auto built = build_zone(c, {});
-    REQUIRE(built.has_value());
-    return *built;
+    return build(c);
 }
 
 // test::ask, counting the work answer_query did.
-Decoded ask_counting(const Zone& zone, std::string_view name, uint16_t type, size_t limit,
+Decoded ask_counting(const Snapshot& zone, std::string_view name, uint16_t type, size_t limit,
                      AnswerWork& work) {
     Query q;
     REQUIRE(parse_query(test::make_query({.name = std::string(name), .type = type}), q) ==
@@ -765,18 +755,92 @@ TEST_CASE("answer: a normal name answers in a zone with a huge headless Service"
 
 TEST_CASE("answer: an additional RRset goes in whole or not at all (RFC 2181 9)") {
     // ns.dns.cluster.local with 60 addresses: 60 * 16 bytes do not fit in 512 beside the NS.
-    ZoneOptions options;
+    SnapshotConfig config = test::snapshot_config();
     for (int i = 1; i <= 60; ++i) {
-        options.ns_addresses.push_back(ip(fmt::format("10.0.0.{}", i)));
+        config.ns_addresses.push_back(ip(fmt::format("10.0.0.{}", i)));
     }
-    auto built = build_zone(Cluster{}, options);
-    REQUIRE(built.has_value());
-    const Decoded small = ask(**built, "cluster.local", kNs, 512);
+    const auto built = build(Cluster{}, config);
+    const Decoded small = ask(*built, "cluster.local", kNs, 512);
     CHECK(small.answer.size() == 1);
     CHECK_FALSE(small.tc());
     CHECK(small.additional_without_opt().empty());  // not the first 28 of the 60
-    const Decoded big = ask(**built, "cluster.local", kNs, 65535);
+    const Decoded big = ask(*built, "cluster.local", kNs, 65535);
     CHECK(big.additional_without_opt().size() == 60);
+}
+
+}  // namespace clusterdns
+
+namespace clusterdns {
+
+TEST_CASE("answer: with endpoint_pod_names an endpoint without hostname is named by its Pod") {
+    Cluster c;
+    c.upsert(headless("prod", "db", {port("pg", 5432)}));
+    Endpoint named = endpoint("10.244.1.5", "db-0");
+    named.pod = "ignored-pod";
+    Endpoint by_pod = endpoint("10.244.1.6");
+    by_pod.pod = "db-1";
+    Endpoint not_a_label = endpoint("10.244.1.7");
+    not_a_label.pod = "Not.A.Label";
+    c.upsert(slice("prod", "db-x", "db", {named, by_pod, not_a_label}, {port("pg", 5432)}));
+    SnapshotConfig config = test::snapshot_config();
+    config.endpoint_pod_names = true;
+    const auto on = build(c, config);
+    check_answer(ask(*on, "db-0.db.prod.svc.cluster.local", kA),
+                 {"db-0.db.prod.svc.cluster.local. 30 A 10.244.1.5"});
+    check_answer(ask(*on, "db-1.db.prod.svc.cluster.local", kA),
+                 {"db-1.db.prod.svc.cluster.local. 30 A 10.244.1.6"});
+    check_answer(ask(*on, "10-244-1-7.db.prod.svc.cluster.local", kA),
+                 {"10-244-1-7.db.prod.svc.cluster.local. 30 A 10.244.1.7"});
+    check_answer(ask(*on, "6.1.244.10.in-addr.arpa", kPtr),
+                 {"6.1.244.10.in-addr.arpa. 30 PTR db-1.db.prod.svc.cluster.local."});
+    const auto off = build(c);
+    check_nxdomain(ask(*off, "db-1.db.prod.svc.cluster.local", kA));
+    check_answer(ask(*off, "10-244-1-6.db.prod.svc.cluster.local", kA),
+                 {"10-244-1-6.db.prod.svc.cluster.local. 30 A 10.244.1.6"});
+}
+
+TEST_CASE("answer: a CNAME is chased to any name of our zones") {
+    Cluster c = fixture();
+    c.upsert(external("testns", "to-version", "dns-version.cluster.local"));
+    c.upsert(external("testns", "to-pod", "10-1-2-3.testns.pod.cluster.local"));
+    c.upsert(external("testns", "to-ptr", "1.0.0.10.in-addr.arpa"));
+    c.upsert(external("testns", "to-nothing", "nope.testns.svc.cluster.local"));
+    c.upsert(external("testns", "to-address", "10.0.0.1"));
+    const auto built = build(c);
+    check_answer(ask(*built, "to-version.testns.svc.cluster.local", kTxt),
+                 {"to-version.testns.svc.cluster.local. 30 CNAME dns-version.cluster.local.",
+                  "dns-version.cluster.local. 28800 TXT \"1.1.0\""});
+    check_answer(ask(*built, "to-pod.testns.svc.cluster.local", kA),
+                 {"to-pod.testns.svc.cluster.local. 30 CNAME 10-1-2-3.testns.pod.cluster.local.",
+                  "10-1-2-3.testns.pod.cluster.local. 30 A 10.1.2.3"});
+    check_answer(ask(*built, "to-ptr.testns.svc.cluster.local", kPtr),
+                 {"to-ptr.testns.svc.cluster.local. 30 CNAME 1.0.0.10.in-addr.arpa.",
+                  "1.0.0.10.in-addr.arpa. 30 PTR svc1.testns.svc.cluster.local."});
+    const Decoded nx = ask(*built, "to-nothing.testns.svc.cluster.local", kA);
+    CHECK(nx.rcode() == kNxDomain);
+    CHECK(texts(nx.answer) ==
+          Lines{"to-nothing.testns.svc.cluster.local. 30 CNAME nope.testns.svc.cluster.local."});
+    REQUIRE(nx.authority.size() == 1);
+    CHECK(nx.authority[0].type == kSoa);
+    // An address is no host name to alias: no record at all.
+    check_nxdomain(ask(*built, "to-address.testns.svc.cluster.local", kA));
+}
+
+TEST_CASE("answer: partial reverse names of existing addresses are NODATA") {
+    for (const char* name : {"10.in-addr.arpa", "0.10.in-addr.arpa", "0.0.10.in-addr.arpa",
+                             "4.3.2.1.ip6.arpa", "d.c.b.a.4.3.2.1.ip6.arpa"}) {
+        CAPTURE(name);
+        check_negative(
+            q(name, kPtr), kNoError,
+            std::string_view(name).ends_with("ip6.arpa") ? "ip6.arpa." : "in-addr.arpa.");
+    }
+    for (const char* name : {"11.in-addr.arpa", "010.in-addr.arpa", "1.0.0.0.10.in-addr.arpa",
+                             "x.10.in-addr.arpa", "5.4.3.2.1.ip6.arpa", "A.ip6.arpa"}) {
+        CAPTURE(name);
+        check_negative(
+            q(name, kPtr), kNxDomain,
+            std::string_view(name).ends_with("ip6.arpa") ? "ip6.arpa." : "in-addr.arpa.");
+    }
 }
 
 }  // namespace clusterdns

@@ -13,16 +13,6 @@ namespace {
 constexpr const char* kBuiltinNamespaces[] = {"default", "kube-system", "kube-public",
                                               "kube-node-lease"};
 
-// The names derived from the origin besides the apex itself, one label set each: what the SOA,
-// the NS, the TXT and the empty non-terminals are written at.
-constexpr std::string_view kNameServerLabels = "ns.dns";
-constexpr std::string_view kHostmasterLabels = "hostmaster";
-constexpr std::string_view kVersionLabels = "dns-version";
-constexpr std::string_view kServicesLabel = "svc";
-constexpr std::string_view kPodsLabel = "pod";
-constexpr std::string_view kDerivedLabels[] = {kNameServerLabels, kHostmasterLabels, kVersionLabels,
-                                               kServicesLabel, kPodsLabel};
-
 // Names built here are kept as their lowercase wire bytes: a Name is 256 bytes inline, too big
 // to hold hundreds of thousands of.
 using WireBytes = std::string;
@@ -54,11 +44,6 @@ Result<WireBytes> derived_name(std::string_view labels, std::string_view zone_te
         "zone name too long: {}.<zone> would take {} octets, more than {} (the zone has {} "
         "characters)",
         labels, labels.size() + zone_text.size() + 3, kMaxNameWire, zone_text.size())};
-}
-
-bool is_label_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
 }
 
 std::vector<uint8_t> srv_rdata(uint16_t weight, uint16_t port, const WireBytes& target) {
@@ -270,54 +255,6 @@ void add_service(Records& records, const Service& service,
 
 }  // namespace
 
-std::string dashed_address(const IpAddress& ip) {
-    std::string text = ip_to_text(ip);
-    std::replace(text.begin(), text.end(), ip.v6 ? ':' : '.', '-');
-    return text;
-}
-
-Status validate_zone_name(std::string_view zone) {
-    std::string_view text = zone;
-    if (text.ends_with('.')) {
-        text.remove_suffix(1);  // "cluster.local." is the same name
-    }
-    if (text.empty()) {
-        return Error{fmt::format("zone {}: the root is not a cluster domain", quoted(zone))};
-    }
-    std::string_view last_label;
-    for (std::string_view rest = text; !rest.empty();) {
-        const size_t dot = rest.find('.');
-        const std::string_view label = rest.substr(0, dot);
-        rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
-        if (label.empty() || label.size() > 63 || (dot != std::string_view::npos && rest.empty())) {
-            return Error{fmt::format("zone {}: labels must have 1 to 63 characters", quoted(zone))};
-        }
-        if (!std::all_of(label.begin(), label.end(), is_label_char)) {
-            return Error{fmt::format(
-                "zone {}: only letters, digits, '-' and '_' may appear in a label", quoted(zone))};
-        }
-        if (label.front() == '-' || label.back() == '-') {
-            return Error{
-                fmt::format("zone {}: a label may not start or end with '-'", quoted(zone))};
-        }
-        last_label = label;
-    }
-    const bool in_arpa =
-        std::equal(last_label.begin(), last_label.end(), "arpa", "arpa" + 4,
-                   [](char c, char arpa) { return lower_ascii(static_cast<uint8_t>(c)) == arpa; });
-    if (in_arpa) {
-        return Error{fmt::format("zone {}: arpa holds the reverse zones, not a cluster domain",
-                                 quoted(zone))};
-    }
-    // Every label is 1-63 characters, so only the length can fail a name from here on.
-    for (const std::string_view labels : kDerivedLabels) {
-        if (auto derived = derived_name(labels, text); !derived) {
-            return derived.error();
-        }
-    }
-    return {};
-}
-
 Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const ZoneOptions& options) {
     if (Status valid = validate_zone_name(options.origin); !valid) {
         return valid.error();
@@ -358,7 +295,7 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
         if (!mname) {
             return mname.error();
         }
-        const auto rname = derived_name(kHostmasterLabels, apex_text);
+        const auto rname = derived_name(kHostmasterLabel, apex_text);
         if (!rname) {
             return rname.error();
         }
@@ -373,7 +310,7 @@ Result<std::shared_ptr<const Zone>> build_zone(const Cluster& cluster, const Zon
         builder.add(view(*apex), RrType::Ns, ttl, view(*name_server));
     }
 
-    const auto version = derived_name(kVersionLabels, zone_text);
+    const auto version = derived_name(kVersionLabel, zone_text);
     if (!version) {
         return version.error();
     }

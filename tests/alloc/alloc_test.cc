@@ -24,7 +24,7 @@
 #include "plugins/manifests/manifests.h"
 #include "server/clusterdns.h"
 #include "server/handler.h"
-#include "zone/cluster_zone.h"
+#include "zone/snapshot_build.h"
 
 namespace {
 
@@ -180,6 +180,18 @@ std::vector<Probe> probes() {
         {query("cluster.local", 6), 0},
         {query("cluster.local", 2), 0},
         {query("missing.production.svc" + z, 1), 3},
+        // Headless: endpoints, an endpoint by hostname and by dashed address, SRV with targets.
+        {query("postgres.production.svc" + z, 1), 0},
+        {query("postgres.production.svc" + z, 33), 0},
+        {query("_postgres._tcp.postgres.production.svc" + z, 33), 0},
+        {query("postgres-0.postgres.production.svc" + z, 1), 0},
+        {query("10-250-0-7.big.production.svc" + z, 1), 0},
+        {query("_http._tcp.big.production.svc" + z, 33), 0},
+        {query("_dns._udp.kube-dns.kube-system.svc" + z, 33), 0},
+        {query("20.1.244.10.in-addr.arpa", 12), 0},  // an endpoint's PTR
+        {query("10.96.10.in-addr.arpa", 12), 0},     // a reverse empty non-terminal
+        {query("ns.dns" + z, 1), 0},
+        {query("api-service.production.svc" + z, 255), 0},
         {query("production.svc" + z, 1), 0},
         {query("example.com", 1), 5},
         {query("api-service.production.svc" + z, 1, 3), 5},
@@ -258,12 +270,15 @@ int main(int argc, char** argv) {
     static uint8_t reply[70000];
     static uint8_t frame[70000];
 
-    // A zone of our own for the in-process half.
+    // A snapshot of our own for the in-process half.
     clusterdns::Cluster cluster;
     if (!clusterdns::load_manifests(argv[1], cluster)) {
         return 1;
     }
-    auto zone = clusterdns::build_zone(cluster, {});
+    clusterdns::SnapshotConfig config;
+    config.origin = *clusterdns::Name::from_text("cluster.local");
+    config.ns_addresses = {*clusterdns::parse_ip("127.0.0.1")};
+    const auto zone = clusterdns::build_snapshot(cluster, std::move(config));
     clusterdns::WorkerStats stats;
 
     auto run_round = [&](bool checked) {
@@ -281,7 +296,7 @@ int main(int argc, char** argv) {
             }
             // In-process
             const size_t size = clusterdns::handle_query(
-                zone->get(), p.packet, {reply, sizeof reply}, clusterdns::Transport::Udp, stats);
+                zone.get(), p.packet, {reply, sizeof reply}, clusterdns::Transport::Udp, stats);
             if (checked) {
                 expect((size == 0) == (p.expected_rcode < 0), "in-process answer");
             }

@@ -1,4 +1,4 @@
-// Fuzzes the whole query path: handle_query over a small fixed zone, on UDP and TCP. A response
+// Fuzzes the whole query path: handle_query over a small fixed snapshot, on UDP and TCP. A response
 // must parse back, fit its transport's limit and echo the query id.
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include "server/codec/message.h"
 #include "server/handler.h"
 #include "tests/fuzz/response_check.h"
-#include "zone/cluster_zone.h"
+#include "zone/snapshot_build.h"
 
 namespace {
 
@@ -24,7 +24,7 @@ IpAddress ip(const char* text) {
 // Built once, with the names the seed queries ask for (from examples/): a dual-stack ClusterIP
 // Service with named ports, a headless Service with endpoints (with and without hostname, one
 // not ready), an ExternalName, and a pod.
-std::shared_ptr<const Zone> make_zone() {
+std::shared_ptr<const Snapshot> make_zone() {
     Cluster c;
     c.upsert(Namespace{"production"});
     c.upsert(Service{.ns = "production",
@@ -47,17 +47,16 @@ std::shared_ptr<const Zone> make_zone() {
                      .type = ServiceType::ExternalName,
                      .external_name = "db.example.com"});
     c.upsert(Pod{"production", "web-1", {ip("10.244.1.5")}});
-    ZoneOptions options;
-    options.ns_addresses = {ip("127.0.0.1")};
-    auto zone = build_zone(c, options);
-    fuzz::require(zone.has_value());
-    return *zone;
+    SnapshotConfig config;
+    config.origin = *Name::from_text("cluster.local");
+    config.ns_addresses = {ip("127.0.0.1")};
+    return build_snapshot(c, std::move(config));
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const std::shared_ptr<const Zone> zone = make_zone();
+    static const std::shared_ptr<const Snapshot> zone = make_zone();
     static WorkerStats stats;
     static uint8_t out[kMaxMessageSize];
     const std::span<const uint8_t> packet(data, size);

@@ -16,22 +16,22 @@
 #include "server/handler.h"
 #include "server/tcp_stream.h"
 #include "tests/fuzz/response_check.h"
-#include "zone/cluster_zone.h"
+#include "zone/snapshot_build.h"
 
 namespace {
 
 using namespace clusterdns;
 
-std::shared_ptr<const Zone> make_zone() {
+std::shared_ptr<const Snapshot> make_zone() {
     Cluster c;
     c.upsert(Namespace{"production"});
     c.upsert(Service{.ns = "production",
                      .name = "api-service",
                      .cluster_ips = {*parse_ip("10.96.10.100")},
                      .ports = {{"http", "tcp", 80}}});
-    auto zone = build_zone(c, {});
-    fuzz::require(zone.has_value());
-    return *zone;
+    SnapshotConfig config;
+    config.origin = *Name::from_text("cluster.local");
+    return build_snapshot(c, std::move(config));
 }
 
 size_t read_length(const uint8_t* p) {
@@ -41,7 +41,7 @@ size_t read_length(const uint8_t* p) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const std::shared_ptr<const Zone> zone = make_zone();
+    static const std::shared_ptr<const Snapshot> zone = make_zone();
     static WorkerStats stats;
     static uint8_t out[kMaxMessageSize];
     if (size < 2) {

@@ -331,7 +331,7 @@ std::vector<std::string> texts(const std::vector<DecodedRr>& rrs) {
     return out;
 }
 
-Decoded ask(const Zone& zone, const QuerySpec& spec, size_t limit) {
+Decoded ask(const Snapshot& snapshot, const QuerySpec& spec, size_t limit) {
     const std::vector<uint8_t> packet = make_query(spec);
     Query q;
     if (parse_query(packet, q) != ParseStatus::Ok) {
@@ -340,13 +340,22 @@ Decoded ask(const Zone& zone, const QuerySpec& spec, size_t limit) {
     std::vector<uint8_t> out(65535);
     ResponseWriter w(out, limit);
     w.begin(q);
-    answer_query(zone, q, w);
+    answer_query(snapshot, q, w);
     const size_t size = w.finish();
     return decode(std::span<const uint8_t>(out).first(size));
 }
 
-Decoded ask(const Zone& zone, std::string_view name, uint16_t type, size_t limit) {
-    return ask(zone, QuerySpec{.name = std::string(name), .type = type}, limit);
+Decoded ask(const Snapshot& snapshot, std::string_view name, uint16_t type, size_t limit) {
+    return ask(snapshot, QuerySpec{.name = std::string(name), .type = type}, limit);
+}
+
+SnapshotConfig snapshot_config(std::string_view origin) {
+    auto name = Name::from_text(origin);
+    if (!name) {
+        throw std::runtime_error("test origin is no name: " + std::string(origin));
+    }
+    name->to_lower();
+    return {.origin = *name};
 }
 
 }  // namespace clusterdns::test

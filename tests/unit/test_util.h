@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "server/codec/message.h"
-#include "zone/zone.h"
+#include "zone/snapshot.h"
 
 namespace clusterdns::test {
 
@@ -75,7 +75,10 @@ std::vector<std::string> texts(const std::vector<DecodedRr>& rrs);
 
 // parse_query + ResponseWriter + answer_query, as the front end does, and decode the result.
 // `limit` is the response size limit (65535 as over TCP by default).
-Decoded ask(const Zone& zone, const QuerySpec& spec, size_t limit = 65535);
-Decoded ask(const Zone& zone, std::string_view name, uint16_t type, size_t limit = 65535);
+Decoded ask(const Snapshot& snapshot, const QuerySpec& spec, size_t limit = 65535);
+Decoded ask(const Snapshot& snapshot, std::string_view name, uint16_t type, size_t limit = 65535);
+
+// The configuration of a test snapshot: the cluster domain `origin` (lowercased), TTL 30.
+SnapshotConfig snapshot_config(std::string_view origin = "cluster.local");
 
 }  // namespace clusterdns::test
