@@ -27,7 +27,7 @@ Two shapes (deterministic for a given --seed):
   endpoint has a unique pod IP from 10.128.0.0/10, a nodeName and a targetRef to its Pod.
 
 The zone files hold every record clusterdns derives from these objects (README.md, "What
-it answers"; zone/cluster_zone.cc): A of the ClusterIP; SRV "0 W port <svc>" on
+it answers"; zone/answer.cc): A of the ClusterIP; SRV "0 W port <svc>" on
 _<port>._<proto>.<svc> and on the bare name for every port, A of the ClusterIP on the
 _<port>._<proto> names too; for every endpoint of any Service an A at
 <hostname-or-dashed-ip>.<svc>.<ns>.svc; for headless Services A of every endpoint on the
@@ -259,7 +259,7 @@ def endpoint_label(ep):
 
 
 def service_records(s, srv_weight):
-    """The records clusterdns serves for Service s, as cluster_zone.cc derives them:
+    """The records clusterdns serves for Service s, as zone/answer.cc synthesizes them:
     ([(owner relative to the zone, type, rdata)], [(ip, PTR target fqdn)])."""
     owner = "%s.%s.svc" % (s.name, s.ns)
     fq = "%s.%s." % (owner, ZONE)

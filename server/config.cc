@@ -12,7 +12,7 @@
 #include "plugins/kubernetes/setup.h"
 #include "server/codec/name.h"
 #include "server/frontend.h"
-#include "zone/cluster_zone.h"
+#include "zone/schema.h"
 #include "zone/objects.h"
 
 namespace clusterdns {

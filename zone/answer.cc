@@ -309,6 +309,20 @@ bool service_name(const ServiceView& s, WireName origin, NameBuf& out) noexcept 
     return join(out, {s.name, s.ns, "svc"}, origin);
 }
 
+// The name a PTR record points at: the Service, or the endpoint under it. False for an
+// ExternalName (it has no address of its own) or a name too long to exist.
+bool ptr_name(const PtrTarget& t, WireName origin, NameBuf& out) noexcept {
+    if (t.service->type == ServiceType::ExternalName) {
+        return false;
+    }
+    NameBuf base;
+    if (!service_name(*t.service, origin, t.endpoint == nullptr ? out : base)) {
+        return false;
+    }
+    char buf[INET6_ADDRSTRLEN];
+    return t.endpoint == nullptr || join(out, {label_of(*t.endpoint, buf)}, base.wire());
+}
+
 Node service_node(const ServiceView* s) noexcept {
     if (s == nullptr) {
         return {};
@@ -334,7 +348,8 @@ Node resolve_reverse(const Snapshot& snapshot, const Labels& l, size_t depth, bo
         return node;
     }
     for (const PtrTarget& t : snapshot.ptr_targets(node.address)) {
-        if (t.service->type != ServiceType::ExternalName) {
+        NameBuf target;
+        if (ptr_name(t, snapshot.config().origin.wire(), target)) {
             node.kind = Kind::Ptr;
             break;
         }
@@ -731,18 +746,8 @@ void offer_rrset(RrsetWriter& out, Answerer& a, const Node& node, const Apex& ap
             }
             // A ClusterIP names its Service; any other address every endpoint name it has.
             for (const PtrTarget& t : a.snapshot.ptr_targets(node.address)) {
-                if (t.service->type == ServiceType::ExternalName) {
-                    continue;
-                }
-                NameBuf base;
                 NameBuf target;
-                char buf[INET6_ADDRSTRLEN];
-                if (!service_name(*t.service, origin, base) ||
-                    (t.endpoint != nullptr &&
-                     !join(target, {label_of(*t.endpoint, buf)}, base.wire()))) {
-                    continue;
-                }
-                if (!out.offer(t.endpoint != nullptr ? target.wire() : base.wire())) {
+                if (ptr_name(t, origin, target) && !out.offer(target.wire())) {
                     return;
                 }
             }

@@ -4,7 +4,7 @@
 #include <set>
 #include <string>
 
-#include "zone/cluster_zone.h"
+#include "zone/schema.h"
 #include "zone/persistent_map.h"
 #include "zone/snapshot_build.h"
 #include "zone/store.h"

@@ -1,8 +1,11 @@
-#include "zone/cluster_zone.h"
+#include "zone/schema.h"
 
 #include <string>
 
 #include <doctest/doctest.h>
+
+#include "tests/unit/test_util.h"
+#include "zone/snapshot_build.h"
 
 namespace clusterdns {
 namespace {
@@ -28,7 +31,7 @@ bool too_long(const Status& status) {
 
 }  // namespace
 
-TEST_CASE("cluster_zone: validate_zone_name takes ordinary cluster domains") {
+TEST_CASE("schema: validate_zone_name takes ordinary cluster domains") {
     for (const char* zone :
          {"cluster.local", "cluster.local.", "Example.Internal", "k8s", "my-cluster.example.com",
           "_internal.example", "a1.b-2.c3", "0.example"}) {
@@ -37,7 +40,7 @@ TEST_CASE("cluster_zone: validate_zone_name takes ordinary cluster domains") {
     }
 }
 
-TEST_CASE("cluster_zone: validate_zone_name refuses what is no domain name") {
+TEST_CASE("schema: validate_zone_name refuses what is no domain name") {
     for (const char* zone : {"",
                              ".",
                              "..",
@@ -70,7 +73,7 @@ TEST_CASE("cluster_zone: validate_zone_name refuses what is no domain name") {
     CHECK(validate_zone_name("arpa.local").has_value());  // only inside arpa is refused
 }
 
-TEST_CASE("cluster_zone: validate_zone_name refuses a zone whose derived names exceed 255 octets") {
+TEST_CASE("schema: validate_zone_name refuses a zone whose derived names exceed 255 octets") {
     // dns-version.<zone> is the longest derived name: 12 octets more than the zone's wire form,
     // which is its length + 2; so 241 characters is the longest zone that works.
     for (size_t length = 200; length <= 241; ++length) {
@@ -89,7 +92,7 @@ TEST_CASE("cluster_zone: validate_zone_name refuses a zone whose derived names e
     }
 }
 
-TEST_CASE("cluster_zone: build_zone serves the longest zone and refuses a longer one") {
+TEST_CASE("schema: the longest zone serves, a Service name too long for it is left out") {
     Cluster cluster;
     Service service;
     service.ns = "default";
@@ -98,14 +101,22 @@ TEST_CASE("cluster_zone: build_zone serves the longest zone and refuses a longer
     cluster.upsert(service);
     for (size_t length = 236; length <= 253; ++length) {
         CAPTURE(length);
-        const auto built = build_zone(cluster, ZoneOptions{.origin = zone_of_length(length)});
-        CHECK(built.has_value() == (length <= 241));
-        if (!built) {
-            CHECK(built.error().message.find("zone name too long") != std::string::npos);
+        const std::string zone = zone_of_length(length);
+        const Status valid = validate_zone_name(zone);
+        CHECK(valid.has_value() == (length <= 241));
+        if (!valid) {
+            CHECK(too_long(valid));
             continue;
         }
-        // The Service's name is too long for such a zone: left out, not a failure.
-        CHECK((*built)->node_count() > 0);
+        const auto snapshot = build_snapshot(cluster, test::snapshot_config(zone));
+        const test::Decoded soa = test::ask(*snapshot, zone, 6);
+        CHECK(soa.rcode() == 0);
+        CHECK(soa.answer.size() == 1);
+        // From 238 characters on, api.default.svc.<zone> would take more than 255 octets: no
+        // query can name it, and its ClusterIP has no PTR.
+        const test::Decoded ptr = test::ask(*snapshot, "20.0.96.10.in-addr.arpa", 12);
+        CHECK(ptr.rcode() == (length <= 237 ? 0 : 3));
+        CHECK(ptr.answer.size() == (length <= 237 ? 1 : 0));
     }
 }
 
