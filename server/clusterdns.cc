@@ -19,7 +19,7 @@
 #include "plugins/manifests/manifests.h"
 #include "server/frontend.h"
 #include "zone/schema.h"
-#include "zone/snapshot_build.h"
+#include "zone/store.h"
 
 namespace clusterdns {
 namespace {
@@ -68,16 +68,6 @@ std::vector<IpAddress> ns_addresses(const std::vector<ListenAddress>& listen) {
     return out;
 }
 
-// The objects of both sources: `first`'s, and `second`'s that `first` does not define.
-Cluster merge(const Cluster& first, const Cluster& second) {
-    Cluster out = first;
-    out.namespaces.insert(second.namespaces.begin(), second.namespaces.end());
-    out.services.insert(second.services.begin(), second.services.end());
-    out.endpoint_sets.insert(second.endpoint_sets.begin(), second.endpoint_sets.end());
-    out.pods.insert(second.pods.begin(), second.pods.end());
-    return out;
-}
-
 KubernetesConfig kubernetes_config(const Options& o) {
     return {.kubeconfig = o.kubeconfig,
             .context = o.context,
@@ -92,21 +82,18 @@ KubernetesConfig kubernetes_config(const Options& o) {
 
 }  // namespace
 
-// The store the kubernetes source writes to: its objects are kept apart from the manifests' and
-// merged (the API winning) when the zone is built.
+// One store holds the objects of every source; the kubernetes source writes to it as Source::Api
+// (its version of an object wins), manifests and the embedding API as Source::Manifests.
 class Server::Impl : public KubernetesStore {
 public:
     explicit Impl(Options o) : options(std::move(o)) {}
 
-    void update(const std::function<void(Cluster&)>& edit) override {
+    void update(const std::function<void(ObjectSink&)>& edit) override {
         std::lock_guard lock(mutex);
-        edit(api_objects);
+        Store::Writer api = store.writer(Source::Api);
+        edit(api);
         if (frontend) {
-            try {
-                publish();
-            } catch (const std::exception& e) {
-                fmt::print(stderr, "[ERROR] plugin/kubernetes: zone not published: {}\n", e.what());
-            }
+            publish();
         }
     }
 
@@ -114,70 +101,66 @@ public:
         {
             std::lock_guard lock(mutex);
             api_synced = true;
+            malloc_trim(0);  // the first list's parse trees and pages are gone: give them back
         }
         synced_changed.notify_all();
     }
 
-    // Calls `use` with every object the zone is made of, copying only when both sources have some.
-    template <class Use>
-    auto with_objects(Use&& use) const {
-        if (!source || cluster.size() == 0) {
-            return use(source ? api_objects : cluster);
-        }
-        return use(merge(api_objects, cluster));
-    }
-
-    // Rebuilds the snapshot from the objects and hands it to the workers. Caller holds `mutex`.
+    // Takes what changed in the store to a new snapshot and hands it to the workers. Caller holds
+    // `mutex`.
     void publish() {
-        if (Status valid = validate_zone_name(options.zone); !valid) {
-            fail(valid.error());
-        }
-        auto origin = Name::from_text(options.zone);
-        if (!origin) {
-            fail(Error{fmt::format("zone {} is not a domain name", quoted(options.zone))});
-        }
-        origin->to_lower();
-        SnapshotConfig config{.origin = *origin,
-                              .ttl_seconds = options.ttl_seconds,
-                              .serial = static_cast<uint32_t>(std::time(nullptr)),
-                              .ns_addresses = ns_addresses(listen),
-                              .endpoint_pod_names = options.endpoint_pod_names};
-        current = with_objects([&](const Cluster& c) { return build_snapshot(c, config); });
+        SnapshotConfig config = store.config();
+        config.serial = static_cast<uint32_t>(std::time(nullptr));
+        store.set_config(std::move(config));
+        current = store.snapshot();
         if (frontend) {
             frontend->publish(current);
         }
-        // Building leaves much freed heap behind (parse trees, the builder's maps): hand it back
-        // to the system so the resident size is the zone's and the objects'.
-        malloc_trim(0);
     }
 
-    // Applies a change to a copy of the objects, so a failure leaves everything as it was.
+    // Applies a change from the manifests or the embedding API, all or nothing: a failure
+    // half-way restores the store as it was.
     template <class Change>
     void change(Change&& apply) {
         std::lock_guard lock(mutex);
-        Cluster next = cluster;
-        if (Status s = apply(next); !s) {
+        const Store::Checkpoint saved = store.checkpoint();
+        Store::Writer manifests = store.writer(Source::Manifests);
+        if (Status s = apply(manifests); !s) {
+            store.restore(saved);
             fail(s.error());
         }
-        std::swap(cluster, next);
         if (frontend) {
             publish();
         }
+        // Loading leaves much freed heap behind (parse trees, replaced records): hand it back to
+        // the system so the resident size is the store's.
+        malloc_trim(0);
     }
 
     Options options;
     std::mutex mutex;  // control side only; queries never take it
-    Cluster cluster;
+    Store store;
     std::vector<ListenAddress> listen;
     std::shared_ptr<const Snapshot> current;
     std::unique_ptr<Frontend> frontend;
-    Cluster api_objects;  // from the kubernetes source
     bool api_synced = false;
     std::condition_variable synced_changed;
     std::unique_ptr<KubernetesSource> source;  // last: stopped before the rest goes
 };
 
 Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {
+    const Options& o = impl_->options;
+    if (Status valid = validate_zone_name(o.zone); !valid) {
+        fail(valid.error());
+    }
+    auto origin = Name::from_text(o.zone);
+    if (!origin) {
+        fail(Error{fmt::format("zone {} is not a domain name", quoted(o.zone))});
+    }
+    origin->to_lower();
+    impl_->store.set_config({.origin = *origin,
+                             .ttl_seconds = o.ttl_seconds,
+                             .endpoint_pod_names = o.endpoint_pod_names});
     for (const std::string& text : impl_->options.listen) {
         auto address = parse_listen_address(text);
         if (!address) {
@@ -188,7 +171,6 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
     for (const std::string& path : impl_->options.manifests) {
         load_manifests(path);
     }
-    const Options& o = impl_->options;
     if (o.kubeconfig.empty() && !o.in_cluster) {
         return;
     }
@@ -216,15 +198,15 @@ Server::~Server() {
 }
 
 void Server::load_manifests(const std::string& path) {
-    impl_->change([&](Cluster& c) { return clusterdns::load_manifests(path, c); });
+    impl_->change([&](ObjectSink& objects) { return clusterdns::load_manifests(path, objects); });
 }
 
 void Server::apply_yaml(std::string_view yaml) {
-    impl_->change([&](Cluster& c) { return load_manifest_text(yaml, "yaml", c); });
+    impl_->change([&](ObjectSink& objects) { return load_manifest_text(yaml, "yaml", objects); });
 }
 
 void Server::add_service(const ServiceSpec& spec) {
-    impl_->change([&](Cluster& c) -> Status {
+    impl_->change([&](ObjectSink& objects) -> Status {
         Service service;
         service.ns = spec.ns;
         service.name = spec.name;
@@ -254,15 +236,15 @@ void Server::add_service(const ServiceSpec& spec) {
         if (Status s = validate(service); !s) {
             return where(s.error().message);
         }
-        c.upsert(std::move(service));
+        objects.upsert(std::move(service));
         return {};
     });
 }
 
 bool Server::remove_service(std::string_view ns, std::string_view name) {
     bool removed = false;
-    impl_->change([&](Cluster& c) -> Status {
-        removed = c.services.erase(fmt::format("{}/{}", ns, name)) > 0;
+    impl_->change([&](ObjectSink& objects) -> Status {
+        removed = objects.erase(ObjectKind::Service, ns, name);
         return {};
     });
     return removed;
@@ -280,6 +262,9 @@ void Server::start() {
                             .tcp_idle_timeout_seconds = impl_->options.tcp_idle_timeout_seconds,
                             .tcp_io_timeout_seconds = impl_->options.tcp_io_timeout_seconds,
                             .max_tcp_connections = impl_->options.max_tcp_connections};
+    SnapshotConfig config = impl_->store.config();
+    config.ns_addresses = ns_addresses(impl_->listen);
+    impl_->store.set_config(std::move(config));
     impl_->publish();  // the zone is complete before the first query can arrive
     auto frontend = Frontend::start(options, impl_->current);
     if (!frontend) {
@@ -320,12 +305,11 @@ Server::Stats Server::stats() const {
 
 Server::ZoneSummary Server::zone_summary() const {
     std::lock_guard lock(impl_->mutex);
-    ZoneSummary out = impl_->with_objects([](const Cluster& c) {
-        return ZoneSummary{.namespaces = c.namespaces.size(),
-                           .services = c.services.size(),
-                           .endpoint_sets = c.endpoint_sets.size(),
-                           .pods = c.pods.size()};
-    });
+    const Store::Counts counts = impl_->store.counts();
+    ZoneSummary out{.namespaces = counts.namespaces,
+                    .services = counts.services,
+                    .endpoint_sets = counts.endpoint_sets,
+                    .pods = counts.pods};
     if (impl_->current) {
         out.zone_services = impl_->current->service_count();
         out.zone_endpoints = impl_->current->endpoint_count();

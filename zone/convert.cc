@@ -477,7 +477,7 @@ const DocNode& read_id(const DocNode& doc, ObjectId& id) {
     return metadata;
 }
 
-void add_object(const DocNode& doc, ObjectId& id, Cluster& cluster) {
+void add_object(const DocNode& doc, ObjectId& id, ObjectSink& cluster) {
     const DocNode& metadata = read_id(doc, id);
     const std::string& ns = id.ns;
     const std::string& name = id.name;
@@ -514,7 +514,7 @@ void add_object(const DocNode& doc, ObjectId& id, Cluster& cluster) {
 
 // Adds (or, with `remove`, removes) the object in `doc` or each item of a list.
 Status visit_objects(const DocNode& doc, std::string_view source, std::string_view where,
-                     Cluster& cluster, bool remove) {
+                     ObjectSink& cluster, bool remove) {
     ObjectId id;
     try {
         if (!doc.is_mapping()) {
@@ -554,12 +554,12 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
 }  // namespace
 
 Status add_objects(const DocNode& doc, std::string_view source, std::string_view where,
-                   Cluster& cluster) {
+                   ObjectSink& cluster) {
     return visit_objects(doc, source, where, cluster, false);
 }
 
 Status remove_objects(const DocNode& doc, std::string_view source, std::string_view where,
-                      Cluster& cluster) {
+                      ObjectSink& cluster) {
     return visit_objects(doc, source, where, cluster, true);
 }
 

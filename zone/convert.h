@@ -15,11 +15,11 @@ namespace clusterdns {
 // "examples/app.yaml:14: document 2 (Service production/api): spec.clusterIP: ...".
 // An object replaces the one of the same kind, namespace and name; on error nothing changes.
 Status add_objects(const DocNode& doc, std::string_view source, std::string_view where,
-                   Cluster& cluster);
+                   ObjectSink& cluster);
 
 // Removes the object `doc` names (a watch's DELETED event): only kind, apiVersion,
 // metadata.namespace and metadata.name are read. Errors as add_objects.
 Status remove_objects(const DocNode& doc, std::string_view source, std::string_view where,
-                      Cluster& cluster);
+                      ObjectSink& cluster);
 
 }  // namespace clusterdns

@@ -78,25 +78,38 @@ struct Namespace {
 // The kinds of object a Cluster holds, to erase or replace them by kind.
 enum class ObjectKind : uint8_t { Namespace, Service, EndpointSlice, Endpoints, Pod };
 
-// All objects a zone is built from, keyed by namespace/name so a later watch event can replace or
-// delete one.
-struct Cluster {
+struct Cluster;
+
+// Where a source puts objects: the server's store (zone/store.h), or a Cluster to collect them
+// (a manifest load to check first, a re-list, a test). The converter writes only through this.
+class ObjectSink {
+public:
+    virtual ~ObjectSink() = default;
+    virtual void upsert(Namespace ns) = 0;
+    virtual void upsert(Service service) = 0;
+    virtual void upsert(EndpointSet set) = 0;
+    virtual void upsert(Pod pod) = 0;
+    // Removes one object (a namespace by its name; `ns` is ignored then). For Endpoints, every
+    // set made from its subsets. Returns whether there was one.
+    virtual bool erase(ObjectKind kind, std::string_view ns, std::string_view name) = 0;
+    // Replaces every object of `kind` with those of that kind in `from` (a re-list): objects
+    // absent from `from` are gone, the others are taken over.
+    virtual void replace(ObjectKind kind, Cluster&& from) = 0;
+};
+
+// Objects collected in plain maps, keyed by namespace/name.
+struct Cluster : ObjectSink {
     std::map<std::string, Namespace> namespaces;
     std::map<std::string, Service> services;
     std::map<std::string, EndpointSet> endpoint_sets;  // key: "slice:" or "legacy:" + ns/name
     std::map<std::string, Pod> pods;
 
-    void upsert(Namespace ns);
-    void upsert(Service service);
-    void upsert(EndpointSet set);
-    void upsert(Pod pod);
-
-    // Removes one object (a namespace by its name; `ns` is ignored then). For Endpoints, every
-    // set made from its subsets. Returns whether there was one.
-    bool erase(ObjectKind kind, std::string_view ns, std::string_view name);
-    // Replaces every object of `kind` with those of that kind in `from` (a re-list): objects
-    // absent from `from` are gone, the others are taken over.
-    void replace(ObjectKind kind, Cluster&& from);
+    void upsert(Namespace ns) override;
+    void upsert(Service service) override;
+    void upsert(EndpointSet set) override;
+    void upsert(Pod pod) override;
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
+    void replace(ObjectKind kind, Cluster&& from) override;
     size_t size() const {
         return namespaces.size() + services.size() + endpoint_sets.size() + pods.size();
     }

@@ -1,11 +1,15 @@
 #include "zone/snapshot.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 
-#include "zone/schema.h"
+#include <fmt/format.h>
+
 #include "zone/persistent_map.h"
+#include "zone/schema.h"
 #include "zone/snapshot_build.h"
 #include "zone/store.h"
 
@@ -47,12 +51,14 @@ uint64_t key_hash(std::string_view ns, std::string_view name) noexcept {
 
 struct ServiceObject : Counted {
     Service service;
+    Source source = Source::Manifests;
 };
 
 struct SetRecord : Counted {
     EndpointSet set;
     std::vector<PortView> ports;  // views of set.ports
     std::string order;            // where it sorts among a Service's sets: kind, then name
+    Source source = Source::Manifests;
 };
 
 // The sets that name one Service, in order; holds each.
@@ -78,6 +84,7 @@ struct SetList : Counted {
 struct PodRecord : Counted {
     std::string ns;
     std::string name;
+    Source source = Source::Manifests;
 };
 
 // --- What snapshots hold --------------------------------------------------------------------
@@ -102,9 +109,13 @@ struct ServiceRecord : Counted {
 
 struct NamespaceRecord : Counted {
     std::string name;
-    bool declared = false;  // a Namespace object
-    uint32_t uses = 0;      // Services and Pods in it
+    uint8_t declared_by = 0;  // a bit per Source that has a Namespace object of this name
+    uint32_t uses = 0;        // Services and Pods in it
 };
+
+uint8_t bit(Source source) {
+    return static_cast<uint8_t>(1u << static_cast<unsigned>(source));
+}
 
 // The PTR targets of one address: every Service it is a ClusterIP of first, then the endpoints;
 // only the first `visible` are answered (the Services, if any).
@@ -221,18 +232,41 @@ public:
     DerivedMaps derived;
     std::set<std::pair<std::string, std::string>> dirty;  // Services whose view must be derived
 
-    const ServiceObject* find_object(std::string_view ns, std::string_view name) const {
-        return objects.find(key_hash(ns, name), [&](const ServiceObject& o) {
-            return o.service.name == name && o.service.ns == ns;
-        });
+    static uint64_t pod_hash(std::string_view ns, std::string_view name, Source source) {
+        return Hasher().add(ns).add(name).add(source == Source::Api ? "api pod" : "pod").done();
     }
-    static auto same_set(std::string_view ns, std::string_view name, bool legacy) {
-        return [=](const SetRecord& r) {
-            return r.set.legacy == legacy && r.set.name == name && r.set.ns == ns;
+    static uint64_t object_hash(std::string_view ns, std::string_view name, Source source) {
+        return Hasher().add(ns).add(name).add(source == Source::Api ? "api" : "manifests").done();
+    }
+    static auto same_object(std::string_view ns, std::string_view name, Source source) {
+        return [=](const ServiceObject& o) {
+            return o.source == source && o.service.name == name && o.service.ns == ns;
         };
     }
-    static uint64_t set_hash(std::string_view ns, std::string_view name, bool legacy) {
-        return Hasher().add(ns).add(name).add(legacy ? "legacy" : "slice").done();
+    const ServiceObject* find_object(std::string_view ns, std::string_view name,
+                                     Source source) const {
+        return objects.find(object_hash(ns, name, source), same_object(ns, name, source));
+    }
+    // What DNS publishes of a Service: the API's version if it has one, else the manifests'.
+    const ServiceObject* effective_object(std::string_view ns, std::string_view name) const {
+        const ServiceObject* api = find_object(ns, name, Source::Api);
+        return api != nullptr ? api : find_object(ns, name, Source::Manifests);
+    }
+    static auto same_set(std::string_view ns, std::string_view name, bool legacy,
+                         Source source) {
+        return [=](const SetRecord& r) {
+            return r.source == source && r.set.legacy == legacy && r.set.name == name &&
+                   r.set.ns == ns;
+        };
+    }
+    static uint64_t set_hash(std::string_view ns, std::string_view name, bool legacy,
+                             Source source) {
+        return Hasher()
+            .add(ns)
+            .add(name)
+            .add(legacy ? "legacy" : "slice")
+            .add(source == Source::Api ? "api" : "manifests")
+            .done();
     }
     const SetList* find_list(std::string_view ns, std::string_view service) const {
         return set_lists.find(key_hash(ns, service), [&](const SetList& l) {
@@ -240,7 +274,15 @@ public:
         });
     }
 
-    void use_namespace(std::string_view name, int uses_delta, int declared) {
+    const NamespaceRecord* find_namespace(std::string_view name) const {
+        return derived.namespaces.find(Hasher().add(name).done(),
+                                       [&](const NamespaceRecord& r) { return r.name == name; });
+    }
+
+    // Changes how many objects use a namespace, or whether `source` declares it; the namespace
+    // exists while either holds.
+    void change_namespace(std::string_view name, int uses_delta, std::optional<Source> source,
+                          bool declared) {
         const uint64_t h = Hasher().add(name).done();
         const auto same = [&](const NamespaceRecord& r) { return r.name == name; };
         auto* next = new NamespaceRecord();
@@ -250,10 +292,11 @@ public:
             next->name = std::string(name);
         }
         next->uses = static_cast<uint32_t>(static_cast<int>(next->uses) + uses_delta);
-        if (declared >= 0) {
-            next->declared = declared != 0;
+        if (source) {
+            next->declared_by = declared ? next->declared_by | bit(*source)
+                                         : next->declared_by & ~bit(*source);
         }
-        if (next->uses == 0 && !next->declared) {
+        if (next->uses == 0 && next->declared_by == 0) {
             delete next;
             derived.namespaces.erase(h, same);
             return;
@@ -273,7 +316,7 @@ public:
         }
         auto& listed = next->sets;
         const auto it = std::find_if(listed.begin(), listed.end(), [&](const SetRecord* s) {
-            return s->order == record.order;
+            return s->order == record.order && s->source == record.source;
         });
         if (it != listed.end()) {
             release_ref(*it);
@@ -282,10 +325,11 @@ public:
         if (add) {
             hold_ref(&record);
             listed.insert(std::upper_bound(listed.begin(), listed.end(), &record,
-                                         [](const SetRecord* a, const SetRecord* b) {
-                                             return a->order < b->order;
-                                         }),
-                        &record);
+                                           [](const SetRecord* a, const SetRecord* b) {
+                                               return std::tie(a->order, a->source) <
+                                                      std::tie(b->order, b->source);
+                                           }),
+                          &record);
         }
         const auto same = [&](const SetList& l) { return l.service == service && l.ns == ns; };
         if (listed.empty()) {
@@ -295,6 +339,18 @@ public:
             set_lists.set(key_hash(ns, service), same, next);
         }
         dirty.emplace(ns, service);
+    }
+
+    bool erase_set(std::string_view ns, std::string_view name, bool legacy, Source source) {
+        const uint64_t h = set_hash(ns, name, legacy, source);
+        const auto same = same_set(ns, name, legacy, source);
+        const SetRecord* old = sets.find(h, same);
+        if (old == nullptr) {
+            return false;
+        }
+        relist(*old, false);
+        sets.erase(h, same);
+        return true;
     }
 
     void change_ptr(const IpAddress& address, const ServiceRecord* remove, const PtrTarget* add) {
@@ -388,7 +444,7 @@ public:
         if (const ServiceRecord* old = derived.services.find(h, same)) {
             unpublish(*old);
         }
-        const ServiceObject* object = find_object(ns, name);
+        const ServiceObject* object = effective_object(ns, name);
         if (object == nullptr) {
             derived.services.erase(h, same);
             return;
@@ -405,8 +461,13 @@ public:
             const bool has_slices = std::any_of(list->sets.begin(), list->sets.end(),
                                                 [](const SetRecord* s) { return !s->set.legacy; });
             std::set<std::pair<IpAddress, std::string_view>> seen;
-            for (const SetRecord* s : list->sets) {
-                if (s->set.legacy == has_slices) {
+            for (size_t i = 0; i < list->sets.size(); ++i) {
+                const SetRecord* s = list->sets[i];
+                // The API's version of a set hides the manifests' (it sorts right after it).
+                const bool hidden = i + 1 < list->sets.size() &&
+                                    list->sets[i + 1]->order == s->order &&
+                                    list->sets[i + 1]->source == Source::Api;
+                if (s->set.legacy == has_slices || hidden) {
                     continue;
                 }
                 hold_ref(s);
@@ -458,104 +519,199 @@ Store::Store(SnapshotConfig config) : maps_(std::make_unique<Maps>()) {
 
 Store::~Store() = default;
 
-void Store::upsert(Service service) {
+Store::Checkpoint::Checkpoint(std::unique_ptr<Maps> maps) : maps_(std::move(maps)) {
+}
+
+Store::Checkpoint::Checkpoint(const Checkpoint& other)
+    : maps_(std::make_unique<Maps>(*other.maps_)) {
+}
+
+Store::Checkpoint::~Checkpoint() = default;
+
+Store::Checkpoint Store::checkpoint() const {
+    return Checkpoint(std::make_unique<Maps>(*maps_));
+}
+
+void Store::restore(const Checkpoint& saved) {
+    *maps_ = *saved.maps_;
+}
+
+void Store::upsert(Service service, Source source) {
     Maps& m = *maps_;
-    const uint64_t h = key_hash(service.ns, service.name);
     const std::string ns = service.ns;
     const std::string name = service.name;
-    const bool existed = m.find_object(ns, name) != nullptr;
+    const bool existed = m.find_object(ns, name, source) != nullptr;
     auto* object = new ServiceObject();
     object->service = std::move(service);
-    m.objects.set(
-        h, [&](const ServiceObject& o) { return o.service.name == name && o.service.ns == ns; },
-        object);
+    object->source = source;
+    m.objects.set(Maps::object_hash(ns, name, source), Maps::same_object(ns, name, source),
+                  object);
     if (!existed) {
-        m.use_namespace(ns, 1, -1);
+        m.change_namespace(ns, 1, std::nullopt, false);
     }
     m.dirty.emplace(ns, name);
 }
 
-bool Store::erase_service(std::string_view ns, std::string_view name) {
+void Store::upsert(EndpointSet set, Source source) {
     Maps& m = *maps_;
-    if (!m.objects.erase(key_hash(ns, name), [&](const ServiceObject& o) {
-            return o.service.name == name && o.service.ns == ns;
-        })) {
-        return false;
-    }
-    m.use_namespace(ns, -1, -1);
-    m.dirty.emplace(ns, name);
-    return true;
-}
-
-void Store::upsert(EndpointSet set) {
-    Maps& m = *maps_;
-    const uint64_t h = Maps::set_hash(set.ns, set.name, set.legacy);
-    const auto same = Maps::same_set(set.ns, set.name, set.legacy);
+    const uint64_t h = Maps::set_hash(set.ns, set.name, set.legacy, source);
+    const auto same = Maps::same_set(set.ns, set.name, set.legacy, source);
     if (const SetRecord* old = m.sets.find(h, same)) {
         m.relist(*old, false);  // it may have named another Service before
     }
     auto* record = new SetRecord();
     record->set = std::move(set);
+    record->source = source;
     for (const ServicePort& p : record->set.ports) {
         record->ports.push_back({p.name, p.protocol, p.port});
     }
     record->order = (record->set.legacy ? "legacy:" : "slice:") + record->set.name;
-    m.sets.set(h, Maps::same_set(record->set.ns, record->set.name, record->set.legacy), record);
+    // `set` was moved from: match by the record's own strings.
+    m.sets.set(h, Maps::same_set(record->set.ns, record->set.name, record->set.legacy, source),
+               record);
     m.relist(*record, true);
 }
 
-bool Store::erase_endpoint_set(std::string_view ns, std::string_view name, bool legacy) {
-    Maps& m = *maps_;
-    const uint64_t h = Maps::set_hash(ns, name, legacy);
-    const auto same = Maps::same_set(ns, name, legacy);
-    const SetRecord* old = m.sets.find(h, same);
-    if (old == nullptr) {
-        return false;
-    }
-    m.relist(*old, false);
-    m.sets.erase(h, same);
-    return true;
+void Store::upsert(Namespace ns, Source source) {
+    maps_->change_namespace(ns.name, 0, source, true);
 }
 
-void Store::upsert(Namespace ns) {
-    maps_->use_namespace(ns.name, 0, 1);
-}
-
-bool Store::erase_namespace(std::string_view name) {
-    Maps& m = *maps_;
-    const auto same = [&](const NamespaceRecord& r) { return r.name == name; };
-    const NamespaceRecord* r = m.derived.namespaces.find(Hasher().add(name).done(), same);
-    if (r == nullptr || !r->declared) {
-        return false;
-    }
-    m.use_namespace(name, 0, 0);
-    return true;
-}
-
-void Store::upsert(Pod pod) {
+void Store::upsert(Pod pod, Source source) {
     Maps& m = *maps_;
     const std::string ns = pod.ns;
     const std::string name = pod.name;
-    const auto same = [&](const PodRecord& p) { return p.name == name && p.ns == ns; };
-    const uint64_t h = key_hash(ns, name);
-    const bool existed = m.pods.find(h, same) != nullptr;
+    const auto same = [&](const PodRecord& p) {
+        return p.source == source && p.name == name && p.ns == ns;
+    };
+    const uint64_t h = Maps::pod_hash(ns, name, source);
+    const PodRecord* old = m.pods.find(h, same);
     auto* record = new PodRecord();
     record->ns = ns;
     record->name = name;
+    record->source = source;
     m.pods.set(h, same, record);
-    if (!existed) {
-        m.use_namespace(ns, 1, -1);
+    if (old == nullptr) {
+        m.change_namespace(ns, 1, std::nullopt, false);
     }
 }
 
-bool Store::erase_pod(std::string_view ns, std::string_view name) {
+bool Store::erase(ObjectKind kind, std::string_view ns, std::string_view name, Source source) {
     Maps& m = *maps_;
-    if (!m.pods.erase(key_hash(ns, name),
-                      [&](const PodRecord& p) { return p.name == name && p.ns == ns; })) {
-        return false;
+    switch (kind) {
+        case ObjectKind::Namespace: {
+            const NamespaceRecord* r = m.find_namespace(name);
+            if (r == nullptr || (r->declared_by & bit(source)) == 0) {
+                return false;
+            }
+            m.change_namespace(name, 0, source, false);
+            return true;
+        }
+        case ObjectKind::Service: {
+            if (!m.objects.erase(Maps::object_hash(ns, name, source),
+                                 Maps::same_object(ns, name, source))) {
+                return false;
+            }
+            m.change_namespace(ns, -1, std::nullopt, false);
+            m.dirty.emplace(ns, name);
+            return true;
+        }
+        case ObjectKind::EndpointSlice:
+            return m.erase_set(ns, name, false, source);
+        case ObjectKind::Endpoints: {
+            // One set per subset, named "<name>/<index>" from 0 up.
+            bool found = false;
+            for (size_t i = 0; m.erase_set(ns, fmt::format("{}/{}", name, i), true, source); ++i) {
+                found = true;
+            }
+            return found;
+        }
+        case ObjectKind::Pod: {
+            const auto same = [&](const PodRecord& p) {
+                return p.name == name && p.ns == ns && p.source == source;
+            };
+            if (!m.pods.erase(Maps::pod_hash(ns, name, source), same)) {
+                return false;
+            }
+            m.change_namespace(ns, -1, std::nullopt, false);
+            return true;
+        }
     }
-    m.use_namespace(ns, -1, -1);
-    return true;
+    return false;
+}
+
+void Store::replace(ObjectKind kind, Cluster&& from, Source source) {
+    Maps& m = *maps_;
+    // What `source` has of this kind now and the list does not: gone.
+    std::vector<std::pair<std::string, std::string>> gone;
+    switch (kind) {
+        case ObjectKind::Namespace:
+            m.derived.namespaces.for_each([&](const NamespaceRecord& r) {
+                if ((r.declared_by & bit(source)) != 0 && from.namespaces.count(r.name) == 0) {
+                    gone.emplace_back("", r.name);
+                }
+            });
+            break;
+        case ObjectKind::Service:
+            m.objects.for_each([&](const ServiceObject& o) {
+                if (o.source == source &&
+                    from.services.count(o.service.ns + "/" + o.service.name) == 0) {
+                    gone.emplace_back(o.service.ns, o.service.name);
+                }
+            });
+            break;
+        case ObjectKind::EndpointSlice:
+        case ObjectKind::Endpoints: {
+            const bool legacy = kind == ObjectKind::Endpoints;
+            m.sets.for_each([&](const SetRecord& r) {
+                const std::string key = fmt::format("{}:{}/{}", legacy ? "legacy" : "slice",
+                                                    r.set.ns, r.set.name);
+                if (r.source == source && r.set.legacy == legacy &&
+                    from.endpoint_sets.count(key) == 0) {
+                    gone.emplace_back(r.set.ns, r.set.name);
+                }
+            });
+            for (const auto& [ns, name] : gone) {
+                m.erase_set(ns, name, legacy, source);
+            }
+            gone.clear();
+            break;
+        }
+        case ObjectKind::Pod:
+            m.pods.for_each([&](const PodRecord& p) {
+                if (p.source == source && from.pods.count(p.ns + "/" + p.name) == 0) {
+                    gone.emplace_back(p.ns, p.name);
+                }
+            });
+            break;
+    }
+    for (const auto& [ns, name] : gone) {
+        erase(kind, ns, name, source);
+    }
+    switch (kind) {
+        case ObjectKind::Namespace:
+            for (auto& [key, ns] : from.namespaces) {
+                upsert(std::move(ns), source);
+            }
+            break;
+        case ObjectKind::Service:
+            for (auto& [key, service] : from.services) {
+                upsert(std::move(service), source);
+            }
+            break;
+        case ObjectKind::EndpointSlice:
+        case ObjectKind::Endpoints:
+            for (auto& [key, set] : from.endpoint_sets) {
+                if (set.legacy == (kind == ObjectKind::Endpoints)) {
+                    upsert(std::move(set), source);
+                }
+            }
+            break;
+        case ObjectKind::Pod:
+            for (auto& [key, pod] : from.pods) {
+                upsert(std::move(pod), source);
+            }
+            break;
+    }
 }
 
 void Store::upsert_all(const Cluster& cluster) {
@@ -583,8 +739,6 @@ const SnapshotConfig& Store::config() const noexcept {
 
 std::shared_ptr<const Snapshot> Store::snapshot() {
     Maps& m = *maps_;
-    // ClusterIPs first: a Service's endpoint PTRs hide behind any Service's ClusterIP, which
-    // change_ptr works out whatever the order; deriving in key order keeps results repeatable.
     for (const auto& [ns, name] : m.dirty) {
         m.derive(ns, name);
     }
@@ -595,8 +749,13 @@ std::shared_ptr<const Snapshot> Store::snapshot() {
     return std::make_shared<const Snapshot>(std::move(impl));
 }
 
-size_t Store::service_count() const noexcept {
-    return maps_->objects.size();
+Store::Counts Store::counts() const noexcept {
+    const Maps& m = *maps_;
+    Counts out{.services = m.objects.size(), .endpoint_sets = m.sets.size(), .pods = m.pods.size()};
+    m.derived.namespaces.for_each([&](const NamespaceRecord& r) {
+        out.namespaces += r.declared_by != 0;
+    });
+    return out;
 }
 
 std::shared_ptr<const Snapshot> build_snapshot(const Cluster& cluster, SnapshotConfig config) {

@@ -20,6 +20,10 @@
 
 namespace clusterdns {
 
+// Which source an object came from. The API's version of an object replaces the manifests' and
+// is not replaced by them; a re-list replaces only the objects of its own source.
+enum class Source : uint8_t { Manifests, Api };
+
 class Store {
 public:
     explicit Store(SnapshotConfig config = {});
@@ -27,18 +31,29 @@ public:
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
-    void upsert(Service service);
-    void upsert(EndpointSet set);
-    void upsert(Namespace ns);
-    void upsert(Pod pod);
-    // Each returns false if there was no such object.
-    bool erase_service(std::string_view ns, std::string_view name);
-    bool erase_endpoint_set(std::string_view ns, std::string_view name, bool legacy);
-    bool erase_namespace(std::string_view name);
-    bool erase_pod(std::string_view ns, std::string_view name);
+    void upsert(Service service, Source source = Source::Manifests);
+    void upsert(EndpointSet set, Source source = Source::Manifests);
+    void upsert(Namespace ns, Source source = Source::Manifests);
+    void upsert(Pod pod, Source source = Source::Manifests);
+    // Removes an object of `source` (a namespace by its name, `ns` ignored; for Endpoints every
+    // set made from its subsets); false if it has none.
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name,
+               Source source = Source::Manifests);
+    // Every object of `kind` and `source` becomes those of `from`: the others of that source go.
+    void replace(ObjectKind kind, Cluster&& from, Source source);
 
     // Every object of a Cluster (a manifest load), as upserts.
     void upsert_all(const Cluster& cluster);
+
+    // The store as an ObjectSink for one source: what sources and the converter write through.
+    class Writer;
+    Writer writer(Source source);
+
+    // A copy of the store's state, O(1): restore() takes the store back to it (a manifest load
+    // that fails half-way leaves nothing behind).
+    class Checkpoint;
+    Checkpoint checkpoint() const;
+    void restore(const Checkpoint& saved);
 
     void set_config(SnapshotConfig config);
     const SnapshotConfig& config() const noexcept;
@@ -46,10 +61,50 @@ public:
     // The objects as they are now, derived where they changed since the last call.
     std::shared_ptr<const Snapshot> snapshot();
 
-    size_t service_count() const noexcept;
+    struct Counts {
+        size_t namespaces = 0;  // declared by a Namespace object
+        size_t services = 0;
+        size_t endpoint_sets = 0;
+        size_t pods = 0;
+    };
+    Counts counts() const noexcept;
 
 private:
     class Maps;
+    std::unique_ptr<Maps> maps_;
+};
+
+class Store::Writer : public ObjectSink {
+public:
+    Writer(Store& store, Source source) : store_(store), source_(source) {}
+    void upsert(Namespace ns) override { store_.upsert(std::move(ns), source_); }
+    void upsert(Service service) override { store_.upsert(std::move(service), source_); }
+    void upsert(EndpointSet set) override { store_.upsert(std::move(set), source_); }
+    void upsert(Pod pod) override { store_.upsert(std::move(pod), source_); }
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override {
+        return store_.erase(kind, ns, name, source_);
+    }
+    void replace(ObjectKind kind, Cluster&& from) override {
+        store_.replace(kind, std::move(from), source_);
+    }
+
+private:
+    Store& store_;
+    Source source_;
+};
+
+inline Store::Writer Store::writer(Source source) {
+    return Writer(*this, source);
+}
+
+class Store::Checkpoint {
+public:
+    Checkpoint(const Checkpoint&);
+    ~Checkpoint();
+
+private:
+    friend class Store;
+    explicit Checkpoint(std::unique_ptr<Maps> maps);
     std::unique_ptr<Maps> maps_;
 };
 

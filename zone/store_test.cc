@@ -134,8 +134,8 @@ TEST_CASE("store: a snapshot shows the objects; old snapshots stay as they were"
     CHECK(first->has_reverse_prefix(ip("10.244.0.0"), 16));
     CHECK_FALSE(first->has_reverse_prefix(ip("10.245.0.0"), 16));
 
-    CHECK(store.erase_service("shop", "db"));
-    CHECK(store.erase_service("shop", "web"));
+    CHECK(store.erase(ObjectKind::Service, "shop", "db"));
+    CHECK(store.erase(ObjectKind::Service, "shop", "web"));
     const auto second = store.snapshot();
     CHECK(second->service("shop", "db") == nullptr);
     CHECK_FALSE(second->has_namespace("shop"));  // nothing uses it, nobody declared it
@@ -160,7 +160,7 @@ TEST_CASE("store: a ClusterIP hides endpoint PTRs of the same address, whichever
     REQUIRE(both->ptr_targets(ip("10.0.0.9")).size() == 1);
     CHECK(both->ptr_targets(ip("10.0.0.9"))[0].endpoint == nullptr);
     CHECK(both->ptr_targets(ip("10.0.0.9"))[0].service->name == "c");
-    store.erase_service("b", "c");
+    store.erase(ObjectKind::Service, "b", "c");
     CHECK(store.snapshot()->ptr_targets(ip("10.0.0.9"))[0].endpoint != nullptr);
 }
 
@@ -213,15 +213,17 @@ TEST_CASE("store: incremental snapshots equal snapshots built from scratch") {
                     break;
                 }
                 case 2:
-                    model.services.erase(ns + "/" + name);
-                    store.erase_service(ns, name);
+                    model.erase(ObjectKind::Service, ns, name);
+                    store.erase(ObjectKind::Service, ns, name);
                     break;
                 case 3:
                 case 4: {
+                    // Legacy Endpoints become sets named "<name>/<subset>": one subset here.
+                    const bool legacy = pick(5) == 0;
                     EndpointSet set{.ns = ns,
-                                    .name = fmt::format("slice{}", pick(5)),
+                                    .name = fmt::format("slice{}{}", pick(5), legacy ? "/0" : ""),
                                     .service = name,
-                                    .legacy = pick(5) == 0,
+                                    .legacy = legacy,
                                     .ports = {{"http", "tcp", 8080}}};
                     for (int e = pick(4); e > 0; --e) {
                         const IpAddress a = ip(fmt::format("10.{}.0.{}", 95 + pick(3), pick(20)));
@@ -237,9 +239,10 @@ TEST_CASE("store: incremental snapshots equal snapshots built from scratch") {
                 case 5: {
                     const std::string set_name = fmt::format("slice{}", pick(5));
                     const bool legacy = pick(5) == 0;
-                    model.endpoint_sets.erase(
-                        fmt::format("{}:{}/{}", legacy ? "legacy" : "slice", ns, set_name));
-                    store.erase_endpoint_set(ns, set_name, legacy);
+                    model.erase(legacy ? ObjectKind::Endpoints : ObjectKind::EndpointSlice, ns,
+                                set_name);
+                    store.erase(legacy ? ObjectKind::Endpoints : ObjectKind::EndpointSlice, ns,
+                                set_name);
                     break;
                 }
                 case 6:
@@ -247,17 +250,85 @@ TEST_CASE("store: incremental snapshots equal snapshots built from scratch") {
                     store.upsert(Namespace{ns});
                     break;
                 case 7:
-                    model.namespaces.erase(ns);
-                    store.erase_namespace(ns);
+                    model.erase(ObjectKind::Namespace, "", ns);
+                    store.erase(ObjectKind::Namespace, "", ns);
                     break;
             }
         }
         const auto incremental = store.snapshot();
         const auto scratch = build_snapshot(model, {});
-        INFO("batch " << batch);
-        CHECK(dump(*incremental, all_namespaces, all_services, all_addresses) ==
-              dump(*scratch, all_namespaces, all_services, all_addresses));
+        const auto got = dump(*incremental, all_namespaces, all_services, all_addresses);
+        const auto want = dump(*scratch, all_namespaces, all_services, all_addresses);
+        std::string differences;
+        for (const std::string& line : got) {
+            if (!std::binary_search(want.begin(), want.end(), line)) {
+                differences += "\n  incremental only: " + line;
+            }
+        }
+        for (const std::string& line : want) {
+            if (!std::binary_search(got.begin(), got.end(), line)) {
+                differences += "\n  from scratch only: " + line;
+            }
+        }
+        INFO("batch " << batch << differences);
+        CHECK(got == want);
     }
+}
+
+TEST_CASE("store: the API's version of an object wins while it exists; a re-list replaces only "
+          "its own") {
+    Store store;
+    auto manifests = store.writer(Source::Manifests);
+    auto api = store.writer(Source::Api);
+    manifests.upsert(Service{.ns = "a", .name = "both", .cluster_ips = {ip("10.0.0.1")}});
+    manifests.upsert(Service{.ns = "a", .name = "file", .cluster_ips = {ip("10.0.0.2")}});
+    api.upsert(Service{.ns = "a", .name = "both", .cluster_ips = {ip("10.0.0.3")}});
+    manifests.upsert(Service{.ns = "a", .name = "both", .cluster_ips = {ip("10.0.0.4")}});
+    CHECK(store.snapshot()->service("a", "both")->cluster_ips[0] == ip("10.0.0.3"));
+
+    Cluster listed;
+    listed.upsert(Service{.ns = "a", .name = "new", .cluster_ips = {ip("10.0.0.5")}});
+    api.replace(ObjectKind::Service, std::move(listed));
+    const auto after = store.snapshot();
+    // The API's version is gone with the re-list: the manifests' shows through again.
+    REQUIRE(after->service("a", "both") != nullptr);
+    CHECK(after->service("a", "both")->cluster_ips[0] == ip("10.0.0.4"));
+    CHECK(after->service("a", "file") != nullptr);  // the manifests' stays
+    CHECK(after->service("a", "new") != nullptr);
+    CHECK_FALSE(manifests.erase(ObjectKind::Service, "a", "new"));  // not the manifests' to erase
+    CHECK(api.erase(ObjectKind::Service, "a", "new"));
+}
+
+TEST_CASE("store: legacy Endpoints are erased with every subset") {
+    Store store;
+    for (int i = 0; i < 3; ++i) {
+        store.upsert(EndpointSet{.ns = "a",
+                                 .name = fmt::format("e/{}", i),
+                                 .service = "e",
+                                 .legacy = true,
+                                 .endpoints = {{.addresses = {ip(fmt::format("10.0.1.{}", i))}}}});
+    }
+    store.upsert(Service{.ns = "a", .name = "e", .headless = true});
+    CHECK(store.snapshot()->service("a", "e")->endpoints.size() == 3);
+    CHECK(store.erase(ObjectKind::Endpoints, "a", "e"));
+    CHECK(store.snapshot()->service("a", "e")->endpoints.empty());
+    CHECK(store.counts().endpoint_sets == 0);
+}
+
+TEST_CASE("store: a checkpoint takes every change since back") {
+    Store store;
+    store.upsert(Service{.ns = "a", .name = "kept", .cluster_ips = {ip("10.0.0.1")}});
+    const auto before = store.snapshot();
+    const Store::Checkpoint saved = store.checkpoint();
+    store.upsert(Service{.ns = "b", .name = "dropped", .cluster_ips = {ip("10.0.0.2")}});
+    store.erase(ObjectKind::Service, "a", "kept");
+    store.restore(saved);
+    const auto after = store.snapshot();
+    CHECK(after->service("a", "kept") != nullptr);
+    CHECK(after->service("b", "dropped") == nullptr);
+    CHECK_FALSE(after->has_namespace("b"));
+    CHECK(after->ptr_targets(ip("10.0.0.1")).size() == 1);
+    CHECK(after->ptr_targets(ip("10.0.0.2")).empty());
 }
 
 }  // namespace clusterdns

@@ -161,7 +161,7 @@ std::string status_message(std::string_view body, JsonParser& parser) {
 }
 
 Status apply_object(const DocNode& object, bool remove, const std::vector<std::string>& namespaces,
-                    Cluster& cluster) {
+                    ObjectSink& cluster) {
     if (!namespaces.empty()) {
         // A Namespace is itself the name to check; other objects by their namespace.
         const bool is_namespace = scalar_at(object, {"kind"}) == "Namespace";
@@ -617,7 +617,7 @@ void KubernetesSource::Impl::add(Op op) {
 
 void KubernetesSource::Impl::flush() {
     if (!batch.empty()) {
-        store.update([&](Cluster& cluster) {
+        store.update([&](ObjectSink& cluster) {
             for (Op& op : batch) {
                 if (op.type == OpType::Replace) {
                     cluster.replace(op.kind, std::move(*op.listed));

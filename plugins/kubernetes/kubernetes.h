@@ -25,7 +25,7 @@ public:
     virtual ~KubernetesStore() = default;
     // Runs `edit` on the objects from the API, then publishes them: whatever `edit` changes
     // becomes visible to queries at once, as one batch.
-    virtual void update(const std::function<void(Cluster&)>& edit) = 0;
+    virtual void update(const std::function<void(ObjectSink&)>& edit) = 0;
     // Every watched resource has been listed once: the API's objects are all in.
     virtual void synced() = 0;
 };
@@ -81,6 +81,6 @@ std::string status_message(std::string_view body, JsonParser& parser);
 // outside `namespaces` (when not empty) are ignored. An object the converter refuses changes
 // nothing; the error names it.
 Status apply_object(const DocNode& object, bool remove, const std::vector<std::string>& namespaces,
-                    Cluster& cluster);
+                    ObjectSink& cluster);
 
 }  // namespace clusterdns

@@ -63,7 +63,7 @@ Result<std::string> read_manifest_file(const std::string& path) {
 
 }  // namespace
 
-Status load_manifest_text(std::string_view text, std::string_view source, Cluster& cluster) {
+Status load_manifest_text(std::string_view text, std::string_view source, ObjectSink& cluster) {
     DocArena arena;  // the parse tree of this text, freed in one piece
     auto documents = parse_yaml(text, arena);
     if (!documents) {
@@ -81,7 +81,7 @@ Status load_manifest_text(std::string_view text, std::string_view source, Cluste
     return {};
 }
 
-Status load_manifests(const std::string& path, Cluster& cluster) {
+Status load_manifests(const std::string& path, ObjectSink& cluster) {
     namespace fs = std::filesystem;
     std::error_code ec;
     std::vector<fs::path> files;

@@ -18,9 +18,9 @@ namespace clusterdns {
 constexpr uint64_t kMaxManifestFileBytes = 256ull << 20;
 
 // Loads one file, or every *.yaml, *.yml and *.json file below a directory (sorted by path).
-Status load_manifests(const std::string& path, Cluster& cluster);
+Status load_manifests(const std::string& path, ObjectSink& cluster);
 
 // Loads manifest text; `source` names it in error messages.
-Status load_manifest_text(std::string_view text, std::string_view source, Cluster& cluster);
+Status load_manifest_text(std::string_view text, std::string_view source, ObjectSink& cluster);
 
 }  // namespace clusterdns
