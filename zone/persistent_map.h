@@ -11,8 +11,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <algorithm>
+#include <new>
+#include <span>
 #include <type_traits>
-#include <vector>
 
 namespace clusterdns {
 
@@ -80,7 +82,7 @@ public:
         if (bucket == nullptr) {
             return nullptr;
         }
-        for (const Entry& e : bucket->entries) {
+        for (const Entry& e : bucket->span()) {
             if (e.hash == hash && match(*e.value)) {
                 return e.value;
             }
@@ -91,16 +93,21 @@ public:
     // Puts `value` in place of the value `match` accepts, or adds it. The map takes a reference.
     template <class Match>
     void set(uint64_t hash, Match&& match, const V* value) {
-        Bucket& bucket = writable_bucket(hash);
+        const Node*& slot = writable_bucket_slot(hash);
+        Bucket* bucket = const_cast<Bucket*>(static_cast<const Bucket*>(slot));
         hold_value(value);
-        for (Entry& e : bucket.entries) {
+        for (Entry& e : bucket->span()) {
             if (e.hash == hash && match(*e.value)) {
                 release_value(e.value);
                 e.value = value;
                 return;
             }
         }
-        bucket.entries.push_back({hash, value});
+        if (bucket->count == bucket->capacity) {
+            bucket = Bucket::grow(bucket);
+            slot = bucket;
+        }
+        bucket->entries()[bucket->count++] = {hash, value};
         ++size_;
     }
 
@@ -110,12 +117,13 @@ public:
         if (find(hash, match) == nullptr) {
             return false;  // nothing to copy a path for
         }
-        Bucket& bucket = writable_bucket(hash);
-        for (size_t i = 0; i < bucket.entries.size(); ++i) {
-            if (bucket.entries[i].hash == hash && match(*bucket.entries[i].value)) {
-                release_value(bucket.entries[i].value);
-                bucket.entries[i] = bucket.entries.back();
-                bucket.entries.pop_back();
+        auto* bucket =
+            const_cast<Bucket*>(static_cast<const Bucket*>(writable_bucket_slot(hash)));
+        Entry* entries = bucket->entries();
+        for (uint32_t i = 0; i < bucket->count; ++i) {
+            if (entries[i].hash == hash && match(*entries[i].value)) {
+                release_value(entries[i].value);
+                entries[i] = entries[--bucket->count];
                 --size_;
                 return true;
             }
@@ -131,7 +139,7 @@ public:
             const auto* middle = static_cast<const Inner*>(root->children[i]);
             for (int j = 0; middle != nullptr && j < 256; ++j) {
                 if (const auto* bucket = static_cast<const Bucket*>(middle->children[j])) {
-                    for (const Entry& e : bucket->entries) {
+                    for (const Entry& e : bucket->span()) {
                         visit(*e.value);
                     }
                 }
@@ -151,8 +159,7 @@ public:
                     for (const Node* b : static_cast<const Inner*>(m)->children) {
                         if (b != nullptr) {
                             bytes += sizeof(Bucket) +
-                                     static_cast<const Bucket*>(b)->entries.capacity() *
-                                         sizeof(Entry);
+                                     static_cast<const Bucket*>(b)->capacity * sizeof(Entry);
                         }
                     }
                 }
@@ -174,9 +181,39 @@ private:
         Inner() : Node(false) {}
         const Node* children[256] = {};
     };
+    // The entries follow the header in the same allocation: one block per bucket.
     struct Bucket : Node {
-        Bucket() : Node(true) {}
-        std::vector<Entry> entries;
+        uint32_t count = 0;
+        uint32_t capacity;
+        explicit Bucket(uint32_t room) : Node(true), capacity(room) {}
+
+        Entry* entries() noexcept { return reinterpret_cast<Entry*>(this + 1); }
+        const Entry* entries() const noexcept { return reinterpret_cast<const Entry*>(this + 1); }
+        std::span<Entry> span() noexcept { return {entries(), count}; }
+        std::span<const Entry> span() const noexcept { return {entries(), count}; }
+
+        static Bucket* make(uint32_t room) {
+            return new (::operator new(sizeof(Bucket) + room * sizeof(Entry))) Bucket(room);
+        }
+        static void destroy(const Bucket* b) noexcept {
+            b->~Bucket();
+            ::operator delete(const_cast<Bucket*>(b));
+        }
+        // A copy of `from` with room for `room` entries; the values are not held again.
+        static Bucket* copy(const Bucket& from, uint32_t room) {
+            Bucket* b = make(room);
+            std::copy(from.entries(), from.entries() + from.count, b->entries());
+            b->count = from.count;
+            return b;
+        }
+        // Moves a full bucket this map alone holds into one twice as big.
+        static Bucket* grow(Bucket* full) {
+            Bucket* b = copy(*full, full->capacity * 2);
+            b->refs.store(1, std::memory_order_relaxed);
+            full->count = 0;  // the entries moved: destroying it must not release them
+            destroy(full);
+            return b;
+        }
     };
 
     static void hold(const Counted* c) noexcept {
@@ -196,10 +233,10 @@ private:
         }
         if (n->is_bucket) {
             const auto* b = static_cast<const Bucket*>(n);
-            for (const Entry& e : b->entries) {
+            for (const Entry& e : b->span()) {
                 release_value(e.value);
             }
-            delete b;
+            Bucket::destroy(b);
             return;
         }
         const auto* inner = static_cast<const Inner*>(n);
@@ -211,38 +248,46 @@ private:
 
     // Makes *slot a node only this map holds, copying a shared one (whose children then gain a
     // holder), and returns it.
-    template <class N>
-    static N& writable(const Node*& slot) {
+    static Inner& writable_inner(const Node*& slot) {
         if (slot == nullptr) {
-            auto* fresh = new N();
+            auto* fresh = new Inner();
             fresh->refs.store(1, std::memory_order_relaxed);
             slot = fresh;
             return *fresh;
         }
         if (slot->refs.load(std::memory_order_acquire) == 1) {
-            return *const_cast<N*>(static_cast<const N*>(slot));
+            return *const_cast<Inner*>(static_cast<const Inner*>(slot));
         }
-        const N& shared = *static_cast<const N*>(slot);
-        auto* copy = new N(shared);
+        auto* copy = new Inner(*static_cast<const Inner*>(slot));
         copy->refs.store(1, std::memory_order_relaxed);
-        if constexpr (std::is_same_v<N, Bucket>) {
-            for (const Entry& e : copy->entries) {
-                hold_value(e.value);
-            }
-        } else {
-            for (const Node* child : copy->children) {
-                hold(child);
-            }
+        for (const Node* child : copy->children) {
+            hold(child);
         }
         release(slot);
         slot = copy;
         return *copy;
     }
 
-    Bucket& writable_bucket(uint64_t hash) {
-        Inner& root = writable<Inner>(root_);
-        Inner& middle = writable<Inner>(root.children[hash >> 56]);
-        return writable<Bucket>(middle.children[(hash >> 48) & 0xFF]);
+    // The same for the bucket of `hash`; returns its slot, as adding may move the bucket.
+    const Node*& writable_bucket_slot(uint64_t hash) {
+        Inner& root = writable_inner(root_);
+        Inner& middle = writable_inner(root.children[hash >> 56]);
+        const Node*& slot = middle.children[(hash >> 48) & 0xFF];
+        if (slot == nullptr) {
+            Bucket* fresh = Bucket::make(2);
+            fresh->refs.store(1, std::memory_order_relaxed);
+            slot = fresh;
+        } else if (slot->refs.load(std::memory_order_acquire) != 1) {
+            const auto& shared = *static_cast<const Bucket*>(slot);
+            Bucket* copy = Bucket::copy(shared, shared.count + 1);
+            copy->refs.store(1, std::memory_order_relaxed);
+            for (const Entry& e : copy->span()) {
+                hold_value(e.value);
+            }
+            release(slot);
+            slot = copy;
+        }
+        return slot;
     }
 
     const Node* root_ = nullptr;
