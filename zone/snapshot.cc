@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 
@@ -62,15 +63,129 @@ uint64_t key_hash(std::string_view ns, std::string_view name) noexcept {
 
 // --- Objects, as the store keeps them -----------------------------------------------------
 
+// Strings of one object back to back in one block, handed out as views: a record costs its bytes
+// and a few allocations, not a std::string of 32 bytes (and often a heap block) per field.
+class Text {
+public:
+    // The block is sized once: views into it stay valid because it never moves.
+    explicit Text(size_t capacity) : bytes_(new char[capacity]), capacity_(capacity) {}
+    std::string_view add(std::string_view text) {
+        if (text.size() > capacity_ - size_) {
+            throw std::logic_error("Text: more than the size it was made for");
+        }
+        char* at = bytes_.get() + size_;
+        std::copy(text.begin(), text.end(), at);
+        size_ += text.size();
+        return {at, text.size()};
+    }
+
+private:
+    std::unique_ptr<char[]> bytes_;
+    size_t capacity_;
+    size_t size_ = 0;
+};
+
+// The protocol names are three: no copy of them per port.
+std::string_view protocol_name(std::string_view protocol) {
+    for (const std::string_view known : {"tcp", "udp", "sctp"}) {
+        if (protocol == known) {
+            return known;
+        }
+    }
+    return "tcp";
+}
+
+size_t ports_text_size(const std::vector<ServicePort>& ports) {
+    size_t size = 0;
+    for (const ServicePort& p : ports) {
+        size += p.name.size();
+    }
+    return size;
+}
+
+std::vector<PortView> port_views(const std::vector<ServicePort>& ports, Text& text) {
+    std::vector<PortView> out;
+    out.reserve(ports.size());
+    for (const ServicePort& p : ports) {
+        out.push_back({text.add(p.name), protocol_name(p.protocol), p.port});
+    }
+    return out;
+}
+
+// A Service as the store keeps it: what DNS reads of it, and nothing else.
 struct ServiceObject : Counted {
-    Service service;
+    struct Fields {
+        std::string_view ns;
+        std::string_view name;
+        std::string_view external_name;
+        ServiceType type = ServiceType::ClusterIp;
+        bool headless = false;
+        bool publish_not_ready_addresses = false;
+    };
+    explicit ServiceObject(const Service& s)
+        : text(s.ns.size() + s.name.size() + s.external_name.size() + ports_text_size(s.ports)),
+          service{.ns = text.add(s.ns),
+                  .name = text.add(s.name),
+                  .external_name = text.add(s.external_name),
+                  .type = s.type,
+                  .headless = s.headless,
+                  .publish_not_ready_addresses = s.publish_not_ready_addresses},
+          cluster_ips(s.cluster_ips),
+          ports(port_views(s.ports, text)) {}
+
+    Text text;
+    Fields service;
+    std::vector<IpAddress> cluster_ips;
+    std::vector<PortView> ports;
     Source source = Source::Manifests;
 };
 
+// An EndpointSlice (or one subset of a legacy Endpoints) as the store keeps it: one entry per
+// address, strings in one block.
 struct SetRecord : Counted {
-    EndpointSet set;
-    std::vector<PortView> ports;  // views of set.ports
-    std::string order;            // where it sorts among a Service's sets: kind, then name
+    struct Fields {
+        std::string_view ns;
+        std::string_view name;
+        std::string_view service;
+        bool legacy = false;
+    };
+    struct Address {
+        IpAddress address;
+        bool ready = true;
+        std::string_view hostname;
+        std::string_view pod;  // targetRef's Pod, for endpoint_pod_names
+    };
+    explicit SetRecord(const EndpointSet& s) : text(text_size(s)) {
+        set = {.ns = text.add(s.ns),
+               .name = text.add(s.name),
+               .service = text.add(s.service),
+               .legacy = s.legacy};
+        order = text.add(s.legacy ? "legacy:" : "slice:");
+        text.add(s.name);
+        order = std::string_view(order.data(), order.size() + s.name.size());
+        for (const Endpoint& e : s.endpoints) {
+            const std::string_view hostname = text.add(e.hostname);
+            const std::string_view pod = text.add(e.pod);
+            for (const IpAddress& ip : e.addresses) {
+                addresses.push_back({ip, e.ready, hostname, pod});
+            }
+        }
+        ports = port_views(s.ports, text);
+    }
+    static size_t text_size(const EndpointSet& s) {
+        size_t size = s.ns.size() + s.name.size() * 2 + s.service.size() + 7 +
+                      ports_text_size(s.ports);
+        for (const Endpoint& e : s.endpoints) {
+            size += e.hostname.size() + e.pod.size();
+        }
+        return size;
+    }
+
+    Text text;
+    Fields set;
+    std::string_view order;  // where it sorts among a Service's sets: kind, then name
+    std::vector<Address> addresses;
+    std::vector<PortView> ports;
     Source source = Source::Manifests;
 };
 
@@ -106,7 +221,6 @@ struct PodRecord : Counted {
 struct ServiceRecord : Counted {
     const ServiceObject* object = nullptr;
     std::vector<const SetRecord*> sets;
-    std::vector<PortView> ports;
     std::vector<EndpointView> endpoints;
     std::vector<uint32_t> by_label;
     ServiceView view;
@@ -465,10 +579,7 @@ public:
         auto* r = new ServiceRecord();
         hold_ref(object);
         r->object = object;
-        const Service& service = object->service;
-        for (const ServicePort& p : service.ports) {
-            r->ports.push_back({p.name, p.protocol, p.port});
-        }
+        const ServiceObject::Fields& service = object->service;
         if (const SetList* list = find_list(ns, name)) {
             // Legacy Endpoints count only for a Service without EndpointSlices.
             const bool has_slices = std::any_of(list->sets.begin(), list->sets.end(),
@@ -485,7 +596,7 @@ public:
                 }
                 hold_ref(s);
                 r->sets.push_back(s);
-                for (const Endpoint& endpoint : s->set.endpoints) {
+                for (const SetRecord::Address& endpoint : s->addresses) {
                     if (!endpoint.ready && !service.publish_not_ready_addresses) {
                         continue;
                     }
@@ -496,10 +607,8 @@ public:
                         check_dns1123_label("", endpoint.pod)) {
                         hostname = endpoint.pod;
                     }
-                    for (const IpAddress& ip : endpoint.addresses) {
-                        if (seen.emplace(ip, hostname).second) {
-                            r->endpoints.push_back({ip, hostname, s->ports});
-                        }
+                    if (seen.emplace(endpoint.address, hostname).second) {
+                        r->endpoints.push_back({endpoint.address, hostname, s->ports});
                     }
                 }
             }
@@ -516,9 +625,9 @@ public:
                    .name = service.name,
                    .type = service.type,
                    .headless = service.headless,
-                   .cluster_ips = service.cluster_ips,
+                   .cluster_ips = object->cluster_ips,
                    .external_name = service.external_name,
-                   .ports = r->ports,
+                   .ports = object->ports,
                    .endpoints = r->endpoints,
                    .by_label = r->by_label};
         derived.services.set(h, same, r);
@@ -554,8 +663,7 @@ void Store::upsert(Service service, Source source) {
     const std::string ns = service.ns;
     const std::string name = service.name;
     const bool existed = m.find_object(ns, name, source) != nullptr;
-    auto* object = new ServiceObject();
-    object->service = std::move(service);
+    auto* object = new ServiceObject(service);
     object->source = source;
     m.objects.set(Maps::object_hash(ns, name, source), Maps::same_object(ns, name, source),
                   object);
@@ -572,16 +680,9 @@ void Store::upsert(EndpointSet set, Source source) {
     if (const SetRecord* old = m.sets.find(h, same)) {
         m.relist(*old, false);  // it may have named another Service before
     }
-    auto* record = new SetRecord();
-    record->set = std::move(set);
+    auto* record = new SetRecord(set);
     record->source = source;
-    for (const ServicePort& p : record->set.ports) {
-        record->ports.push_back({p.name, p.protocol, p.port});
-    }
-    record->order = (record->set.legacy ? "legacy:" : "slice:") + record->set.name;
-    // `set` was moved from: match by the record's own strings.
-    m.sets.set(h, Maps::same_set(record->set.ns, record->set.name, record->set.legacy, source),
-               record);
+    m.sets.set(h, same, record);
     m.relist(*record, true);
 }
 
@@ -667,7 +768,7 @@ void Store::replace(ObjectKind kind, Cluster&& from, Source source) {
         case ObjectKind::Service:
             m.objects.for_each([&](const ServiceObject& o) {
                 if (o.source == source &&
-                    from.services.count(o.service.ns + "/" + o.service.name) == 0) {
+                    from.services.count(fmt::format("{}/{}", o.service.ns, o.service.name)) == 0) {
                     gone.emplace_back(o.service.ns, o.service.name);
                 }
             });
