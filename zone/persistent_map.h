@@ -224,7 +224,11 @@ private:
     static void hold_value(const V* v) noexcept { hold(v); }
     static void release_value(const V* v) noexcept {
         if (v != nullptr && v->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            delete v;
+            if constexpr (requires { V::destroy(v); }) {
+                V::destroy(v);  // a value sized at run time frees itself
+            } else {
+                delete v;
+            }
         }
     }
     static void release(const Node* n) noexcept {

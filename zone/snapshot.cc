@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -218,19 +220,57 @@ struct PodRecord : Counted {
 // --- What snapshots hold --------------------------------------------------------------------
 
 // A Service's view and what it points into: its object and the sets its endpoints came from.
+// One block: the header, then the sets it holds, its endpoints and their order by label.
 struct ServiceRecord : Counted {
     const ServiceObject* object = nullptr;
-    std::vector<const SetRecord*> sets;
-    std::vector<EndpointView> endpoints;
-    std::vector<uint32_t> by_label;
     ServiceView view;
-    ServiceRecord() = default;
-    ServiceRecord(const ServiceRecord&) = delete;
-    ~ServiceRecord() {
-        release_ref(object);
-        for (const SetRecord* s : sets) {
+    uint32_t set_count = 0;
+
+    std::span<const SetRecord* const> sets() const noexcept {
+        return {reinterpret_cast<const SetRecord* const*>(this + 1), set_count};
+    }
+    std::span<const EndpointView> endpoints() const noexcept { return view.endpoints; }
+
+    // Takes the references to `object` and `sets` that the caller holds.
+    static ServiceRecord* make(const ServiceObject* object,
+                               const std::vector<const SetRecord*>& sets,
+                               const std::vector<EndpointView>& endpoints,
+                               const std::vector<uint32_t>& by_label) {
+        const size_t sets_at = sizeof(ServiceRecord);
+        const size_t endpoints_at = sets_at + sets.size() * sizeof(const SetRecord*);
+        const size_t by_label_at = endpoints_at + endpoints.size() * sizeof(EndpointView);
+        static_assert(sizeof(ServiceRecord) % alignof(EndpointView) == 0 &&
+                      sizeof(EndpointView) % alignof(uint32_t) == 0);
+        auto* block = static_cast<uint8_t*>(
+            ::operator new(by_label_at + by_label.size() * sizeof(uint32_t)));
+        auto* r = new (block) ServiceRecord();
+        r->object = object;
+        r->set_count = static_cast<uint32_t>(sets.size());
+        std::uninitialized_copy(sets.begin(), sets.end(),
+                                reinterpret_cast<const SetRecord**>(block + sets_at));
+        auto* endpoint_views = reinterpret_cast<EndpointView*>(block + endpoints_at);
+        std::uninitialized_copy(endpoints.begin(), endpoints.end(), endpoint_views);
+        auto* order = reinterpret_cast<uint32_t*>(block + by_label_at);
+        std::uninitialized_copy(by_label.begin(), by_label.end(), order);
+        const ServiceObject::Fields& service = object->service;
+        r->view = {.ns = service.ns,
+                   .name = service.name,
+                   .type = service.type,
+                   .headless = service.headless,
+                   .cluster_ips = object->cluster_ips,
+                   .external_name = service.external_name,
+                   .ports = object->ports,
+                   .endpoints = {endpoint_views, endpoints.size()},
+                   .by_label = {order, by_label.size()}};
+        return r;
+    }
+    static void destroy(const ServiceRecord* r) noexcept {
+        release_ref(r->object);
+        for (const SetRecord* s : r->sets()) {
             release_ref(s);
         }
+        r->~ServiceRecord();
+        ::operator delete(const_cast<ServiceRecord*>(r));
     }
 };
 
@@ -246,11 +286,36 @@ uint8_t bit(Source source) {
 
 // The PTR targets of one address: every Service it is a ClusterIP of first, then the endpoints;
 // only the first `visible` are answered (the Services, if any).
+// One block: the header, then the targets (most addresses have one).
 struct PtrRecord : Counted {
     IpAddress address;
-    std::vector<PtrTarget> targets;
-    size_t visible = 0;
+    uint32_t count = 0;
+    uint32_t visible = 0;
+
+    std::span<const PtrTarget> targets() const noexcept {
+        return {reinterpret_cast<const PtrTarget*>(this + 1), count};
+    }
+    static PtrRecord* make(const IpAddress& address, std::span<const PtrTarget> targets) {
+        void* block = ::operator new(sizeof(PtrRecord) + targets.size() * sizeof(PtrTarget));
+        auto* r = new (block) PtrRecord();
+        r->address = address;
+        r->count = static_cast<uint32_t>(targets.size());
+        std::uninitialized_copy(targets.begin(), targets.end(),
+                                reinterpret_cast<PtrTarget*>(r + 1));
+        // The Services (ClusterIPs) sort first; endpoints show only where there is none.
+        r->visible = static_cast<uint32_t>(std::count_if(
+            targets.begin(), targets.end(), [](const PtrTarget& t) { return !t.endpoint; }));
+        if (r->visible == 0) {
+            r->visible = r->count;
+        }
+        return r;
+    }
+    static void destroy(const PtrRecord* r) noexcept {
+        r->~PtrRecord();
+        ::operator delete(const_cast<PtrRecord*>(r));
+    }
 };
+static_assert(sizeof(PtrRecord) % alignof(PtrTarget) == 0);
 
 // How many addresses with PTR records start with `bits` bits of `prefix`.
 struct PrefixRecord : Counted {
@@ -325,7 +390,7 @@ const ServiceView* Snapshot::service(std::string_view ns, std::string_view name)
 std::span<const PtrTarget> Snapshot::ptr_targets(const IpAddress& address) const noexcept {
     const PtrRecord* r = impl_->maps.ptrs.find(
         Hasher().add(address).done(), [&](const PtrRecord& p) { return p.address == address; });
-    return r == nullptr ? std::span<const PtrTarget>() : std::span(r->targets).first(r->visible);
+    return r == nullptr ? std::span<const PtrTarget>() : r->targets().first(r->visible);
 }
 
 bool Snapshot::has_reverse_prefix(const IpAddress& prefix, unsigned bits) const noexcept {
@@ -484,12 +549,10 @@ public:
         const uint64_t h = Hasher().add(address).done();
         const auto same = [&](const PtrRecord& p) { return p.address == address; };
         const PtrRecord* old = derived.ptrs.find(h, same);
-        auto* next = new PtrRecord();
-        next->address = address;
+        std::vector<PtrTarget> targets;
         if (old != nullptr) {
-            next->targets = old->targets;
+            targets.assign(old->targets().begin(), old->targets().end());
         }
-        auto& targets = next->targets;
         if (remove != nullptr) {
             std::erase_if(targets, [&](const PtrTarget& t) { return t.service == &remove->view; });
         }
@@ -497,17 +560,11 @@ public:
             targets.insert(std::upper_bound(targets.begin(), targets.end(), *add, ptr_order),
                            *add);
         }
-        next->visible = static_cast<size_t>(std::count_if(
-            targets.begin(), targets.end(), [](const PtrTarget& t) { return !t.endpoint; }));
-        if (next->visible == 0) {
-            next->visible = targets.size();
-        }
         const bool had = old != nullptr;
         const bool has = !targets.empty();
         if (has) {
-            derived.ptrs.set(h, same, next);
+            derived.ptrs.set(h, same, PtrRecord::make(address, targets));
         } else {
-            delete next;
             derived.ptrs.erase(h, same);
         }
         if (had != has) {
@@ -544,10 +601,10 @@ public:
         for (const IpAddress& ip : old.view.cluster_ips) {
             change_ptr(ip, &old, nullptr);
         }
-        for (const EndpointView& e : old.endpoints) {
+        for (const EndpointView& e : old.endpoints()) {
             change_ptr(e.address, &old, nullptr);
         }
-        derived.endpoint_count -= old.endpoints.size();
+        derived.endpoint_count -= old.endpoints().size();
     }
 
     void publish(const ServiceRecord& record) {
@@ -555,11 +612,11 @@ public:
             const PtrTarget t{&record.view, nullptr};
             change_ptr(ip, nullptr, &t);
         }
-        for (const EndpointView& e : record.endpoints) {
+        for (const EndpointView& e : record.endpoints()) {
             const PtrTarget t{&record.view, &e};
             change_ptr(e.address, nullptr, &t);
         }
-        derived.endpoint_count += record.endpoints.size();
+        derived.endpoint_count += record.endpoints().size();
     }
 
     // Derives the view of one Service from its object and the sets that name it.
@@ -576,9 +633,9 @@ public:
             derived.services.erase(h, same);
             return;
         }
-        auto* r = new ServiceRecord();
         hold_ref(object);
-        r->object = object;
+        std::vector<const SetRecord*> used;  // the sets its endpoints come from, held
+        std::vector<EndpointView> endpoints;
         const ServiceObject::Fields& service = object->service;
         if (const SetList* list = find_list(ns, name)) {
             // Legacy Endpoints count only for a Service without EndpointSlices.
@@ -595,7 +652,7 @@ public:
                     continue;
                 }
                 hold_ref(s);
-                r->sets.push_back(s);
+                used.push_back(s);
                 for (const SetRecord::Address& endpoint : s->addresses) {
                     if (!endpoint.ready && !service.publish_not_ready_addresses) {
                         continue;
@@ -608,28 +665,21 @@ public:
                         hostname = endpoint.pod;
                     }
                     if (seen.emplace(endpoint.address, hostname).second) {
-                        r->endpoints.push_back({endpoint.address, hostname, s->ports});
+                        endpoints.push_back({endpoint.address, hostname, s->ports});
                     }
                 }
             }
         }
         std::vector<std::string> labels;
-        labels.reserve(r->endpoints.size());
-        for (uint32_t i = 0; i < r->endpoints.size(); ++i) {
-            labels.push_back(endpoint_label(r->endpoints[i]));
-            r->by_label.push_back(i);
+        std::vector<uint32_t> by_label;
+        labels.reserve(endpoints.size());
+        for (uint32_t i = 0; i < endpoints.size(); ++i) {
+            labels.push_back(endpoint_label(endpoints[i]));
+            by_label.push_back(i);
         }
-        std::stable_sort(r->by_label.begin(), r->by_label.end(),
+        std::stable_sort(by_label.begin(), by_label.end(),
                          [&](uint32_t a, uint32_t b) { return labels[a] < labels[b]; });
-        r->view = {.ns = service.ns,
-                   .name = service.name,
-                   .type = service.type,
-                   .headless = service.headless,
-                   .cluster_ips = object->cluster_ips,
-                   .external_name = service.external_name,
-                   .ports = object->ports,
-                   .endpoints = r->endpoints,
-                   .by_label = r->by_label};
+        const ServiceRecord* r = ServiceRecord::make(object, used, endpoints, by_label);
         derived.services.set(h, same, r);
         publish(*r);
     }
