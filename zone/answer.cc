@@ -223,19 +223,7 @@ bool has_named_port(const ServiceView& s, std::string_view port, std::string_vie
     if (!s.headless) {
         return !s.cluster_ips.empty() && std::any_of(s.ports.begin(), s.ports.end(), named);
     }
-    bool found = false;
-    const PortView* checked = nullptr;
-    for (const EndpointView& e : s.endpoints) {
-        if (e.ports.data() == checked) {
-            continue;  // the same slice's ports, already checked
-        }
-        checked = e.ports.data();
-        if (std::any_of(e.ports.begin(), e.ports.end(), named)) {
-            found = true;
-            break;
-        }
-    }
-    return found;
+    return std::any_of(s.endpoint_ports.begin(), s.endpoint_ports.end(), named);
 }
 
 // "pods insecure" (CoreDNS kubernetes plugin): the address a pod label spells, or false.
@@ -706,8 +694,11 @@ void offer_rrset(RrsetWriter& out, Answerer& a, const Node& node, const Apex& ap
             } else if (address && !s->headless) {
                 offer_addresses(out, s->cluster_ips, v6);
             } else if (address) {
-                for (const EndpointView& e : s->endpoints) {
-                    if (e.address.v6 == v6 && !out.offer(e.address.octets())) {
+                // One family's endpoints are one run: the other family's are never walked.
+                const auto family = v6 ? s->endpoints.subspan(s->first_v6)
+                                       : s->endpoints.first(s->first_v6);
+                for (const EndpointView& e : family) {
+                    if (!out.offer(e.address.octets())) {
                         return;
                     }
                 }

@@ -234,13 +234,16 @@ struct ServiceRecord : Counted {
     // Takes the references to `object` and `sets` that the caller holds.
     static ServiceRecord* make(const ServiceObject* object,
                                const std::vector<const SetRecord*>& sets,
-                               const std::vector<EndpointView>& endpoints,
+                               const std::vector<EndpointView>& endpoints, uint32_t first_v6,
+                               const std::vector<PortView>& endpoint_ports,
                                const std::vector<uint32_t>& by_label) {
         const size_t sets_at = sizeof(ServiceRecord);
         const size_t endpoints_at = sets_at + sets.size() * sizeof(const SetRecord*);
-        const size_t by_label_at = endpoints_at + endpoints.size() * sizeof(EndpointView);
+        const size_t ports_at = endpoints_at + endpoints.size() * sizeof(EndpointView);
+        const size_t by_label_at = ports_at + endpoint_ports.size() * sizeof(PortView);
         static_assert(sizeof(ServiceRecord) % alignof(EndpointView) == 0 &&
-                      sizeof(EndpointView) % alignof(uint32_t) == 0);
+                      sizeof(EndpointView) % alignof(PortView) == 0 &&
+                      sizeof(PortView) % alignof(uint32_t) == 0);
         auto* block = static_cast<uint8_t*>(
             ::operator new(by_label_at + by_label.size() * sizeof(uint32_t)));
         auto* r = new (block) ServiceRecord();
@@ -250,6 +253,8 @@ struct ServiceRecord : Counted {
                                 reinterpret_cast<const SetRecord**>(block + sets_at));
         auto* endpoint_views = reinterpret_cast<EndpointView*>(block + endpoints_at);
         std::uninitialized_copy(endpoints.begin(), endpoints.end(), endpoint_views);
+        auto* port_views = reinterpret_cast<PortView*>(block + ports_at);
+        std::uninitialized_copy(endpoint_ports.begin(), endpoint_ports.end(), port_views);
         auto* order = reinterpret_cast<uint32_t*>(block + by_label_at);
         std::uninitialized_copy(by_label.begin(), by_label.end(), order);
         const ServiceObject::Fields& service = object->service;
@@ -261,6 +266,8 @@ struct ServiceRecord : Counted {
                    .external_name = service.external_name,
                    .ports = object->ports,
                    .endpoints = {endpoint_views, endpoints.size()},
+                   .first_v6 = first_v6,
+                   .endpoint_ports = {port_views, endpoint_ports.size()},
                    .by_label = {order, by_label.size()}};
         return r;
     }
@@ -671,6 +678,29 @@ public:
             }
         }
         std::vector<std::string> labels;
+        // IPv4 first, so either family is one contiguous run.
+        std::stable_partition(endpoints.begin(), endpoints.end(),
+                              [](const EndpointView& e) { return !e.address.v6; });
+        const auto first_v6 = static_cast<uint32_t>(
+            std::count_if(endpoints.begin(), endpoints.end(),
+                          [](const EndpointView& e) { return !e.address.v6; }));
+        std::vector<PortView> endpoint_ports;
+        const PortView* previous = nullptr;
+        for (const EndpointView& e : endpoints) {
+            if (e.ports.data() == previous) {
+                continue;  // the same slice's ports
+            }
+            previous = e.ports.data();
+            for (const PortView& p : e.ports) {
+                const bool known = std::any_of(
+                    endpoint_ports.begin(), endpoint_ports.end(), [&](const PortView& q) {
+                        return q.name == p.name && q.protocol == p.protocol && q.port == p.port;
+                    });
+                if (!p.name.empty() && !known) {
+                    endpoint_ports.push_back(p);
+                }
+            }
+        }
         std::vector<uint32_t> by_label;
         labels.reserve(endpoints.size());
         for (uint32_t i = 0; i < endpoints.size(); ++i) {
@@ -679,7 +709,8 @@ public:
         }
         std::stable_sort(by_label.begin(), by_label.end(),
                          [&](uint32_t a, uint32_t b) { return labels[a] < labels[b]; });
-        const ServiceRecord* r = ServiceRecord::make(object, used, endpoints, by_label);
+        const ServiceRecord* r = ServiceRecord::make(object, used, endpoints, first_v6,
+                                                             endpoint_ports, by_label);
         derived.services.set(h, same, r);
         publish(*r);
     }

@@ -43,8 +43,15 @@ struct ServiceView {
     std::span<const PortView> ports;
     // The endpoints DNS publishes, in slice order: the ready ones (all, with
     // publishNotReadyAddresses or the tolerate-unready annotation) of its EndpointSlices, or of
-    // its legacy Endpoints when it has no slice. An (address, hostname) pair appears once.
+    // its legacy Endpoints when it has no slice, IPv4 before IPv6, each family in slice order. An
+    // (address, hostname) pair appears once.
     std::span<const EndpointView> endpoints;
+    // The IPv4 endpoints come first: endpoints[first_v6..] are the IPv6 ones, so an A or AAAA
+    // answer never walks the other family's endpoints.
+    uint32_t first_v6 = 0;
+    // The distinct named ports of the endpoints' slices: whether _<port>._<proto> exists under a
+    // headless Service is answered without walking its endpoints.
+    std::span<const PortView> endpoint_ports;
     // Indices into `endpoints` ordered by label (hostname, else dashed address), then by index:
     // <label>.<svc>.<ns>.svc.<zone> is found by binary search, not by a scan.
     std::span<const uint32_t> by_label;

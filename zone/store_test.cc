@@ -331,4 +331,30 @@ TEST_CASE("store: a checkpoint takes every change since back") {
     CHECK(after->ptr_targets(ip("10.0.0.2")).empty());
 }
 
+TEST_CASE("store: endpoints come IPv4 first, and their named ports are listed once") {
+    Store store;
+    store.upsert(Service{.ns = "a", .name = "h", .headless = true});
+    store.upsert(EndpointSet{.ns = "a",
+                             .name = "h-v6",
+                             .service = "h",
+                             .endpoints = {{.addresses = {ip("fd00::1")}}},
+                             .ports = {{"web", "tcp", 80}}});
+    store.upsert(EndpointSet{.ns = "a",
+                             .name = "h-v4",
+                             .service = "h",
+                             .endpoints = {{.addresses = {ip("10.0.0.1")}},
+                                           {.addresses = {ip("10.0.0.2")}}},
+                             .ports = {{"web", "tcp", 80}, {"", "tcp", 81}}});
+    const auto snapshot = store.snapshot();
+    const ServiceView* h = snapshot->service("a", "h");
+    REQUIRE(h != nullptr);
+    REQUIRE(h->endpoints.size() == 3);
+    CHECK(h->first_v6 == 2);
+    CHECK_FALSE(h->endpoints[0].address.v6);
+    CHECK_FALSE(h->endpoints[1].address.v6);
+    CHECK(h->endpoints[2].address.v6);
+    REQUIRE(h->endpoint_ports.size() == 1);
+    CHECK(h->endpoint_ports[0].name == "web");
+}
+
 }  // namespace clusterdns
