@@ -27,7 +27,8 @@ constexpr int kPageSize = 500;
 constexpr double kBackoffInitialSeconds = 0.8;
 constexpr double kBackoffMaxSeconds = 30;
 constexpr unsigned kMinWatchTimeoutSeconds = 300;
-// Events that arrive within this window of the first are published together.
+// Events that keep arriving (a re-list, a rollout) are published together, at most this long
+// after the first of them; an event on a quiet stream is published at once.
 constexpr auto kBatchWindow = std::chrono::milliseconds(5);
 // A watch the server does not end by itself (a hung connection) is dropped this long after its
 // timeoutSeconds.
@@ -663,8 +664,12 @@ void KubernetesSource::Impl::run() {
             finish(*transfer->reflector, message->data.result);
         }
         now = Clock::now();
-        if (!batch.empty() && now >= batch_deadline) {
-            flush();
+        if (!batch.empty()) {
+            int readable = 0;  // more already waiting to be read: let it join the batch
+            curl_multi_poll(multi, nullptr, 0, 0, &readable);
+            if (readable == 0 || now >= batch_deadline) {
+                flush();
+            }
         }
         auto wake = now + std::chrono::seconds(1);
         for (const Reflector& r : reflectors) {
