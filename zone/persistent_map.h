@@ -90,6 +90,25 @@ public:
         return nullptr;
     }
 
+    // Visits every value with this hash (a map used as an index may hold several).
+    template <class Visit>
+    void for_each_with_hash(uint64_t hash, Visit&& visit) const {
+        const auto* root = static_cast<const Inner*>(root_);
+        const auto* middle =
+            root == nullptr ? nullptr : static_cast<const Inner*>(root->children[hash >> 56]);
+        const auto* bucket = middle == nullptr
+                                 ? nullptr
+                                 : static_cast<const Bucket*>(middle->children[(hash >> 48) & 0xFF]);
+        if (bucket == nullptr) {
+            return;
+        }
+        for (const Entry& e : bucket->span()) {
+            if (e.hash == hash) {
+                visit(*e.value);
+            }
+        }
+    }
+
     // Puts `value` in place of the value `match` accepts, or adds it. The map takes a reference.
     template <class Match>
     void set(uint64_t hash, Match&& match, const V* value) {

@@ -191,25 +191,6 @@ struct SetRecord : Counted {
     Source source = Source::Manifests;
 };
 
-// The sets that name one Service, in order; holds each.
-struct SetList : Counted {
-    std::string ns;
-    std::string service;
-    std::vector<const SetRecord*> sets;
-    SetList() = default;
-    SetList(const SetList& other)
-        : Counted(), ns(other.ns), service(other.service), sets(other.sets) {
-        for (const SetRecord* s : sets) {
-            hold_ref(s);
-        }
-    }
-    SetList& operator=(const SetList&) = delete;
-    ~SetList() {
-        for (const SetRecord* s : sets) {
-            release_ref(s);
-        }
-    }
-};
 
 struct PodRecord : Counted {
     std::string ns;
@@ -426,7 +407,7 @@ public:
     SnapshotConfig config;
     PersistentMap<ServiceObject> objects;
     PersistentMap<SetRecord> sets;
-    PersistentMap<SetList> set_lists;  // by the Service they name
+    PersistentMap<SetRecord> sets_by_service;  // the same sets, by the Service they name
     PersistentMap<PodRecord> pods;
     DerivedMaps derived;
     std::set<std::pair<std::string, std::string>> dirty;  // Services whose view must be derived
@@ -467,10 +448,18 @@ public:
             .add(source == Source::Api ? "api" : "manifests")
             .done();
     }
-    const SetList* find_list(std::string_view ns, std::string_view service) const {
-        return set_lists.find(key_hash(ns, service), [&](const SetList& l) {
-            return l.service == service && l.ns == ns;
+    // The sets that name a Service, in order: by kind and name, the API's after the manifests'.
+    std::vector<const SetRecord*> sets_of(std::string_view ns, std::string_view service) const {
+        std::vector<const SetRecord*> out;
+        sets_by_service.for_each_with_hash(key_hash(ns, service), [&](const SetRecord& r) {
+            if (r.set.service == service && r.set.ns == ns) {
+                out.push_back(&r);
+            }
         });
+        std::sort(out.begin(), out.end(), [](const SetRecord* a, const SetRecord* b) {
+            return std::tie(a->order, a->source) < std::tie(b->order, b->source);
+        });
+        return out;
     }
 
     const NamespaceRecord* find_namespace(std::string_view name) const {
@@ -503,41 +492,17 @@ public:
         derived.namespaces.set(h, same, next);
     }
 
-    // Adds a set to, or takes it out of, the list of the Service it names.
+    // Adds a set to, or takes it out of, the index of the Service it names.
     void relist(const SetRecord& record, bool add) {
-        const std::string_view ns = record.set.ns;
-        const std::string_view service = record.set.service;
-        const SetList* old = find_list(ns, service);
-        auto* next = old != nullptr ? new SetList(*old) : new SetList();
-        if (old == nullptr) {
-            next->ns = std::string(ns);
-            next->service = std::string(service);
-        }
-        auto& listed = next->sets;
-        const auto it = std::find_if(listed.begin(), listed.end(), [&](const SetRecord* s) {
-            return s->order == record.order && s->source == record.source;
-        });
-        if (it != listed.end()) {
-            release_ref(*it);
-            listed.erase(it);
-        }
+        const uint64_t h = key_hash(record.set.ns, record.set.service);
+        const auto same = same_set(record.set.ns, record.set.name, record.set.legacy,
+                                   record.source);
         if (add) {
-            hold_ref(&record);
-            listed.insert(std::upper_bound(listed.begin(), listed.end(), &record,
-                                           [](const SetRecord* a, const SetRecord* b) {
-                                               return std::tie(a->order, a->source) <
-                                                      std::tie(b->order, b->source);
-                                           }),
-                          &record);
-        }
-        const auto same = [&](const SetList& l) { return l.service == service && l.ns == ns; };
-        if (listed.empty()) {
-            delete next;
-            set_lists.erase(key_hash(ns, service), same);
+            sets_by_service.set(h, same, &record);
         } else {
-            set_lists.set(key_hash(ns, service), same, next);
+            sets_by_service.erase(h, same);
         }
-        dirty.emplace(ns, service);
+        dirty.emplace(record.set.ns, record.set.service);
     }
 
     bool erase_set(std::string_view ns, std::string_view name, bool legacy, Source source) {
@@ -644,17 +609,16 @@ public:
         std::vector<const SetRecord*> used;  // the sets its endpoints come from, held
         std::vector<EndpointView> endpoints;
         const ServiceObject::Fields& service = object->service;
-        if (const SetList* list = find_list(ns, name)) {
+        if (const std::vector<const SetRecord*> list = sets_of(ns, name); !list.empty()) {
             // Legacy Endpoints count only for a Service without EndpointSlices.
-            const bool has_slices = std::any_of(list->sets.begin(), list->sets.end(),
+            const bool has_slices = std::any_of(list.begin(), list.end(),
                                                 [](const SetRecord* s) { return !s->set.legacy; });
             std::set<std::pair<IpAddress, std::string_view>> seen;
-            for (size_t i = 0; i < list->sets.size(); ++i) {
-                const SetRecord* s = list->sets[i];
+            for (size_t i = 0; i < list.size(); ++i) {
+                const SetRecord* s = list[i];
                 // The API's version of a set hides the manifests' (it sorts right after it).
-                const bool hidden = i + 1 < list->sets.size() &&
-                                    list->sets[i + 1]->order == s->order &&
-                                    list->sets[i + 1]->source == Source::Api;
+                const bool hidden = i + 1 < list.size() && list[i + 1]->order == s->order &&
+                                    list[i + 1]->source == Source::Api;
                 if (s->set.legacy == has_slices || hidden) {
                     continue;
                 }
