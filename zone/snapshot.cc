@@ -71,6 +71,13 @@ class Text {
 public:
     // The block is sized once: views into it stay valid because it never moves.
     explicit Text(size_t capacity) : bytes_(new char[capacity]), capacity_(capacity) {}
+    // Where a view returned by add() starts, to keep it in 4 bytes instead of a view's 16.
+    uint32_t offset(std::string_view view) const noexcept {
+        return static_cast<uint32_t>(view.data() - bytes_.get());
+    }
+    std::string_view at(uint32_t offset, uint16_t size) const noexcept {
+        return {bytes_.get() + offset, size};
+    }
     std::string_view add(std::string_view text) {
         if (text.size() > capacity_ - size_) {
             throw std::logic_error("Text: more than the size it was made for");
@@ -151,13 +158,22 @@ struct SetRecord : Counted {
         std::string_view service;
         bool legacy = false;
     };
+    // 32 bytes: the strings are offsets into `text`.
     struct Address {
         IpAddress address;
         bool ready = true;
-        std::string_view hostname;
-        std::string_view pod;  // targetRef's Pod, for endpoint_pod_names
+        uint16_t hostname_size = 0;
+        uint16_t pod_size = 0;  // targetRef's Pod, kept only for endpoint_pod_names
+        uint32_t hostname_at = 0;
+        uint32_t pod_at = 0;
     };
-    explicit SetRecord(const EndpointSet& s) : text(text_size(s)) {
+    static_assert(sizeof(Address) == 32);
+    std::string_view hostname(const Address& a) const {
+        return text.at(a.hostname_at, a.hostname_size);
+    }
+    std::string_view pod(const Address& a) const { return text.at(a.pod_at, a.pod_size); }
+
+    SetRecord(const EndpointSet& s, bool keep_pods) : text(text_size(s, keep_pods)) {
         set = {.ns = text.add(s.ns),
                .name = text.add(s.name),
                .service = text.add(s.service),
@@ -166,19 +182,25 @@ struct SetRecord : Counted {
         text.add(s.name);
         order = std::string_view(order.data(), order.size() + s.name.size());
         for (const Endpoint& e : s.endpoints) {
+            // Names are DNS labels (63 bytes at most), so their sizes fit in 16 bits.
             const std::string_view hostname = text.add(e.hostname);
-            const std::string_view pod = text.add(e.pod);
+            const std::string_view pod = keep_pods ? text.add(e.pod) : std::string_view();
             for (const IpAddress& ip : e.addresses) {
-                addresses.push_back({ip, e.ready, hostname, pod});
+                addresses.push_back({.address = ip,
+                                     .ready = e.ready,
+                                     .hostname_size = static_cast<uint16_t>(hostname.size()),
+                                     .pod_size = static_cast<uint16_t>(pod.size()),
+                                     .hostname_at = text.offset(hostname),
+                                     .pod_at = pod.empty() ? 0 : text.offset(pod)});
             }
         }
         ports = port_views(s.ports, text);
     }
-    static size_t text_size(const EndpointSet& s) {
-        size_t size = s.ns.size() + s.name.size() * 2 + s.service.size() + 7 +
-                      ports_text_size(s.ports);
+    static size_t text_size(const EndpointSet& s, bool keep_pods) {
+        size_t size =
+            s.ns.size() + s.name.size() * 2 + s.service.size() + 7 + ports_text_size(s.ports);
         for (const Endpoint& e : s.endpoints) {
-            size += e.hostname.size() + e.pod.size();
+            size += e.hostname.size() + (keep_pods ? e.pod.size() : 0);
         }
         return size;
     }
@@ -190,7 +212,6 @@ struct SetRecord : Counted {
     std::vector<PortView> ports;
     Source source = Source::Manifests;
 };
-
 
 struct PodRecord : Counted {
     std::string ns;
@@ -225,8 +246,8 @@ struct ServiceRecord : Counted {
         static_assert(sizeof(ServiceRecord) % alignof(EndpointView) == 0 &&
                       sizeof(EndpointView) % alignof(PortView) == 0 &&
                       sizeof(PortView) % alignof(uint32_t) == 0);
-        auto* block = static_cast<uint8_t*>(
-            ::operator new(by_label_at + by_label.size() * sizeof(uint32_t)));
+        auto* block =
+            static_cast<uint8_t*>(::operator new(by_label_at + by_label.size() * sizeof(uint32_t)));
         auto* r = new (block) ServiceRecord();
         r->object = object;
         r->set_count = static_cast<uint32_t>(sets.size());
@@ -432,8 +453,7 @@ public:
         const ServiceObject* api = find_object(ns, name, Source::Api);
         return api != nullptr ? api : find_object(ns, name, Source::Manifests);
     }
-    static auto same_set(std::string_view ns, std::string_view name, bool legacy,
-                         Source source) {
+    static auto same_set(std::string_view ns, std::string_view name, bool legacy, Source source) {
         return [=](const SetRecord& r) {
             return r.source == source && r.set.legacy == legacy && r.set.name == name &&
                    r.set.ns == ns;
@@ -481,8 +501,8 @@ public:
         }
         next->uses = static_cast<uint32_t>(static_cast<int>(next->uses) + uses_delta);
         if (source) {
-            next->declared_by = declared ? next->declared_by | bit(*source)
-                                         : next->declared_by & ~bit(*source);
+            next->declared_by =
+                declared ? next->declared_by | bit(*source) : next->declared_by & ~bit(*source);
         }
         if (next->uses == 0 && next->declared_by == 0) {
             delete next;
@@ -495,8 +515,8 @@ public:
     // Adds a set to, or takes it out of, the index of the Service it names.
     void relist(const SetRecord& record, bool add) {
         const uint64_t h = key_hash(record.set.ns, record.set.service);
-        const auto same = same_set(record.set.ns, record.set.name, record.set.legacy,
-                                   record.source);
+        const auto same =
+            same_set(record.set.ns, record.set.name, record.set.legacy, record.source);
         if (add) {
             sets_by_service.set(h, same, &record);
         } else {
@@ -529,8 +549,7 @@ public:
             std::erase_if(targets, [&](const PtrTarget& t) { return t.service == &remove->view; });
         }
         if (add != nullptr) {
-            targets.insert(std::upper_bound(targets.begin(), targets.end(), *add, ptr_order),
-                           *add);
+            targets.insert(std::upper_bound(targets.begin(), targets.end(), *add, ptr_order), *add);
         }
         const bool had = old != nullptr;
         const bool has = !targets.empty();
@@ -630,10 +649,11 @@ public:
                     }
                     // Specification 2.4.1: the hostname names an endpoint; with CoreDNS's
                     // endpoint_pod_names its Pod does, when that is a DNS label.
-                    std::string_view hostname = endpoint.hostname;
-                    if (hostname.empty() && config.endpoint_pod_names && !endpoint.pod.empty() &&
-                        check_dns1123_label("", endpoint.pod)) {
-                        hostname = endpoint.pod;
+                    std::string_view hostname = s->hostname(endpoint);
+                    const std::string_view pod = s->pod(endpoint);
+                    if (hostname.empty() && config.endpoint_pod_names && !pod.empty() &&
+                        check_dns1123_label("", pod)) {
+                        hostname = pod;
                     }
                     if (seen.emplace(endpoint.address, hostname).second) {
                         endpoints.push_back({endpoint.address, hostname, s->ports});
@@ -673,8 +693,8 @@ public:
         }
         std::stable_sort(by_label.begin(), by_label.end(),
                          [&](uint32_t a, uint32_t b) { return labels[a] < labels[b]; });
-        const ServiceRecord* r = ServiceRecord::make(object, used, endpoints, first_v6,
-                                                             endpoint_ports, by_label);
+        const ServiceRecord* r =
+            ServiceRecord::make(object, used, endpoints, first_v6, endpoint_ports, by_label);
         derived.services.set(h, same, r);
         publish(*r);
     }
@@ -710,8 +730,7 @@ void Store::upsert(Service service, Source source) {
     const bool existed = m.find_object(ns, name, source) != nullptr;
     auto* object = new ServiceObject(service);
     object->source = source;
-    m.objects.set(Maps::object_hash(ns, name, source), Maps::same_object(ns, name, source),
-                  object);
+    m.objects.set(Maps::object_hash(ns, name, source), Maps::same_object(ns, name, source), object);
     if (!existed) {
         m.change_namespace(ns, 1, std::nullopt, false);
     }
@@ -725,7 +744,7 @@ void Store::upsert(EndpointSet set, Source source) {
     if (const SetRecord* old = m.sets.find(h, same)) {
         m.relist(*old, false);  // it may have named another Service before
     }
-    auto* record = new SetRecord(set);
+    auto* record = new SetRecord(set, m.config.endpoint_pod_names);
     record->source = source;
     m.sets.set(h, same, record);
     m.relist(*record, true);
@@ -822,8 +841,8 @@ void Store::replace(ObjectKind kind, Cluster&& from, Source source) {
         case ObjectKind::Endpoints: {
             const bool legacy = kind == ObjectKind::Endpoints;
             m.sets.for_each([&](const SetRecord& r) {
-                const std::string key = fmt::format("{}:{}/{}", legacy ? "legacy" : "slice",
-                                                    r.set.ns, r.set.name);
+                const std::string key =
+                    fmt::format("{}:{}/{}", legacy ? "legacy" : "slice", r.set.ns, r.set.name);
                 if (r.source == source && r.set.legacy == legacy &&
                     from.endpoint_sets.count(key) == 0) {
                     gone.emplace_back(r.set.ns, r.set.name);
@@ -911,9 +930,8 @@ std::shared_ptr<const Snapshot> Store::snapshot() {
 Store::Counts Store::counts() const noexcept {
     const Maps& m = *maps_;
     Counts out{.services = m.objects.size(), .endpoint_sets = m.sets.size(), .pods = m.pods.size()};
-    m.derived.namespaces.for_each([&](const NamespaceRecord& r) {
-        out.namespaces += r.declared_by != 0;
-    });
+    m.derived.namespaces.for_each(
+        [&](const NamespaceRecord& r) { out.namespaces += r.declared_by != 0; });
     return out;
 }
 
