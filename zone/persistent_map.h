@@ -1,6 +1,6 @@
 #pragma once
 // A hash map whose versions share structure. Copying a map is O(1); changing one copies only the
-// nodes on the path of that key (two 256-way nodes and one small bucket) and shares the rest, so
+// nodes on the path of that key (two inner nodes and one small bucket) and shares the rest, so
 // the next version of a zone of 100,000 Services costs a few KiB per change instead of a rebuild,
 // and the version workers still read stays intact beside it.
 //
@@ -40,7 +40,7 @@ void release_ref(const T* p) noexcept {
     }
 }
 
-// Spreads a hash's entropy into its top 16 bits, which pick the path.
+// Spreads a hash's entropy into its top 14 bits, which pick the path.
 constexpr uint64_t mix_hash(uint64_t h) noexcept {
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9ull;
@@ -74,11 +74,11 @@ public:
         if (root == nullptr) {
             return nullptr;
         }
-        const auto* middle = static_cast<const Inner*>(root->children[hash >> 56]);
+        const auto* middle = static_cast<const Inner*>(root->children[root_index(hash)]);
         if (middle == nullptr) {
             return nullptr;
         }
-        const auto* bucket = static_cast<const Bucket*>(middle->children[(hash >> 48) & 0xFF]);
+        const auto* bucket = static_cast<const Bucket*>(middle->children[middle_index(hash)]);
         if (bucket == nullptr) {
             return nullptr;
         }
@@ -95,10 +95,10 @@ public:
     void for_each_with_hash(uint64_t hash, Visit&& visit) const {
         const auto* root = static_cast<const Inner*>(root_);
         const auto* middle =
-            root == nullptr ? nullptr : static_cast<const Inner*>(root->children[hash >> 56]);
+            root == nullptr ? nullptr : static_cast<const Inner*>(root->children[root_index(hash)]);
         const auto* bucket = middle == nullptr
                                  ? nullptr
-                                 : static_cast<const Bucket*>(middle->children[(hash >> 48) & 0xFF]);
+                                 : static_cast<const Bucket*>(middle->children[middle_index(hash)]);
         if (bucket == nullptr) {
             return;
         }
@@ -156,7 +156,7 @@ public:
         const auto* root = static_cast<const Inner*>(root_);
         for (int i = 0; root != nullptr && i < 256; ++i) {
             const auto* middle = static_cast<const Inner*>(root->children[i]);
-            for (int j = 0; middle != nullptr && j < 256; ++j) {
+            for (int j = 0; middle != nullptr && j < kMiddleFanout; ++j) {
                 if (const auto* bucket = static_cast<const Bucket*>(middle->children[j])) {
                     for (const Entry& e : bucket->span()) {
                         visit(*e.value);
@@ -188,6 +188,12 @@ public:
     }
 
 private:
+    // The top 8 bits of a hash pick a middle node, the next 6 its bucket: 16,384 buckets hold a
+    // few entries each at 100,000 keys, where 65,536 mostly held one and cost a block apiece.
+    static constexpr int kMiddleFanout = 64;
+    static size_t root_index(uint64_t hash) noexcept { return hash >> 56; }
+    static size_t middle_index(uint64_t hash) noexcept { return (hash >> 50) & (kMiddleFanout - 1); }
+
     struct Entry {
         uint64_t hash;
         const V* value;
@@ -294,8 +300,8 @@ private:
     // The same for the bucket of `hash`; returns its slot, as adding may move the bucket.
     const Node*& writable_bucket_slot(uint64_t hash) {
         Inner& root = writable_inner(root_);
-        Inner& middle = writable_inner(root.children[hash >> 56]);
-        const Node*& slot = middle.children[(hash >> 48) & 0xFF];
+        Inner& middle = writable_inner(root.children[root_index(hash)]);
+        const Node*& slot = middle.children[middle_index(hash)];
         if (slot == nullptr) {
             Bucket* fresh = Bucket::make(2);
             fresh->refs.store(1, std::memory_order_relaxed);
