@@ -33,10 +33,21 @@ void hold_ref(const T* p) noexcept {
     }
 }
 
+// Frees what nobody holds any more: with T::destroy for a value sized at run time (one block
+// for the record and its arrays), else with delete.
+template <class T>
+void destroy_value(const T* p) noexcept {
+    if constexpr (requires { T::destroy(p); }) {
+        T::destroy(p);
+    } else {
+        delete p;
+    }
+}
+
 template <class T>
 void release_ref(const T* p) noexcept {
     if (p != nullptr && p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        delete p;
+        destroy_value(p);
     }
 }
 
@@ -248,13 +259,7 @@ private:
     }
     static void hold_value(const V* v) noexcept { hold(v); }
     static void release_value(const V* v) noexcept {
-        if (v != nullptr && v->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            if constexpr (requires { V::destroy(v); }) {
-                V::destroy(v);  // a value sized at run time frees itself
-            } else {
-                delete v;
-            }
-        }
+        release_ref(v);
     }
     static void release(const Node* n) noexcept {
         if (n == nullptr || n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {

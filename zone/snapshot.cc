@@ -65,34 +65,54 @@ uint64_t key_hash(std::string_view ns, std::string_view name) noexcept {
 
 // --- Objects, as the store keeps them -----------------------------------------------------
 
-// Strings of one object back to back in one block, handed out as views: a record costs its bytes
-// and a few allocations, not a std::string of 32 bytes (and often a heap block) per field.
-class Text {
+// One allocation for a record and everything it points to: the record, then its arrays, then
+// the bytes of its strings. A record costs its bytes and one block, not a std::string of 32
+// bytes (and often a heap block) per field and a heap block per vector. Planned first, then
+// filled; views into it stay valid for the record's life.
+class Block {
 public:
-    // The block is sized once: views into it stay valid because it never moves.
-    explicit Text(size_t capacity) : bytes_(new char[capacity]), capacity_(capacity) {}
-    // Where a view returned by add() starts, to keep it in 4 bytes instead of a view's 16.
-    uint32_t offset(std::string_view view) const noexcept {
-        return static_cast<uint32_t>(view.data() - bytes_.get());
+    explicit Block(size_t header) : size_(header) {}
+    template <class T>
+    size_t array(size_t count) {
+        size_ = (size_ + alignof(T) - 1) / alignof(T) * alignof(T);
+        const size_t at = size_;
+        size_ += count * sizeof(T);
+        return at;
     }
-    std::string_view at(uint32_t offset, uint16_t size) const noexcept {
-        return {bytes_.get() + offset, size};
+    size_t bytes(size_t count) {
+        const size_t at = size_;
+        size_ += count;
+        return at;
     }
+    size_t size() const { return size_; }
+
+private:
+    size_t size_;
+};
+
+// Copies strings into a block's text, handing out views of the copies.
+class TextWriter {
+public:
+    TextWriter(char* at, size_t size) : at_(at), end_(at + size) {}
     std::string_view add(std::string_view text) {
-        if (text.size() > capacity_ - size_) {
-            throw std::logic_error("Text: more than the size it was made for");
+        if (text.size() > static_cast<size_t>(end_ - at_)) {
+            throw std::logic_error("TextWriter: more than the block was planned for");
         }
-        char* at = bytes_.get() + size_;
-        std::copy(text.begin(), text.end(), at);
-        size_ += text.size();
-        return {at, text.size()};
+        char* start = at_;
+        at_ = std::copy(text.begin(), text.end(), at_);
+        return {start, text.size()};
     }
 
 private:
-    std::unique_ptr<char[]> bytes_;
-    size_t capacity_;
-    size_t size_ = 0;
+    char* at_;
+    char* end_;
 };
+
+template <class T>
+void free_block(const T* record) noexcept {
+    record->~T();
+    ::operator delete(const_cast<T*>(record));
+}
 
 // The protocol names are three: no copy of them per port.
 std::string_view protocol_name(std::string_view protocol) {
@@ -112,16 +132,16 @@ size_t ports_text_size(const std::vector<ServicePort>& ports) {
     return size;
 }
 
-std::vector<PortView> port_views(const std::vector<ServicePort>& ports, Text& text) {
-    std::vector<PortView> out;
-    out.reserve(ports.size());
-    for (const ServicePort& p : ports) {
-        out.push_back({text.add(p.name), protocol_name(p.protocol), p.port});
+std::span<const PortView> port_views(const std::vector<ServicePort>& ports, PortView* out,
+                                     TextWriter& text) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+        new (&out[i])
+            PortView{text.add(ports[i].name), protocol_name(ports[i].protocol), ports[i].port};
     }
-    return out;
+    return {out, ports.size()};
 }
 
-// A Service as the store keeps it: what DNS reads of it, and nothing else.
+// A Service as the store keeps it: what DNS reads of it, and nothing else, in one block.
 struct ServiceObject : Counted {
     struct Fields {
         std::string_view ns;
@@ -131,26 +151,39 @@ struct ServiceObject : Counted {
         bool headless = false;
         bool publish_not_ready_addresses = false;
     };
-    explicit ServiceObject(const Service& s)
-        : text(s.ns.size() + s.name.size() + s.external_name.size() + ports_text_size(s.ports)),
-          service{.ns = text.add(s.ns),
-                  .name = text.add(s.name),
-                  .external_name = text.add(s.external_name),
-                  .type = s.type,
-                  .headless = s.headless,
-                  .publish_not_ready_addresses = s.publish_not_ready_addresses},
-          cluster_ips(s.cluster_ips),
-          ports(port_views(s.ports, text)) {}
-
-    Text text;
     Fields service;
-    std::vector<IpAddress> cluster_ips;
-    std::vector<PortView> ports;
+    std::span<const IpAddress> cluster_ips;
+    std::span<const PortView> ports;
     Source source = Source::Manifests;
+
+    static ServiceObject* make(const Service& s, Source source) {
+        Block plan(sizeof(ServiceObject));
+        const size_t ports_at = plan.array<PortView>(s.ports.size());
+        const size_t ips_at = plan.array<IpAddress>(s.cluster_ips.size());
+        const size_t text_size =
+            s.ns.size() + s.name.size() + s.external_name.size() + ports_text_size(s.ports);
+        const size_t text_at = plan.bytes(text_size);
+        auto* block = static_cast<char*>(::operator new(plan.size()));
+        auto* o = new (block) ServiceObject();
+        TextWriter text(block + text_at, text_size);
+        o->service = {.ns = text.add(s.ns),
+                      .name = text.add(s.name),
+                      .external_name = text.add(s.external_name),
+                      .type = s.type,
+                      .headless = s.headless,
+                      .publish_not_ready_addresses = s.publish_not_ready_addresses};
+        auto* ips = reinterpret_cast<IpAddress*>(block + ips_at);
+        std::uninitialized_copy(s.cluster_ips.begin(), s.cluster_ips.end(), ips);
+        o->cluster_ips = {ips, s.cluster_ips.size()};
+        o->ports = port_views(s.ports, reinterpret_cast<PortView*>(block + ports_at), text);
+        o->source = source;
+        return o;
+    }
+    static void destroy(const ServiceObject* o) noexcept { free_block(o); }
 };
 
-// An EndpointSlice (or one subset of a legacy Endpoints) as the store keeps it: one entry per
-// address, strings in one block.
+// An EndpointSlice (or one subset of a legacy Endpoints) as the store keeps it, in one block:
+// one entry per address.
 struct SetRecord : Counted {
     struct Fields {
         std::string_view ns;
@@ -158,7 +191,7 @@ struct SetRecord : Counted {
         std::string_view service;
         bool legacy = false;
     };
-    // 32 bytes: the strings are offsets into `text`.
+    // 32 bytes: the strings are offsets into the record's text.
     struct Address {
         IpAddress address;
         bool ready = true;
@@ -168,49 +201,65 @@ struct SetRecord : Counted {
         uint32_t pod_at = 0;
     };
     static_assert(sizeof(Address) == 32);
-    std::string_view hostname(const Address& a) const {
-        return text.at(a.hostname_at, a.hostname_size);
-    }
-    std::string_view pod(const Address& a) const { return text.at(a.pod_at, a.pod_size); }
 
-    SetRecord(const EndpointSet& s, bool keep_pods) : text(text_size(s, keep_pods)) {
-        set = {.ns = text.add(s.ns),
-               .name = text.add(s.name),
-               .service = text.add(s.service),
-               .legacy = s.legacy};
-        order = text.add(s.legacy ? "legacy:" : "slice:");
-        text.add(s.name);
-        order = std::string_view(order.data(), order.size() + s.name.size());
+    Fields set;
+    std::string_view order;  // where it sorts among a Service's sets: kind, then name
+    std::span<const Address> addresses;
+    std::span<const PortView> ports;
+    const char* text = nullptr;
+    Source source = Source::Manifests;
+
+    std::string_view hostname(const Address& a) const {
+        return {text + a.hostname_at, a.hostname_size};
+    }
+    std::string_view pod(const Address& a) const { return {text + a.pod_at, a.pod_size}; }
+
+    static SetRecord* make(const EndpointSet& s, bool keep_pods, Source source) {
+        size_t count = 0;
+        size_t text_size =
+            s.ns.size() + s.name.size() * 2 + s.service.size() + 7 + ports_text_size(s.ports);
+        for (const Endpoint& e : s.endpoints) {
+            count += e.addresses.size();
+            text_size += e.hostname.size() + (keep_pods ? e.pod.size() : 0);
+        }
+        Block plan(sizeof(SetRecord));
+        const size_t ports_at = plan.array<PortView>(s.ports.size());
+        const size_t addresses_at = plan.array<Address>(count);
+        const size_t text_at = plan.bytes(text_size);
+        auto* block = static_cast<char*>(::operator new(plan.size()));
+        auto* r = new (block) SetRecord();
+        r->text = block + text_at;
+        TextWriter text(block + text_at, text_size);
+        r->set = {.ns = text.add(s.ns),
+                  .name = text.add(s.name),
+                  .service = text.add(s.service),
+                  .legacy = s.legacy};
+        const std::string_view prefix = text.add(s.legacy ? "legacy:" : "slice:");
+        r->order = {prefix.data(), prefix.size() + text.add(s.name).size()};
+        auto* out = reinterpret_cast<Address*>(block + addresses_at);
+        size_t n = 0;
+        const auto offset = [&](std::string_view view) {
+            return static_cast<uint32_t>(view.data() - r->text);
+        };
         for (const Endpoint& e : s.endpoints) {
             // Names are DNS labels (63 bytes at most), so their sizes fit in 16 bits.
             const std::string_view hostname = text.add(e.hostname);
             const std::string_view pod = keep_pods ? text.add(e.pod) : std::string_view();
             for (const IpAddress& ip : e.addresses) {
-                addresses.push_back({.address = ip,
-                                     .ready = e.ready,
-                                     .hostname_size = static_cast<uint16_t>(hostname.size()),
-                                     .pod_size = static_cast<uint16_t>(pod.size()),
-                                     .hostname_at = text.offset(hostname),
-                                     .pod_at = pod.empty() ? 0 : text.offset(pod)});
+                new (&out[n++]) Address{.address = ip,
+                                        .ready = e.ready,
+                                        .hostname_size = static_cast<uint16_t>(hostname.size()),
+                                        .pod_size = static_cast<uint16_t>(pod.size()),
+                                        .hostname_at = offset(hostname),
+                                        .pod_at = pod.empty() ? 0 : offset(pod)};
             }
         }
-        ports = port_views(s.ports, text);
+        r->addresses = {out, count};
+        r->ports = port_views(s.ports, reinterpret_cast<PortView*>(block + ports_at), text);
+        r->source = source;
+        return r;
     }
-    static size_t text_size(const EndpointSet& s, bool keep_pods) {
-        size_t size =
-            s.ns.size() + s.name.size() * 2 + s.service.size() + 7 + ports_text_size(s.ports);
-        for (const Endpoint& e : s.endpoints) {
-            size += e.hostname.size() + (keep_pods ? e.pod.size() : 0);
-        }
-        return size;
-    }
-
-    Text text;
-    Fields set;
-    std::string_view order;  // where it sorts among a Service's sets: kind, then name
-    std::vector<Address> addresses;
-    std::vector<PortView> ports;
-    Source source = Source::Manifests;
+    static void destroy(const SetRecord* r) noexcept { free_block(r); }
 };
 
 struct PodRecord : Counted {
@@ -728,8 +777,7 @@ void Store::upsert(Service service, Source source) {
     const std::string ns = service.ns;
     const std::string name = service.name;
     const bool existed = m.find_object(ns, name, source) != nullptr;
-    auto* object = new ServiceObject(service);
-    object->source = source;
+    auto* object = ServiceObject::make(service, source);
     m.objects.set(Maps::object_hash(ns, name, source), Maps::same_object(ns, name, source), object);
     if (!existed) {
         m.change_namespace(ns, 1, std::nullopt, false);
@@ -744,8 +792,7 @@ void Store::upsert(EndpointSet set, Source source) {
     if (const SetRecord* old = m.sets.find(h, same)) {
         m.relist(*old, false);  // it may have named another Service before
     }
-    auto* record = new SetRecord(set, m.config.endpoint_pod_names);
-    record->source = source;
+    auto* record = SetRecord::make(set, m.config.endpoint_pod_names, source);
     m.sets.set(h, same, record);
     m.relist(*record, true);
 }
