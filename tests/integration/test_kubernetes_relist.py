@@ -46,6 +46,9 @@ def make_stale(t, api, srv, form, round_no):
     late_ip = kube.cluster_ip(api, f"late-{round_no}", "prod")
     wait_answer(srv, name(f"late-{round_no}", "prod"), [late_ip])
     t.eq(query(srv, name(gone, "prod"))[0], "NXDOMAIN", f"{form}: {gone} deleted meanwhile")
+    # The new name may come through the watch before the 410 does: wait for the list itself.
+    kube.wait_for(f"{form}: a Services list after the 410", lambda: [
+        r for r in kube.requests_after(api, seq, "/api/v1/services") if not r["watch"]])
     after = kube.requests_after(api, seq, "/api/v1/services")
     relisted = [r for r in after if not r["watch"]]
     t.check(relisted and relisted[0]["status"] == 200,
