@@ -158,9 +158,13 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
         fail(Error{fmt::format("zone {} is not a domain name", quoted(o.zone))});
     }
     origin->to_lower();
+    using Pods = SnapshotConfig::Pods;
     impl_->store.set_config({.origin = *origin,
                              .ttl_seconds = o.ttl_seconds,
-                             .endpoint_pod_names = o.endpoint_pod_names});
+                             .endpoint_pod_names = o.endpoint_pod_names,
+                             .pods = o.pods == Options::Pods::Verified   ? Pods::Verified
+                                     : o.pods == Options::Pods::Disabled ? Pods::Disabled
+                                                                         : Pods::Insecure});
     for (const std::string& text : impl_->options.listen) {
         auto address = parse_listen_address(text);
         if (!address) {

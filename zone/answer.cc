@@ -375,8 +375,14 @@ Node resolve(const Snapshot& snapshot, const Labels& l, const Apex& apex) noexce
                 return service_node(snapshot.service(l[1], l[0]));
             }
             if (top == kPodsLabel && snapshot.has_namespace(l[1])) {
+                using Pods = SnapshotConfig::Pods;
+                const Pods mode = snapshot.config().pods;
                 Node pod{.kind = Kind::Pod};
-                return pod_address(l[0], pod.address) ? pod : Node{};
+                if (mode == Pods::Disabled || !pod_address(l[0], pod.address) ||
+                    (mode == Pods::Verified && !snapshot.has_pod(l[1], pod.address))) {
+                    return {};
+                }
+                return pod;
             }
             return {};
         case 4:

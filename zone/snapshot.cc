@@ -265,7 +265,15 @@ struct SetRecord : Counted {
 struct PodRecord : Counted {
     std::string ns;
     std::string name;
+    std::vector<IpAddress> ips;
     Source source = Source::Manifests;
+};
+
+// How many Pods of a namespace have an address (for `pods verified`).
+struct PodAddressRecord : Counted {
+    std::string ns;
+    IpAddress address;
+    uint32_t count = 0;
 };
 
 // --- What snapshots hold --------------------------------------------------------------------
@@ -410,6 +418,7 @@ struct DerivedMaps {
     PersistentMap<NamespaceRecord> namespaces;
     PersistentMap<PtrRecord> ptrs;
     PersistentMap<PrefixRecord> prefixes;
+    PersistentMap<PodAddressRecord> pod_addresses;
     size_t endpoint_count = 0;
 };
 
@@ -456,6 +465,13 @@ bool Snapshot::has_reverse_prefix(const IpAddress& prefix, unsigned bits) const 
     return impl_->maps.prefixes.find(Hasher().add(key, bits).done(), [&](const PrefixRecord& p) {
         return p.bits == bits && p.prefix == key;
     }) != nullptr;
+}
+
+bool Snapshot::has_pod(std::string_view ns, const IpAddress& address) const noexcept {
+    return impl_->maps.pod_addresses.find(
+               Hasher().add(ns).add(address).done(), [&](const PodAddressRecord& r) {
+                   return r.address == address && r.ns == ns;
+               }) != nullptr;
 }
 
 size_t Snapshot::service_count() const noexcept {
@@ -572,6 +588,27 @@ public:
             sets_by_service.erase(h, same);
         }
         dirty.emplace(record.set.ns, record.set.service);
+    }
+
+    void count_pod_addresses(const PodRecord& pod, int delta) {
+        for (const IpAddress& address : pod.ips) {
+            const uint64_t h = Hasher().add(pod.ns).add(address).done();
+            const auto same = [&](const PodAddressRecord& r) {
+                return r.address == address && r.ns == pod.ns;
+            };
+            const PodAddressRecord* old = derived.pod_addresses.find(h, same);
+            const auto count =
+                static_cast<uint32_t>(static_cast<int>(old != nullptr ? old->count : 0) + delta);
+            if (count == 0) {
+                derived.pod_addresses.erase(h, same);
+                continue;
+            }
+            auto* next = new PodAddressRecord();
+            next->ns = pod.ns;
+            next->address = address;
+            next->count = count;
+            derived.pod_addresses.set(h, same, next);
+        }
     }
 
     bool erase_set(std::string_view ns, std::string_view name, bool legacy, Source source) {
@@ -810,10 +847,15 @@ void Store::upsert(Pod pod, Source source) {
     };
     const uint64_t h = Maps::pod_hash(ns, name, source);
     const PodRecord* old = m.pods.find(h, same);
+    if (old != nullptr) {
+        m.count_pod_addresses(*old, -1);
+    }
     auto* record = new PodRecord();
     record->ns = ns;
     record->name = name;
+    record->ips = std::move(pod.ips);
     record->source = source;
+    m.count_pod_addresses(*record, 1);
     m.pods.set(h, same, record);
     if (old == nullptr) {
         m.change_namespace(ns, 1, std::nullopt, false);
@@ -854,9 +896,12 @@ bool Store::erase(ObjectKind kind, std::string_view ns, std::string_view name, S
             const auto same = [&](const PodRecord& p) {
                 return p.name == name && p.ns == ns && p.source == source;
             };
-            if (!m.pods.erase(Maps::pod_hash(ns, name, source), same)) {
+            const PodRecord* old = m.pods.find(Maps::pod_hash(ns, name, source), same);
+            if (old == nullptr) {
                 return false;
             }
+            m.count_pod_addresses(*old, -1);
+            m.pods.erase(Maps::pod_hash(ns, name, source), same);
             m.change_namespace(ns, -1, std::nullopt, false);
             return true;
         }

@@ -73,6 +73,10 @@ struct SnapshotConfig {
     // An endpoint without hostname is named by its Pod (targetRef), as CoreDNS's
     // endpoint_pod_names, when that is a DNS label; else by its dashed address.
     bool endpoint_pod_names = false;
+    // a-b-c-d.<ns>.pod.<zone>, as CoreDNS's `pods`: Disabled answers NXDOMAIN, Insecure the address
+    // the name spells, Verified only if a Pod of that namespace has that address.
+    enum class Pods : uint8_t { Disabled, Insecure, Verified };
+    Pods pods = Pods::Insecure;
 };
 
 class Snapshot {
@@ -96,6 +100,9 @@ public:
     // multiple of 8 for IPv4, of 4 for IPv6): the reverse name of that prefix is an empty
     // non-terminal (NODATA), not NXDOMAIN.
     bool has_reverse_prefix(const IpAddress& prefix, unsigned bits) const noexcept;
+
+    // True if a Pod in namespace `ns` has `address` (for `pods verified`).
+    bool has_pod(std::string_view ns, const IpAddress& address) const noexcept;
 
     // Counts for the start-up summary and the benchmarks.
     size_t service_count() const noexcept;

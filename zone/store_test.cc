@@ -357,4 +357,19 @@ TEST_CASE("store: endpoints come IPv4 first, and their named ports are listed on
     CHECK(h->endpoint_ports[0].name == "web");
 }
 
+TEST_CASE("store: Pod addresses by namespace, for pods verified") {
+    Store store;
+    store.upsert(Pod{.ns = "a", .name = "p", .ips = {ip("10.244.0.5"), ip("fd00::5")}});
+    auto snapshot = store.snapshot();
+    CHECK(snapshot->has_pod("a", ip("10.244.0.5")));
+    CHECK(snapshot->has_pod("a", ip("fd00::5")));
+    CHECK_FALSE(snapshot->has_pod("b", ip("10.244.0.5")));
+    store.upsert(Pod{.ns = "a", .name = "p", .ips = {ip("10.244.0.6")}});  // moved
+    snapshot = store.snapshot();
+    CHECK_FALSE(snapshot->has_pod("a", ip("10.244.0.5")));
+    CHECK(snapshot->has_pod("a", ip("10.244.0.6")));
+    CHECK(store.erase(ObjectKind::Pod, "a", "p"));
+    CHECK_FALSE(store.snapshot()->has_pod("a", ip("10.244.0.6")));
+}
+
 }  // namespace clusterdns

@@ -7,6 +7,8 @@ Loads examples/ (namespaces production, default, kube-system exist). Over UDP an
 - a namespace that does not exist: NXDOMAIN even for a valid address;
 - a first label that is not a dashed IPv4 address (words, 3 or 5 parts, 300): NXDOMAIN;
 - <ns>.pod.cluster.local and pod.cluster.local: NODATA (they exist as empty non-terminals).
+With `--pods verified` only addresses a Pod of that namespace has (status.podIP/podIPs) answer,
+others NXDOMAIN; with `--pods disabled` every pod name is NXDOMAIN.
 """
 
 import sys
@@ -36,6 +38,21 @@ def scenario(t):
                 t.nxdomain(d(pod(bad)))
             t.nodata(d("production.pod.cluster.local."))
             t.nodata(d("pod.cluster.local."))
+
+    # `pods verified` (CoreDNS): only an address some Pod of that namespace has.
+    with t.server("--manifests", EXAMPLES, "--pods", "verified") as srv:
+        for tcp in (False, True):
+            d = lambda name, qtype="A": srv.dig(name, qtype, tcp=tcp)  # noqa: E731
+            t.expect(d(pod("10-244-1-5")), answer=[(pod("10-244-1-5"), "A", "10.244.1.5")])
+            t.expect(d(pod("10-244-2-8")), answer=[(pod("10-244-2-8"), "A", "10.244.2.8")])
+            t.nxdomain(d(pod("10-244-9-99")))                       # no Pod has it
+            t.nxdomain(d(pod("10-244-1-5", "kube-system")))          # a Pod of another namespace
+            t.nodata(d("production.pod.cluster.local."))
+
+    # `pods disabled`: no pod names at all.
+    with t.server("--manifests", EXAMPLES, "--pods", "disabled") as srv:
+        t.nxdomain(srv.dig(pod("10-244-1-5")))
+        t.nxdomain(srv.dig(pod("10-244-9-99")))
 
 
 if __name__ == "__main__":
