@@ -164,7 +164,8 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
                              .endpoint_pod_names = o.endpoint_pod_names,
                              .pods = o.pods == Options::Pods::Verified   ? Pods::Verified
                                      : o.pods == Options::Pods::Disabled ? Pods::Disabled
-                                                                         : Pods::Insecure});
+                                                                         : Pods::Insecure,
+                             .namespaces = o.namespaces});
     for (const std::string& text : impl_->options.listen) {
         auto address = parse_listen_address(text);
         if (!address) {

@@ -337,7 +337,8 @@ Node resolve_reverse(const Snapshot& snapshot, const Labels& l, size_t depth, bo
     }
     for (const PtrTarget& t : snapshot.ptr_targets(node.address)) {
         NameBuf target;
-        if (ptr_name(t, snapshot.config().origin.wire(), target)) {
+        if (snapshot.exposes(t.service->ns) &&
+            ptr_name(t, snapshot.config().origin.wire(), target)) {
             node.kind = Kind::Ptr;
             break;
         }
@@ -744,7 +745,8 @@ void offer_rrset(RrsetWriter& out, Answerer& a, const Node& node, const Apex& ap
             // A ClusterIP names its Service; any other address every endpoint name it has.
             for (const PtrTarget& t : a.snapshot.ptr_targets(node.address)) {
                 NameBuf target;
-                if (ptr_name(t, origin, target) && !out.offer(target.wire())) {
+                if (a.snapshot.exposes(t.service->ns) && ptr_name(t, origin, target) &&
+                    !out.offer(target.wire())) {
                     return;
                 }
             }

@@ -437,7 +437,15 @@ const SnapshotConfig& Snapshot::config() const noexcept {
     return impl_->config;
 }
 
+bool Snapshot::exposes(std::string_view ns) const noexcept {
+    const auto& exposed = impl_->config.namespaces;
+    return exposed.empty() || std::find(exposed.begin(), exposed.end(), ns) != exposed.end();
+}
+
 bool Snapshot::has_namespace(std::string_view ns) const noexcept {
+    if (!exposes(ns)) {
+        return false;
+    }
     if (std::find(std::begin(kBuiltinNamespaces), std::end(kBuiltinNamespaces), ns) !=
         std::end(kBuiltinNamespaces)) {
         return true;
@@ -448,6 +456,9 @@ bool Snapshot::has_namespace(std::string_view ns) const noexcept {
 }
 
 const ServiceView* Snapshot::service(std::string_view ns, std::string_view name) const noexcept {
+    if (!exposes(ns)) {
+        return nullptr;
+    }
     const ServiceRecord* r = impl_->maps.services.find(
         key_hash(ns, name),
         [&](const ServiceRecord& s) { return s.view.name == name && s.view.ns == ns; });

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -77,6 +78,8 @@ struct SnapshotConfig {
     // the name spells, Verified only if a Pod of that namespace has that address.
     enum class Pods : uint8_t { Disabled, Insecure, Verified };
     Pods pods = Pods::Insecure;
+    // CoreDNS's `namespaces`: only these are exposed, built-in ones included; empty: all.
+    std::vector<std::string> namespaces;
 };
 
 class Snapshot {
@@ -92,6 +95,9 @@ public:
     bool has_namespace(std::string_view ns) const noexcept;
 
     const ServiceView* service(std::string_view ns, std::string_view name) const noexcept;
+
+    // Whether names in `ns` are answered at all (SnapshotConfig::namespaces).
+    bool exposes(std::string_view ns) const noexcept;
 
     // The PTR records of an address, in a stable order; empty if it has none.
     std::span<const PtrTarget> ptr_targets(const IpAddress& address) const noexcept;
