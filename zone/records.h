@@ -283,9 +283,12 @@ struct ServiceRecord : Counted {
     const ServiceObject* object = nullptr;
     ServiceView view;
     uint32_t set_count = 0;
+    uint32_t sets_at = 0;  // from the start of the block, after the names
 
     std::span<const SetRecord* const> sets() const noexcept {
-        return {reinterpret_cast<const SetRecord* const*>(this + 1), set_count};
+        return {reinterpret_cast<const SetRecord* const*>(reinterpret_cast<const char*>(this) +
+                                                          sets_at),
+                set_count};
     }
     std::span<const EndpointView> endpoints() const noexcept { return view.endpoints; }
 
@@ -295,7 +298,11 @@ struct ServiceRecord : Counted {
                                const std::vector<EndpointView>& endpoints, uint32_t first_v6,
                                const std::vector<PortView>& endpoint_ports,
                                const std::vector<uint32_t>& by_label) {
-        const size_t sets_at = sizeof(ServiceRecord);
+        // The names first, beside the header: a lookup compares them without touching the object.
+        const ServiceObject::Fields& service = object->service;
+        const size_t names_at = sizeof(ServiceRecord);
+        const size_t names_size = service.ns.size() + service.name.size();
+        const size_t sets_at = (names_at + names_size + 7) / 8 * 8;
         const size_t endpoints_at = sets_at + sets.size() * sizeof(const SetRecord*);
         const size_t ports_at = endpoints_at + endpoints.size() * sizeof(EndpointView);
         const size_t by_label_at = ports_at + endpoint_ports.size() * sizeof(PortView);
@@ -307,6 +314,7 @@ struct ServiceRecord : Counted {
         auto* r = new (block) ServiceRecord();
         r->object = object;
         r->set_count = static_cast<uint32_t>(sets.size());
+        r->sets_at = static_cast<uint32_t>(sets_at);
         std::uninitialized_copy(sets.begin(), sets.end(),
                                 reinterpret_cast<const SetRecord**>(block + sets_at));
         auto* endpoint_views = reinterpret_cast<EndpointView*>(block + endpoints_at);
@@ -315,9 +323,9 @@ struct ServiceRecord : Counted {
         std::uninitialized_copy(endpoint_ports.begin(), endpoint_ports.end(), port_views);
         auto* order = reinterpret_cast<uint32_t*>(block + by_label_at);
         std::uninitialized_copy(by_label.begin(), by_label.end(), order);
-        const ServiceObject::Fields& service = object->service;
-        r->view = {.ns = service.ns,
-                   .name = service.name,
+        TextWriter names(reinterpret_cast<char*>(block + names_at), names_size);
+        r->view = {.ns = names.add(service.ns),
+                   .name = names.add(service.name),
                    .type = service.type,
                    .headless = service.headless,
                    .cluster_ips = object->cluster_ips,
