@@ -22,6 +22,8 @@ set -u -o pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$BENCH_DIR")
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 CLUSTERDNS=${CLUSTERDNS:-$REPO/build/clusterdns}
 SERVERS=${SERVERS:-"clusterdns knot"}
 WORKERS=${WORKERS:-2}
@@ -85,31 +87,7 @@ trap 'exit 130' INT TERM
 CLK_TCK=$(getconf CLK_TCK)
 # CPU seconds (user + system, all threads) process $1 has used.
 cpu_s() { awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
-status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-free_port() {
-    python3 - <<'EOF'
-import socket
-for _ in range(100):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        t.close()
-        continue
-    u.close(); t.close()
-    print(port)
-    break
-else:
-    raise SystemExit("no free port")
-EOF
-}
 
 # Generate the real-shape cluster of $1 Services into $DATA_DIR, or reuse it when the same
 # generator (by checksum) already wrote it with the same parameters.
