@@ -4,7 +4,6 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -23,6 +22,7 @@
 #include <uv.h>
 
 #include "server/codec/message.h"
+#include "server/codec/threads.h"
 #include "server/tcp_stream.h"
 #include "zone/snapshot.h"
 
@@ -750,25 +750,13 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
         }
         impl->workers.push_back(std::move(w));
     }
-    // Workers take no asynchronous signal: the host's signals go to its own threads, and the
-    // SIGPIPE of a write to a reset connection (libuv's writev cannot pass MSG_NOSIGNAL) stays
-    // pending on the worker instead of killing a host that never ignored it. Threads inherit the
-    // creating thread's mask, so block, create, restore: no window where one is unmasked.
-    sigset_t blocked;
-    sigset_t previous;
-    sigfillset(&blocked);
-    for (const int synchronous : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) {
-        sigdelset(&blocked, synchronous);
-    }
-    pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     for (auto& w : impl->workers) {
         Worker* worker = w.get();
-        w->thread = std::thread([worker] {
+        w->thread = start_quiet_thread([worker] {
             uv_run(&worker->loop, UV_RUN_DEFAULT);
             uv_loop_close(&worker->loop);
         });
     }
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     return std::unique_ptr<Frontend>(new Frontend(std::move(impl)));
 }
 

@@ -1,7 +1,5 @@
 #include "plugins/kubernetes/kubernetes.h"
 
-#include <signal.h>
-
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -13,6 +11,7 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include "server/codec/threads.h"
 #include "zone/convert.h"
 
 namespace clusterdns {
@@ -57,8 +56,8 @@ constexpr ResourceType kNamespaces{"/api/v1/namespaces", "namespaces", "Namespac
                                    ObjectKind::Namespace};
 constexpr ResourceType kServices{"/api/v1/services", "services", "Service", "v1",
                                  ObjectKind::Service};
-constexpr ResourceType kEndpointSlices{"/apis/discovery.k8s.io/v1/endpointslices",
-                                       "endpointslices", "EndpointSlice", "discovery.k8s.io/v1",
+constexpr ResourceType kEndpointSlices{"/apis/discovery.k8s.io/v1/endpointslices", "endpointslices",
+                                       "EndpointSlice", "discovery.k8s.io/v1",
                                        ObjectKind::EndpointSlice};
 constexpr ResourceType kPods{"/api/v1/pods", "pods", "Pod", "v1", ObjectKind::Pod};
 
@@ -188,9 +187,9 @@ struct Reflector {
     std::string label_selector;
 
     enum class Phase { List, Watch } phase = Phase::List;
-    std::string resource_version;  // the last one seen: where the next watch starts
-    std::string continue_token;    // the next page of the list under way
-    bool whole_list = false;       // the next list unpaged: a continue token expired
+    std::string resource_version;     // the last one seen: where the next watch starts
+    std::string continue_token;       // the next page of the list under way
+    bool whole_list = false;          // the next list unpaged: a continue token expired
     std::unique_ptr<Cluster> listed;  // the objects of the list under way
     size_t listed_items = 0;
     bool synced = false;  // listed once
@@ -198,9 +197,9 @@ struct Reflector {
     // The request in flight.
     CURL* easy = nullptr;
     curl_slist* headers = nullptr;
-    std::string body;  // list or error body; while watching, the incomplete last line
-    size_t events = 0;  // received by this watch
-    bool gone = false;  // an ERROR event with a 410 Status: re-list
+    std::string body;         // list or error body; while watching, the incomplete last line
+    size_t events = 0;        // received by this watch
+    bool gone = false;        // an ERROR event with a 410 Status: re-list
     std::string watch_error;  // another ERROR event's message
     Clock::time_point started;
 
@@ -285,9 +284,8 @@ std::string escape(CURL* easy, std::string_view text) {
 }
 
 void set_blob(CURL* easy, CURLoption option, const std::string& data) {
-    curl_blob blob{.data = const_cast<char*>(data.data()),
-                   .len = data.size(),
-                   .flags = CURL_BLOB_COPY};
+    curl_blob blob{
+        .data = const_cast<char*>(data.data()), .len = data.size(), .flags = CURL_BLOB_COPY};
     curl_easy_setopt(easy, option, &blob);
 }
 
@@ -332,9 +330,10 @@ void KubernetesSource::Impl::start_request(Reflector& r) {
                 ? config.watch_timeout_seconds
                 : kMinWatchTimeoutSeconds +
                       static_cast<unsigned>(rng() % (kMinWatchTimeoutSeconds + 1));
-        url += fmt::format("?watch=true&allowWatchBookmarks=true&resourceVersion={}"
-                           "&timeoutSeconds={}",
-                           escape(easy, r.resource_version), timeout);
+        url += fmt::format(
+            "?watch=true&allowWatchBookmarks=true&resourceVersion={}"
+            "&timeoutSeconds={}",
+            escape(easy, r.resource_version), timeout);
         curl_easy_setopt(easy, CURLOPT_TIMEOUT, static_cast<long>(timeout) + kWatchGraceSeconds);
     }
     if (!r.label_selector.empty()) {
@@ -408,8 +407,7 @@ void KubernetesSource::Impl::end_transfer(Reflector& r) {
     r.headers = nullptr;
 }
 
-size_t KubernetesSource::Impl::on_data(char* data, size_t size, size_t count,
-                                       void* user) noexcept {
+size_t KubernetesSource::Impl::on_data(char* data, size_t size, size_t count, void* user) noexcept {
     auto* transfer = static_cast<Transfer*>(user);
     Reflector& r = *transfer->reflector;
     const size_t bytes = size * count;
@@ -444,8 +442,8 @@ bool KubernetesSource::Impl::on_watch_data(Reflector& r) {
         auto event = decode_watch_event(line, parser, *batch_arena);
         if (!event) {
             // Never fatal: the stream goes on, and the resourceVersion stays where it was.
-            log("WARNING", "{}: malformed event skipped: {}: {}", r.what(),
-                event.error().message, escaped(line));
+            log("WARNING", "{}: malformed event skipped: {}: {}", r.what(), event.error().message,
+                escaped(line));
             continue;
         }
         ++r.events;
@@ -583,8 +581,7 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
         r.next_attempt = now;
         return;
     }
-    const std::string message =
-        fmt::format("HTTP {}: {}", status, status_message(r.body, parser));
+    const std::string message = fmt::format("HTTP {}: {}", status, status_message(r.body, parser));
     if (status == 410) {
         // A watch too far behind, or a list's continue token expired (etcd compacted): list anew.
         const bool expired_continue = !watch && !r.continue_token.empty();
@@ -624,8 +621,8 @@ void KubernetesSource::Impl::flush() {
                     cluster.replace(op.kind, std::move(*op.listed));
                     continue;
                 }
-                if (Status s = apply_object(op.object, op.type == OpType::Remove,
-                                            config.namespaces, cluster);
+                if (Status s = apply_object(op.object, op.type == OpType::Remove, config.namespaces,
+                                            cluster);
                     !s) {
                     log("WARNING", "event skipped: {}", s.error().message);
                 }
@@ -634,10 +631,8 @@ void KubernetesSource::Impl::flush() {
         batch.clear();
         batch_arena = std::make_unique<DocArena>();
     }
-    if (!synced_reported &&
-        std::all_of(reflectors.begin(), reflectors.end(), [](const Reflector& r) {
-            return r.synced;
-        })) {
+    if (!synced_reported && std::all_of(reflectors.begin(), reflectors.end(),
+                                        [](const Reflector& r) { return r.synced; })) {
         synced_reported = true;
         log("INFO", "synced in {:.3f} s", Seconds(Clock::now() - started).count());
         store.synced();
@@ -686,7 +681,8 @@ void KubernetesSource::Impl::run() {
     }
 }
 
-KubernetesSource::KubernetesSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KubernetesSource::KubernetesSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+}
 
 KubernetesSource::~KubernetesSource() {
     impl_->stopping = true;
@@ -721,24 +717,14 @@ Result<std::unique_ptr<KubernetesSource>> KubernetesSource::start(KubernetesConf
         }
     }
     log("INFO", "watching {} ({})", impl->config.api.server, impl->config.api.origin);
-    // The host's signals belong to its own threads (see server/frontend.cc): block, create,
-    // restore, so the thread never takes one.
-    sigset_t blocked;
-    sigset_t previous;
-    sigfillset(&blocked);
-    for (const int synchronous : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) {
-        sigdelset(&blocked, synchronous);
-    }
-    pthread_sigmask(SIG_BLOCK, &blocked, &previous);
     Impl* running = impl.get();
-    impl->thread = std::thread([running] {
+    impl->thread = start_quiet_thread([running] {
         try {
             running->run();
         } catch (const std::exception& e) {
             log("ERROR", "stopped: {}", e.what());
         }
     });
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     return std::unique_ptr<KubernetesSource>(new KubernetesSource(std::move(impl)));
 }
 
