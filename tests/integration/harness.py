@@ -508,6 +508,26 @@ def udp_exchange(packet, host, port, timeout=2.0):
             return None
 
 
+def tcp_connect(host, port, timeout=5.0):
+    """A TCP connection to the server with Nagle off, so each write goes out at once."""
+    if host not in ("127.0.0.1", "::1"):
+        raise Failure(f"refusing to connect to non-loopback {host}")
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def closed_by_server(sock, within=5.0):
+    """True if the server closes (or resets) `sock` within `within` seconds."""
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
 def _recv_exact(sock, n):
     buf = b""
     while len(buf) < n:

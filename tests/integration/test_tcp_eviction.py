@@ -28,9 +28,7 @@ def framed(qid):
 
 
 def connect(srv):
-    s = socket.create_connection((srv.host, srv.port), timeout=5)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    return harness.tcp_connect(srv.host, srv.port)
 
 
 def read_answer(sock, timeout=5.0):
@@ -52,16 +50,6 @@ def answered(reply, qid):
     return reply is not None and reply.id == qid and reply.rcode == 0
 
 
-def closed_by_server(sock, within=5.0):
-    sock.settimeout(within)
-    try:
-        return sock.recv(1) == b""
-    except socket.timeout:
-        return False
-    except ConnectionResetError:
-        return True
-
-
 def barrier(srv):
     """A UDP round trip through the one worker: what was sent before it has been processed."""
     return srv.udp(build_query(API, "A")) is not None
@@ -75,7 +63,7 @@ def scenario(t):
         t.check(answered(ask(b, 2), 2), "B answered")
         c = connect(srv)
         t.check(answered(ask(c, 3), 3), "C, beyond the cap of 2, is answered at once")
-        t.check(closed_by_server(a), "A, idle the longest, was closed to make room")
+        t.check(harness.closed_by_server(a), "A, idle the longest, was closed to make room")
         t.check(answered(ask(b, 4), 4), "B still answers")
         a.close()
 
@@ -86,7 +74,7 @@ def scenario(t):
         t.check(barrier(srv), "UDP answered")
         d = connect(srv)
         t.check(answered(ask(d, 7), 7), "D is answered with both slots in the middle of a message")
-        t.check(closed_by_server(c), "C, whose message began first, was closed")
+        t.check(harness.closed_by_server(c), "C, whose message began first, was closed")
         b.sendall(half_b[10:])
         t.check(answered(read_answer(b), 6), "B finishes its query and gets its answer")
         for s in (b, c, d):

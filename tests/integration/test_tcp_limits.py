@@ -22,9 +22,7 @@ API = svc("api-service")
 
 
 def connect(srv):
-    s = socket.create_connection((srv.host, srv.port), timeout=5)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    return harness.tcp_connect(srv.host, srv.port)
 
 
 def ask(sock, qid, timeout=3.0):
@@ -41,21 +39,11 @@ def ask(sock, qid, timeout=3.0):
         return None
 
 
-def closed_by_server(sock, within):
-    sock.settimeout(within)
-    try:
-        return sock.recv(1) == b""
-    except socket.timeout:
-        return False
-    except ConnectionResetError:
-        return True
-
-
 def scenario(t):
     with t.server("--manifests", EXAMPLES, "--workers", "1", "--tcp-idle-timeout", "2",
                   "--max-tcp-connections", "2") as srv:
         quiet = connect(srv)
-        t.check(closed_by_server(quiet, 10.0), "an idle connection is closed after the timeout")
+        t.check(harness.closed_by_server(quiet, 10.0), "an idle connection is closed after the timeout")
         quiet.close()
 
         busy = connect(srv)
