@@ -19,9 +19,6 @@
 namespace clusterdns {
 namespace records {
 
-inline constexpr std::string_view kBuiltinNamespaces[] = {"default", "kube-system", "kube-public",
-                                                          "kube-node-lease"};
-
 // Hashes keys a word at a time: every query hashes a namespace and a name, so this is on the
 // query path (mix_hash() spreads the result before it picks a path).
 class Hasher {

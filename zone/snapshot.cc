@@ -10,6 +10,14 @@ namespace clusterdns {
 
 using namespace records;
 
+namespace {
+
+// Namespaces every cluster has, whether or not any object mentions them.
+constexpr std::string_view kBuiltinNamespaces[] = {"default", "kube-system", "kube-public",
+                                                   "kube-node-lease"};
+
+}  // namespace
+
 Snapshot::Snapshot(std::unique_ptr<const Impl> impl) : impl_(std::move(impl)) {
 }
 
