@@ -74,9 +74,7 @@ KubernetesConfig kubernetes_config(const Options& o) {
             .in_cluster = o.in_cluster,
             .namespaces = o.namespaces,
             .label_selector = o.label_selector,
-            .pods = o.pods == Options::Pods::Verified   ? PodsMode::Verified
-                    : o.pods == Options::Pods::Disabled ? PodsMode::Disabled
-                                                        : PodsMode::Insecure,
+            .watch_pods = o.pods == Options::Pods::Verified,
             .watch_timeout_seconds = o.api_watch_timeout_seconds};
 }
 

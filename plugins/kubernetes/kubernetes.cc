@@ -706,7 +706,7 @@ Result<std::unique_ptr<KubernetesSource>> KubernetesSource::start(KubernetesConf
         return Error{"kubernetes: libcurl: cannot create a multi handle"};
     }
     std::vector<const ResourceType*> types = {&kNamespaces, &kServices, &kEndpointSlices};
-    if (impl->config.pods == PodsMode::Verified) {
+    if (impl->config.watch_pods) {
         types.push_back(&kPods);
     }
     impl->reflectors.resize(types.size());

@@ -43,8 +43,6 @@ Result<ApiConfig> load_kubeconfig(const std::string& paths, const std::string& c
 Result<ApiConfig> in_cluster_config(std::string_view host, std::string_view port,
                                     const std::string& account_dir);
 
-enum class PodsMode { Disabled, Insecure, Verified };
-
 // The plugin's configuration. The first four fields are what the user set; parse() fills `api`.
 struct KubernetesConfig {
     std::string kubeconfig;  // file(s), as load_kubeconfig takes them
@@ -52,7 +50,7 @@ struct KubernetesConfig {
     bool in_cluster = false;  // no kubeconfig: the pod's service account
     std::vector<std::string> namespaces;  // expose only these (empty: all)
     std::string label_selector;           // labelSelector of the Services list and watch
-    PodsMode pods = PodsMode::Insecure;   // Verified: Pods are watched too
+    bool watch_pods = false;              // `pods verified` needs the Pods' addresses
     unsigned watch_timeout_seconds = 0;   // 0: a random 5-10 minutes, as client-go
     ApiConfig api;
 };
