@@ -1,6 +1,7 @@
 // clusterdns: the command-line server. Everything it does is the library's (server/clusterdns.h);
 // this file parses flags, prints the listening line and waits for a signal.
 
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -60,6 +61,10 @@ int main(int argc, char** argv) {
     sigaction(SIGTERM, &during_start_up, nullptr);
     sigaction(SIGINT, &during_start_up, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    // Big temporary buffers (manifest text, parse trees, API list bodies) are mapped and unmapped
+    // whole. glibc would otherwise raise this threshold after the first such buffer is freed and
+    // carve the next ones out of the heap, leaving holes between the zone's records.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     const clusterdns::Options& options = command_line->options;
     if (options.manifests.empty() && options.kubeconfig.empty() && !options.in_cluster) {

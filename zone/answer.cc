@@ -77,8 +77,8 @@ bool from_dotted(std::string_view text, NameBuf& out) noexcept {
 // An endpoint's label: its hostname, else its address with '.' or ':' as '-' (dashed_address,
 // written into `buf` instead of the heap).
 std::string_view label_of(const EndpointView& e, char (&buf)[INET6_ADDRSTRLEN]) noexcept {
-    if (!e.hostname.empty()) {
-        return e.hostname;
+    if (!e.hostname().empty()) {
+        return e.hostname();
     }
     if (inet_ntop(e.address.v6 ? AF_INET6 : AF_INET, e.address.bytes.data(), buf, sizeof buf) ==
         nullptr) {
@@ -167,22 +167,23 @@ struct Node {
 std::pair<uint32_t, uint32_t> label_range(const ServiceView& s, std::string_view label) noexcept {
     const auto label_less = [&s](uint32_t index, std::string_view key) {
         char buf[INET6_ADDRSTRLEN];
-        return label_of(s.endpoints[index], buf) < key;
+        return label_of(s.endpoint(index), buf) < key;
     };
     const auto key_less = [&s](std::string_view key, uint32_t index) {
         char buf[INET6_ADDRSTRLEN];
-        return key < label_of(s.endpoints[index], buf);
+        return key < label_of(s.endpoint(index), buf);
     };
-    const auto first = std::lower_bound(s.by_label.begin(), s.by_label.end(), label, label_less);
-    const auto last = std::upper_bound(first, s.by_label.end(), label, key_less);
-    return {static_cast<uint32_t>(first - s.by_label.begin()),
-            static_cast<uint32_t>(last - s.by_label.begin())};
+    const std::span<const uint32_t> order = s.by_label();
+    const auto first = std::lower_bound(order.begin(), order.end(), label, label_less);
+    const auto last = std::upper_bound(first, order.end(), label, key_less);
+    return {static_cast<uint32_t>(first - order.begin()),
+            static_cast<uint32_t>(last - order.begin())};
 }
 
 // An SRV name's ports: every port for the Service name itself (empty `name`), else the named
 // ports of that name and protocol.
 bool port_matches(const PortView& p, std::string_view name, std::string_view protocol) noexcept {
-    return name.empty() || (p.name == name && p.protocol == protocol);
+    return name.empty() || (p.name() == name && p.protocol() == protocol);
 }
 
 bool any_port(std::span<const PortView> ports, std::string_view name,
@@ -200,12 +201,12 @@ void for_each_endpoint_with_port(const ServiceView& s, std::string_view name,
     const PortView* checked = nullptr;
     size_t checked_size = 0;
     bool matches = false;
-    for (uint32_t i = 0; i < s.endpoints.size(); ++i) {
-        const EndpointView& e = s.endpoints[i];
-        if (e.ports.data() != checked || e.ports.size() != checked_size) {
-            checked = e.ports.data();
-            checked_size = e.ports.size();
-            matches = any_port(e.ports, name, protocol);
+    for (uint32_t i = 0; i < s.endpoint_count(); ++i) {
+        const EndpointView& e = s.endpoint(i);
+        if (e.port_data != checked || e.port_count != checked_size) {
+            checked = e.port_data;
+            checked_size = e.port_count;
+            matches = any_port(e.ports(), name, protocol);
         }
         if (matches && !f(i, e)) {
             return;
@@ -218,12 +219,14 @@ void for_each_endpoint_with_port(const ServiceView& s, std::string_view name,
 // some endpoint's slice.
 bool has_named_port(const ServiceView& s, std::string_view port, std::string_view protocol) {
     const auto named = [&](const PortView& p) {
-        return !p.name.empty() && p.protocol == protocol && (port.empty() || p.name == port);
+        return !p.name().empty() && p.protocol() == protocol && (port.empty() || p.name() == port);
     };
-    if (!s.headless) {
-        return !s.cluster_ips.empty() && std::any_of(s.ports.begin(), s.ports.end(), named);
+    if (!s.headless()) {
+        const std::span<const PortView> ports = s.ports();
+        return !s.cluster_ips().empty() && std::any_of(ports.begin(), ports.end(), named);
     }
-    return std::any_of(s.endpoint_ports.begin(), s.endpoint_ports.end(), named);
+    const std::span<const PortView* const> ports = s.endpoint_ports();
+    return std::any_of(ports.begin(), ports.end(), [&](const PortView* p) { return named(*p); });
 }
 
 // "pods insecure" (CoreDNS kubernetes plugin): the address a pod label spells, or false.
@@ -290,17 +293,17 @@ bool reverse_prefix(const Labels& l, size_t depth, bool v6, IpAddress& out) noex
 // An ExternalName's CNAME target; false when it has none (an address is no host name to alias:
 // CoreDNS publishes no record for it either).
 bool cname_target(const ServiceView& s, NameBuf& out) noexcept {
-    return !parse_ip(s.external_name) && from_dotted(s.external_name, out);
+    return !parse_ip(s.external_name()) && from_dotted(s.external_name(), out);
 }
 
 bool service_name(const ServiceView& s, WireName origin, NameBuf& out) noexcept {
-    return join(out, {s.name, s.ns, "svc"}, origin);
+    return join(out, {s.name(), s.ns(), "svc"}, origin);
 }
 
 // The name a PTR record points at: the Service, or the endpoint under it. False for an
 // ExternalName (it has no address of its own) or a name too long to exist.
 bool ptr_name(const PtrTarget& t, WireName origin, NameBuf& out) noexcept {
-    if (t.service->type == ServiceType::ExternalName) {
+    if (t.service->type() == ServiceType::ExternalName) {
         return false;
     }
     NameBuf base;
@@ -315,12 +318,12 @@ Node service_node(const ServiceView* s) noexcept {
     if (s == nullptr) {
         return {};
     }
-    if (s->type == ServiceType::ExternalName) {
+    if (s->type() == ServiceType::ExternalName) {
         NameBuf target;
         return cname_target(*s, target) ? Node{.kind = Kind::Service, .service = s} : Node{};
     }
     // A headless Service without endpoints has no records; a ClusterIP always has its address.
-    const bool exists = !s->endpoints.empty() || (!s->headless && !s->cluster_ips.empty());
+    const bool exists = s->endpoint_count() != 0 || (!s->headless() && !s->cluster_ips().empty());
     return exists ? Node{.kind = Kind::Service, .service = s} : Node{};
 }
 
@@ -337,7 +340,7 @@ Node resolve_reverse(const Snapshot& snapshot, const Labels& l, size_t depth, bo
     }
     for (const PtrTarget& t : snapshot.ptr_targets(node.address)) {
         NameBuf target;
-        if (snapshot.exposes(t.service->ns) &&
+        if (snapshot.exposes(t.service->ns()) &&
             ptr_name(t, snapshot.config().origin.wire(), target)) {
             node.kind = Kind::Ptr;
             break;
@@ -390,7 +393,7 @@ Node resolve(const Snapshot& snapshot, const Labels& l, const Apex& apex) noexce
         case 5: {
             const ServiceView* s =
                 top == kServicesLabel ? snapshot.service(l[depth - 2], l[depth - 3]) : nullptr;
-            if (s == nullptr || s->type == ServiceType::ExternalName) {
+            if (s == nullptr || s->type() == ServiceType::ExternalName) {
                 return {};
             }
             if (depth == 4 && !l[0].starts_with('_')) {
@@ -596,20 +599,21 @@ void offer_srv(RrsetWriter& out, const ServiceView& s, std::string_view port,
         std::memcpy(rdata + 6, target.data(), target.size());
         return std::span<const uint8_t>(rdata, 6 + target.size());
     };
-    if (!s.headless) {
+    if (!s.headless()) {
         // One entry per port and ClusterIP, all pointing at the Service: after duplicates are
         // merged, one record per port number.
+        const std::span<const PortView> ports = s.ports();
         const auto matching = static_cast<size_t>(
-            std::count_if(s.ports.begin(), s.ports.end(),
+            std::count_if(ports.begin(), ports.end(),
                           [&](const PortView& p) { return port_matches(p, port, protocol); }));
-        const size_t n = matching * s.cluster_ips.size();
+        const size_t n = matching * s.cluster_ips().size();
         if (n == 0) {
             return;
         }
         const auto weight = static_cast<uint16_t>(std::max<size_t>(1, 100 / n));
-        for (const PortView& p : s.ports) {
+        for (const PortView& p : ports) {
             if (port_matches(p, port, protocol) &&
-                !out.offer(record(weight, p.port, base.wire()))) {
+                !out.offer(record(weight, p.port(), base.wire()))) {
                 return;
             }
         }
@@ -620,7 +624,7 @@ void offer_srv(RrsetWriter& out, const ServiceView& s, std::string_view port,
     constexpr size_t kWeightFloorCount = 51;
     size_t n = 0;
     for_each_endpoint_with_port(s, port, protocol, [&](uint32_t, const EndpointView& e) {
-        for (const PortView& p : e.ports) {
+        for (const PortView& p : e.ports()) {
             n += port_matches(p, port, protocol);
         }
         return n < kWeightFloorCount;
@@ -635,9 +639,9 @@ void offer_srv(RrsetWriter& out, const ServiceView& s, std::string_view port,
         if (!join(target, {label_of(e, buf)}, base.wire())) {
             return true;  // a name too long to exist
         }
-        for (const PortView& p : e.ports) {
+        for (const PortView& p : e.ports()) {
             if (port_matches(p, port, protocol) &&
-                !out.offer(record(weight, p.port, target.wire()), i)) {
+                !out.offer(record(weight, p.port(), target.wire()), i)) {
                 return false;
             }
         }
@@ -689,7 +693,7 @@ void offer_rrset(RrsetWriter& out, Answerer& a, const Node& node, const Apex& ap
             }
             return;
         case Kind::Service:
-            if (s->type == ServiceType::ExternalName) {
+            if (s->type() == ServiceType::ExternalName) {
                 NameBuf target;
                 if (type == RrType::Cname && cname_target(*s, target)) {
                     out.offer(target.wire());
@@ -698,14 +702,14 @@ void offer_rrset(RrsetWriter& out, Answerer& a, const Node& node, const Apex& ap
             }
             if (type == RrType::Srv) {
                 offer_srv(out, *s, {}, {}, origin);
-            } else if (address && !s->headless) {
-                offer_addresses(out, s->cluster_ips, v6);
+            } else if (address && !s->headless()) {
+                offer_addresses(out, s->cluster_ips(), v6);
             } else if (address) {
                 // One family's endpoints are one run: the other family's are never walked.
-                const auto family = v6 ? s->endpoints.subspan(s->first_v6)
-                                       : s->endpoints.first(s->first_v6);
-                for (const EndpointView& e : family) {
-                    if (!out.offer(e.address.octets())) {
+                const size_t first = v6 ? s->first_v6() : 0;
+                const size_t end = v6 ? s->endpoint_count() : s->first_v6();
+                for (size_t i = first; i < end; ++i) {
+                    if (!out.offer(s->endpoint(i).address.octets())) {
                         return;
                     }
                 }
@@ -714,7 +718,7 @@ void offer_rrset(RrsetWriter& out, Answerer& a, const Node& node, const Apex& ap
         case Kind::Endpoint:
             if (address) {
                 for (uint32_t k = node.first; k < node.last; ++k) {
-                    const EndpointView& e = s->endpoints[s->by_label[k]];
+                    const EndpointView& e = s->endpoint(s->by_label()[k]);
                     if (e.address.v6 == v6 && !out.offer(e.address.octets())) {
                         return;
                     }
@@ -724,8 +728,8 @@ void offer_rrset(RrsetWriter& out, Answerer& a, const Node& node, const Apex& ap
         case Kind::Port:
             if (type == RrType::Srv) {
                 offer_srv(out, *s, node.port, node.protocol, origin);
-            } else if (address && !s->headless) {
-                offer_addresses(out, s->cluster_ips, v6);  // CoreDNS answers A/AAAA here too
+            } else if (address && !s->headless()) {
+                offer_addresses(out, s->cluster_ips(), v6);  // CoreDNS answers A/AAAA here too
             } else if (address) {
                 for_each_endpoint_with_port(
                     s[0], node.port, node.protocol, [&](uint32_t, const EndpointView& e) {
@@ -745,7 +749,7 @@ void offer_rrset(RrsetWriter& out, Answerer& a, const Node& node, const Apex& ap
             // A ClusterIP names its Service; any other address every endpoint name it has.
             for (const PtrTarget& t : a.snapshot.ptr_targets(node.address)) {
                 NameBuf target;
-                if (a.snapshot.exposes(t.service->ns) && ptr_name(t, origin, target) &&
+                if (a.snapshot.exposes(t.service->ns()) && ptr_name(t, origin, target) &&
                     !out.offer(target.wire())) {
                     return;
                 }
@@ -824,7 +828,7 @@ void add_target_addresses(Answerer& a, const Node& node, const Apex& apex, RrTyp
         uint32_t key = kServiceTarget;
         if (a.targets[i] != kServiceTarget) {
             char buf[INET6_ADDRSTRLEN];
-            const std::string_view label = label_of(s.endpoints[a.targets[i]], buf);
+            const std::string_view label = label_of(s.endpoint(a.targets[i]), buf);
             const auto [first, end] = label_range(s, label);
             if (first == end || !join(owner, {label}, base.wire())) {
                 continue;
@@ -884,7 +888,7 @@ void answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
             return;
         }
         if (q.qtype != RrType::Cname && q.qtype != RrType::Any && node.kind == Kind::Service &&
-            node.service->type == ServiceType::ExternalName) {
+            node.service->type() == ServiceType::ExternalName) {
             NameBuf& target = targets[hop % 2];
             if (!cname_target(*node.service, target)) {
                 return;

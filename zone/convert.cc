@@ -326,8 +326,8 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
         }
     }
     check(doc, validate(set));
-    if (set.service.empty()) {
-        return std::nullopt;  // not linked to a Service: DNS has no name for it
+    if (set.service.empty() || !check_dns1035_label("", set.service)) {
+        return std::nullopt;  // not linked to a Service (no Service can have that name)
     }
     return set;
 }
@@ -335,6 +335,9 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
 std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::string& ns,
                                              const std::string& name) {
     std::vector<EndpointSet> sets;
+    if (!check_dns1035_label("", name)) {
+        return sets;  // named after a Service, and no Service can have this name
+    }
     const DocNode& subsets = get_list(doc, "", "subsets");
     for (size_t i = 0; i < subsets.items.size(); ++i) {
         const DocNode& subset = subsets.items[i];
@@ -481,6 +484,10 @@ void add_object(const DocNode& doc, ObjectId& id, ObjectSink& cluster) {
     const DocNode& metadata = read_id(doc, id);
     const std::string& ns = id.ns;
     const std::string& name = id.name;
+    if (id.object_kind != ObjectKind::Service) {
+        // The API's rule for these names; a Service's is stricter, checked below.
+        check(*metadata.find("name"), check_dns1123_subdomain("metadata.name", name));
+    }
     switch (id.object_kind) {
         case ObjectKind::Namespace:
             cluster.upsert(Namespace{name});

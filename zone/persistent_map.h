@@ -93,15 +93,18 @@ public:
         if (bucket == nullptr) {
             return nullptr;
         }
-        for (const Entry& e : bucket->span()) {
-            if (e.hash == hash && match(*e.value)) {
-                return e.value;
+        const uint32_t tag = tag_of(hash);
+        const uint32_t* tags = bucket->tags();
+        for (uint32_t i = 0; i < bucket->count; ++i) {
+            if (tags[i] == tag && match(*bucket->values()[i])) {
+                return bucket->values()[i];
             }
         }
         return nullptr;
     }
 
-    // Visits every value with this hash (a map used as an index may hold several).
+    // Visits every value with this hash (a map used as an index may hold several), and perhaps
+    // a few others: only 32 bits of a hash are kept, so the visitor checks what it is given.
     template <class Visit>
     void for_each_with_hash(uint64_t hash, Visit&& visit) const {
         const auto* root = static_cast<const Inner*>(root_);
@@ -113,9 +116,10 @@ public:
         if (bucket == nullptr) {
             return;
         }
-        for (const Entry& e : bucket->span()) {
-            if (e.hash == hash) {
-                visit(*e.value);
+        const uint32_t tag = tag_of(hash);
+        for (uint32_t i = 0; i < bucket->count; ++i) {
+            if (bucket->tags()[i] == tag) {
+                visit(*bucket->values()[i]);
             }
         }
     }
@@ -126,10 +130,11 @@ public:
         const Node*& slot = writable_bucket_slot(hash);
         Bucket* bucket = const_cast<Bucket*>(static_cast<const Bucket*>(slot));
         hold_value(value);
-        for (Entry& e : bucket->span()) {
-            if (e.hash == hash && match(*e.value)) {
-                release_value(e.value);
-                e.value = value;
+        const uint32_t tag = tag_of(hash);
+        for (uint32_t i = 0; i < bucket->count; ++i) {
+            if (bucket->tags()[i] == tag && match(*bucket->values()[i])) {
+                release_value(bucket->values()[i]);
+                bucket->values()[i] = value;
                 return;
             }
         }
@@ -137,7 +142,8 @@ public:
             bucket = Bucket::grow(bucket);
             slot = bucket;
         }
-        bucket->entries()[bucket->count++] = {hash, value};
+        bucket->tags()[bucket->count] = tag;
+        bucket->values()[bucket->count++] = value;
         ++size_;
     }
 
@@ -149,11 +155,13 @@ public:
         }
         auto* bucket =
             const_cast<Bucket*>(static_cast<const Bucket*>(writable_bucket_slot(hash)));
-        Entry* entries = bucket->entries();
+        const uint32_t tag = tag_of(hash);
         for (uint32_t i = 0; i < bucket->count; ++i) {
-            if (entries[i].hash == hash && match(*entries[i].value)) {
-                release_value(entries[i].value);
-                entries[i] = entries[--bucket->count];
+            if (bucket->tags()[i] == tag && match(*bucket->values()[i])) {
+                release_value(bucket->values()[i]);
+                --bucket->count;
+                bucket->tags()[i] = bucket->tags()[bucket->count];
+                bucket->values()[i] = bucket->values()[bucket->count];
                 --size_;
                 return true;
             }
@@ -169,8 +177,8 @@ public:
             const auto* middle = static_cast<const Inner*>(root->children[i]);
             for (int j = 0; middle != nullptr && j < kMiddleFanout; ++j) {
                 if (const auto* bucket = static_cast<const Bucket*>(middle->children[j])) {
-                    for (const Entry& e : bucket->span()) {
-                        visit(*e.value);
+                    for (const V* value : bucket->span()) {
+                        visit(*value);
                     }
                 }
             }
@@ -188,8 +196,7 @@ public:
                     bytes += sizeof(Inner);
                     for (const Node* b : static_cast<const Inner*>(m)->children) {
                         if (b != nullptr) {
-                            bytes += sizeof(Bucket) +
-                                     static_cast<const Bucket*>(b)->capacity * sizeof(Entry);
+                            bytes += Bucket::bytes(static_cast<const Bucket*>(b)->capacity);
                         }
                     }
                 }
@@ -205,10 +212,9 @@ private:
     static size_t root_index(uint64_t hash) noexcept { return hash >> 56; }
     static size_t middle_index(uint64_t hash) noexcept { return (hash >> 50) & (kMiddleFanout - 1); }
 
-    struct Entry {
-        uint64_t hash;
-        const V* value;
-    };
+    // A bucket keeps 32 bits of each hash (not those that chose the bucket) beside its value:
+    // 12 bytes an entry, and a lookup compares the tags before it reads any value.
+    static uint32_t tag_of(uint64_t hash) noexcept { return static_cast<uint32_t>(hash); }
     struct Node : Counted {
         bool is_bucket;
         explicit Node(bool bucket) : is_bucket(bucket) {}
@@ -217,19 +223,34 @@ private:
         Inner() : Node(false) {}
         const Node* children[256] = {};
     };
-    // The entries follow the header in the same allocation: one block per bucket.
+    // The tags, then the values, follow the header in the same allocation: one block per bucket.
     struct Bucket : Node {
         uint32_t count = 0;
         uint32_t capacity;
         explicit Bucket(uint32_t room) : Node(true), capacity(room) {}
 
-        Entry* entries() noexcept { return reinterpret_cast<Entry*>(this + 1); }
-        const Entry* entries() const noexcept { return reinterpret_cast<const Entry*>(this + 1); }
-        std::span<Entry> span() noexcept { return {entries(), count}; }
-        std::span<const Entry> span() const noexcept { return {entries(), count}; }
+        static size_t values_at(uint32_t room) noexcept {
+            return sizeof(Bucket) + (room * sizeof(uint32_t) + 7) / 8 * 8;
+        }
+        static size_t bytes(uint32_t room) noexcept {
+            return values_at(room) + room * sizeof(const V*);
+        }
+        uint32_t* tags() noexcept { return reinterpret_cast<uint32_t*>(this + 1); }
+        const uint32_t* tags() const noexcept {
+            return reinterpret_cast<const uint32_t*>(this + 1);
+        }
+        const V** values() noexcept {
+            return reinterpret_cast<const V**>(reinterpret_cast<char*>(this) + values_at(capacity));
+        }
+        const V* const* values() const noexcept {
+            return reinterpret_cast<const V* const*>(reinterpret_cast<const char*>(this) +
+                                                     values_at(capacity));
+        }
+        std::span<const V* const> span() const noexcept { return {values(), count}; }
 
         static Bucket* make(uint32_t room) {
-            return new (::operator new(sizeof(Bucket) + room * sizeof(Entry))) Bucket(room);
+            static_assert(sizeof(Bucket) % alignof(const V*) == 0);
+            return new (::operator new(bytes(room))) Bucket(room);
         }
         static void destroy(const Bucket* b) noexcept {
             b->~Bucket();
@@ -238,13 +259,15 @@ private:
         // A copy of `from` with room for `room` entries; the values are not held again.
         static Bucket* copy(const Bucket& from, uint32_t room) {
             Bucket* b = make(room);
-            std::copy(from.entries(), from.entries() + from.count, b->entries());
+            std::copy(from.tags(), from.tags() + from.count, b->tags());
+            std::copy(from.values(), from.values() + from.count, b->values());
             b->count = from.count;
             return b;
         }
-        // Moves a full bucket this map alone holds into one twice as big.
+        // Moves a full bucket this map alone holds into one a quarter bigger: buckets stay
+        // about 90% full, and growing one copies a few dozen bytes.
         static Bucket* grow(Bucket* full) {
-            Bucket* b = copy(*full, full->capacity * 2);
+            Bucket* b = copy(*full, full->capacity + full->capacity / 4 + 2);
             b->refs.store(1, std::memory_order_relaxed);
             full->count = 0;  // the entries moved: destroying it must not release them
             destroy(full);
@@ -267,8 +290,8 @@ private:
         }
         if (n->is_bucket) {
             const auto* b = static_cast<const Bucket*>(n);
-            for (const Entry& e : b->span()) {
-                release_value(e.value);
+            for (const V* value : b->span()) {
+                release_value(value);
             }
             Bucket::destroy(b);
             return;
@@ -315,8 +338,8 @@ private:
             const auto& shared = *static_cast<const Bucket*>(slot);
             Bucket* copy = Bucket::copy(shared, shared.count + 1);
             copy->refs.store(1, std::memory_order_relaxed);
-            for (const Entry& e : copy->span()) {
-                hold_value(e.value);
+            for (const V* value : copy->span()) {
+                hold_value(value);
             }
             release(slot);
             slot = copy;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -61,31 +62,6 @@ inline uint64_t key_hash(std::string_view ns, std::string_view name) noexcept {
 
 // --- Objects, as the store keeps them -----------------------------------------------------
 
-// One allocation for a record and everything it points to: the record, then its arrays, then
-// the bytes of its strings. A record costs its bytes and one block, not a std::string of 32
-// bytes (and often a heap block) per field and a heap block per vector. Planned first, then
-// filled; views into it stay valid for the record's life.
-class Block {
-public:
-    explicit Block(size_t header) : size_(header) {}
-    template <class T>
-    size_t array(size_t count) {
-        size_ = (size_ + alignof(T) - 1) / alignof(T) * alignof(T);
-        const size_t at = size_;
-        size_ += count * sizeof(T);
-        return at;
-    }
-    size_t bytes(size_t count) {
-        const size_t at = size_;
-        size_ += count;
-        return at;
-    }
-    size_t size() const { return size_; }
-
-private:
-    size_t size_;
-};
-
 // Copies strings into a block's text, handing out views of the copies.
 class TextWriter {
 public:
@@ -110,16 +86,6 @@ void free_block(const T* record) noexcept {
     ::operator delete(const_cast<T*>(record));
 }
 
-// The protocol names are three: no copy of them per port.
-inline std::string_view protocol_name(std::string_view protocol) {
-    for (const std::string_view known : {"tcp", "udp", "sctp"}) {
-        if (protocol == known) {
-            return known;
-        }
-    }
-    return "tcp";
-}
-
 inline size_t ports_text_size(const std::vector<ServicePort>& ports) {
     size_t size = 0;
     for (const ServicePort& p : ports) {
@@ -128,131 +94,146 @@ inline size_t ports_text_size(const std::vector<ServicePort>& ports) {
     return size;
 }
 
-inline std::span<const PortView> port_views(const std::vector<ServicePort>& ports, PortView* out,
-                                            TextWriter& text) {
+inline const PortView* port_views(const std::vector<ServicePort>& ports, PortView* out,
+                                  TextWriter& text) {
     for (size_t i = 0; i < ports.size(); ++i) {
-        new (&out[i])
-            PortView{text.add(ports[i].name), protocol_name(ports[i].protocol), ports[i].port};
+        new (&out[i]) PortView(text.add(ports[i].name), ports[i].protocol, ports[i].port);
     }
-    return {out, ports.size()};
+    return out;
 }
+
+// Sizes the converter has validated (DNS labels and names), checked again where they narrow.
+template <class T>
+T narrow_size(size_t size) {
+    if (size > std::numeric_limits<T>::max()) {
+        throw std::length_error("records: a name longer than the API allows");
+    }
+    return static_cast<T>(size);
+}
+
+// Writes one of a record's arrays where its header says it lies.
+template <class T>
+T* writable(std::span<const T> where) noexcept {
+    return const_cast<T*>(where.data());
+}
+
+// A header planned on the stack with the alignment of a heap block: its arrays' places, found
+// from its counts, lie at the offsets they will have in the block.
+template <class T>
+struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) Plan {
+    T header;
+    // A block holding a copy of the header and room up to `end`, a place in the planned arrays.
+    T* allocate(const void* end) const {
+        const size_t size =
+            reinterpret_cast<uintptr_t>(end) - reinterpret_cast<uintptr_t>(&header);
+        return new (::operator new(size)) T(header);
+    }
+};
 
 // A Service as the store keeps it: what DNS reads of it, and nothing else, in one block.
 struct ServiceObject : Counted {
-    struct Fields {
-        std::string_view ns;
-        std::string_view name;
-        std::string_view external_name;
-        ServiceType type = ServiceType::ClusterIp;
-        bool headless = false;
-        bool publish_not_ready_addresses = false;
-    };
-    Fields service;
-    std::span<const IpAddress> cluster_ips;
-    std::span<const PortView> ports;
     Source source = Source::Manifests;
+    ServiceFields fields;  // last: its arrays follow it
 
     static ServiceObject* make(const Service& s, Source source) {
-        Block plan(sizeof(ServiceObject));
-        const size_t ports_at = plan.array<PortView>(s.ports.size());
-        const size_t ips_at = plan.array<IpAddress>(s.cluster_ips.size());
         const size_t text_size =
             s.ns.size() + s.name.size() + s.external_name.size() + ports_text_size(s.ports);
-        const size_t text_at = plan.bytes(text_size);
-        auto* block = static_cast<char*>(::operator new(plan.size()));
-        auto* o = new (block) ServiceObject();
-        TextWriter text(block + text_at, text_size);
-        o->service = {.ns = text.add(s.ns),
-                      .name = text.add(s.name),
-                      .external_name = text.add(s.external_name),
-                      .type = s.type,
-                      .headless = s.headless,
-                      .publish_not_ready_addresses = s.publish_not_ready_addresses};
-        auto* ips = reinterpret_cast<IpAddress*>(block + ips_at);
-        std::uninitialized_copy(s.cluster_ips.begin(), s.cluster_ips.end(), ips);
-        o->cluster_ips = {ips, s.cluster_ips.size()};
-        o->ports = port_views(s.ports, reinterpret_cast<PortView*>(block + ports_at), text);
-        o->source = source;
+        Plan<ServiceObject> plan;
+        plan.header.source = source;
+        ServiceFields& f = plan.header.fields;
+        f.ns_size = narrow_size<uint8_t>(s.ns.size());
+        f.name_size = narrow_size<uint8_t>(s.name.size());
+        f.external_name_size = narrow_size<uint8_t>(s.external_name.size());
+        f.cluster_ip_count = narrow_size<uint8_t>(s.cluster_ips.size());
+        f.port_count = narrow_size<uint16_t>(s.ports.size());
+        f.type = s.type;
+        f.headless = s.headless;
+        f.publish_not_ready_addresses = s.publish_not_ready_addresses;
+        ServiceObject* o = plan.allocate(f.text() + text_size);
+        std::uninitialized_copy(s.cluster_ips.begin(), s.cluster_ips.end(),
+                                writable(o->fields.cluster_ips()));
+        TextWriter text(const_cast<char*>(o->fields.text()), text_size);
+        text.add(s.ns);
+        text.add(s.name);
+        text.add(s.external_name);
+        port_views(s.ports, writable(o->fields.ports()), text);
         return o;
     }
     static void destroy(const ServiceObject* o) noexcept { free_block(o); }
 };
 
 // An EndpointSlice (or one subset of a legacy Endpoints) as the store keeps it, in one block:
-// one entry per address.
+// its ports, one EndpointView per address (which the views of its Service point at), then its
+// text (the namespace, the Service, the set's name, then port names and hostnames).
 struct SetRecord : Counted {
-    struct Fields {
-        std::string_view ns;
-        std::string_view name;
-        std::string_view service;
-        bool legacy = false;
-    };
-    // 32 bytes: the strings are offsets into the record's text.
-    struct Address {
-        IpAddress address;
-        bool ready = true;
-        uint16_t hostname_size = 0;
-        uint16_t pod_size = 0;  // targetRef's Pod, kept only for endpoint_pod_names
-        uint32_t hostname_at = 0;
-        uint32_t pod_at = 0;
-    };
-    static_assert(sizeof(Address) == 32);
-
-    Fields set;
-    std::string_view order;  // where it sorts among a Service's sets: kind, then name
-    std::span<const Address> addresses;
-    std::span<const PortView> ports;
-    const char* text = nullptr;
+    uint32_t address_count = 0;
+    uint16_t name_size = 0;  // a DNS subdomain: 253 bytes at most
+    uint16_t port_count = 0;
+    uint8_t ns_size = 0;
+    uint8_t service_size = 0;
+    bool legacy = false;
     Source source = Source::Manifests;
 
-    std::string_view hostname(const Address& a) const {
-        return {text + a.hostname_at, a.hostname_size};
+    std::span<const PortView> ports() const noexcept {
+        return {array_after<PortView>(this), port_count};
     }
-    std::string_view pod(const Address& a) const { return {text + a.pod_at, a.pod_size}; }
+    std::span<const EndpointView> addresses() const noexcept {
+        return {array_after<EndpointView>(ports().data(), port_count), address_count};
+    }
+    const char* text() const noexcept {
+        return array_after<char>(addresses().data(), address_count);
+    }
+    std::string_view ns() const noexcept { return {text(), ns_size}; }
+    std::string_view service() const noexcept { return {text() + ns_size, service_size}; }
+    std::string_view name() const noexcept {
+        return {text() + ns_size + service_size, name_size};
+    }
+    // Where it sorts among a Service's sets: slices before legacy subsets, then by name.
+    auto order() const noexcept { return std::make_tuple(legacy, name()); }
 
-    static SetRecord* make(const EndpointSet& s, bool keep_pods, Source source) {
+    // With `pod_names` (CoreDNS's endpoint_pod_names) an endpoint without hostname is named by
+    // its Pod, when that is a DNS label (specification 2.4.1: else its dashed address).
+    static SetRecord* make(const EndpointSet& s, bool pod_names, Source source) {
+        const auto label = [&](const Endpoint& e) -> std::string_view {
+            if (e.hostname.empty() && pod_names && !e.pod.empty() &&
+                check_dns1123_label("", e.pod)) {
+                return e.pod;
+            }
+            return e.hostname;
+        };
         size_t count = 0;
-        size_t text_size =
-            s.ns.size() + s.name.size() * 2 + s.service.size() + 7 + ports_text_size(s.ports);
+        size_t text_size = s.ns.size() + s.service.size() + s.name.size() + ports_text_size(s.ports);
         for (const Endpoint& e : s.endpoints) {
             count += e.addresses.size();
-            text_size += e.hostname.size() + (keep_pods ? e.pod.size() : 0);
+            text_size += label(e).size();
         }
-        Block plan(sizeof(SetRecord));
-        const size_t ports_at = plan.array<PortView>(s.ports.size());
-        const size_t addresses_at = plan.array<Address>(count);
-        const size_t text_at = plan.bytes(text_size);
-        auto* block = static_cast<char*>(::operator new(plan.size()));
-        auto* r = new (block) SetRecord();
-        r->text = block + text_at;
-        TextWriter text(block + text_at, text_size);
-        r->set = {.ns = text.add(s.ns),
-                  .name = text.add(s.name),
-                  .service = text.add(s.service),
-                  .legacy = s.legacy};
-        const std::string_view prefix = text.add(s.legacy ? "legacy:" : "slice:");
-        r->order = {prefix.data(), prefix.size() + text.add(s.name).size()};
-        auto* out = reinterpret_cast<Address*>(block + addresses_at);
-        size_t n = 0;
-        const auto offset = [&](std::string_view view) {
-            return static_cast<uint32_t>(view.data() - r->text);
-        };
+        Plan<SetRecord> plan;
+        SetRecord& h = plan.header;
+        h.ns_size = narrow_size<uint8_t>(s.ns.size());
+        h.service_size = narrow_size<uint8_t>(s.service.size());
+        h.name_size = narrow_size<uint16_t>(s.name.size());
+        h.port_count = narrow_size<uint16_t>(s.ports.size());
+        h.address_count = narrow_size<uint32_t>(count);
+        h.legacy = s.legacy;
+        h.source = source;
+        SetRecord* r = plan.allocate(h.text() + text_size);
+        TextWriter text(const_cast<char*>(r->text()), text_size);
+        text.add(s.ns);
+        text.add(s.service);
+        text.add(s.name);
+        const PortView* ports = port_views(s.ports, writable(r->ports()), text);
+        EndpointView* out = writable(r->addresses());
         for (const Endpoint& e : s.endpoints) {
-            // Names are DNS labels (63 bytes at most), so their sizes fit in 16 bits.
-            const std::string_view hostname = text.add(e.hostname);
-            const std::string_view pod = keep_pods ? text.add(e.pod) : std::string_view();
+            const std::string_view hostname = text.add(label(e));
             for (const IpAddress& ip : e.addresses) {
-                new (&out[n++]) Address{.address = ip,
-                                        .ready = e.ready,
-                                        .hostname_size = static_cast<uint16_t>(hostname.size()),
-                                        .pod_size = static_cast<uint16_t>(pod.size()),
-                                        .hostname_at = offset(hostname),
-                                        .pod_at = pod.empty() ? 0 : offset(pod)};
+                new (out++) EndpointView{.address = ip,
+                                         .ready = e.ready,
+                                         .hostname_size = narrow_size<uint8_t>(hostname.size()),
+                                         .port_count = r->port_count,
+                                         .hostname_data = hostname.data(),
+                                         .port_data = ports};
             }
         }
-        r->addresses = {out, count};
-        r->ports = port_views(s.ports, reinterpret_cast<PortView*>(block + ports_at), text);
-        r->source = source;
         return r;
     }
     static void destroy(const SetRecord* r) noexcept { free_block(r); }
@@ -275,63 +256,44 @@ struct PodAddressRecord : Counted {
 // --- What snapshots hold --------------------------------------------------------------------
 
 // A Service's view and what it points into: its object and the sets its endpoints came from.
-// One block: the header, then the sets it holds, its endpoints and their order by label.
+// One block: the header, the view's arrays (ServiceView), then the sets it holds.
 struct ServiceRecord : Counted {
-    const ServiceObject* object = nullptr;
-    ServiceView view;
     uint32_t set_count = 0;
-    uint32_t sets_at = 0;  // from the start of the block, after the names
+    const ServiceObject* object = nullptr;
+    // What a worker answers from; last, as its arrays follow it.
+    class View : public ServiceView {
+        friend struct ServiceRecord;
+    } view;
 
     std::span<const SetRecord* const> sets() const noexcept {
-        return {reinterpret_cast<const SetRecord* const*>(reinterpret_cast<const char*>(this) +
-                                                          sets_at),
-                set_count};
+        const std::span<const uint32_t> by_address = view.by_address();
+        return {array_after<const SetRecord*>(by_address.data(), by_address.size()), set_count};
     }
-    std::span<const EndpointView> endpoints() const noexcept { return view.endpoints; }
 
     // Takes the references to `object` and `sets` that the caller holds.
     static ServiceRecord* make(const ServiceObject* object,
                                const std::vector<const SetRecord*>& sets,
-                               const std::vector<EndpointView>& endpoints, uint32_t first_v6,
-                               const std::vector<PortView>& endpoint_ports,
-                               const std::vector<uint32_t>& by_label) {
-        // The names first, beside the header: a lookup compares them without touching the object.
-        const ServiceObject::Fields& service = object->service;
-        const size_t names_at = sizeof(ServiceRecord);
-        const size_t names_size = service.ns.size() + service.name.size();
-        const size_t sets_at = (names_at + names_size + 7) / 8 * 8;
-        const size_t endpoints_at = sets_at + sets.size() * sizeof(const SetRecord*);
-        const size_t ports_at = endpoints_at + endpoints.size() * sizeof(EndpointView);
-        const size_t by_label_at = ports_at + endpoint_ports.size() * sizeof(PortView);
-        static_assert(sizeof(ServiceRecord) % alignof(EndpointView) == 0 &&
-                      sizeof(EndpointView) % alignof(PortView) == 0 &&
-                      sizeof(PortView) % alignof(uint32_t) == 0);
-        auto* block =
-            static_cast<uint8_t*>(::operator new(by_label_at + by_label.size() * sizeof(uint32_t)));
-        auto* r = new (block) ServiceRecord();
-        r->object = object;
-        r->set_count = static_cast<uint32_t>(sets.size());
-        r->sets_at = static_cast<uint32_t>(sets_at);
-        std::uninitialized_copy(sets.begin(), sets.end(),
-                                reinterpret_cast<const SetRecord**>(block + sets_at));
-        auto* endpoint_views = reinterpret_cast<EndpointView*>(block + endpoints_at);
-        std::uninitialized_copy(endpoints.begin(), endpoints.end(), endpoint_views);
-        auto* port_views = reinterpret_cast<PortView*>(block + ports_at);
-        std::uninitialized_copy(endpoint_ports.begin(), endpoint_ports.end(), port_views);
-        auto* order = reinterpret_cast<uint32_t*>(block + by_label_at);
-        std::uninitialized_copy(by_label.begin(), by_label.end(), order);
-        TextWriter names(reinterpret_cast<char*>(block + names_at), names_size);
-        r->view = {.ns = names.add(service.ns),
-                   .name = names.add(service.name),
-                   .type = service.type,
-                   .headless = service.headless,
-                   .cluster_ips = object->cluster_ips,
-                   .external_name = service.external_name,
-                   .ports = object->ports,
-                   .endpoints = {endpoint_views, endpoints.size()},
-                   .first_v6 = first_v6,
-                   .endpoint_ports = {port_views, endpoint_ports.size()},
-                   .by_label = {order, by_label.size()}};
+                               const std::vector<const EndpointView*>& endpoints,
+                               uint32_t first_v6,
+                               const std::vector<const PortView*>& endpoint_ports,
+                               const std::vector<uint32_t>& by_label,
+                               const std::vector<uint32_t>& by_address) {
+        Plan<ServiceRecord> plan;
+        ServiceRecord& h = plan.header;
+        h.object = object;
+        h.set_count = static_cast<uint32_t>(sets.size());
+        h.view.fields_ = &object->fields;
+        h.view.endpoint_count_ = static_cast<uint32_t>(endpoints.size());
+        h.view.first_v6_ = first_v6;
+        h.view.endpoint_port_count_ = static_cast<uint32_t>(endpoint_ports.size());
+        ServiceRecord* r = plan.allocate(h.sets().data() + h.set_count);
+        const View& v = r->view;
+        std::uninitialized_copy(endpoints.begin(), endpoints.end(), writable(v.endpoints()));
+        std::uninitialized_copy(endpoint_ports.begin(), endpoint_ports.end(),
+                                writable(v.endpoint_ports()));
+        std::uninitialized_copy(by_label.begin(), by_label.end(), writable(v.by_label()));
+        std::uninitialized_copy(by_address.begin(), by_address.end(), writable(v.by_address()));
+        std::uninitialized_copy(sets.begin(), sets.end(), writable(r->sets()));
         return r;
     }
     static void destroy(const ServiceRecord* r) noexcept {
@@ -339,10 +301,29 @@ struct ServiceRecord : Counted {
         for (const SetRecord* s : r->sets()) {
             release_ref(s);
         }
-        r->~ServiceRecord();
-        ::operator delete(const_cast<ServiceRecord*>(r));
+        free_block(r);
     }
 };
+
+// The indices of the endpoints of `s` with `address`: a binary search of by_address().
+inline std::span<const uint32_t> endpoints_with_address(const ServiceView& s,
+                                                        const IpAddress& address) noexcept {
+    const std::span<const uint32_t> order = s.by_address();
+    const auto first = std::lower_bound(
+        order.begin(), order.end(), address,
+        [&s](uint32_t i, const IpAddress& a) { return s.endpoint(i).address < a; });
+    const auto last = std::upper_bound(
+        first, order.end(), address,
+        [&s](const IpAddress& a, uint32_t i) { return a < s.endpoint(i).address; });
+    return {first, last};
+}
+
+// Whether `address` is one of the ClusterIPs or endpoints of `s`: it has PTR records from it.
+inline bool holds_address(const ServiceView& s, const IpAddress& address) noexcept {
+    const std::span<const IpAddress> ips = s.cluster_ips();
+    return std::find(ips.begin(), ips.end(), address) != ips.end() ||
+           !endpoints_with_address(s, address).empty();
+}
 
 struct NamespaceRecord : Counted {
     std::string name;
@@ -353,39 +334,6 @@ struct NamespaceRecord : Counted {
 inline uint8_t bit(Source source) {
     return static_cast<uint8_t>(1u << static_cast<unsigned>(source));
 }
-
-// The PTR targets of one address: every Service it is a ClusterIP of first, then the endpoints;
-// only the first `visible` are answered (the Services, if any).
-// One block: the header, then the targets (most addresses have one).
-struct PtrRecord : Counted {
-    IpAddress address;
-    uint32_t count = 0;
-    uint32_t visible = 0;
-
-    std::span<const PtrTarget> targets() const noexcept {
-        return {reinterpret_cast<const PtrTarget*>(this + 1), count};
-    }
-    static PtrRecord* make(const IpAddress& address, std::span<const PtrTarget> targets) {
-        void* block = ::operator new(sizeof(PtrRecord) + targets.size() * sizeof(PtrTarget));
-        auto* r = new (block) PtrRecord();
-        r->address = address;
-        r->count = static_cast<uint32_t>(targets.size());
-        std::uninitialized_copy(targets.begin(), targets.end(),
-                                reinterpret_cast<PtrTarget*>(r + 1));
-        // The Services (ClusterIPs) sort first; endpoints show only where there is none.
-        r->visible = static_cast<uint32_t>(std::count_if(
-            targets.begin(), targets.end(), [](const PtrTarget& t) { return !t.endpoint; }));
-        if (r->visible == 0) {
-            r->visible = r->count;
-        }
-        return r;
-    }
-    static void destroy(const PtrRecord* r) noexcept {
-        r->~PtrRecord();
-        ::operator delete(const_cast<PtrRecord*>(r));
-    }
-};
-static_assert(sizeof(PtrRecord) % alignof(PtrTarget) == 0);
 
 // How many addresses with PTR records start with `bits` bits of `prefix`.
 struct PrefixRecord : Counted {
@@ -405,13 +353,17 @@ inline bool ptr_order(const PtrTarget& a, const PtrTarget& b) {
     if ((a.endpoint != nullptr) != (b.endpoint != nullptr)) {
         return a.endpoint == nullptr;
     }
-    if (a.service->ns != b.service->ns) {
-        return a.service->ns < b.service->ns;
+    if (a.service->ns() != b.service->ns()) {
+        return a.service->ns() < b.service->ns();
     }
-    if (a.service->name != b.service->name) {
-        return a.service->name < b.service->name;
+    if (a.service->name() != b.service->name()) {
+        return a.service->name() < b.service->name();
     }
-    return a.endpoint < b.endpoint;  // the same Service's endpoints lie in one array
+    if (a.endpoint == nullptr) {
+        return false;
+    }
+    return std::make_tuple(a.endpoint->hostname(), a.endpoint->address) <
+           std::make_tuple(b.endpoint->hostname(), b.endpoint->address);
 }
 
 }  // namespace records
@@ -420,7 +372,9 @@ inline bool ptr_order(const PtrTarget& a, const PtrTarget& b) {
 struct DerivedMaps {
     PersistentMap<records::ServiceRecord> services;
     PersistentMap<records::NamespaceRecord> namespaces;
-    PersistentMap<records::PtrRecord> ptrs;
+    // The Services an address has PTR records from: one entry per Service and address it holds
+    // (a ClusterIP or an endpoint's), by the address's hash.
+    PersistentMap<records::ServiceRecord> ptrs;
     PersistentMap<records::PrefixRecord> prefixes;
     PersistentMap<records::PodAddressRecord> pod_addresses;
     size_t endpoint_count = 0;

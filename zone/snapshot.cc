@@ -10,6 +10,18 @@ namespace clusterdns {
 
 using namespace records;
 
+PortView::PortView(std::string_view name, std::string_view protocol, uint16_t port) noexcept
+    : name_(name.data()),
+      port_(port),
+      name_size_(static_cast<uint8_t>(std::min<size_t>(name.size(), UINT8_MAX))),
+      protocol_(protocol == "udp" ? 1 : protocol == "sctp" ? 2 : 0) {
+}
+
+std::string_view PortView::protocol() const noexcept {
+    constexpr std::string_view kProtocols[] = {"tcp", "udp", "sctp"};
+    return kProtocols[protocol_];
+}
+
 namespace {
 
 // Namespaces every cluster has, whether or not any object mentions them.
@@ -51,14 +63,40 @@ const ServiceView* Snapshot::service(std::string_view ns, std::string_view name)
     }
     const ServiceRecord* r = impl_->maps.services.find(
         key_hash(ns, name),
-        [&](const ServiceRecord& s) { return s.view.name == name && s.view.ns == ns; });
+        [&](const ServiceRecord& s) { return s.view.name() == name && s.view.ns() == ns; });
     return r == nullptr ? nullptr : &r->view;
 }
 
-std::span<const PtrTarget> Snapshot::ptr_targets(const IpAddress& address) const noexcept {
-    const PtrRecord* r = impl_->maps.ptrs.find(
-        Hasher().add(address).done(), [&](const PtrRecord& p) { return p.address == address; });
-    return r == nullptr ? std::span<const PtrTarget>() : r->targets().first(r->visible);
+PtrTargets Snapshot::ptr_targets(const IpAddress& address) const noexcept {
+    PtrTargets out;
+    bool service_found = false;  // a ClusterIP names only its Services
+    impl_->maps.ptrs.for_each_with_hash(Hasher().add(address).done(), [&](const ServiceRecord& r) {
+        const ServiceView& s = r.view;
+        const std::span<const IpAddress> ips = s.cluster_ips();
+        if (std::find(ips.begin(), ips.end(), address) != ips.end()) {
+            if (!service_found) {
+                out.count = 0;
+                service_found = true;
+            }
+            if (out.count < PtrTargets::kMax) {
+                out.items[out.count++] = {&s, nullptr};
+            }
+            return;
+        }
+        for (const uint32_t i : endpoints_with_address(s, address)) {
+            if (service_found || out.count == PtrTargets::kMax) {
+                return;
+            }
+            out.items[out.count++] = {&s, &s.endpoint(i)};
+        }
+    });
+    // Insertion sort: the few targets of one address, and std::sort may allocate.
+    for (size_t i = 1; i < out.count; ++i) {
+        for (size_t j = i; j > 0 && ptr_order(out.items[j], out.items[j - 1]); --j) {
+            std::swap(out.items[j], out.items[j - 1]);
+        }
+    }
+    return out;
 }
 
 bool Snapshot::has_reverse_prefix(const IpAddress& prefix, unsigned bits) const noexcept {
@@ -84,7 +122,7 @@ size_t Snapshot::endpoint_count() const noexcept {
 }
 
 std::string endpoint_label(const EndpointView& e) {
-    return e.hostname.empty() ? dashed_address(e.address) : std::string(e.hostname);
+    return e.hostname().empty() ? dashed_address(e.address) : std::string(e.hostname());
 }
 
 }  // namespace clusterdns

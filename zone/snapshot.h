@@ -20,42 +20,124 @@
 
 namespace clusterdns {
 
-struct PortView {
-    std::string_view name;      // empty: an unnamed port, no SRV name of its own
-    std::string_view protocol;  // "tcp", "udp" or "sctp"
-    uint16_t port = 0;
+// A port as DNS reads it: 16 bytes, its name kept in the record that holds the port.
+class PortView {
+public:
+    // `name` must live as long as the view; `protocol` is "tcp", "udp" or "sctp" (anything else
+    // reads as "tcp").
+    PortView(std::string_view name, std::string_view protocol, uint16_t port) noexcept;
+
+    std::string_view name() const noexcept { return {name_, name_size_}; }  // empty: no SRV name
+    std::string_view protocol() const noexcept;
+    uint16_t port() const noexcept { return port_; }
+
+private:
+    const char* name_;
+    uint16_t port_;
+    uint8_t name_size_;  // an IANA service name: 15 characters at most
+    uint8_t protocol_;
 };
 
+// One address of an EndpointSlice: 40 bytes, kept once in the slice's record; a Service's view
+// points at the ones it publishes.
 struct EndpointView {
     IpAddress address;
-    // Its hostname or, with endpoint_pod_names, its Pod's name; empty: the dashed address names
-    // it ("10-244-1-5").
-    std::string_view hostname;
-    std::span<const PortView> ports;  // the ports of the EndpointSlice it came from
+    bool ready = true;
+    // Its hostname or, with endpoint_pod_names, its Pod's name (DNS labels: 63 bytes at most);
+    // empty: the dashed address names it ("10-244-1-5").
+    uint8_t hostname_size = 0;
+    uint16_t port_count = 0;
+    const char* hostname_data = nullptr;
+    const PortView* port_data = nullptr;  // the ports of the slice it came from
+
+    std::string_view hostname() const noexcept { return {hostname_data, hostname_size}; }
+    std::span<const PortView> ports() const noexcept { return {port_data, port_count}; }
 };
 
-struct ServiceView {
-    std::string_view ns;
-    std::string_view name;
+// Where a record's next array starts: `count` Ts after `at`, aligned for U. Records keep their
+// arrays right after their header, in one block, and find them again from their counts: a pointer
+// per array would cost 8 bytes a Service.
+template <class U, class T>
+const U* array_after(const T* at, size_t count = 1) noexcept {
+    const auto end = reinterpret_cast<uintptr_t>(at + count);
+    return reinterpret_cast<const U*>((end + alignof(U) - 1) / alignof(U) * alignof(U));
+}
+
+// A Service as the store keeps it: what DNS reads of the object, and nothing else. Its ports,
+// then its ClusterIPs, then its text (the namespace, the name, the external name) follow it in
+// the same block.
+struct ServiceFields {
+    uint8_t ns_size = 0;  // namespaces and Service names are DNS labels
+    uint8_t name_size = 0;
+    uint8_t external_name_size = 0;  // a DNS name: 253 bytes at most
+    uint8_t cluster_ip_count = 0;    // two at most
+    uint16_t port_count = 0;
     ServiceType type = ServiceType::ClusterIp;
     bool headless = false;
-    std::span<const IpAddress> cluster_ips;
-    std::string_view external_name;  // ExternalName: lowercase, no final dot
-    std::span<const PortView> ports;
+    bool publish_not_ready_addresses = false;
+
+    std::span<const PortView> ports() const noexcept {
+        return {array_after<PortView>(this), port_count};
+    }
+    std::span<const IpAddress> cluster_ips() const noexcept {
+        return {array_after<IpAddress>(ports().data(), port_count), cluster_ip_count};
+    }
+    const char* text() const noexcept {
+        return array_after<char>(cluster_ips().data(), cluster_ip_count);
+    }
+    std::string_view ns() const noexcept { return {text(), ns_size}; }
+    std::string_view name() const noexcept { return {text() + ns_size, name_size}; }
+    std::string_view external_name() const noexcept {  // ExternalName: lowercase, no final dot
+        return {text() + ns_size + name_size, external_name_size};
+    }
+};
+
+// What DNS publishes of a Service: its fields and the endpoints of its slices. Its arrays follow
+// it in its block: the endpoints, their distinct named ports, then the two orders of endpoints.
+class ServiceView {
+public:
+    std::string_view ns() const noexcept { return fields_->ns(); }
+    std::string_view name() const noexcept { return fields_->name(); }
+    ServiceType type() const noexcept { return fields_->type; }
+    bool headless() const noexcept { return fields_->headless; }
+    std::span<const IpAddress> cluster_ips() const noexcept { return fields_->cluster_ips(); }
+    std::string_view external_name() const noexcept { return fields_->external_name(); }
+    std::span<const PortView> ports() const noexcept { return fields_->ports(); }
+
     // The endpoints DNS publishes, in slice order: the ready ones (all, with
     // publishNotReadyAddresses or the tolerate-unready annotation) of its EndpointSlices, or of
     // its legacy Endpoints when it has no slice, IPv4 before IPv6, each family in slice order. An
     // (address, hostname) pair appears once.
-    std::span<const EndpointView> endpoints;
-    // The IPv4 endpoints come first: endpoints[first_v6..] are the IPv6 ones, so an A or AAAA
-    // answer never walks the other family's endpoints.
-    uint32_t first_v6 = 0;
+    size_t endpoint_count() const noexcept { return endpoint_count_; }
+    std::span<const EndpointView* const> endpoints() const noexcept {
+        return {array_after<const EndpointView*>(this), endpoint_count_};
+    }
+    const EndpointView& endpoint(size_t i) const noexcept { return *endpoints()[i]; }
+    // The IPv4 endpoints come first: endpoints [0, first_v6) are IPv4, the rest IPv6, so an A or
+    // AAAA answer never walks the other family's endpoints.
+    uint32_t first_v6() const noexcept { return first_v6_; }
     // The distinct named ports of the endpoints' slices: whether _<port>._<proto> exists under a
     // headless Service is answered without walking its endpoints.
-    std::span<const PortView> endpoint_ports;
-    // Indices into `endpoints` ordered by label (hostname, else dashed address), then by index:
+    std::span<const PortView* const> endpoint_ports() const noexcept {
+        return {array_after<const PortView*>(endpoints().data(), endpoint_count_),
+                endpoint_port_count_};
+    }
+    // Endpoint indices ordered by label (hostname, else dashed address), then by index:
     // <label>.<svc>.<ns>.svc.<zone> is found by binary search, not by a scan.
-    std::span<const uint32_t> by_label;
+    std::span<const uint32_t> by_label() const noexcept {
+        return {array_after<uint32_t>(endpoint_ports().data(), endpoint_port_count_),
+                endpoint_count_};
+    }
+    // Endpoint indices ordered by address: a PTR query finds its endpoints by binary search.
+    std::span<const uint32_t> by_address() const noexcept {
+        return {by_label().data() + endpoint_count_, endpoint_count_};
+    }
+
+protected:
+    const ServiceFields* fields_ = nullptr;
+    uint32_t endpoint_count_ = 0;
+    uint32_t first_v6_ = 0;
+    uint32_t endpoint_port_count_ = 0;
 };
 
 // One PTR record of an address: the Service whose ClusterIP it is (endpoint == nullptr), or an
@@ -64,6 +146,20 @@ struct ServiceView {
 struct PtrTarget {
     const ServiceView* service = nullptr;
     const EndpointView* endpoint = nullptr;
+};
+
+// The PTR records of one address, in a stable order, collected without allocating. An address
+// shared by more than kMax Service endpoints is answered with kMax of them.
+struct PtrTargets {
+    static constexpr size_t kMax = 64;
+    PtrTarget items[kMax];
+    size_t count = 0;
+
+    const PtrTarget* begin() const noexcept { return items; }
+    const PtrTarget* end() const noexcept { return items + count; }
+    bool empty() const noexcept { return count == 0; }
+    size_t size() const noexcept { return count; }
+    const PtrTarget& operator[](size_t i) const noexcept { return items[i]; }
 };
 
 struct SnapshotConfig {
@@ -99,8 +195,8 @@ public:
     // Whether names in `ns` are answered at all (SnapshotConfig::namespaces).
     bool exposes(std::string_view ns) const noexcept;
 
-    // The PTR records of an address, in a stable order; empty if it has none.
-    std::span<const PtrTarget> ptr_targets(const IpAddress& address) const noexcept;
+    // The PTR records of an address, in a stable order; none if it has none.
+    PtrTargets ptr_targets(const IpAddress& address) const noexcept;
 
     // True if some address with PTR records starts with the first `bits` bits of `prefix` (a
     // multiple of 8 for IPv4, of 4 for IPv6): the reverse name of that prefix is an empty

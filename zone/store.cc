@@ -16,6 +16,49 @@ namespace clusterdns {
 
 using namespace records;
 
+namespace {
+
+// The Services whose view must be derived, as (namespace, name) pairs in one buffer: a load marks
+// every Service, and a block per key would leave 100,000 holes between the records when freed.
+class DirtyServices {
+public:
+    void emplace(std::string_view ns, std::string_view name) {
+        keys_.push_back({static_cast<uint32_t>(text_.size()), static_cast<uint8_t>(ns.size()),
+                         static_cast<uint8_t>(name.size())});
+        text_.append(ns).append(name);
+    }
+    // Calls f(ns, name) once for each distinct pair, then forgets them all.
+    template <class F>
+    void drain(F&& f) {
+        const auto pair = [this](const Key& k) {
+            const std::string_view all(text_);
+            return std::make_pair(all.substr(k.at, k.ns_size),
+                                  all.substr(k.at + k.ns_size, k.name_size));
+        };
+        std::sort(keys_.begin(), keys_.end(),
+                  [&](const Key& a, const Key& b) { return pair(a) < pair(b); });
+        for (size_t i = 0; i < keys_.size(); ++i) {
+            if (i == 0 || pair(keys_[i]) != pair(keys_[i - 1])) {
+                const auto [ns, name] = pair(keys_[i]);
+                f(std::string(ns), std::string(name));
+            }
+        }
+        std::vector<Key>().swap(keys_);
+        std::string().swap(text_);
+    }
+
+private:
+    struct Key {
+        uint32_t at;
+        uint8_t ns_size;  // namespaces and Service names are DNS labels
+        uint8_t name_size;
+    };
+    std::string text_;
+    std::vector<Key> keys_;
+};
+
+}  // namespace
+
 class Store::Maps {
 public:
     SnapshotConfig config;
@@ -24,7 +67,7 @@ public:
     PersistentMap<SetRecord> sets_by_service;  // the same sets, by the Service they name
     PersistentMap<PodRecord> pods;
     DerivedMaps derived;
-    std::set<std::pair<std::string, std::string>> dirty;  // Services whose view must be derived
+    DirtyServices dirty;
 
     static uint64_t pod_hash(std::string_view ns, std::string_view name, Source source) {
         return Hasher().add(ns).add(name).add(source == Source::Api ? "api pod" : "pod").done();
@@ -34,7 +77,7 @@ public:
     }
     static auto same_object(std::string_view ns, std::string_view name, Source source) {
         return [=](const ServiceObject& o) {
-            return o.source == source && o.service.name == name && o.service.ns == ns;
+            return o.source == source && o.fields.name() == name && o.fields.ns() == ns;
         };
     }
     const ServiceObject* find_object(std::string_view ns, std::string_view name,
@@ -48,8 +91,7 @@ public:
     }
     static auto same_set(std::string_view ns, std::string_view name, bool legacy, Source source) {
         return [=](const SetRecord& r) {
-            return r.source == source && r.set.legacy == legacy && r.set.name == name &&
-                   r.set.ns == ns;
+            return r.source == source && r.legacy == legacy && r.name() == name && r.ns() == ns;
         };
     }
     static uint64_t set_hash(std::string_view ns, std::string_view name, bool legacy,
@@ -65,12 +107,12 @@ public:
     std::vector<const SetRecord*> sets_of(std::string_view ns, std::string_view service) const {
         std::vector<const SetRecord*> out;
         sets_by_service.for_each_with_hash(key_hash(ns, service), [&](const SetRecord& r) {
-            if (r.set.service == service && r.set.ns == ns) {
+            if (r.service() == service && r.ns() == ns) {
                 out.push_back(&r);
             }
         });
         std::sort(out.begin(), out.end(), [](const SetRecord* a, const SetRecord* b) {
-            return std::tie(a->order, a->source) < std::tie(b->order, b->source);
+            return std::make_tuple(a->order(), a->source) < std::make_tuple(b->order(), b->source);
         });
         return out;
     }
@@ -107,15 +149,14 @@ public:
 
     // Adds a set to, or takes it out of, the index of the Service it names.
     void relist(const SetRecord& record, bool add) {
-        const uint64_t h = key_hash(record.set.ns, record.set.service);
-        const auto same =
-            same_set(record.set.ns, record.set.name, record.set.legacy, record.source);
+        const uint64_t h = key_hash(record.ns(), record.service());
+        const auto same = same_set(record.ns(), record.name(), record.legacy, record.source);
         if (add) {
             sets_by_service.set(h, same, &record);
         } else {
             sets_by_service.erase(h, same);
         }
-        dirty.emplace(record.set.ns, record.set.service);
+        dirty.emplace(record.ns(), record.service());
     }
 
     void count_pod_addresses(const PodRecord& pod, int delta) {
@@ -151,29 +192,46 @@ public:
         return true;
     }
 
-    void change_ptr(const IpAddress& address, const ServiceRecord* remove, const PtrTarget* add) {
-        const uint64_t h = Hasher().add(address).done();
-        const auto same = [&](const PtrRecord& p) { return p.address == address; };
-        const PtrRecord* old = derived.ptrs.find(h, same);
-        std::vector<PtrTarget> targets;
-        if (old != nullptr) {
-            targets.assign(old->targets().begin(), old->targets().end());
+    static uint64_t address_hash(const IpAddress& address) { return Hasher().add(address).done(); }
+
+    // Whether some Service has PTR records for `address`.
+    bool has_ptr(const IpAddress& address) const {
+        bool found = false;
+        derived.ptrs.for_each_with_hash(address_hash(address), [&](const ServiceRecord& r) {
+            found = found || holds_address(r.view, address);
+        });
+        return found;
+    }
+
+    // Adds `record` to, or takes it out of, the PTR index of each distinct address it holds.
+    void index_addresses(const ServiceRecord& record, bool add) {
+        const auto change = [&](const IpAddress& address) {
+            const uint64_t h = address_hash(address);
+            const auto same = [&](const ServiceRecord& r) { return &r == &record; };
+            const bool had = has_ptr(address);
+            if (add) {
+                derived.ptrs.set(h, same, &record);
+            } else {
+                derived.ptrs.erase(h, same);
+            }
+            if (had != has_ptr(address)) {
+                count_prefixes(address, add ? 1 : -1);
+            }
+        };
+        const std::span<const IpAddress> ips = record.view.cluster_ips();
+        for (size_t i = 0; i < ips.size(); ++i) {
+            if (std::find(ips.begin(), ips.begin() + i, ips[i]) == ips.begin() + i) {
+                change(ips[i]);
+            }
         }
-        if (remove != nullptr) {
-            std::erase_if(targets, [&](const PtrTarget& t) { return t.service == &remove->view; });
-        }
-        if (add != nullptr) {
-            targets.insert(std::upper_bound(targets.begin(), targets.end(), *add, ptr_order), *add);
-        }
-        const bool had = old != nullptr;
-        const bool has = !targets.empty();
-        if (has) {
-            derived.ptrs.set(h, same, PtrRecord::make(address, targets));
-        } else {
-            derived.ptrs.erase(h, same);
-        }
-        if (had != has) {
-            count_prefixes(address, has ? 1 : -1);
+        const IpAddress* previous = nullptr;
+        for (const uint32_t i : record.view.by_address()) {
+            const IpAddress& address = record.view.endpoint(i).address;
+            const bool repeated = previous != nullptr && *previous == address;
+            previous = &address;
+            if (!repeated && std::find(ips.begin(), ips.end(), address) == ips.end()) {
+                change(address);
+            }
         }
     }
 
@@ -203,32 +261,20 @@ public:
     }
 
     void unpublish(const ServiceRecord& old) {
-        for (const IpAddress& ip : old.view.cluster_ips) {
-            change_ptr(ip, &old, nullptr);
-        }
-        for (const EndpointView& e : old.endpoints()) {
-            change_ptr(e.address, &old, nullptr);
-        }
-        derived.endpoint_count -= old.endpoints().size();
+        index_addresses(old, false);
+        derived.endpoint_count -= old.view.endpoint_count();
     }
 
     void publish(const ServiceRecord& record) {
-        for (const IpAddress& ip : record.view.cluster_ips) {
-            const PtrTarget t{&record.view, nullptr};
-            change_ptr(ip, nullptr, &t);
-        }
-        for (const EndpointView& e : record.endpoints()) {
-            const PtrTarget t{&record.view, &e};
-            change_ptr(e.address, nullptr, &t);
-        }
-        derived.endpoint_count += record.endpoints().size();
+        index_addresses(record, true);
+        derived.endpoint_count += record.view.endpoint_count();
     }
 
     // Derives the view of one Service from its object and the sets that name it.
     void derive(const std::string& ns, const std::string& name) {
         const uint64_t h = key_hash(ns, name);
         const auto same = [&](const ServiceRecord& r) {
-            return r.view.name == name && r.view.ns == ns;
+            return r.view.name() == name && r.view.ns() == ns;
         };
         if (const ServiceRecord* old = derived.services.find(h, same)) {
             unpublish(*old);
@@ -240,75 +286,69 @@ public:
         }
         hold_ref(object);
         std::vector<const SetRecord*> used;  // the sets its endpoints come from, held
-        std::vector<EndpointView> endpoints;
-        const ServiceObject::Fields& service = object->service;
+        std::vector<const EndpointView*> endpoints;
         if (const std::vector<const SetRecord*> list = sets_of(ns, name); !list.empty()) {
             // Legacy Endpoints count only for a Service without EndpointSlices.
             const bool has_slices = std::any_of(list.begin(), list.end(),
-                                                [](const SetRecord* s) { return !s->set.legacy; });
+                                                [](const SetRecord* s) { return !s->legacy; });
             std::set<std::pair<IpAddress, std::string_view>> seen;
             for (size_t i = 0; i < list.size(); ++i) {
                 const SetRecord* s = list[i];
                 // The API's version of a set hides the manifests' (it sorts right after it).
-                const bool hidden = i + 1 < list.size() && list[i + 1]->order == s->order &&
+                const bool hidden = i + 1 < list.size() && list[i + 1]->order() == s->order() &&
                                     list[i + 1]->source == Source::Api;
-                if (s->set.legacy == has_slices || hidden) {
+                if (s->legacy == has_slices || hidden) {
                     continue;
                 }
                 hold_ref(s);
                 used.push_back(s);
-                for (const SetRecord::Address& endpoint : s->addresses) {
-                    if (!endpoint.ready && !service.publish_not_ready_addresses) {
-                        continue;
+                for (const EndpointView& endpoint : s->addresses()) {
+                    if ((endpoint.ready || object->fields.publish_not_ready_addresses) &&
+                        seen.emplace(endpoint.address, endpoint.hostname()).second) {
+                        endpoints.push_back(&endpoint);
                     }
-                    // Specification 2.4.1: the hostname names an endpoint; with CoreDNS's
-                    // endpoint_pod_names its Pod does, when that is a DNS label.
-                    std::string_view hostname = s->hostname(endpoint);
-                    const std::string_view pod = s->pod(endpoint);
-                    if (hostname.empty() && config.endpoint_pod_names && !pod.empty() &&
-                        check_dns1123_label("", pod)) {
-                        hostname = pod;
-                    }
-                    if (seen.emplace(endpoint.address, hostname).second) {
-                        endpoints.push_back({endpoint.address, hostname, s->ports});
-                    }
+                }
+            }
+        }
+        // IPv4 first, so either family is one contiguous run.
+        std::stable_partition(endpoints.begin(), endpoints.end(),
+                              [](const EndpointView* e) { return !e->address.v6; });
+        const auto first_v6 = static_cast<uint32_t>(
+            std::count_if(endpoints.begin(), endpoints.end(),
+                          [](const EndpointView* e) { return !e->address.v6; }));
+        std::vector<const PortView*> endpoint_ports;
+        const PortView* previous = nullptr;
+        for (const EndpointView* e : endpoints) {
+            if (e->port_data == previous) {
+                continue;  // the same slice's ports
+            }
+            previous = e->port_data;
+            for (const PortView& p : e->ports()) {
+                const bool known = std::any_of(
+                    endpoint_ports.begin(), endpoint_ports.end(), [&](const PortView* q) {
+                        return q->name() == p.name() && q->protocol() == p.protocol() &&
+                               q->port() == p.port();
+                    });
+                if (!p.name().empty() && !known) {
+                    endpoint_ports.push_back(&p);
                 }
             }
         }
         std::vector<std::string> labels;
-        // IPv4 first, so either family is one contiguous run.
-        std::stable_partition(endpoints.begin(), endpoints.end(),
-                              [](const EndpointView& e) { return !e.address.v6; });
-        const auto first_v6 = static_cast<uint32_t>(
-            std::count_if(endpoints.begin(), endpoints.end(),
-                          [](const EndpointView& e) { return !e.address.v6; }));
-        std::vector<PortView> endpoint_ports;
-        const PortView* previous = nullptr;
-        for (const EndpointView& e : endpoints) {
-            if (e.ports.data() == previous) {
-                continue;  // the same slice's ports
-            }
-            previous = e.ports.data();
-            for (const PortView& p : e.ports) {
-                const bool known = std::any_of(
-                    endpoint_ports.begin(), endpoint_ports.end(), [&](const PortView& q) {
-                        return q.name == p.name && q.protocol == p.protocol && q.port == p.port;
-                    });
-                if (!p.name.empty() && !known) {
-                    endpoint_ports.push_back(p);
-                }
-            }
-        }
         std::vector<uint32_t> by_label;
         labels.reserve(endpoints.size());
         for (uint32_t i = 0; i < endpoints.size(); ++i) {
-            labels.push_back(endpoint_label(endpoints[i]));
+            labels.push_back(endpoint_label(*endpoints[i]));
             by_label.push_back(i);
         }
+        std::vector<uint32_t> by_address = by_label;
         std::stable_sort(by_label.begin(), by_label.end(),
                          [&](uint32_t a, uint32_t b) { return labels[a] < labels[b]; });
-        const ServiceRecord* r =
-            ServiceRecord::make(object, used, endpoints, first_v6, endpoint_ports, by_label);
+        std::stable_sort(by_address.begin(), by_address.end(), [&](uint32_t a, uint32_t b) {
+            return endpoints[a]->address < endpoints[b]->address;
+        });
+        const ServiceRecord* r = ServiceRecord::make(object, used, endpoints, first_v6,
+                                                     endpoint_ports, by_label, by_address);
         derived.services.set(h, same, r);
         publish(*r);
     }
@@ -452,8 +492,8 @@ void Store::replace(ObjectKind kind, Cluster&& from, Source source) {
         case ObjectKind::Service:
             m.objects.for_each([&](const ServiceObject& o) {
                 if (o.source == source &&
-                    from.services.count(fmt::format("{}/{}", o.service.ns, o.service.name)) == 0) {
-                    gone.emplace_back(o.service.ns, o.service.name);
+                    from.services.count(fmt::format("{}/{}", o.fields.ns(), o.fields.name())) == 0) {
+                    gone.emplace_back(o.fields.ns(), o.fields.name());
                 }
             });
             break;
@@ -462,10 +502,9 @@ void Store::replace(ObjectKind kind, Cluster&& from, Source source) {
             const bool legacy = kind == ObjectKind::Endpoints;
             m.sets.for_each([&](const SetRecord& r) {
                 const std::string key =
-                    fmt::format("{}:{}/{}", legacy ? "legacy" : "slice", r.set.ns, r.set.name);
-                if (r.source == source && r.set.legacy == legacy &&
-                    from.endpoint_sets.count(key) == 0) {
-                    gone.emplace_back(r.set.ns, r.set.name);
+                    fmt::format("{}:{}/{}", legacy ? "legacy" : "slice", r.ns(), r.name());
+                if (r.source == source && r.legacy == legacy && from.endpoint_sets.count(key) == 0) {
+                    gone.emplace_back(r.ns(), r.name());
                 }
             });
             for (const auto& [ns, name] : gone) {
@@ -537,10 +576,7 @@ const SnapshotConfig& Store::config() const noexcept {
 
 std::shared_ptr<const Snapshot> Store::snapshot() {
     Maps& m = *maps_;
-    for (const auto& [ns, name] : m.dirty) {
-        m.derive(ns, name);
-    }
-    m.dirty.clear();
+    m.dirty.drain([&](const std::string& ns, const std::string& name) { m.derive(ns, name); });
     auto impl = std::make_unique<Snapshot::Impl>();
     impl->config = m.config;
     impl->maps = m.derived;

@@ -36,24 +36,25 @@ std::vector<std::string> dump(const Snapshot& s, const std::set<std::string>& na
         if (v == nullptr) {
             continue;
         }
-        std::string line = fmt::format("svc {}/{} headless={} ips=", ns, name, v->headless);
-        for (const IpAddress& a : v->cluster_ips) {
+        std::string line = fmt::format("svc {}/{} headless={} ips=", ns, name, v->headless());
+        for (const IpAddress& a : v->cluster_ips()) {
             line += ip_to_text(a) + ",";
         }
         line += " ports=";
-        for (const PortView& p : v->ports) {
-            line += fmt::format("{}/{}/{},", p.name, p.protocol, p.port);
+        for (const PortView& p : v->ports()) {
+            line += fmt::format("{}/{}/{},", p.name(), p.protocol(), p.port());
         }
         line += " endpoints=";
-        for (const EndpointView& e : v->endpoints) {
-            line += fmt::format("{}:{}[", ip_to_text(e.address), e.hostname);
-            for (const PortView& p : e.ports) {
-                line += fmt::format("{}/{},", p.name, p.port);
+        for (size_t i = 0; i < v->endpoint_count(); ++i) {
+            const EndpointView& e = v->endpoint(i);
+            line += fmt::format("{}:{}[", ip_to_text(e.address), e.hostname());
+            for (const PortView& p : e.ports()) {
+                line += fmt::format("{}/{},", p.name(), p.port());
             }
             line += "],";
         }
         line += " by_label=";
-        for (const uint32_t i : v->by_label) {
+        for (const uint32_t i : v->by_label()) {
             line += fmt::format("{},", i);
         }
         out.push_back(line);
@@ -61,7 +62,7 @@ std::vector<std::string> dump(const Snapshot& s, const std::set<std::string>& na
     for (const IpAddress& a : addresses) {
         std::string line = "ptr " + ip_to_text(a) + ":";
         for (const PtrTarget& t : s.ptr_targets(a)) {
-            line += fmt::format(" {}/{}/{}", t.service->ns, t.service->name,
+            line += fmt::format(" {}/{}/{}", t.service->ns(), t.service->name(),
                                 t.endpoint ? endpoint_label(*t.endpoint) : "-");
         }
         out.push_back(line);
@@ -126,7 +127,7 @@ TEST_CASE("store: a snapshot shows the objects; old snapshots stay as they were"
                              .ports = {{"pg", "tcp", 5432}}});
     const auto first = store.snapshot();
     REQUIRE(first->service("shop", "db") != nullptr);
-    CHECK(first->service("shop", "db")->endpoints.size() == 1);
+    CHECK(first->service("shop", "db")->endpoint_count() == 1);
     CHECK(first->has_namespace("shop"));
     CHECK(first->has_namespace("default"));
     CHECK_FALSE(first->has_namespace("nope"));
@@ -159,7 +160,7 @@ TEST_CASE("store: a ClusterIP hides endpoint PTRs of the same address, whichever
     const auto both = store.snapshot();
     REQUIRE(both->ptr_targets(ip("10.0.0.9")).size() == 1);
     CHECK(both->ptr_targets(ip("10.0.0.9"))[0].endpoint == nullptr);
-    CHECK(both->ptr_targets(ip("10.0.0.9"))[0].service->name == "c");
+    CHECK(both->ptr_targets(ip("10.0.0.9"))[0].service->name() == "c");
     store.erase(ObjectKind::Service, "b", "c");
     CHECK(store.snapshot()->ptr_targets(ip("10.0.0.9"))[0].endpoint != nullptr);
 }
@@ -173,14 +174,14 @@ TEST_CASE("store: a slice that changes its Service leaves nothing behind") {
                     .service = "one",
                     .endpoints = {{.addresses = {ip("10.1.0.1")}}}};
     store.upsert(set);
-    CHECK(store.snapshot()->service("n", "one")->endpoints.size() == 1);
+    CHECK(store.snapshot()->service("n", "one")->endpoint_count() == 1);
     set.service = "two";
     store.upsert(set);
     const auto moved = store.snapshot();
-    CHECK(moved->service("n", "one")->endpoints.empty());
-    CHECK(moved->service("n", "two")->endpoints.size() == 1);
+    CHECK(moved->service("n", "one")->endpoint_count() == 0);
+    CHECK(moved->service("n", "two")->endpoint_count() == 1);
     REQUIRE(moved->ptr_targets(ip("10.1.0.1")).size() == 1);
-    CHECK(moved->ptr_targets(ip("10.1.0.1"))[0].service->name == "two");
+    CHECK(moved->ptr_targets(ip("10.1.0.1"))[0].service->name() == "two");
 }
 
 // The store changed one object at a time must say exactly what a store built from scratch says,
@@ -284,7 +285,7 @@ TEST_CASE("store: the API's version of an object wins while it exists; a re-list
     manifests.upsert(Service{.ns = "a", .name = "file", .cluster_ips = {ip("10.0.0.2")}});
     api.upsert(Service{.ns = "a", .name = "both", .cluster_ips = {ip("10.0.0.3")}});
     manifests.upsert(Service{.ns = "a", .name = "both", .cluster_ips = {ip("10.0.0.4")}});
-    CHECK(store.snapshot()->service("a", "both")->cluster_ips[0] == ip("10.0.0.3"));
+    CHECK(store.snapshot()->service("a", "both")->cluster_ips()[0] == ip("10.0.0.3"));
 
     Cluster listed;
     listed.upsert(Service{.ns = "a", .name = "new", .cluster_ips = {ip("10.0.0.5")}});
@@ -292,7 +293,7 @@ TEST_CASE("store: the API's version of an object wins while it exists; a re-list
     const auto after = store.snapshot();
     // The API's version is gone with the re-list: the manifests' shows through again.
     REQUIRE(after->service("a", "both") != nullptr);
-    CHECK(after->service("a", "both")->cluster_ips[0] == ip("10.0.0.4"));
+    CHECK(after->service("a", "both")->cluster_ips()[0] == ip("10.0.0.4"));
     CHECK(after->service("a", "file") != nullptr);  // the manifests' stays
     CHECK(after->service("a", "new") != nullptr);
     CHECK_FALSE(manifests.erase(ObjectKind::Service, "a", "new"));  // not the manifests' to erase
@@ -309,9 +310,9 @@ TEST_CASE("store: legacy Endpoints are erased with every subset") {
                                  .endpoints = {{.addresses = {ip(fmt::format("10.0.1.{}", i))}}}});
     }
     store.upsert(Service{.ns = "a", .name = "e", .headless = true});
-    CHECK(store.snapshot()->service("a", "e")->endpoints.size() == 3);
+    CHECK(store.snapshot()->service("a", "e")->endpoint_count() == 3);
     CHECK(store.erase(ObjectKind::Endpoints, "a", "e"));
-    CHECK(store.snapshot()->service("a", "e")->endpoints.empty());
+    CHECK(store.snapshot()->service("a", "e")->endpoint_count() == 0);
     CHECK(store.counts().endpoint_sets == 0);
 }
 
@@ -348,13 +349,13 @@ TEST_CASE("store: endpoints come IPv4 first, and their named ports are listed on
     const auto snapshot = store.snapshot();
     const ServiceView* h = snapshot->service("a", "h");
     REQUIRE(h != nullptr);
-    REQUIRE(h->endpoints.size() == 3);
-    CHECK(h->first_v6 == 2);
-    CHECK_FALSE(h->endpoints[0].address.v6);
-    CHECK_FALSE(h->endpoints[1].address.v6);
-    CHECK(h->endpoints[2].address.v6);
-    REQUIRE(h->endpoint_ports.size() == 1);
-    CHECK(h->endpoint_ports[0].name == "web");
+    REQUIRE(h->endpoint_count() == 3);
+    CHECK(h->first_v6() == 2);
+    CHECK_FALSE(h->endpoint(0).address.v6);
+    CHECK_FALSE(h->endpoint(1).address.v6);
+    CHECK(h->endpoint(2).address.v6);
+    REQUIRE(h->endpoint_ports().size() == 1);
+    CHECK(h->endpoint_ports()[0]->name() == "web");
 }
 
 TEST_CASE("store: Pod addresses by namespace, for pods verified") {

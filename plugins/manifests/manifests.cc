@@ -8,12 +8,15 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "plugins/manifests/yaml_document.h"
+#include "server/codec/threads.h"
 #include "zone/convert.h"
 
 namespace clusterdns {
@@ -61,16 +64,35 @@ Result<std::string> read_manifest_file(const std::string& path) {
     return text;
 }
 
-}  // namespace
+// A manifest's text and its documents' parse trees (which point into the text).
+struct ParsedText {
+    std::string text;
+    DocArena arena;  // the parse tree, freed in one piece
+    std::vector<DocNode> documents;
+};
 
-Status load_manifest_text(std::string_view text, std::string_view source, ObjectSink& cluster) {
-    DocArena arena;  // the parse tree of this text, freed in one piece
-    auto documents = parse_yaml(text, arena);
+Result<std::unique_ptr<ParsedText>> parse_text(std::string text, std::string_view source) {
+    auto parsed = std::make_unique<ParsedText>();
+    parsed->text = std::move(text);
+    auto documents = parse_yaml(parsed->text, parsed->arena);
     if (!documents) {
         return Error{fmt::format("{}:{}", source, documents.error().message)};
     }
-    for (size_t i = 0; i < documents->size(); ++i) {
-        const DocNode& doc = (*documents)[i];
+    parsed->documents = std::move(*documents);
+    return parsed;
+}
+
+Result<std::unique_ptr<ParsedText>> parse_file(const std::string& path) {
+    auto text = read_manifest_file(path);
+    if (!text) {
+        return text.error();
+    }
+    return parse_text(std::move(*text), path);
+}
+
+Status add_documents(const ParsedText& parsed, std::string_view source, ObjectSink& cluster) {
+    for (size_t i = 0; i < parsed.documents.size(); ++i) {
+        const DocNode& doc = parsed.documents[i];
         if (doc.is_null()) {
             continue;  // an empty document, as between two "---"
         }
@@ -79,6 +101,16 @@ Status load_manifest_text(std::string_view text, std::string_view source, Object
         }
     }
     return {};
+}
+
+}  // namespace
+
+Status load_manifest_text(std::string_view text, std::string_view source, ObjectSink& cluster) {
+    auto parsed = parse_text(std::string(text), source);
+    if (!parsed) {
+        return parsed.error();
+    }
+    return add_documents(**parsed, source, cluster);
 }
 
 Status load_manifests(const std::string& path, ObjectSink& cluster) {
@@ -102,16 +134,46 @@ Status load_manifests(const std::string& path, ObjectSink& cluster) {
     } else {
         return Error{fmt::format("{}: no such file or directory", path)};
     }
-    for (const fs::path& file : files) {
-        auto text = read_manifest_file(file.string());
-        if (!text) {
-            return text.error();
+    // Helper threads read and parse the next files (libyaml's part, most of the time) while this
+    // one converts each file's objects into `cluster`, in order: files are still applied, and
+    // errors reported, as they sort.
+    const size_t ahead = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+    std::vector<Result<std::unique_ptr<ParsedText>>> parsed;
+    parsed.reserve(files.size());
+    for (size_t k = 0; k < files.size(); ++k) {
+        parsed.emplace_back(Error{});
+    }
+    std::vector<std::thread> helpers(files.size());
+    const auto start = [&](size_t k) {
+        if (k >= files.size()) {
+            return;
         }
-        if (auto s = load_manifest_text(*text, file.string(), cluster); !s) {
-            return s;
+        helpers[k] = start_quiet_thread([&parsed, k, path = files[k].string()] {
+            try {
+                parsed[k] = parse_file(path);
+            } catch (const std::bad_alloc&) {
+                parsed[k] = Error{fmt::format("{}: out of memory", path)};
+            }
+        });
+    };
+    for (size_t k = 0; k < ahead; ++k) {
+        start(k);
+    }
+    Status status;
+    for (size_t i = 0; i < files.size(); ++i) {
+        if (helpers[i].joinable()) {
+            helpers[i].join();
+        }
+        if (status) {
+            status = parsed[i] ? add_documents(**parsed[i], files[i].string(), cluster)
+                               : Status(parsed[i].error());
+        }
+        parsed[i] = Error{};  // its tree is freed while the helpers go on
+        if (status) {
+            start(i + ahead);
         }
     }
-    return {};
+    return status;
 }
 
 }  // namespace clusterdns

@@ -56,9 +56,27 @@ std::string where(const yaml_mark_t& mark) {
     return fmt::format("{}:{}", mark.line + 1, mark.column + 1);
 }
 
+Status duplicate_key(const Frame& frame, size_t first, size_t again) {
+    return Error{fmt::format("{}: duplicate key {} (first on line {})",
+                             where(frame.key_marks[again]), quoted(frame.members[again].key),
+                             frame.key_marks[first].line + 1)};
+}
+
 // YAML forbids a key twice in one mapping, and kubectl refuses such a manifest ("key already set
-// in map"): which value would win is not something to guess. Sorting finds repeats in n log n.
+// in map"): which value would win is not something to guess. Sorting finds repeats in n log n;
+// the few keys of most mappings are compared pairwise, without allocating.
 Status check_unique_keys(const Frame& frame) {
+    constexpr size_t kPairwise = 16;
+    if (frame.members.size() <= kPairwise) {
+        for (size_t again = 1; again < frame.members.size(); ++again) {
+            for (size_t first = 0; first < again; ++first) {
+                if (frame.members[first].key == frame.members[again].key) {
+                    return duplicate_key(frame, first, again);
+                }
+            }
+        }
+        return {};
+    }
     std::vector<size_t> order(frame.members.size());
     for (size_t i = 0; i < order.size(); ++i) {
         order[i] = i;
@@ -70,10 +88,7 @@ Status check_unique_keys(const Frame& frame) {
         const size_t first = order[i - 1];
         const size_t again = order[i];
         if (frame.members[first].key == frame.members[again].key) {
-            return Error{fmt::format("{}: duplicate key {} (first on line {})",
-                                     where(frame.key_marks[again]),
-                                     quoted(frame.members[again].key),
-                                     frame.key_marks[first].line + 1)};
+            return duplicate_key(frame, first, again);
         }
     }
     return {};
@@ -92,7 +107,10 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
     } guard{&parser};
 
     std::vector<DocNode> documents;
-    std::vector<Frame> stack;
+    // The open collections: frames[0, depth). Frames past the depth keep their vectors'
+    // capacity for the next collection at that depth, so a document allocates few of them.
+    std::vector<Frame> frames;
+    size_t depth = 0;
     std::unordered_map<std::string, Anchored> anchors;
     uint64_t parsed = 0;  // nodes written out in the current document
 
@@ -102,11 +120,11 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
         if (!anchor.empty()) {
             anchors[anchor] = {node, cost};
         }
-        if (stack.empty()) {
+        if (depth == 0) {
             documents.push_back(node);
             return {};
         }
-        Frame& parent = stack.back();
+        Frame& parent = frames[depth - 1];
         parent.cost.expanded += cost.expanded;
         if (parent.cost.expanded > parsed + kMaxAliasExpansion) {
             return Error{fmt::format("{}: aliases expand the document by more than {} nodes",
@@ -185,21 +203,31 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena) 
             }
             case YAML_SEQUENCE_START_EVENT:
             case YAML_MAPPING_START_EVENT:
-                if (stack.size() >= kMaxYamlDepth) {
+            {
+                if (depth >= kMaxYamlDepth) {
                     return Error{fmt::format("{}: nested deeper than {} levels",
                                              where(ev.start_mark), kMaxYamlDepth)};
                 }
-                stack.push_back({ev.type == YAML_SEQUENCE_START_EVENT ? DocNode::Kind::Sequence
-                                                                      : DocNode::Kind::Mapping,
-                                 line,
-                                 anchor_of(ev.type == YAML_SEQUENCE_START_EVENT
-                                               ? ev.data.sequence_start.anchor
-                                               : ev.data.mapping_start.anchor)});
+                if (depth == frames.size()) {
+                    frames.emplace_back();
+                }
+                Frame& frame = frames[depth++];
+                frame.kind = ev.type == YAML_SEQUENCE_START_EVENT ? DocNode::Kind::Sequence
+                                                                  : DocNode::Kind::Mapping;
+                frame.line = line;
+                frame.anchor = anchor_of(ev.type == YAML_SEQUENCE_START_EVENT
+                                             ? ev.data.sequence_start.anchor
+                                             : ev.data.mapping_start.anchor);
+                frame.items.clear();
+                frame.members.clear();
+                frame.key_marks.clear();
+                frame.have_key = false;
+                frame.cost = {};
                 break;
+            }
             case YAML_SEQUENCE_END_EVENT:
             case YAML_MAPPING_END_EVENT: {
-                Frame frame = std::move(stack.back());
-                stack.pop_back();
+                const Frame& frame = frames[--depth];
                 if (Status s = check_unique_keys(frame); !s) {
                     return s.error();
                 }
