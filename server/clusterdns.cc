@@ -269,6 +269,7 @@ void Server::start() {
     config.ns_addresses = ns_addresses(impl_->listen);
     impl_->store.set_config(std::move(config));
     impl_->publish();  // the zone is complete before the first query can arrive
+    malloc_trim(0);    // what deriving the first snapshot needed only for a while
     auto frontend = Frontend::start(options, impl_->current);
     if (!frontend) {
         fail(frontend.error());

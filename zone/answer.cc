@@ -203,9 +203,9 @@ void for_each_endpoint_with_port(const ServiceView& s, std::string_view name,
     bool matches = false;
     for (uint32_t i = 0; i < s.endpoint_count(); ++i) {
         const EndpointView& e = s.endpoint(i);
-        if (e.port_data != checked || e.port_count != checked_size) {
-            checked = e.port_data;
-            checked_size = e.port_count;
+        if (e.ports().data() != checked || e.ports().size() != checked_size) {
+            checked = e.ports().data();
+            checked_size = e.ports().size();
             matches = any_port(e.ports(), name, protocol);
         }
         if (matches && !f(i, e)) {

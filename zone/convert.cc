@@ -344,7 +344,7 @@ std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::stri
         const std::string path = fmt::format("subsets[{}]", i);
         EndpointSet set;
         set.ns = ns;
-        set.name = fmt::format("{}/{}", name, i);
+        set.name = legacy_set_name(name, i);
         set.service = name;
         set.legacy = true;
         for (const auto& [key, ready] :

@@ -90,29 +90,71 @@ bool Cluster::erase(ObjectKind kind, std::string_view ns, std::string_view name)
     return false;
 }
 
-void Cluster::replace(ObjectKind kind, Cluster&& from) {
+void Cluster::keep_only(ObjectKind kind, const NameSet& listed) {
+    const auto unlisted = [&](std::string_view ns, std::string_view name) {
+        return !listed.contains(ns, name);
+    };
     switch (kind) {
         case ObjectKind::Namespace:
-            namespaces = std::move(from.namespaces);
+            std::erase_if(namespaces, [&](const auto& e) { return unlisted("", e.first); });
             return;
         case ObjectKind::Service:
-            services = std::move(from.services);
+            std::erase_if(services,
+                          [&](const auto& e) { return unlisted(e.second.ns, e.second.name); });
             return;
         case ObjectKind::EndpointSlice:
         case ObjectKind::Endpoints: {
             const bool legacy = kind == ObjectKind::Endpoints;
-            std::erase_if(endpoint_sets, [&](const auto& e) { return e.second.legacy == legacy; });
-            for (auto& [k, set] : from.endpoint_sets) {
-                if (set.legacy == legacy) {
-                    endpoint_sets.insert_or_assign(k, std::move(set));
-                }
-            }
+            std::erase_if(endpoint_sets, [&](const auto& e) {
+                const EndpointSet& set = e.second;
+                return set.legacy == legacy &&
+                       unlisted(set.ns, legacy ? legacy_object_name(set.name) : set.name);
+            });
             return;
         }
         case ObjectKind::Pod:
-            pods = std::move(from.pods);
+            std::erase_if(pods, [&](const auto& e) { return unlisted(e.second.ns, e.second.name); });
             return;
     }
+}
+
+std::string legacy_set_name(std::string_view endpoints_name, size_t subset) {
+    return fmt::format("{}/{}", endpoints_name, subset);
+}
+
+std::string_view legacy_object_name(std::string_view set_name) {
+    return set_name.substr(0, set_name.rfind('/'));
+}
+
+void NameSet::add(std::string_view ns, std::string_view name) {
+    keys_.push_back({static_cast<uint32_t>(text_.size()), static_cast<uint16_t>(ns.size()),
+                     static_cast<uint16_t>(name.size())});
+    text_.append(ns).append(name);
+}
+
+bool NameSet::less(const Key& a, const Key& b) const {
+    return std::make_pair(ns_of(a), name_of(a)) < std::make_pair(ns_of(b), name_of(b));
+}
+
+void NameSet::seal() {
+    std::sort(keys_.begin(), keys_.end(), [this](const Key& a, const Key& b) { return less(a, b); });
+    keys_.erase(std::unique(keys_.begin(), keys_.end(),
+                            [this](const Key& a, const Key& b) { return !less(a, b) && !less(b, a); }),
+                keys_.end());
+}
+
+bool NameSet::contains(std::string_view ns, std::string_view name) const {
+    const auto wanted = std::make_pair(ns, name);
+    const auto it = std::lower_bound(keys_.begin(), keys_.end(), wanted,
+                                     [this](const Key& k, const auto& w) {
+                                         return std::make_pair(ns_of(k), name_of(k)) < w;
+                                     });
+    return it != keys_.end() && ns_of(*it) == ns && name_of(*it) == name;
+}
+
+void NameSet::clear() {
+    std::vector<Key>().swap(keys_);
+    std::string().swap(text_);
 }
 
 Status check_dns1123_label(std::string_view field, std::string_view value) {
@@ -186,11 +228,24 @@ Status check_port_name(std::string_view field, std::string_view value) {
     return {};
 }
 
+// The store counts an object's ports in 16 bits; no real object comes near.
+static Status check_port_count(std::string_view field, const std::vector<ServicePort>& ports) {
+    constexpr size_t kMaxPorts = UINT16_MAX;
+    if (ports.size() > kMaxPorts) {
+        return Error{fmt::format("{}: {} ports, more than the {} an object may have", field,
+                                 ports.size(), kMaxPorts)};
+    }
+    return {};
+}
+
 Status validate(const Service& service) {
     if (auto s = check_dns1123_label("metadata.namespace", service.ns); !s) {
         return s;
     }
     if (auto s = check_dns1035_label("metadata.name", service.name); !s) {
+        return s;
+    }
+    if (auto s = check_port_count("spec.ports", service.ports); !s) {
         return s;
     }
     if (service.type == ServiceType::ExternalName) {
@@ -215,6 +270,9 @@ Status validate(const Service& service) {
 
 Status validate(const EndpointSet& set) {
     if (auto s = check_dns1123_label("metadata.namespace", set.ns); !s) {
+        return s;
+    }
+    if (auto s = check_port_count("ports", set.ports); !s) {
         return s;
     }
     for (size_t i = 0; i < set.endpoints.size(); ++i) {

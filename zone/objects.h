@@ -75,10 +75,45 @@ struct Namespace {
     std::string name;
 };
 
+// A legacy Endpoints object becomes one set per subset, named "<name>/<index>".
+std::string legacy_set_name(std::string_view endpoints_name, size_t subset);
+std::string_view legacy_object_name(std::string_view set_name);
+
 // The kinds of object a Cluster holds, to erase or replace them by kind.
 enum class ObjectKind : uint8_t { Namespace, Service, EndpointSlice, Endpoints, Pod };
 
-struct Cluster;
+// A set of (namespace, name) pairs in one buffer, not a block per name: a re-list of 100,000
+// objects keeps a few MiB of names instead of the objects, and marking every Service of a load
+// leaves no 100,000 holes in the heap when it is freed.
+class NameSet {
+public:
+    void add(std::string_view ns, std::string_view name);
+    // Sorts the pairs and drops repeats; contains() and for_each() need it.
+    void seal();
+    bool contains(std::string_view ns, std::string_view name) const;
+    template <class F>
+    void for_each(F&& f) const {
+        for (const Key& k : keys_) {
+            f(ns_of(k), name_of(k));
+        }
+    }
+    size_t size() const { return keys_.size(); }
+    void clear();  // and gives the memory back
+
+private:
+    struct Key {
+        uint32_t at;
+        uint16_t ns_size;
+        uint16_t name_size;  // object names are DNS subdomains: 253 bytes at most
+    };
+    std::string_view ns_of(const Key& k) const { return {text_.data() + k.at, k.ns_size}; }
+    std::string_view name_of(const Key& k) const {
+        return {text_.data() + k.at + k.ns_size, k.name_size};
+    }
+    bool less(const Key& a, const Key& b) const;
+    std::string text_;
+    std::vector<Key> keys_;
+};
 
 // Where a source puts objects: the server's store (zone/store.h), or a Cluster to collect them
 // (a manifest load to check first, a re-list, a test). The converter writes only through this.
@@ -92,9 +127,10 @@ public:
     // Removes one object (a namespace by its name; `ns` is ignored then). For Endpoints, every
     // set made from its subsets. Returns whether there was one.
     virtual bool erase(ObjectKind kind, std::string_view ns, std::string_view name) = 0;
-    // Replaces every object of `kind` with those of that kind in `from` (a re-list): objects
-    // absent from `from` are gone, the others are taken over.
-    virtual void replace(ObjectKind kind, Cluster&& from) = 0;
+    // Removes every object of `kind` that `listed` (sealed) does not name: after a complete list
+    // has been upserted, what it no longer holds goes. Namespaces are named ("", name); Endpoints
+    // by the object's name, for every set of its subsets.
+    virtual void keep_only(ObjectKind kind, const NameSet& listed) = 0;
 };
 
 // Objects collected in plain maps, keyed by namespace/name.
@@ -109,7 +145,7 @@ struct Cluster : ObjectSink {
     void upsert(EndpointSet set) override;
     void upsert(Pod pod) override;
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
-    void replace(ObjectKind kind, Cluster&& from) override;
+    void keep_only(ObjectKind kind, const NameSet& listed) override;
     size_t size() const {
         return namespaces.size() + services.size() + endpoint_sets.size() + pods.size();
     }

@@ -124,6 +124,19 @@ public:
         }
     }
 
+    // The value `match` accepts, to change in place, when only this map can reach it (a value
+    // added since the map was last copied); else nullptr, and the caller replaces it with set().
+    // A batch of changes to one counter thus allocates once, not once per change.
+    template <class Match>
+    V* find_writable(uint64_t hash, Match&& match) {
+        const V* found = find(hash, match);
+        if (found == nullptr || found->refs.load(std::memory_order_acquire) != 1) {
+            return nullptr;
+        }
+        writable_bucket_slot(hash);  // copies a shared path: the value is then this map's alone
+        return found->refs.load(std::memory_order_acquire) == 1 ? const_cast<V*>(found) : nullptr;
+    }
+
     // Puts `value` in place of the value `match` accepts, or adds it. The map takes a reference.
     template <class Match>
     void set(uint64_t hash, Match&& match, const V* value) {

@@ -130,17 +130,25 @@ struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) Plan {
     }
 };
 
-// A Service as the store keeps it: what DNS reads of it, and nothing else, in one block.
-struct ServiceObject : Counted {
+// What the store keeps of an object besides its fields: who holds it, where it came from.
+struct StoreHeader : Counted {
     Source source = Source::Manifests;
-    ServiceFields fields;  // last: its arrays follow it
+};
+
+// A Service as the store keeps it: what DNS reads of it, and nothing else, in one block. Its
+// fields come last and have no member after them, as their arrays follow them; a view that
+// holds the fields finds the object with of().
+struct ServiceObject : StoreHeader, ServiceFields {
+    static const ServiceObject* of(const ServiceFields* fields) noexcept {
+        return static_cast<const ServiceObject*>(fields);
+    }
 
     static ServiceObject* make(const Service& s, Source source) {
         const size_t text_size =
             s.ns.size() + s.name.size() + s.external_name.size() + ports_text_size(s.ports);
         Plan<ServiceObject> plan;
         plan.header.source = source;
-        ServiceFields& f = plan.header.fields;
+        ServiceFields& f = plan.header;
         f.ns_size = narrow_size<uint8_t>(s.ns.size());
         f.name_size = narrow_size<uint8_t>(s.name.size());
         f.external_name_size = narrow_size<uint8_t>(s.external_name.size());
@@ -151,12 +159,12 @@ struct ServiceObject : Counted {
         f.publish_not_ready_addresses = s.publish_not_ready_addresses;
         ServiceObject* o = plan.allocate(f.text() + text_size);
         std::uninitialized_copy(s.cluster_ips.begin(), s.cluster_ips.end(),
-                                writable(o->fields.cluster_ips()));
-        TextWriter text(const_cast<char*>(o->fields.text()), text_size);
+                                writable(o->cluster_ips()));
+        TextWriter text(const_cast<char*>(o->text()), text_size);
         text.add(s.ns);
         text.add(s.name);
         text.add(s.external_name);
-        port_views(s.ports, writable(o->fields.ports()), text);
+        port_views(s.ports, writable(o->ports()), text);
         return o;
     }
     static void destroy(const ServiceObject* o) noexcept { free_block(o); }
@@ -226,12 +234,7 @@ struct SetRecord : Counted {
         for (const Endpoint& e : s.endpoints) {
             const std::string_view hostname = text.add(label(e));
             for (const IpAddress& ip : e.addresses) {
-                new (out++) EndpointView{.address = ip,
-                                         .ready = e.ready,
-                                         .hostname_size = narrow_size<uint8_t>(hostname.size()),
-                                         .port_count = r->port_count,
-                                         .hostname_data = hostname.data(),
-                                         .port_data = ports};
+                new (out++) EndpointView(ip, e.ready, hostname, {ports, r->port_count});
             }
         }
         return r;
@@ -259,12 +262,12 @@ struct PodAddressRecord : Counted {
 // One block: the header, the view's arrays (ServiceView), then the sets it holds.
 struct ServiceRecord : Counted {
     uint32_t set_count = 0;
-    const ServiceObject* object = nullptr;
     // What a worker answers from; last, as its arrays follow it.
     class View : public ServiceView {
         friend struct ServiceRecord;
     } view;
 
+    const ServiceObject* object() const noexcept { return ServiceObject::of(view.fields_); }
     std::span<const SetRecord* const> sets() const noexcept {
         const std::span<const uint32_t> by_address = view.by_address();
         return {array_after<const SetRecord*>(by_address.data(), by_address.size()), set_count};
@@ -280,9 +283,8 @@ struct ServiceRecord : Counted {
                                const std::vector<uint32_t>& by_address) {
         Plan<ServiceRecord> plan;
         ServiceRecord& h = plan.header;
-        h.object = object;
         h.set_count = static_cast<uint32_t>(sets.size());
-        h.view.fields_ = &object->fields;
+        h.view.fields_ = object;
         h.view.endpoint_count_ = static_cast<uint32_t>(endpoints.size());
         h.view.first_v6_ = first_v6;
         h.view.endpoint_port_count_ = static_cast<uint32_t>(endpoint_ports.size());
@@ -297,7 +299,7 @@ struct ServiceRecord : Counted {
         return r;
     }
     static void destroy(const ServiceRecord* r) noexcept {
-        release_ref(r->object);
+        release_ref(r->object());
         for (const SetRecord* s : r->sets()) {
             release_ref(s);
         }
@@ -343,9 +345,10 @@ struct PrefixRecord : Counted {
 };
 
 inline IpAddress masked(IpAddress ip, unsigned bits) noexcept {
-    for (unsigned bit = bits; bit < 128; ++bit) {
-        ip.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+    if (bits % 8 != 0) {
+        ip.bytes[bits / 8] &= static_cast<uint8_t>(0xFF00u >> (bits % 8));
     }
+    std::fill(ip.bytes.begin() + (bits + 7) / 8, ip.bytes.end(), uint8_t{0});
     return ip;
 }
 

@@ -11,7 +11,7 @@ namespace clusterdns {
 using namespace records;
 
 PortView::PortView(std::string_view name, std::string_view protocol, uint16_t port) noexcept
-    : name_(name.data()),
+    : name_at_(offset_from(this, name.data())),
       port_(port),
       name_size_(static_cast<uint8_t>(std::min<size_t>(name.size(), UINT8_MAX))),
       protocol_(protocol == "udp" ? 1 : protocol == "sctp" ? 2 : 0) {

@@ -20,39 +20,76 @@
 
 namespace clusterdns {
 
-// A port as DNS reads it: 16 bytes, its name kept in the record that holds the port.
+// Views below live inside the record that holds their text and arrays, and find them by offsets
+// from themselves: smaller than pointers, and why a view is never copied, only pointed at.
+inline int32_t offset_from(const void* view, const void* target) noexcept {
+    return static_cast<int32_t>(static_cast<const char*>(target) -
+                                static_cast<const char*>(view));
+}
+template <class T>
+const T* at_offset(const void* view, int32_t offset) noexcept {
+    return reinterpret_cast<const T*>(static_cast<const char*>(view) + offset);
+}
+
+// A port as DNS reads it: 8 bytes, its name kept in the record that holds the port.
 class PortView {
 public:
-    // `name` must live as long as the view; `protocol` is "tcp", "udp" or "sctp" (anything else
-    // reads as "tcp").
+    // `name` lies in the same record; `protocol` is "tcp", "udp" or "sctp" (anything else reads
+    // as "tcp").
     PortView(std::string_view name, std::string_view protocol, uint16_t port) noexcept;
+    PortView(const PortView&) = delete;
+    PortView& operator=(const PortView&) = delete;
 
-    std::string_view name() const noexcept { return {name_, name_size_}; }  // empty: no SRV name
+    std::string_view name() const noexcept {  // empty: no SRV name
+        return {at_offset<char>(this, name_at_), name_size_};
+    }
     std::string_view protocol() const noexcept;
     uint16_t port() const noexcept { return port_; }
 
 private:
-    const char* name_;
+    int32_t name_at_;
     uint16_t port_;
     uint8_t name_size_;  // an IANA service name: 15 characters at most
     uint8_t protocol_;
 };
 
-// One address of an EndpointSlice: 40 bytes, kept once in the slice's record; a Service's view
+static_assert(sizeof(PortView) == 8);
+
+// One address of an EndpointSlice: 32 bytes, kept once in the slice's record; a Service's view
 // points at the ones it publishes.
-struct EndpointView {
+class EndpointView {
+public:
+    // `hostname` and `ports` lie in the same record.
+    EndpointView(const IpAddress& ip, bool is_ready, std::string_view hostname,
+                 std::span<const PortView> ports) noexcept
+        : address(ip),
+          ready(is_ready),
+          hostname_size_(static_cast<uint8_t>(hostname.size())),
+          port_count_(static_cast<uint16_t>(ports.size())),
+          hostname_at_(offset_from(this, hostname.data())),
+          ports_at_(offset_from(this, ports.data())) {}
+    EndpointView(const EndpointView&) = delete;
+    EndpointView& operator=(const EndpointView&) = delete;
+
     IpAddress address;
-    bool ready = true;
+    bool ready;
     // Its hostname or, with endpoint_pod_names, its Pod's name (DNS labels: 63 bytes at most);
     // empty: the dashed address names it ("10-244-1-5").
-    uint8_t hostname_size = 0;
-    uint16_t port_count = 0;
-    const char* hostname_data = nullptr;
-    const PortView* port_data = nullptr;  // the ports of the slice it came from
+    std::string_view hostname() const noexcept {
+        return {at_offset<char>(this, hostname_at_), hostname_size_};
+    }
+    // The ports of the slice it came from: one span for every endpoint of that slice.
+    std::span<const PortView> ports() const noexcept {
+        return {at_offset<PortView>(this, ports_at_), port_count_};
+    }
 
-    std::string_view hostname() const noexcept { return {hostname_data, hostname_size}; }
-    std::span<const PortView> ports() const noexcept { return {port_data, port_count}; }
+private:
+    uint8_t hostname_size_;
+    uint16_t port_count_;
+    int32_t hostname_at_;
+    int32_t ports_at_;
 };
+static_assert(sizeof(EndpointView) == 32);
 
 // Where a record's next array starts: `count` Ts after `at`, aligned for U. Records keep their
 // arrays right after their header, in one block, and find them again from their counts: a pointer
@@ -116,8 +153,9 @@ public:
     // The IPv4 endpoints come first: endpoints [0, first_v6) are IPv4, the rest IPv6, so an A or
     // AAAA answer never walks the other family's endpoints.
     uint32_t first_v6() const noexcept { return first_v6_; }
-    // The distinct named ports of the endpoints' slices: whether _<port>._<proto> exists under a
-    // headless Service is answered without walking its endpoints.
+    // The distinct named ports of the endpoints' slices, for a headless Service (none for
+    // another): whether _<port>._<proto> exists under it is answered without walking its
+    // endpoints.
     std::span<const PortView* const> endpoint_ports() const noexcept {
         return {array_after<const PortView*>(endpoints().data(), endpoint_count_),
                 endpoint_port_count_};

@@ -18,44 +18,66 @@ using namespace records;
 
 namespace {
 
-// The Services whose view must be derived, as (namespace, name) pairs in one buffer: a load marks
-// every Service, and a block per key would leave 100,000 holes between the records when freed.
-class DirtyServices {
-public:
-    void emplace(std::string_view ns, std::string_view name) {
-        keys_.push_back({static_cast<uint32_t>(text_.size()), static_cast<uint8_t>(ns.size()),
-                         static_cast<uint8_t>(name.size())});
-        text_.append(ns).append(name);
+// Changes the record `same` accepts in `map` with `edit` (starting from `fresh` when there is
+// none), and removes it once `empty` holds. A record only this store can see is changed in place:
+// loading 100,000 Services into a namespace allocates its record once, not 100,000 times.
+template <class V, class Same, class Fresh, class Edit, class Empty>
+void change_record(PersistentMap<V>& map, uint64_t hash, const Same& same, Fresh&& fresh,
+                   Edit&& edit, Empty&& empty) {
+    if (V* owned = map.find_writable(hash, same)) {
+        edit(*owned);
+        if (empty(*owned)) {
+            map.erase(hash, same);
+        }
+        return;
     }
-    // Calls f(ns, name) once for each distinct pair, then forgets them all.
-    template <class F>
-    void drain(F&& f) {
-        const auto pair = [this](const Key& k) {
-            const std::string_view all(text_);
-            return std::make_pair(all.substr(k.at, k.ns_size),
-                                  all.substr(k.at + k.ns_size, k.name_size));
-        };
-        std::sort(keys_.begin(), keys_.end(),
-                  [&](const Key& a, const Key& b) { return pair(a) < pair(b); });
-        for (size_t i = 0; i < keys_.size(); ++i) {
-            if (i == 0 || pair(keys_[i]) != pair(keys_[i - 1])) {
-                const auto [ns, name] = pair(keys_[i]);
-                f(std::string(ns), std::string(name));
+    const V* old = map.find(hash, same);
+    V* next = old != nullptr ? new V(*old) : fresh();
+    edit(*next);
+    if (!empty(*next)) {
+        map.set(hash, same, next);
+        return;
+    }
+    delete next;
+    if (old != nullptr) {
+        map.erase(hash, same);
+    }
+}
+
+// Drops repeated (address, hostname) pairs, keeping the first of each, in order: an endpoint in
+// two slices is published once.
+void drop_repeats(std::vector<const EndpointView*>& endpoints) {
+    const auto same = [](const EndpointView* a, const EndpointView* b) {
+        return a->address == b->address && a->hostname() == b->hostname();
+    };
+    std::vector<bool> repeated(endpoints.size());
+    if (endpoints.size() <= 32) {  // the usual few: compared pairwise
+        for (size_t i = 1; i < endpoints.size(); ++i) {
+            for (size_t j = 0; j < i && !repeated[i]; ++j) {
+                repeated[i] = same(endpoints[i], endpoints[j]);
             }
         }
-        std::vector<Key>().swap(keys_);
-        std::string().swap(text_);
+    } else {
+        std::vector<uint32_t> order(endpoints.size());
+        for (uint32_t i = 0; i < order.size(); ++i) {
+            order[i] = i;
+        }
+        std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+            return std::make_tuple(endpoints[a]->address, endpoints[a]->hostname()) <
+                   std::make_tuple(endpoints[b]->address, endpoints[b]->hostname());
+        });
+        for (size_t k = 1; k < order.size(); ++k) {
+            repeated[order[k]] = same(endpoints[order[k]], endpoints[order[k - 1]]);
+        }
     }
-
-private:
-    struct Key {
-        uint32_t at;
-        uint8_t ns_size;  // namespaces and Service names are DNS labels
-        uint8_t name_size;
-    };
-    std::string text_;
-    std::vector<Key> keys_;
-};
+    size_t kept = 0;
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+        if (!repeated[i]) {
+            endpoints[kept++] = endpoints[i];
+        }
+    }
+    endpoints.resize(kept);
+}
 
 }  // namespace
 
@@ -67,7 +89,7 @@ public:
     PersistentMap<SetRecord> sets_by_service;  // the same sets, by the Service they name
     PersistentMap<PodRecord> pods;
     DerivedMaps derived;
-    DirtyServices dirty;
+    NameSet dirty;  // the Services whose view must be derived
 
     static uint64_t pod_hash(std::string_view ns, std::string_view name, Source source) {
         return Hasher().add(ns).add(name).add(source == Source::Api ? "api pod" : "pod").done();
@@ -77,7 +99,7 @@ public:
     }
     static auto same_object(std::string_view ns, std::string_view name, Source source) {
         return [=](const ServiceObject& o) {
-            return o.source == source && o.fields.name() == name && o.fields.ns() == ns;
+            return o.source == source && o.name() == name && o.ns() == ns;
         };
     }
     const ServiceObject* find_object(std::string_view ns, std::string_view name,
@@ -126,25 +148,22 @@ public:
     // exists while either holds.
     void change_namespace(std::string_view name, int uses_delta, std::optional<Source> source,
                           bool declared) {
-        const uint64_t h = Hasher().add(name).done();
-        const auto same = [&](const NamespaceRecord& r) { return r.name == name; };
-        auto* next = new NamespaceRecord();
-        if (const NamespaceRecord* old = derived.namespaces.find(h, same)) {
-            *next = *old;
-        } else {
-            next->name = std::string(name);
-        }
-        next->uses = static_cast<uint32_t>(static_cast<int>(next->uses) + uses_delta);
-        if (source) {
-            next->declared_by =
-                declared ? next->declared_by | bit(*source) : next->declared_by & ~bit(*source);
-        }
-        if (next->uses == 0 && next->declared_by == 0) {
-            delete next;
-            derived.namespaces.erase(h, same);
-            return;
-        }
-        derived.namespaces.set(h, same, next);
+        change_record(
+            derived.namespaces, Hasher().add(name).done(),
+            [&](const NamespaceRecord& r) { return r.name == name; },
+            [&] {
+                auto* fresh = new NamespaceRecord();
+                fresh->name = std::string(name);
+                return fresh;
+            },
+            [&](NamespaceRecord& r) {
+                r.uses = static_cast<uint32_t>(static_cast<int>(r.uses) + uses_delta);
+                if (source) {
+                    r.declared_by =
+                        declared ? r.declared_by | bit(*source) : r.declared_by & ~bit(*source);
+                }
+            },
+            [](const NamespaceRecord& r) { return r.uses == 0 && r.declared_by == 0; });
     }
 
     // Adds a set to, or takes it out of, the index of the Service it names.
@@ -156,27 +175,24 @@ public:
         } else {
             sets_by_service.erase(h, same);
         }
-        dirty.emplace(record.ns(), record.service());
+        dirty.add(record.ns(), record.service());
     }
 
     void count_pod_addresses(const PodRecord& pod, int delta) {
         for (const IpAddress& address : pod.ips) {
-            const uint64_t h = Hasher().add(pod.ns).add(address).done();
-            const auto same = [&](const PodAddressRecord& r) {
-                return r.address == address && r.ns == pod.ns;
-            };
-            const PodAddressRecord* old = derived.pod_addresses.find(h, same);
-            const auto count =
-                static_cast<uint32_t>(static_cast<int>(old != nullptr ? old->count : 0) + delta);
-            if (count == 0) {
-                derived.pod_addresses.erase(h, same);
-                continue;
-            }
-            auto* next = new PodAddressRecord();
-            next->ns = pod.ns;
-            next->address = address;
-            next->count = count;
-            derived.pod_addresses.set(h, same, next);
+            change_record(
+                derived.pod_addresses, Hasher().add(pod.ns).add(address).done(),
+                [&](const PodAddressRecord& r) { return r.address == address && r.ns == pod.ns; },
+                [&] {
+                    auto* fresh = new PodAddressRecord();
+                    fresh->ns = pod.ns;
+                    fresh->address = address;
+                    return fresh;
+                },
+                [&](PodAddressRecord& r) {
+                    r.count = static_cast<uint32_t>(static_cast<int>(r.count) + delta);
+                },
+                [](const PodAddressRecord& r) { return r.count == 0; });
         }
     }
 
@@ -208,14 +224,17 @@ public:
         const auto change = [&](const IpAddress& address) {
             const uint64_t h = address_hash(address);
             const auto same = [&](const ServiceRecord& r) { return &r == &record; };
-            const bool had = has_ptr(address);
             if (add) {
+                const bool first = !has_ptr(address);
                 derived.ptrs.set(h, same, &record);
+                if (first) {
+                    count_prefixes(address, 1);
+                }
             } else {
                 derived.ptrs.erase(h, same);
-            }
-            if (had != has_ptr(address)) {
-                count_prefixes(address, add ? 1 : -1);
+                if (!has_ptr(address)) {
+                    count_prefixes(address, -1);
+                }
             }
         };
         const std::span<const IpAddress> ips = record.view.cluster_ips();
@@ -241,22 +260,19 @@ public:
         const unsigned total = address.v6 ? 128 : 32;
         for (unsigned bits = step; bits < total; bits += step) {
             const IpAddress key = masked(address, bits);
-            const uint64_t h = Hasher().add(key, bits).done();
-            const auto same = [&](const PrefixRecord& p) {
-                return p.bits == bits && p.prefix == key;
-            };
-            const PrefixRecord* old = derived.prefixes.find(h, same);
-            const uint32_t count =
-                static_cast<uint32_t>(static_cast<int>(old ? old->count : 0) + delta);
-            if (count == 0) {
-                derived.prefixes.erase(h, same);
-                continue;
-            }
-            auto* next = new PrefixRecord();
-            next->prefix = key;
-            next->bits = bits;
-            next->count = count;
-            derived.prefixes.set(h, same, next);
+            change_record(
+                derived.prefixes, Hasher().add(key, bits).done(),
+                [&](const PrefixRecord& p) { return p.bits == bits && p.prefix == key; },
+                [&] {
+                    auto* fresh = new PrefixRecord();
+                    fresh->prefix = key;
+                    fresh->bits = bits;
+                    return fresh;
+                },
+                [&](PrefixRecord& p) {
+                    p.count = static_cast<uint32_t>(static_cast<int>(p.count) + delta);
+                },
+                [](const PrefixRecord& p) { return p.count == 0; });
         }
     }
 
@@ -291,7 +307,6 @@ public:
             // Legacy Endpoints count only for a Service without EndpointSlices.
             const bool has_slices = std::any_of(list.begin(), list.end(),
                                                 [](const SetRecord* s) { return !s->legacy; });
-            std::set<std::pair<IpAddress, std::string_view>> seen;
             for (size_t i = 0; i < list.size(); ++i) {
                 const SetRecord* s = list[i];
                 // The API's version of a set hides the manifests' (it sorts right after it).
@@ -303,12 +318,12 @@ public:
                 hold_ref(s);
                 used.push_back(s);
                 for (const EndpointView& endpoint : s->addresses()) {
-                    if ((endpoint.ready || object->fields.publish_not_ready_addresses) &&
-                        seen.emplace(endpoint.address, endpoint.hostname()).second) {
+                    if (endpoint.ready || object->publish_not_ready_addresses) {
                         endpoints.push_back(&endpoint);
                     }
                 }
             }
+            drop_repeats(endpoints);
         }
         // IPv4 first, so either family is one contiguous run.
         std::stable_partition(endpoints.begin(), endpoints.end(),
@@ -316,13 +331,14 @@ public:
         const auto first_v6 = static_cast<uint32_t>(
             std::count_if(endpoints.begin(), endpoints.end(),
                           [](const EndpointView* e) { return !e->address.v6; }));
+        // Only a headless Service's SRV names come from its endpoints' ports (has_named_port).
         std::vector<const PortView*> endpoint_ports;
         const PortView* previous = nullptr;
-        for (const EndpointView* e : endpoints) {
-            if (e->port_data == previous) {
+        for (const EndpointView* e : object->headless ? endpoints : decltype(endpoints)()) {
+            if (e->ports().data() == previous) {
                 continue;  // the same slice's ports
             }
-            previous = e->port_data;
+            previous = e->ports().data();
             for (const PortView& p : e->ports()) {
                 const bool known = std::any_of(
                     endpoint_ports.begin(), endpoint_ports.end(), [&](const PortView* q) {
@@ -387,7 +403,7 @@ void Store::upsert(Service service, Source source) {
     if (!existed) {
         m.change_namespace(ns, 1, std::nullopt, false);
     }
-    m.dirty.emplace(ns, name);
+    m.dirty.add(ns, name);
 }
 
 void Store::upsert(EndpointSet set, Source source) {
@@ -447,7 +463,7 @@ bool Store::erase(ObjectKind kind, std::string_view ns, std::string_view name, S
                 return false;
             }
             m.change_namespace(ns, -1, std::nullopt, false);
-            m.dirty.emplace(ns, name);
+            m.dirty.add(ns, name);
             return true;
         }
         case ObjectKind::EndpointSlice:
@@ -455,7 +471,7 @@ bool Store::erase(ObjectKind kind, std::string_view ns, std::string_view name, S
         case ObjectKind::Endpoints: {
             // One set per subset, named "<name>/<index>" from 0 up.
             bool found = false;
-            for (size_t i = 0; m.erase_set(ns, fmt::format("{}/{}", name, i), true, source); ++i) {
+            for (size_t i = 0; m.erase_set(ns, legacy_set_name(name, i), true, source); ++i) {
                 found = true;
             }
             return found;
@@ -477,23 +493,22 @@ bool Store::erase(ObjectKind kind, std::string_view ns, std::string_view name, S
     return false;
 }
 
-void Store::replace(ObjectKind kind, Cluster&& from, Source source) {
+void Store::keep_only(ObjectKind kind, const NameSet& listed, Source source) {
     Maps& m = *maps_;
-    // What `source` has of this kind now and the list does not: gone.
-    std::vector<std::pair<std::string, std::string>> gone;
+    // What `source` has of this kind and the list did not name: gone.
+    NameSet gone;
     switch (kind) {
         case ObjectKind::Namespace:
             m.derived.namespaces.for_each([&](const NamespaceRecord& r) {
-                if ((r.declared_by & bit(source)) != 0 && from.namespaces.count(r.name) == 0) {
-                    gone.emplace_back("", r.name);
+                if ((r.declared_by & bit(source)) != 0 && !listed.contains("", r.name)) {
+                    gone.add("", r.name);
                 }
             });
             break;
         case ObjectKind::Service:
             m.objects.for_each([&](const ServiceObject& o) {
-                if (o.source == source &&
-                    from.services.count(fmt::format("{}/{}", o.fields.ns(), o.fields.name())) == 0) {
-                    gone.emplace_back(o.fields.ns(), o.fields.name());
+                if (o.source == source && !listed.contains(o.ns(), o.name())) {
+                    gone.add(o.ns(), o.name());
                 }
             });
             break;
@@ -501,54 +516,23 @@ void Store::replace(ObjectKind kind, Cluster&& from, Source source) {
         case ObjectKind::Endpoints: {
             const bool legacy = kind == ObjectKind::Endpoints;
             m.sets.for_each([&](const SetRecord& r) {
-                const std::string key =
-                    fmt::format("{}:{}/{}", legacy ? "legacy" : "slice", r.ns(), r.name());
-                if (r.source == source && r.legacy == legacy && from.endpoint_sets.count(key) == 0) {
-                    gone.emplace_back(r.ns(), r.name());
+                const std::string_view name = legacy ? legacy_object_name(r.name()) : r.name();
+                if (r.source == source && r.legacy == legacy && !listed.contains(r.ns(), name)) {
+                    gone.add(r.ns(), name);
                 }
             });
-            for (const auto& [ns, name] : gone) {
-                m.erase_set(ns, name, legacy, source);
-            }
-            gone.clear();
             break;
         }
         case ObjectKind::Pod:
             m.pods.for_each([&](const PodRecord& p) {
-                if (p.source == source && from.pods.count(p.ns + "/" + p.name) == 0) {
-                    gone.emplace_back(p.ns, p.name);
+                if (p.source == source && !listed.contains(p.ns, p.name)) {
+                    gone.add(p.ns, p.name);
                 }
             });
             break;
     }
-    for (const auto& [ns, name] : gone) {
-        erase(kind, ns, name, source);
-    }
-    switch (kind) {
-        case ObjectKind::Namespace:
-            for (auto& [key, ns] : from.namespaces) {
-                upsert(std::move(ns), source);
-            }
-            break;
-        case ObjectKind::Service:
-            for (auto& [key, service] : from.services) {
-                upsert(std::move(service), source);
-            }
-            break;
-        case ObjectKind::EndpointSlice:
-        case ObjectKind::Endpoints:
-            for (auto& [key, set] : from.endpoint_sets) {
-                if (set.legacy == (kind == ObjectKind::Endpoints)) {
-                    upsert(std::move(set), source);
-                }
-            }
-            break;
-        case ObjectKind::Pod:
-            for (auto& [key, pod] : from.pods) {
-                upsert(std::move(pod), source);
-            }
-            break;
-    }
+    gone.seal();  // and an Endpoints object with several subsets is erased once
+    gone.for_each([&](std::string_view ns, std::string_view name) { erase(kind, ns, name, source); });
 }
 
 void Store::upsert_all(const Cluster& cluster) {
@@ -576,7 +560,11 @@ const SnapshotConfig& Store::config() const noexcept {
 
 std::shared_ptr<const Snapshot> Store::snapshot() {
     Maps& m = *maps_;
-    m.dirty.drain([&](const std::string& ns, const std::string& name) { m.derive(ns, name); });
+    m.dirty.seal();
+    m.dirty.for_each([&](std::string_view ns, std::string_view name) {
+        m.derive(std::string(ns), std::string(name));
+    });
+    m.dirty.clear();
     auto impl = std::make_unique<Snapshot::Impl>();
     impl->config = m.config;
     impl->maps = m.derived;

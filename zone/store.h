@@ -39,8 +39,8 @@ public:
     // set made from its subsets); false if it has none.
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name,
                Source source = Source::Manifests);
-    // Every object of `kind` and `source` becomes those of `from`: the others of that source go.
-    void replace(ObjectKind kind, Cluster&& from, Source source);
+    // Every object of `kind` and `source` that `listed` does not name goes (ObjectSink::keep_only).
+    void keep_only(ObjectKind kind, const NameSet& listed, Source source);
 
     // Every object of a Cluster (a manifest load), as upserts.
     void upsert_all(const Cluster& cluster);
@@ -84,8 +84,8 @@ public:
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override {
         return store_.erase(kind, ns, name, source_);
     }
-    void replace(ObjectKind kind, Cluster&& from) override {
-        store_.replace(kind, std::move(from), source_);
+    void keep_only(ObjectKind kind, const NameSet& listed) override {
+        store_.keep_only(kind, listed, source_);
     }
 
 private:

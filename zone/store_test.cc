@@ -287,9 +287,12 @@ TEST_CASE("store: the API's version of an object wins while it exists; a re-list
     manifests.upsert(Service{.ns = "a", .name = "both", .cluster_ips = {ip("10.0.0.4")}});
     CHECK(store.snapshot()->service("a", "both")->cluster_ips()[0] == ip("10.0.0.3"));
 
-    Cluster listed;
-    listed.upsert(Service{.ns = "a", .name = "new", .cluster_ips = {ip("10.0.0.5")}});
-    api.replace(ObjectKind::Service, std::move(listed));
+    // A re-list: its objects are upserted, then what it did not name goes.
+    api.upsert(Service{.ns = "a", .name = "new", .cluster_ips = {ip("10.0.0.5")}});
+    NameSet listed;
+    listed.add("a", "new");
+    listed.seal();
+    api.keep_only(ObjectKind::Service, listed);
     const auto after = store.snapshot();
     // The API's version is gone with the re-list: the manifests' shows through again.
     REQUIRE(after->service("a", "both") != nullptr);
@@ -356,6 +359,35 @@ TEST_CASE("store: endpoints come IPv4 first, and their named ports are listed on
     CHECK(h->endpoint(2).address.v6);
     REQUIRE(h->endpoint_ports().size() == 1);
     CHECK(h->endpoint_ports()[0]->name() == "web");
+}
+
+TEST_CASE("store: an endpoint in two slices is published once, in first-seen order") {
+    // Few endpoints are compared pairwise, many by sorting: both ways keep the same ones.
+    for (const int count : {3, 40}) {
+        Store store;
+        store.upsert(Service{.ns = "a", .name = "h", .headless = true});
+        EndpointSet first{.ns = "a", .name = "h-1", .service = "h"};
+        EndpointSet second{.ns = "a", .name = "h-2", .service = "h"};
+        for (int i = count; i > 0; --i) {
+            const Endpoint e{.addresses = {ip(fmt::format("10.0.0.{}", i))}};
+            first.endpoints.push_back(e);
+            second.endpoints.push_back(e);
+        }
+        second.endpoints.push_back({.addresses = {ip("10.0.1.1")}});
+        second.endpoints.push_back({.addresses = {ip("10.0.0.1")}, .hostname = "named"});
+        store.upsert(first);
+        store.upsert(second);
+        const auto snapshot = store.snapshot();
+        const ServiceView* h = snapshot->service("a", "h");
+        REQUIRE(h != nullptr);
+        INFO("endpoints per slice: " << count);
+        REQUIRE(h->endpoint_count() == static_cast<size_t>(count) + 2);
+        for (int i = 0; i < count; ++i) {
+            CHECK(h->endpoint(i).address == ip(fmt::format("10.0.0.{}", count - i)));
+        }
+        CHECK(h->endpoint(count).address == ip("10.0.1.1"));
+        CHECK(h->endpoint(count + 1).hostname() == "named");
+    }
 }
 
 TEST_CASE("store: Pod addresses by namespace, for pods verified") {

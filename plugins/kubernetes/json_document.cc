@@ -72,6 +72,10 @@ DocNode to_node(simdjson::dom::element element, DocArena& arena) {
 }  // namespace
 
 JsonParser::JsonParser() : impl_(std::make_unique<Impl>()) {
+    release();
+}
+
+void JsonParser::release() {
     // Only the depth matters here; the capacity grows with the first document that needs it.
     if (impl_->parser.allocate(64 * 1024, kMaxJsonDepth) != simdjson::SUCCESS) {
         throw std::bad_alloc();

@@ -28,6 +28,9 @@ public:
     // false are plain scalars in their JSON spelling; null is a Null node. Lines are 0 (unknown).
     // Fails with simdjson's reason on invalid JSON, or when nested deeper than kMaxJsonDepth.
     Result<DocNode> parse(std::string_view text, DocArena& arena);
+    // Gives back what a big document (a list page) grew the parser to; the next one grows it
+    // again. Watch events are small: a few MiB held after the list would be waste.
+    void release();
 
 private:
     struct Impl;

@@ -190,7 +190,7 @@ struct Reflector {
     std::string resource_version;     // the last one seen: where the next watch starts
     std::string continue_token;       // the next page of the list under way
     bool whole_list = false;          // the next list unpaged: a continue token expired
-    std::unique_ptr<Cluster> listed;  // the objects of the list under way
+    NameSet listed;  // the objects of the list under way, already in the store
     size_t listed_items = 0;
     bool synced = false;  // listed once
 
@@ -212,14 +212,47 @@ struct Reflector {
     }
 };
 
-enum class OpType { Upsert, Remove, Replace };
+enum class OpType { Upsert, Remove };
 
 // One change of the next batch.
 struct Op {
     OpType type;
-    DocNode object;                   // Upsert, Remove
-    ObjectKind kind{};                // Replace
-    std::unique_ptr<Cluster> listed;  // Replace: the objects of a complete list
+    DocNode object;
+};
+
+// Passes a list's objects on to the store and notes their names: once the list is complete,
+// what it did not name goes (ObjectSink::keep_only). Pages go to the store as they come, so a
+// re-list holds one page and the names, never a second copy of every object, and no name in both
+// the old and the new state vanishes meanwhile.
+class ListingSink : public ObjectSink {
+public:
+    ListingSink(ObjectSink& store, NameSet& names) : store_(store), names_(names) {}
+    void upsert(Namespace ns) override {
+        names_.add("", ns.name);
+        store_.upsert(std::move(ns));
+    }
+    void upsert(Service service) override {
+        names_.add(service.ns, service.name);
+        store_.upsert(std::move(service));
+    }
+    void upsert(EndpointSet set) override {
+        names_.add(set.ns, set.legacy ? legacy_object_name(set.name) : std::string_view(set.name));
+        store_.upsert(std::move(set));
+    }
+    void upsert(Pod pod) override {
+        names_.add(pod.ns, pod.name);
+        store_.upsert(std::move(pod));
+    }
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override {
+        return store_.erase(kind, ns, name);
+    }
+    void keep_only(ObjectKind kind, const NameSet& listed) override {
+        store_.keep_only(kind, listed);
+    }
+
+private:
+    ObjectSink& store_;
+    NameSet& names_;
 };
 
 }  // namespace
@@ -261,6 +294,8 @@ struct KubernetesSource::Impl {
     bool on_watch_data(Reflector& r);
     void on_list_page(Reflector& r);
     void relist(Reflector& r, Clock::time_point when);
+    // Drops the list under way (its pages stay in the store until a complete list replaces them).
+    static void forget_list(Reflector& r);
     void retry_later(Reflector& r, std::string_view why, double at_least_seconds = 0);
     void add(Op op);
     void flush();
@@ -479,19 +514,18 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
     auto page = decode_list(r.body, r.type->kind, r.type->api_version, parser, arena);
     if (!page) {
         retry_later(r, fmt::format("invalid answer: {}", page.error().message));
-        r.continue_token.clear();
-        r.listed.reset();
+        forget_list(r);
         return;
     }
-    if (r.listed == nullptr) {
-        r.listed = std::make_unique<Cluster>();
-        r.listed_items = 0;
-    }
-    for (const DocNode& item : page->items) {
-        if (Status s = apply_object(item, false, config.namespaces, *r.listed); !s) {
-            log("WARNING", "{}: object skipped: {}", r.what(), s.error().message);
+    flush();  // the events received before this page go first
+    store.update([&](ObjectSink& sink) {
+        ListingSink listing(sink, r.listed);
+        for (const DocNode& item : page->items) {
+            if (Status s = apply_object(item, false, config.namespaces, listing); !s) {
+                log("WARNING", "{}: object skipped: {}", r.what(), s.error().message);
+            }
         }
-    }
+    });
     r.listed_items += page->items.size();
     r.backoff_seconds = 0;
     if (!page->continue_token.empty()) {
@@ -499,23 +533,32 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
         r.next_attempt = Clock::now();
         return;
     }
-    // Complete: the list replaces everything of this kind in one batch, so a name that is in both
-    // the old and the new state never vanishes in between.
+    // Complete: what the list did not name is gone.
     log("INFO", "{}: {} objects at resourceVersion {}", r.what(), r.listed_items,
         page->resource_version);
-    add({.type = OpType::Replace, .kind = r.type->object_kind, .listed = std::move(r.listed)});
+    r.listed.seal();
+    store.update([&](ObjectSink& sink) { sink.keep_only(r.type->object_kind, r.listed); });
+    forget_list(r);
+    std::string().swap(r.body);  // a page's worth of capacity, and the parser's likewise
+    parser.release();
     r.resource_version = std::move(page->resource_version);
     r.continue_token.clear();
     r.whole_list = false;
     r.synced = true;
     r.phase = Reflector::Phase::Watch;
     r.next_attempt = Clock::now();
+    flush();  // reports the first sync once every resource is listed
+}
+
+void KubernetesSource::Impl::forget_list(Reflector& r) {
+    r.continue_token.clear();
+    r.listed.clear();
+    r.listed_items = 0;
 }
 
 void KubernetesSource::Impl::relist(Reflector& r, Clock::time_point when) {
     r.phase = Reflector::Phase::List;
-    r.continue_token.clear();
-    r.listed.reset();
+    forget_list(r);
     r.next_attempt = when;
 }
 
@@ -557,8 +600,7 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
                                        curl_easy_strerror(result)));
         } else {
             if (!watch) {
-                r.continue_token.clear();  // start the list again
-                r.listed.reset();
+                forget_list(r);  // start the list again
             }
             retry_later(r, curl_easy_strerror(result));
         }
@@ -592,8 +634,7 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
         return;
     }
     if (!watch) {
-        r.continue_token.clear();
-        r.listed.reset();
+        forget_list(r);
     }
     if (status == 429) {
         // Retry-After is the server's to set; without it, the usual backoff.
@@ -617,10 +658,6 @@ void KubernetesSource::Impl::flush() {
     if (!batch.empty()) {
         store.update([&](ObjectSink& cluster) {
             for (Op& op : batch) {
-                if (op.type == OpType::Replace) {
-                    cluster.replace(op.kind, std::move(*op.listed));
-                    continue;
-                }
                 if (Status s = apply_object(op.object, op.type == OpType::Remove, config.namespaces,
                                             cluster);
                     !s) {

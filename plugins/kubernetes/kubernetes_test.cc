@@ -152,23 +152,37 @@ TEST_CASE("kubernetes: list pages give items their kind; continue and resourceVe
               ->items.empty());
 }
 
-TEST_CASE("kubernetes: a re-list replaces one kind whole and leaves the others") {
+TEST_CASE("kubernetes: a re-list keeps only what it named, of one kind") {
     Cluster cluster;
     cluster.upsert(Service{.ns = "a", .name = "old", .headless = true});
     cluster.upsert(Service{.ns = "a", .name = "kept", .headless = true});
     cluster.upsert(Namespace{"a"});
-    cluster.upsert(EndpointSet{.ns = "a", .name = "e/0", .service = "kept", .legacy = true});
+    cluster.upsert(EndpointSet{.ns = "a", .name = legacy_set_name("e", 0), .service = "e",
+                               .legacy = true});
+    cluster.upsert(EndpointSet{.ns = "a", .name = legacy_set_name("e", 1), .service = "e",
+                               .legacy = true});
+    cluster.upsert(EndpointSet{.ns = "a", .name = legacy_set_name("gone", 0), .service = "gone",
+                               .legacy = true});
     cluster.upsert(EndpointSet{.ns = "a", .name = "s", .service = "kept"});
-    Cluster listed;
-    listed.upsert(Service{.ns = "a", .name = "kept", .headless = true});
-    listed.upsert(Service{.ns = "a", .name = "new", .headless = true});
-    cluster.replace(ObjectKind::Service, std::move(listed));
+    NameSet listed;
+    listed.add("a", "new");
+    listed.add("a", "kept");
+    listed.add("a", "new");  // a name twice counts once
+    listed.seal();
+    CHECK(listed.size() == 2);
+    cluster.upsert(Service{.ns = "a", .name = "new", .headless = true});
+    cluster.keep_only(ObjectKind::Service, listed);
     CHECK(cluster.services.size() == 2);
     CHECK(cluster.services.count("a/new") == 1);
     CHECK(cluster.services.count("a/old") == 0);
     CHECK(cluster.namespaces.size() == 1);
-    cluster.replace(ObjectKind::EndpointSlice, Cluster{});
-    CHECK(cluster.endpoint_sets.size() == 1);  // the legacy set stays
+    cluster.keep_only(ObjectKind::EndpointSlice, NameSet{});
+    CHECK(cluster.endpoint_sets.size() == 3);  // the legacy sets stay
+    NameSet endpoints;
+    endpoints.add("a", "e");  // an Endpoints object by its name: every subset stays
+    endpoints.seal();
+    cluster.keep_only(ObjectKind::Endpoints, endpoints);
+    CHECK(cluster.endpoint_sets.size() == 2);
     CHECK(cluster.erase(ObjectKind::Endpoints, "a", "e"));
     CHECK(cluster.endpoint_sets.empty());
 }

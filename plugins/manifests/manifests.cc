@@ -137,7 +137,8 @@ Status load_manifests(const std::string& path, ObjectSink& cluster) {
     // Helper threads read and parse the next files (libyaml's part, most of the time) while this
     // one converts each file's objects into `cluster`, in order: files are still applied, and
     // errors reported, as they sort.
-    const size_t ahead = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+    const size_t cores = std::thread::hardware_concurrency();  // 0 when unknown
+    const size_t ahead = std::clamp<size_t>(cores > 1 ? cores - 1 : 1, 1, 4);
     std::vector<Result<std::unique_ptr<ParsedText>>> parsed;
     parsed.reserve(files.size());
     for (size_t k = 0; k < files.size(); ++k) {
@@ -156,9 +157,10 @@ Status load_manifests(const std::string& path, ObjectSink& cluster) {
             }
         });
     };
-    for (size_t k = 0; k < ahead; ++k) {
+    for (size_t k = 1; k <= ahead; ++k) {
         start(k);
     }
+    parsed[0] = parse_file(files[0].string());  // one file needs no helper
     Status status;
     for (size_t i = 0; i < files.size(); ++i) {
         if (helpers[i].joinable()) {
@@ -170,7 +172,7 @@ Status load_manifests(const std::string& path, ObjectSink& cluster) {
         }
         parsed[i] = Error{};  // its tree is freed while the helpers go on
         if (status) {
-            start(i + ahead);
+            start(i + 1 + ahead);
         }
     }
     return status;
