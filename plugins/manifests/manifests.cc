@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -103,6 +105,105 @@ Status add_documents(const ParsedText& parsed, std::string_view source, ObjectSi
     return {};
 }
 
+// Reads, parses and applies a list of files. Parsing (libyaml's part, most of the time) is shared
+// by this thread and the helpers; this thread alone converts each file's objects into the sink,
+// in order, so files are applied, and errors reported, as they sort. Whoever is free parses the
+// next file nobody has taken, at most a few files ahead of the conversion: the parse trees held
+// at once stay few.
+class ParsePipeline {
+public:
+    explicit ParsePipeline(const std::vector<std::filesystem::path>& files) : files_(files) {
+        for (size_t k = 0; k < files.size(); ++k) {
+            parsed_.emplace_back(Error{});
+        }
+        done_.assign(files.size(), false);
+    }
+
+    Status apply(ObjectSink& cluster) {
+        const size_t cores = std::thread::hardware_concurrency();  // 0 when unknown
+        const size_t helpers = files_.size() > 1 ? std::clamp<size_t>(cores, 2, 4) - 1 : 0;
+        window_ = 2 * (helpers + 1);
+        std::vector<std::thread> threads;
+        for (size_t h = 0; h < helpers; ++h) {
+            threads.push_back(start_quiet_thread([this] {
+                while (parse_next(false)) {
+                }
+            }));
+        }
+        Status status;
+        for (size_t i = 0; i < files_.size() && status; ++i) {
+            while (!ready(i) && parse_next(true)) {
+            }
+            wait_for(i);
+            status = parsed_[i] ? add_documents(**parsed_[i], files_[i].string(), cluster)
+                                : Status(parsed_[i].error());
+            std::lock_guard lock(mutex_);
+            parsed_[i] = Error{};  // its tree is freed while the helpers go on
+            converted_ = i + 1;
+            changed_.notify_all();
+        }
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+            changed_.notify_all();
+        }
+        for (std::thread& t : threads) {
+            t.join();
+        }
+        return status;
+    }
+
+private:
+    // Parses the next file nobody has taken, if it is within the window. A helper waits for one;
+    // the converting thread (`if_any`) returns false at once instead. False: nothing to take.
+    bool parse_next(bool if_any) {
+        size_t k = 0;
+        {
+            std::unique_lock lock(mutex_);
+            const auto can_take = [this] {
+                return stopping_ || next_ == files_.size() || next_ < converted_ + window_;
+            };
+            if (if_any && !can_take()) {
+                return false;
+            }
+            changed_.wait(lock, can_take);
+            if (stopping_ || next_ == files_.size()) {
+                return false;
+            }
+            k = next_++;
+        }
+        Result<std::unique_ptr<ParsedText>> result = Error{};
+        try {
+            result = parse_file(files_[k].string());
+        } catch (const std::bad_alloc&) {
+            result = Error{fmt::format("{}: out of memory", files_[k].string())};
+        }
+        std::lock_guard lock(mutex_);
+        parsed_[k] = std::move(result);
+        done_[k] = true;
+        changed_.notify_all();
+        return true;
+    }
+    bool ready(size_t i) {
+        std::lock_guard lock(mutex_);
+        return done_[i];
+    }
+    void wait_for(size_t i) {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return static_cast<bool>(done_[i]); });
+    }
+
+    const std::vector<std::filesystem::path>& files_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<Result<std::unique_ptr<ParsedText>>> parsed_;
+    std::vector<bool> done_;
+    size_t next_ = 0;       // the first file nobody has taken
+    size_t converted_ = 0;  // files before this one are applied
+    size_t window_ = 2;
+    bool stopping_ = false;
+};
+
 }  // namespace
 
 Status load_manifest_text(std::string_view text, std::string_view source, ObjectSink& cluster) {
@@ -134,48 +235,7 @@ Status load_manifests(const std::string& path, ObjectSink& cluster) {
     } else {
         return Error{fmt::format("{}: no such file or directory", path)};
     }
-    // Helper threads read and parse the next files (libyaml's part, most of the time) while this
-    // one converts each file's objects into `cluster`, in order: files are still applied, and
-    // errors reported, as they sort.
-    const size_t cores = std::thread::hardware_concurrency();  // 0 when unknown
-    const size_t ahead = std::clamp<size_t>(cores > 1 ? cores - 1 : 1, 1, 4);
-    std::vector<Result<std::unique_ptr<ParsedText>>> parsed;
-    parsed.reserve(files.size());
-    for (size_t k = 0; k < files.size(); ++k) {
-        parsed.emplace_back(Error{});
-    }
-    std::vector<std::thread> helpers(files.size());
-    const auto start = [&](size_t k) {
-        if (k >= files.size()) {
-            return;
-        }
-        helpers[k] = start_quiet_thread([&parsed, k, path = files[k].string()] {
-            try {
-                parsed[k] = parse_file(path);
-            } catch (const std::bad_alloc&) {
-                parsed[k] = Error{fmt::format("{}: out of memory", path)};
-            }
-        });
-    };
-    for (size_t k = 1; k <= ahead; ++k) {
-        start(k);
-    }
-    parsed[0] = parse_file(files[0].string());  // one file needs no helper
-    Status status;
-    for (size_t i = 0; i < files.size(); ++i) {
-        if (helpers[i].joinable()) {
-            helpers[i].join();
-        }
-        if (status) {
-            status = parsed[i] ? add_documents(**parsed[i], files[i].string(), cluster)
-                               : Status(parsed[i].error());
-        }
-        parsed[i] = Error{};  // its tree is freed while the helpers go on
-        if (status) {
-            start(i + 1 + ahead);
-        }
-    }
-    return status;
+    return ParsePipeline(files).apply(cluster);
 }
 
 }  // namespace clusterdns

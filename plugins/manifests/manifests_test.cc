@@ -600,3 +600,53 @@ spec: {clusterIP: None}
 }
 
 }  // namespace clusterdns
+
+namespace clusterdns {
+
+// Records the order objects arrive in: files must be applied as they sort, whoever parsed them.
+struct OrderSink : Cluster {
+    std::vector<std::string> order;
+    void upsert(Service service) override {
+        order.push_back(service.name + "=" + ip_to_text(service.cluster_ips.at(0)));
+        Cluster::upsert(std::move(service));
+    }
+};
+
+TEST_CASE("manifests: many files are applied in path order, and the first bad one is reported") {
+    const std::string dir = std::filesystem::temp_directory_path() /
+                            ("clusterdns-manifests-order-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto service = [](int file, const std::string& name) {
+        return "---\napiVersion: v1\nkind: Service\nmetadata: {name: " + name +
+               ", namespace: n}\nspec: {clusterIP: 10.0.0." + std::to_string(file) + "}\n";
+    };
+    std::vector<std::string> want;
+    for (int file = 10; file < 40; ++file) {  // two digits: path order is numeric order
+        std::ofstream out(dir + "/f" + std::to_string(file) + ".yaml");
+        // Every file redefines "shared": the last file's address must win.
+        for (const std::string& name : {"own" + std::to_string(file), std::string("shared")}) {
+            out << service(file, name);
+            want.push_back(name + "=10.0.0." + std::to_string(file));
+        }
+    }
+    SUBCASE("all good") {
+        OrderSink sink;
+        const Status s = load_manifests(dir, sink);
+        REQUIRE(s.has_value());
+        CHECK(sink.order == want);
+        CHECK(ip_to_text(sink.services.at("n/shared").cluster_ips.at(0)) == "10.0.0.39");
+    }
+    SUBCASE("two bad files: the first in path order is the error, nothing after it is applied") {
+        std::ofstream(dir + "/f31.yaml") << "kind: Service\nmetadata: {name: x}\nspec: [oops\n";
+        std::ofstream(dir + "/f17.yaml") << service(17, "Bad_Name");
+        OrderSink sink;
+        const Status s = load_manifests(dir, sink);
+        REQUIRE_FALSE(s.has_value());
+        CHECK(contains(s.error().message, dir + "/f17.yaml"));
+        REQUIRE(sink.order.size() == 14);  // files 10 to 16
+        CHECK(sink.order.back() == "shared=10.0.0.16");
+    }
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace clusterdns
