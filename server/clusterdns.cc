@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
 #include "server/frontend.h"
@@ -76,6 +77,75 @@ KubernetesConfig kubernetes_config(const Options& o) {
             .label_selector = o.label_selector,
             .watch_pods = o.pods == Options::Pods::Verified,
             .watch_timeout_seconds = o.api_watch_timeout_seconds};
+}
+
+// Whether `upstream` ("ADDR:PORT") is one of our own listening sockets: forwarding there would
+// loop. A wildcard listener is every local address, so any loopback upstream on its port is us.
+bool is_self(const std::string& upstream, const std::vector<ListenAddress>& listen) {
+    auto address = parse_listen_address(upstream);
+    if (!address) {
+        return false;
+    }
+    const auto ip = parse_ip(address->host);
+    for (const ListenAddress& l : listen) {
+        const auto ours = parse_ip(l.host);
+        if (l.port != address->port || !ip || !ours) {
+            continue;
+        }
+        const bool wildcard = ours->bytes == IpAddress{}.bytes;
+        const bool loopback = ip->v6 ? (ip->bytes[15] == 1 && std::all_of(ip->bytes.begin(),
+                                                                         ip->bytes.end() - 1,
+                                                                         [](uint8_t b) {
+                                                                             return b == 0;
+                                                                         }))
+                                     : ip->bytes[0] == 127;
+        if (*ip == *ours || (wildcard && (loopback || ip->v6 == ours->v6))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Where names outside our zones go: the configured upstreams, else resolv.conf's nameservers,
+// never this server itself; none with "none", or when the default resolv.conf has no usable one.
+Result<ForwardOptions> forward_options(const Options& o, const std::vector<ListenAddress>& listen) {
+    ForwardOptions forward;
+    forward.policy = o.policy == "sequential"    ? UpstreamPolicy::Sequential
+                     : o.policy == "round_robin" ? UpstreamPolicy::RoundRobin
+                                                 : UpstreamPolicy::Random;
+    if (std::find(o.upstreams.begin(), o.upstreams.end(), "none") != o.upstreams.end()) {
+        return forward;
+    }
+    std::vector<std::string> candidates = o.upstreams;
+    const bool from_resolv_conf = candidates.empty();
+    if (from_resolv_conf) {
+        auto servers = resolv_conf_upstreams(o.resolv_conf);
+        if (!servers) {
+            if (o.resolv_conf != Options{}.resolv_conf) {
+                return Error{fmt::format("resolv_conf: {}", servers.error().message)};
+            }
+            fmt::print(stderr,
+                       "[WARNING] plugin/forward: not forwarding ({}): names outside the zones "
+                       "are REFUSED\n",
+                       servers.error().message);
+            return forward;
+        }
+        candidates = std::move(*servers);
+    }
+    for (const std::string& upstream : candidates) {
+        if (!is_self(upstream, listen)) {
+            forward.upstreams.push_back(upstream);
+        } else if (!from_resolv_conf) {
+            return Error{fmt::format("upstream {} is this server itself: queries would loop",
+                                     upstream)};
+        } else {
+            fmt::print(stderr,
+                       "[WARNING] plugin/forward: {}: nameserver {} is this server itself; left "
+                       "out\n",
+                       o.resolv_conf, upstream);
+        }
+    }
+    return forward;
 }
 
 }  // namespace
@@ -258,13 +328,19 @@ void Server::start() {
     if (impl_->frontend) {
         return;
     }
+    auto forward = forward_options(impl_->options, impl_->listen);
+    if (!forward) {
+        fail(forward.error());
+    }
     FrontendOptions options{.listen = impl_->listen,
                             .workers = impl_->options.workers != 0
                                            ? impl_->options.workers
                                            : std::max(1u, std::thread::hardware_concurrency()),
                             .tcp_idle_timeout_seconds = impl_->options.tcp_idle_timeout_seconds,
                             .tcp_io_timeout_seconds = impl_->options.tcp_io_timeout_seconds,
-                            .max_tcp_connections = impl_->options.max_tcp_connections};
+                            .max_tcp_connections = impl_->options.max_tcp_connections,
+                            .forward = std::move(*forward),
+                            .max_concurrent_forwards = impl_->options.max_concurrent};
     SnapshotConfig config = impl_->store.config();
     config.ns_addresses = ns_addresses(impl_->listen);
     impl_->store.set_config(std::move(config));

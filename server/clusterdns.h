@@ -30,6 +30,14 @@ struct Options {
     unsigned tcp_io_timeout_seconds = 5;     // to receive a message, or to take some of an answer
     unsigned max_tcp_connections = 1024;
 
+    // Forwarding (plugins/forward): names outside our zones go to `upstreams` ("ADDR[:PORT]"),
+    // or, when it is empty, to the nameservers of `resolv_conf`; {"none"}: they are REFUSED.
+    // An upstream that is this server itself is left out.
+    std::vector<std::string> upstreams;
+    std::string resolv_conf = "/etc/resolv.conf";
+    std::string policy = "random";  // random, round_robin or sequential
+    unsigned max_concurrent = 1000;  // forwarded queries in flight; beyond, REFUSED
+
     // The kubernetes source (plugins/kubernetes/README.md): list and watch the API server of
     // `kubeconfig` (files joined by ':', as $KUBECONFIG) and `context`, or with in_cluster the
     // one a pod's service account reaches. Off when neither is set. For an object both define,

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/setup.h"
 #include "server/codec/name.h"
 #include "server/frontend.h"
@@ -23,7 +24,7 @@ const char* const kUsage =
                   [--tcp-idle-timeout 10] [--tcp-io-timeout 5] [--max-tcp-connections 1024]
                   [--kubeconfig FILE] [--context NAME] [--namespaces NS ...]
                   [--label-selector SELECTOR] [--pods insecure] [--endpoint-pod-names false]
-                  [--startup-timeout 5] [--help] [--version]
+                  [--startup-timeout 5] [--upstream ADDR[:PORT] ...] [--help] [--version]
 
 Serves the cluster DNS zone (Kubernetes DNS-Based Service Discovery) built from Kubernetes
 manifests, or watched on the Kubernetes API, over UDP and TCP.
@@ -45,6 +46,8 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --pods MODE        disabled, insecure or verified (verified watches Pods)
   --endpoint-pod-names true   name an endpoint without hostname by its Pod
   --startup-timeout SECONDS   serve without the first full API sync after this (default 5)
+  --upstream ADDR[:PORT]      forward names outside the zones here (repeatable; default: the
+                              nameservers of /etc/resolv.conf; "none": answer them REFUSED)
 
 Once the zone is loaded and the sockets are bound, prints one line to standard output:
   clusterdns: listening on ADDR:PORT [ADDR:PORT ...]
@@ -129,6 +132,39 @@ const Setting kSettings[] = {
     {"max_tcp_connections", "--max-tcp-connections", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.max_tcp_connections, what, v, 1, kMaxTcpConnections);
+     }},
+    // Forwarding (plugins/forward/README.md).
+    {"upstream", "--upstream", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (v == "none") {
+             o.upstreams.emplace_back(v);
+             return {};
+         }
+         auto upstream = parse_upstream(v);
+         if (!upstream) {
+             return Error{fmt::format("{}: {}", what, upstream.error().message)};
+         }
+         o.upstreams.push_back(std::move(*upstream));
+         return {};
+     },
+     &Options::upstreams},
+    {"resolv_conf", "--resolv-conf", Kind::Text,
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.resolv_conf = std::string(v);
+         return {};
+     }},
+    {"policy", "--policy", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (v != "random" && v != "round_robin" && v != "sequential") {
+             return Error{fmt::format("{}: {} is not random, round_robin or sequential", what,
+                                      quoted(v))};
+         }
+         o.policy = std::string(v);
+         return {};
+     }},
+    {"max_concurrent", "--max-concurrent", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.max_concurrent, what, v, 1, 1000000);
      }},
     // The kubernetes source (plugins/kubernetes/README.md).
     {"kubeconfig", "--kubeconfig", Kind::Text,

@@ -163,11 +163,30 @@ TEST_CASE("config: an empty file changes nothing") {
     CHECK(o.listen == Strings{"0.0.0.0:53"});
 }
 
+TEST_CASE("config: upstreams are addresses with an optional port, or none") {
+    const Options o = parse_ok({"--upstream", "10.0.0.10", "--upstream", "[::1]:5353",
+                                "--upstream", "127.0.0.1:5300"});
+    CHECK(o.upstreams == Strings{"10.0.0.10:53", "[::1]:5353", "127.0.0.1:5300"});
+    CHECK(parse_ok({"--upstream", "none"}).upstreams == Strings{"none"});
+    CHECK(parse_error({"--upstream", "dns.example.com"}) ==
+          "--upstream: upstream \"dns.example.com\": not an IP address (with an optional :PORT)");
+    CHECK(parse_error({"--upstream", "10.0.0.1:0"}) ==
+          "--upstream: upstream \"10.0.0.1:0\": port \"0\" is not 1-65535");
+    CHECK(parse_error({"--policy", "fastest"}) ==
+          "--policy: \"fastest\" is not random, round_robin or sequential");
+    const TempFile file("upstream: [10.0.0.1, \"10.0.0.2:5353\"]\npolicy: sequential\n"
+                        "max_concurrent: 50\n");
+    const Options f = parse_ok({"--config", file.path()});
+    CHECK(f.upstreams == Strings{"10.0.0.1:53", "10.0.0.2:5353"});
+    CHECK(f.policy == "sequential");
+    CHECK(f.max_concurrent == 50);
+}
+
 TEST_CASE("config: file errors name the file and the key") {
     SUBCASE("unknown key") {
-        const TempFile file("zone: cluster.local\nupstream: 8.8.8.8\n");
+        const TempFile file("zone: cluster.local\nupstreams: 8.8.8.8\n");
         const std::string e = parse_error({"--config", file.path()});
-        CHECK(e == file.path() + ": unknown key \"upstream\"");
+        CHECK(e == file.path() + ": unknown key \"upstreams\"");
     }
     SUBCASE("bad value") {
         const TempFile file("ttl: soon\n");

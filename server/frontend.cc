@@ -14,6 +14,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <new>
 #include <thread>
@@ -71,11 +72,12 @@ struct TcpListener {
 };
 
 enum class ConnectionState : uint8_t {
-    Free,     // slot unused
-    Idle,     // between messages: the idle timeout runs
-    Reading,  // part of a message read: the I/O deadline runs
-    Writing,  // an answer is pending: the I/O timeout runs, renewed while the client reads
-    Closing,  // uv_close called, slot released in its callback
+    Free,        // slot unused
+    Idle,        // between messages: the idle timeout runs
+    Reading,     // part of a message read: the I/O deadline runs
+    Writing,     // an answer is pending: the I/O timeout runs, renewed while the client reads
+    Forwarding,  // a query is with the upstreams: reading pauses until its answer is sent
+    Closing,     // uv_close called, slot released in its callback
 };
 
 constexpr uint32_t kNoSlot = UINT32_MAX;
@@ -86,6 +88,7 @@ struct Connection {
     uv_write_t write_req;
     Worker* worker = nullptr;
     uint32_t index = 0;
+    uint32_t generation = 0;  // a new one per client: a late upstream answer finds its own
     uint32_t prev = kNoSlot;  // neighbours in the worker's list for `state`
     uint32_t next = kNoSlot;
     ConnectionState state = ConnectionState::Free;
@@ -93,6 +96,23 @@ struct Connection {
     size_t write_left = 0;           // untaken() at the last check of a pending answer
     std::unique_ptr<uint8_t[]> out;  // what the socket did not take at once, while it is written
     TcpStream in;
+};
+
+// A query with the upstreams, from forward() until c-ares calls back. The client is answered
+// once: by the upstream's answer, or with SERVFAIL at the deadline.
+struct PendingForward {
+    Worker* worker = nullptr;
+    Transport transport = Transport::Udp;
+    bool answered = false;   // the client has its response
+    bool in_flight = true;   // c-ares still holds it
+    bool queued = true;      // in the worker's deadline queue
+    uint64_t deadline = 0;   // loop time, ms
+    int fd = -1;             // UDP: the socket it came in on, and the client
+    sockaddr_storage peer{};
+    socklen_t peer_size = 0;
+    uint32_t connection = 0;  // TCP: the connection slot, while it serves the same client
+    uint32_t generation = 0;
+    std::vector<uint8_t> query;
 };
 
 // A list of connection slots threaded through the slots themselves, oldest first: moving a
@@ -119,6 +139,15 @@ struct Worker {
     uint64_t io_timeout_ms = 5000;
     std::shared_ptr<const Snapshot> zone;  // read and replaced only on this worker's thread
     WorkerStats stats;
+    // Forwarding: null without upstreams. Pending queries in the order sent, which is the order
+    // of their deadlines.
+    std::unique_ptr<UpstreamChannel> upstream;
+    std::deque<PendingForward*> forwards;
+    size_t forwarding = 0;  // in flight
+    size_t max_forwarding = 0;
+    uint64_t forward_deadline_ms = 2000;
+    uv_timer_t forward_timer;
+    bool stopping = false;
     std::thread thread;
     // Mailbox, guarded by Impl::mailbox_mutex.
     std::shared_ptr<const Snapshot> incoming;
@@ -148,6 +177,7 @@ SlotList* list_for(Worker& w, ConnectionState state) {
             return &w.idle;
         case ConnectionState::Reading:
         case ConnectionState::Writing:
+        case ConnectionState::Forwarding:
             return &w.busy;
         case ConnectionState::Closing:
             break;
@@ -171,6 +201,9 @@ void move_to(Worker& w, Connection& c, ConnectionState state) {
         to->tail = c.index;
     }
 }
+
+size_t forward_query(Worker& w, std::unique_ptr<PendingForward> p, std::span<const uint8_t> packet,
+                     std::span<uint8_t> out) noexcept;
 
 // --- UDP -------------------------------------------------------------------------------------
 
@@ -197,10 +230,19 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
         unsigned replies = 0;
         for (int i = 0; i < received; ++i) {
             const msghdr& query = b.queries[i].msg_hdr;
-            const size_t size = handle_query(
-                w.zone.get(),
-                {b.query_data[i], std::min<size_t>(b.queries[i].msg_len, kUdpQuerySlot)},
-                {b.reply_data[replies], kMaxUdpResponse}, Transport::Udp, w.stats);
+            const std::span<const uint8_t> packet(
+                b.query_data[i], std::min<size_t>(b.queries[i].msg_len, kUdpQuerySlot));
+            const std::span<uint8_t> reply(b.reply_data[replies], kMaxUdpResponse);
+            const Handled handled = handle_query(w.zone.get(), packet, reply, Transport::Udp,
+                                                 w.stats, w.upstream != nullptr);
+            size_t size = handled.size;
+            if (handled.disposition == Disposition::Forward) {
+                auto pending = std::make_unique<PendingForward>();
+                pending->fd = socket.fd;
+                std::memcpy(&pending->peer, query.msg_name, query.msg_namelen);
+                pending->peer_size = query.msg_namelen;
+                size = forward_query(w, std::move(pending), packet, reply);
+            }
             if (size == 0) {
                 continue;
             }
@@ -246,6 +288,9 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
 // timeout is renewed only when the client has taken some of it.
 
 void process_tcp(Connection& c) noexcept;
+void send_tcp(Connection& c, size_t size) noexcept;
+void enter(Connection& c, ConnectionState state) noexcept;
+void on_tcp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept;
 void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
 void accept_into(TcpListener& listener, Connection& c) noexcept;
 
@@ -389,8 +434,23 @@ void process_tcp(Connection& c) noexcept {
             break;
         }
         answered = true;
-        const size_t size = handle_query(w.zone.get(), query, {w.answer + 2, kMaxMessageSize},
-                                         Transport::Tcp, w.stats);
+        const std::span<uint8_t> reply(w.answer + 2, kMaxMessageSize);
+        const Handled handled = handle_query(w.zone.get(), query, reply, Transport::Tcp, w.stats,
+                                             w.upstream != nullptr);
+        size_t size = handled.size;
+        if (handled.disposition == Disposition::Forward) {
+            auto pending = std::make_unique<PendingForward>();
+            pending->transport = Transport::Tcp;
+            pending->connection = c.index;
+            pending->generation = c.generation;
+            size = forward_query(w, std::move(pending), query, reply);
+            if (size == 0) {
+                // One query at a time per connection: the next waits for this one's answer.
+                uv_read_stop(stream_of(c));
+                enter(c, ConnectionState::Forwarding);
+                return;
+            }
+        }
         if (size != 0) {
             send_tcp(c, size);
         }
@@ -431,6 +491,7 @@ void accept_into(TcpListener& listener, Connection& c) noexcept {
     c.handle.data = &c;
     c.timer.data = &c;
     c.write_req.data = &c;
+    ++c.generation;
     enter(c, ConnectionState::Idle);
     if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener.handle), stream_of(c)) != 0) {
         close_connection(c);
@@ -461,6 +522,110 @@ void on_tcp_connection(uv_stream_t* server, int status) noexcept {
     accept_into(listener, w.connections[w.free.head]);
 }
 
+// --- Forwarding ------------------------------------------------------------------------------
+
+void on_forward_deadline(uv_timer_t* timer) noexcept;
+void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexcept;
+
+// Takes completed forwards off the front of the deadline queue, and answers SERVFAIL to those
+// whose deadline has passed; then sets the timer for the next deadline.
+void settle_forwards(Worker& w) noexcept {
+    const uint64_t now = uv_now(&w.loop);
+    while (!w.forwards.empty()) {
+        PendingForward* p = w.forwards.front();
+        if (p->in_flight && p->deadline > now) {
+            break;
+        }
+        w.forwards.pop_front();
+        p->queued = false;
+        if (!p->answered) {
+            p->answered = true;
+            reply_forwarded(*p, {});
+        }
+        if (!p->in_flight) {
+            delete p;
+        }
+    }
+    if (w.forwards.empty()) {
+        uv_timer_stop(&w.forward_timer);
+    } else {
+        uv_timer_start(&w.forward_timer, on_forward_deadline,
+                       std::max<uint64_t>(w.forwards.front()->deadline, now + 1) - now, 0);
+    }
+}
+
+void on_forward_deadline(uv_timer_t* timer) noexcept {
+    settle_forwards(*static_cast<Worker*>(timer->data));
+}
+
+// Sends the client of `p` its response: the upstream's, or SERVFAIL when `response` is empty.
+void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexcept {
+    Worker& w = *p.worker;
+    if (w.stopping) {
+        return;
+    }
+    if (p.transport == Transport::Udp) {
+        const size_t size =
+            forwarded_response(p.query, response, {w.answer, kMaxMessageSize}, Transport::Udp);
+        if (size == 0 || sendto(p.fd, w.answer, size, MSG_DONTWAIT | MSG_NOSIGNAL,
+                                reinterpret_cast<const sockaddr*>(&p.peer), p.peer_size) < 0) {
+            w.stats.count(w.stats.dropped);
+        }
+        return;
+    }
+    Connection& c = w.connections[p.connection];
+    if (c.generation != p.generation || c.state != ConnectionState::Forwarding) {
+        return;  // the client is gone
+    }
+    const size_t size =
+        forwarded_response(p.query, response, {w.answer + 2, kMaxMessageSize}, Transport::Tcp);
+    enter(c, ConnectionState::Idle);
+    if (size != 0) {
+        send_tcp(c, size);
+    }
+    if (c.state == ConnectionState::Idle) {
+        uv_read_start(stream_of(c), on_tcp_alloc, on_tcp_read);
+        process_tcp(c);  // the queries that came in meanwhile
+    }
+}
+
+void on_forwarded(void* context, std::span<const uint8_t> response,
+                  UpstreamChannel::Failure) noexcept {
+    auto* p = static_cast<PendingForward*>(context);
+    Worker& w = *p->worker;
+    p->in_flight = false;
+    --w.forwarding;
+    if (!p->answered) {
+        p->answered = true;
+        reply_forwarded(*p, response.empty() ? std::span<const uint8_t>() : response);
+    }
+    if (!p->queued) {
+        delete p;
+    } else if (!w.stopping) {
+        settle_forwards(w);
+    }
+}
+
+// Sends a client's query to the upstreams; the answer goes back to the client `p` describes.
+// Over the cap on queries in flight, writes REFUSED into `out` instead and returns its size.
+size_t forward_query(Worker& w, std::unique_ptr<PendingForward> p, std::span<const uint8_t> packet,
+                     std::span<uint8_t> out) noexcept {
+    if (w.forwarding >= w.max_forwarding) {
+        return error_response(packet, Rcode::Refused, out, p->transport);
+    }
+    p->worker = &w;
+    p->query.assign(packet.begin(), packet.end());
+    p->deadline = uv_now(&w.loop) + w.forward_deadline_ms;
+    PendingForward* raw = p.release();
+    w.forwards.push_back(raw);
+    ++w.forwarding;
+    if (w.forwards.size() == 1) {
+        uv_timer_start(&w.forward_timer, on_forward_deadline, w.forward_deadline_ms, 0);
+    }
+    w.upstream->forward(raw->query, on_forwarded, raw);
+    return 0;
+}
+
 // --- Mailbox and lifetime ----------------------------------------------------------------------
 
 void on_wake(uv_async_t* async) noexcept {
@@ -479,6 +644,14 @@ void on_wake(uv_async_t* async) noexcept {
     }
     impl.adopted.notify_all();
     if (stop) {
+        w.stopping = true;
+        if (w.upstream) {
+            w.upstream->close();  // calls back every query in flight, unanswered
+        }
+        for (PendingForward* p : w.forwards) {
+            delete p;
+        }
+        w.forwards.clear();
         uv_walk(
             &w.loop,
             [](uv_handle_t* handle, void*) {
@@ -719,6 +892,17 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
             b.reply_iov[m] = {b.reply_data[m], 0};
             b.replies[m].msg_hdr = {.msg_iov = &b.reply_iov[m], .msg_iovlen = 1};
         }
+        if (!options.forward.upstreams.empty()) {
+            auto upstream = UpstreamChannel::start(&w->loop, options.forward);
+            if (!upstream) {
+                return upstream.error();
+            }
+            w->upstream = std::move(*upstream);
+            w->max_forwarding = std::max(1u, options.max_concurrent_forwards / workers);
+            w->forward_deadline_ms = options.forward_deadline_ms;
+        }
+        uv_timer_init(&w->loop, &w->forward_timer);
+        w->forward_timer.data = w.get();
         w->connections.reset(new Connection[per_worker]);
         for (uint32_t c = 0; c < per_worker; ++c) {
             w->connections[c].worker = w.get();

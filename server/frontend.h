@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "plugins/forward/forward.h"
 #include "server/codec/result.h"
 #include "server/handler.h"
 
@@ -36,6 +37,10 @@ struct FrontendOptions {
     unsigned tcp_idle_timeout_seconds = 10;  // between messages
     unsigned tcp_io_timeout_seconds = 5;     // for a whole message, and for a stalled answer
     unsigned max_tcp_connections = 1024;     // over all workers; at the cap the oldest idle goes
+    // Names outside our zones go to these upstreams; none: they are REFUSED.
+    ForwardOptions forward;
+    unsigned max_concurrent_forwards = 1000;  // over all workers; beyond it REFUSED
+    unsigned forward_deadline_ms = 2000;      // then SERVFAIL, whatever the upstreams still do
 };
 
 class Frontend {

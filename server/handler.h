@@ -28,9 +28,34 @@ struct alignas(64) WorkerStats {
     }
 };
 
-// Writes the response to `packet` into `out` and returns its size, or 0 when nothing is to be
-// sent. A null snapshot (not loaded yet) answers SERVFAIL.
-size_t handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
-                    std::span<uint8_t> out, Transport transport, WorkerStats& stats) noexcept;
+// What became of a query.
+enum class Disposition : uint8_t {
+    Answer,   // the response is in `out`
+    Forward,  // not our zones': the caller forwards the packet as it came
+    Drop,     // nothing to send
+};
+
+struct Handled {
+    Disposition disposition = Disposition::Drop;
+    size_t size = 0;  // Answer: the response's length in `out`
+};
+
+// Handles one query: answers it from the zone into `out`, or says it is to be forwarded (only
+// when `forwarding`; else a name outside our zones is REFUSED). A null snapshot (not loaded yet)
+// answers SERVFAIL.
+Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
+                     std::span<uint8_t> out, Transport transport, WorkerStats& stats,
+                     bool forwarding = false) noexcept;
+
+// The response to a forwarded query: the upstream's `response` with the client's ID, or, when it
+// does not fit `transport`'s limit for this client, an empty one with TC set (the client retries
+// over TCP). With an empty `response` (no upstream answered), SERVFAIL. Returns the size in
+// `out`, 0 if `query` cannot be answered at all.
+size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_t> response,
+                          std::span<uint8_t> out, Transport transport) noexcept;
+
+// An empty response to `query` with `rcode` (REFUSED when too many queries are forwarded).
+size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uint8_t> out,
+                      Transport transport) noexcept;
 
 }  // namespace clusterdns

@@ -38,7 +38,7 @@ struct Reply {
 Reply handle(const Snapshot* zone, const std::vector<uint8_t>& packet, Transport transport,
              WorkerStats& stats) {
     std::vector<uint8_t> out(65535);
-    const size_t size = handle_query(zone, packet, out, transport, stats);
+    const size_t size = handle_query(zone, packet, out, transport, stats).size;
     return {size, decode(std::span<const uint8_t>(out).first(size))};
 }
 

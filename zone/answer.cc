@@ -856,20 +856,23 @@ constexpr RrType kTypes[] = {RrType::A,   RrType::Ns,  RrType::Cname, RrType::So
 
 }  // namespace
 
-void answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
-                  AnswerWork* work) noexcept {
+AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
+                          AnswerWork* work, bool reverse_fallthrough) noexcept {
     AnswerWork unused;
-    if (q.qclass != static_cast<uint16_t>(RrClass::In)) {
-        w.set_rcode(Rcode::Refused);
-        return;
+    if (q.qclass != static_cast<uint16_t>(RrClass::In) || q.qtype == RrType::Axfr ||
+        q.qtype == RrType::Ixfr) {
+        w.set_rcode(Rcode::Refused);  // zone transfers are not offered
+        return AnswerStatus::Answered;
     }
     Answerer a(snapshot, w, work != nullptr ? *work : unused);
     WireName name = q.qname_lower.wire();
     Apex apex;
-    if (!find_apex(a.config, Labels(name), apex) || q.qtype == RrType::Axfr ||
-        q.qtype == RrType::Ixfr) {
-        w.set_rcode(Rcode::Refused);  // not ours (no open resolver); transfers are not offered
-        return;
+    if (!find_apex(a.config, Labels(name), apex)) {
+        return AnswerStatus::NotOurs;
+    }
+    if (reverse_fallthrough && apex.kind != ZoneKind::Cluster &&
+        a.find(Labels(name), apex).kind == Kind::Missing) {
+        return AnswerStatus::NotOurs;
     }
     w.set_authoritative(true);
     NameBuf targets[2];                                 // CNAME targets, used in turn
@@ -879,25 +882,26 @@ void answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
         const Node node = a.find(labels, apex);
         if (node.kind == Kind::Service &&
             std::find(chain, chain + hop, node.service) != chain + hop) {
-            return;  // a loop: each CNAME once, and the client's resolver gives up on it
+            // A loop: each CNAME once, and the client's resolver gives up on it.
+            return AnswerStatus::Answered;
         }
         chain[hop] = node.kind == Kind::Service ? node.service : nullptr;
         if (node.kind == Kind::Missing) {
             w.set_rcode(Rcode::NxDomain);  // RFC 6604: the RCODE is that of the last name
             add_soa(a, apex);
-            return;
+            return AnswerStatus::Answered;
         }
         if (q.qtype != RrType::Cname && q.qtype != RrType::Any && node.kind == Kind::Service &&
             node.service->type() == ServiceType::ExternalName) {
             NameBuf& target = targets[hop % 2];
             if (!cname_target(*node.service, target)) {
-                return;
+                return AnswerStatus::Answered;
             }
             if (!emit(a, node, apex, RrType::Cname, Section::Answer, name).complete) {
-                return;  // truncated: what follows could not go in either
+                return AnswerStatus::Answered;  // truncated: what follows could not go in either
             }
             if (!find_apex(a.config, Labels(target.wire()), apex)) {
-                return;  // leaves our zones: the client's resolver follows it
+                return AnswerStatus::Answered;  // leaves our zones: the client's resolver follows it
             }
             name = target.wire();
             continue;
@@ -925,14 +929,15 @@ void answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
         }
         if (!answered) {
             add_soa(a, apex);  // NODATA (RFC 2308 2.2)
-            return;
+            return AnswerStatus::Answered;
         }
         if (with_targets != RrType::Any && !w.truncated()) {
             add_target_addresses(a, node, apex, with_targets);
         }
-        return;
+        return AnswerStatus::Answered;
     }
     w.set_rcode(Rcode::ServFail);  // a CNAME chain longer than we follow: a loop, most likely
+    return AnswerStatus::Answered;
 }
 
 }  // namespace clusterdns

@@ -19,10 +19,17 @@ struct AnswerWork {
     uint32_t rrs_offered = 0;  // ResponseWriter::add calls
 };
 
+enum class AnswerStatus : uint8_t {
+    Answered,  // `w` holds the answer
+    NotOurs,   // nothing written: a name outside our zones, for the forwarder (or REFUSED)
+};
+
 // Writes the answer for `q` (already parsed as a well-formed QUERY) into `w`: RCODE, AA and
-// sections. Names outside the cluster domain and the reverse zones are REFUSED. Adds to `work`
-// if given.
-void answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
-                  AnswerWork* work = nullptr) noexcept;
+// sections. A name outside the cluster domain and the reverse zones is NotOurs; so is a reverse
+// name with no record when `reverse_fallthrough` (kubeadm's `fallthrough in-addr.arpa ip6.arpa`:
+// the addresses of the world are the upstream's to name). Other classes and zone transfers are
+// REFUSED. Adds to `work` if given.
+AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
+                          AnswerWork* work = nullptr, bool reverse_fallthrough = false) noexcept;
 
 }  // namespace clusterdns

@@ -559,6 +559,25 @@ TEST_CASE("answer: names outside our zones are REFUSED") {
     }
 }
 
+TEST_CASE("answer: names outside our zones, and with fallthrough unknown reverse names, are not ours") {
+    const auto status = [](std::string_view name, uint16_t type, bool fallthrough) {
+        const std::vector<uint8_t> packet =
+            test::make_query({.name = std::string(name), .type = type});
+        Query query;
+        REQUIRE(parse_query(packet, query) == ParseStatus::Ok);
+        std::vector<uint8_t> out(512);
+        ResponseWriter w(out, out.size());
+        w.begin(query);
+        return answer_query(zone(), query, w, nullptr, fallthrough);
+    };
+    CHECK(status("example.com", kA, false) == AnswerStatus::NotOurs);
+    CHECK(status("www.example.com", kAaaa, true) == AnswerStatus::NotOurs);
+    CHECK(status("nope.testns.svc.cluster.local", kA, true) == AnswerStatus::Answered);  // NXDOMAIN
+    CHECK(status("9.9.9.9.in-addr.arpa", kPtr, false) == AnswerStatus::Answered);       // NXDOMAIN
+    CHECK(status("9.9.9.9.in-addr.arpa", kPtr, true) == AnswerStatus::NotOurs);
+    CHECK(status("example.com", kAxfr, true) == AnswerStatus::Answered);  // REFUSED
+}
+
 TEST_CASE("answer: a class other than IN is REFUSED") {
     for (const uint16_t qclass : {uint16_t{3}, uint16_t{4}, uint16_t{255}}) {
         CAPTURE(qclass);

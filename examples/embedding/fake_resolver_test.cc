@@ -60,7 +60,8 @@ Lookup resolve(uint16_t port, const std::string& name) {
 }  // namespace
 
 TEST_CASE("embedding: a test starts a fake cluster resolver and changes it while it runs") {
-    clusterdns::Server dns({.listen = {"127.0.0.1:0"}, .workers = 1});
+    // Names outside the zone are REFUSED here; .upstreams = {"ADDR:PORT"} forwards them instead.
+    clusterdns::Server dns({.listen = {"127.0.0.1:0"}, .workers = 1, .upstreams = {"none"}});
     dns.load_manifests(CLUSTERDNS_EXAMPLES_DIR);
     dns.add_service({.ns = "payments",
                      .name = "ledger",

@@ -52,6 +52,7 @@ public:
     void begin(const Query& q) noexcept;
     void set_rcode(Rcode rcode) noexcept { rcode_ = rcode; }
     void set_authoritative(bool aa) noexcept { aa_ = aa; }
+    void set_truncated() noexcept { tc_ = true; }
 
     // Appends one RR whose RDATA is in uncompressed wire form. Returns false if it did not fit.
     bool add(Section section, WireName owner, RrType type, uint32_t ttl,

@@ -63,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Query q;
     parse_query(packet, q);
     for (const Transport t : {Transport::Udp, Transport::Tcp}) {
-        const size_t n = handle_query(zone.get(), packet, out, t, stats);
+        const size_t n = handle_query(zone.get(), packet, out, t, stats).size;
         if (n == 0) {
             continue;
         }

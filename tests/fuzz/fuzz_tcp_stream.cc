@@ -76,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             fuzz::require(std::memcmp(message.data(), stream.data() + expected + 2, length) == 0);
             expected += 2 + length;
             ++messages;
-            const size_t reply = handle_query(zone.get(), message, out, Transport::Tcp, stats);
+            const size_t reply = handle_query(zone.get(), message, out, Transport::Tcp, stats).size;
             if (reply == 0) {
                 fuzz::require(message.size() < 12 || (message[2] & 0x80) != 0);
                 ++dropped;

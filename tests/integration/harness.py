@@ -139,6 +139,11 @@ class Server:
         self.binary = binary
         self.cwd = cwd
         self.args = [str(a) for a in args]
+        # Tests never send traffic off this machine: without an upstream of the test's own,
+        # names outside the zones are REFUSED rather than forwarded to the host's resolv.conf.
+        if not any(a in ("--upstream", "--resolv-conf") or a.startswith("--upstream=")
+                   for a in self.args):
+            self.args += ["--upstream", "none"]
         for addr in listen or ():
             self.args += ["--listen", addr]
         self.startup_timeout = startup_timeout

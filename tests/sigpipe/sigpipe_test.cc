@@ -98,7 +98,7 @@ bool answers(uint16_t port) {
 }  // namespace
 
 int main() {
-    clusterdns::Server server({.listen = {"127.0.0.1:0"}, .workers = 2});
+    clusterdns::Server server({.listen = {"127.0.0.1:0"}, .workers = 2, .upstreams = {"none"}});
     server.load_manifests(CLUSTERDNS_TEST_DATA "/big-headless.yaml");
     server.start();
     const uint16_t port = server.port();

@@ -340,7 +340,9 @@ Decoded ask(const Snapshot& snapshot, const QuerySpec& spec, size_t limit) {
     std::vector<uint8_t> out(65535);
     ResponseWriter w(out, limit);
     w.begin(q);
-    answer_query(snapshot, q, w);
+    if (answer_query(snapshot, q, w) == AnswerStatus::NotOurs) {
+        w.set_rcode(Rcode::Refused);  // as the front end does without upstreams
+    }
     const size_t size = w.finish();
     return decode(std::span<const uint8_t>(out).first(size));
 }

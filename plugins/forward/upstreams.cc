@@ -1,0 +1,73 @@
+#include "plugins/forward/upstreams.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace clusterdns {
+
+Result<std::string> parse_upstream(std::string_view text) {
+    std::string_view address = text;
+    std::string_view port = "53";
+    const bool bracketed = text.starts_with('[');
+    if (bracketed) {
+        const size_t close = text.find(']');
+        if (close == std::string_view::npos ||
+            (close + 1 < text.size() && text[close + 1] != ':')) {
+            return Error{fmt::format("upstream {}: expected [IPv6]:PORT", quoted(text))};
+        }
+        address = text.substr(1, close - 1);
+        if (close + 1 < text.size()) {
+            port = text.substr(close + 2);
+        }
+    } else if (text.find(':') == text.rfind(':') && text.find(':') != std::string_view::npos) {
+        address = text.substr(0, text.find(':'));  // IPv4:PORT; a bare IPv6 has several colons
+        port = text.substr(text.find(':') + 1);
+    }
+    unsigned char bytes[16];
+    const std::string host(address);
+    const bool v4 = inet_pton(AF_INET, host.c_str(), bytes) == 1;
+    const bool v6 = !v4 && inet_pton(AF_INET6, host.c_str(), bytes) == 1;
+    if (!v4 && !v6) {
+        return Error{fmt::format("upstream {}: not an IP address (with an optional :PORT)",
+                                 quoted(text))};
+    }
+    unsigned number = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (ec != std::errc() || end != port.data() + port.size() || number == 0 || number > 65535) {
+        return Error{fmt::format("upstream {}: port {} is not 1-65535", quoted(text),
+                                 quoted(port))};
+    }
+    return v4 ? fmt::format("{}:{}", host, number) : fmt::format("[{}]:{}", host, number);
+}
+
+Result<std::vector<std::string>> resolv_conf_upstreams(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        return Error{fmt::format("{}: cannot read", path)};
+    }
+    std::vector<std::string> out;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string keyword;
+        std::string address;
+        if (!(words >> keyword >> address) || keyword != "nameserver") {
+            continue;
+        }
+        // A scope ("fe80::1%eth0") is not something c-ares takes: such a server is skipped.
+        if (auto upstream = parse_upstream(address)) {
+            out.push_back(std::move(*upstream));
+        }
+    }
+    if (out.empty()) {
+        return Error{fmt::format("{}: no nameserver line to forward to", path)};
+    }
+    return out;
+}
+
+}  // namespace clusterdns

@@ -1,0 +1,21 @@
+#pragma once
+// Where forwarded queries go: upstream addresses as users write them, and the nameservers of a
+// resolv.conf file.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/codec/result.h"
+
+namespace clusterdns {
+
+// "10.0.0.10", "10.0.0.10:5353", "::1", "[::1]:5353" -> "10.0.0.10:53", "[::1]:5353" (the form
+// c-ares takes); an error naming the text otherwise.
+Result<std::string> parse_upstream(std::string_view text);
+
+// The nameservers of a resolv.conf file, in order, as parse_upstream() gives them. A file without
+// any is an error: forwarding would have nowhere to go.
+Result<std::vector<std::string>> resolv_conf_upstreams(const std::string& path);
+
+}  // namespace clusterdns
