@@ -1,0 +1,93 @@
+"""Forwarding: names outside the zones go to the upstreams, through c-ares, with a real unbound.
+
+Loads examples/ and forwards to unbound on loopback (tests/integration/upstream.py), serving
+example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
+- www.example.test A and AAAA answer with unbound's records; a name unbound does not have is
+  NXDOMAIN; the DO bit (dig +dnssec) comes back set;
+- cluster names still answer from the zone; a reverse name of an address the cluster does not know
+  (192.0.2.10) falls through to the upstream (kubeadm's `fallthrough in-addr.arpa ip6.arpa`),
+  while a ClusterIP's reverse name answers from the zone;
+- an answer too big for a client without EDNS (512 bytes) comes back with TC and no records over
+  UDP (not cut), and whole over TCP and with EDNS 4096 (c-ares fetched it over TCP from unbound);
+- `--upstream none` answers outside names REFUSED;
+- the upstream stopped (connections refused): SERVFAIL at once; an upstream that never answers:
+  SERVFAIL within 3 s, and cluster names answer meanwhile;
+- `--max-concurrent 2 --workers 1` with an upstream that never answers: the third query in flight
+  is REFUSED at once;
+- an upstream that is this server itself is refused at start-up with a clear message.
+"""
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import EXAMPLES, svc  # noqa: E402
+from upstream import BIG_TXT, BlackHole, Unbound, free_port  # noqa: E402
+
+WWW = "www.example.test."
+
+
+def scenario(t):
+    with Unbound() as unbound, t.server("--manifests", EXAMPLES, "--upstream",
+                                        unbound.address) as srv:
+        for tcp in (False, True):
+            res = srv.dig(WWW, "A", tcp=tcp)
+            t.expect(res, aa=None, answer=[(WWW, "A", "192.0.2.10")])
+            t.expect(srv.dig(WWW, "AAAA", tcp=tcp), aa=None, answer=[(WWW, "AAAA", "2001:db8::10")])
+            t.expect(srv.dig("nope.example.test.", tcp=tcp), rcode="NXDOMAIN", aa=None,
+                     answer=[])
+            res = srv.dig(WWW, "A", tcp=tcp, extra=["+dnssec"])
+            t.check(res.edns is not None and "do" in res.edns["flags"],
+                    f"{res.query()}: DO comes back set: {res.edns}")
+            t.expect(srv.dig(svc("api-service"), tcp=tcp),
+                     answer=[(svc("api-service"), "A", "10.96.10.100")])
+            t.expect(srv.dig("10.2.0.192.in-addr.arpa.", "PTR", tcp=tcp), aa=None,
+                     answer=[("10.2.0.192.in-addr.arpa.", "PTR", WWW)])
+            t.expect(srv.dig("100.10.96.10.in-addr.arpa.", "PTR", tcp=tcp),
+                     answer=[("100.10.96.10.in-addr.arpa.", "PTR", svc("api-service"))])
+        small = srv.dig("big.example.test.", "TXT", extra=["+noedns", "+ignore"])
+        t.expect(small, aa=None, tc=True, answer=[], edns=False)
+        for extra, tcp in ((["+bufsize=4096"], False), (["+noedns"], True)):
+            res = srv.dig("big.example.test.", "TXT", tcp=tcp, extra=extra)
+            t.eq(len(res.answer), len(BIG_TXT), f"{res.query()}: every TXT record")
+            t.check("tc" not in res.flags, f"{res.query()}: no TC")
+
+    with t.server("--manifests", EXAMPLES, "--upstream", "none") as srv:
+        t.refused(srv.dig(WWW))
+
+    # Upstreams that fail: SERVFAIL soon, never a client time-out.
+    with t.server("--manifests", EXAMPLES, "--upstream", f"127.0.0.1:{free_port()}") as srv:
+        started = time.monotonic()
+        t.expect(srv.dig(WWW, extra=["+tries=1", "+time=5"]), rcode="SERVFAIL", aa=None,
+                 answer=[])
+        t.check(time.monotonic() - started < 1.5, "refused upstream: SERVFAIL at once")
+    with BlackHole() as hole, t.server("--manifests", EXAMPLES, "--upstream", hole.address,
+                                       "--workers", "1", "--max-concurrent", "2") as srv:
+        with ThreadPoolExecutor(4) as pool:
+            started = time.monotonic()
+            slow = [pool.submit(srv.dig, f"q{i}.example.test.", "A", False,
+                                ["+tries=1", "+time=8"]) for i in range(2)]
+            time.sleep(0.3)
+            over = srv.dig("q3.example.test.", extra=["+tries=1", "+time=8"])
+            t.expect(over, rcode="REFUSED", aa=None, answer=[])
+            t.check(time.monotonic() - started < 1.5, "over the cap: REFUSED at once")
+            t.expect(srv.dig(svc("api-service")), answer=[(svc("api-service"), "A", "10.96.10.100")])
+            for f in slow:
+                t.expect(f.result(), rcode="SERVFAIL", aa=None, answer=[])
+            t.check(time.monotonic() - started < 3.0, "silent upstream: SERVFAIL within 3 s")
+        t.check(hole.received >= 2, f"the black hole saw the queries ({hole.received})")
+
+    port = free_port()
+    ran = subprocess.run([str(t.binary), "--manifests", str(EXAMPLES), "--listen",
+                          f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{port}"],
+                         capture_output=True, text=True, timeout=10)
+    t.check(ran.returncode != 0 and "is this server itself" in ran.stderr,
+            f"forwarding to itself: exit {ran.returncode}, stderr {ran.stderr[-300:]!r}")
+
+
+if __name__ == "__main__":
+    harness.main(__doc__, scenario)

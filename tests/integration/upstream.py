@@ -1,0 +1,127 @@
+"""A real upstream DNS server for the forwarding tests: unbound on a loopback port, serving the
+test zone example.test (and the reverse names of 192.0.2.0/24) from local data, refusing every
+other name, so nothing ever leaves this machine. Also a black hole: a UDP port that reads queries
+and never answers."""
+
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+# Enough TXT strings that the answer (about 1,300 bytes) needs TCP or EDNS.
+BIG_TXT = ["x" * 50 + f"{i:02d}" for i in range(24)]
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Unbound:
+    """unbound -d on HOST:PORT; `with` starts it and stops it."""
+
+    def __init__(self, host="127.0.0.1", port=None, ttl=300):
+        self.host = host
+        self.port = port or free_port(host)
+        self.ttl = ttl
+        self.proc = None
+        self.dir = None
+
+    @property
+    def address(self):
+        return f"{self.host}:{self.port}"
+
+    def config(self):
+        data = [f'"www.example.test. {self.ttl} IN A 192.0.2.10"',
+                f'"www.example.test. {self.ttl} IN AAAA 2001:db8::10"',
+                f'"alias.example.test. {self.ttl} IN CNAME www.example.test."']
+        data += [f'"big.example.test. {self.ttl} IN TXT \\"{s}\\""' for s in BIG_TXT]
+        lines = ["server:",
+                 f"  interface: {self.host}@{self.port}",
+                 f"  port: {self.port}",
+                 "  do-daemonize: no", "  use-syslog: no", '  chroot: ""', '  username: ""',
+                 f'  directory: "{self.dir}"', f'  pidfile: "{self.dir}/unbound.pid"',
+                 '  logfile: ""', "  do-ip6: no", "  access-control: 127.0.0.0/8 allow",
+                 "  module-config: iterator",
+                 # Everything but the test zones is refused: no query ever goes further.
+                 '  local-zone: "." refuse',
+                 '  local-zone: "example.test." static',
+                 '  local-zone: "2.0.192.in-addr.arpa." static']
+        lines += [f"  local-data: {d}" for d in data]
+        lines += ['  local-data-ptr: "192.0.2.10 www.example.test."',
+                  "remote-control:", "  control-enable: no"]
+        return "\n".join(lines) + "\n"
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="clusterdns-unbound-")
+        conf = Path(self.dir) / "unbound.conf"
+        conf.write_text(self.config())
+        self.proc = subprocess.Popen(["unbound", "-d", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"unbound exited: {self.proc.stderr.read().decode()[-500:]}")
+            if self._answers():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("unbound did not answer within 10 s")
+
+    def _answers(self):
+        query = bytes.fromhex("abcd01000001000000000000") + b"\x03www\x07example\x04test\x00" \
+            + b"\x00\x01\x00\x01"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+            try:
+                s.sendto(query, (self.host, self.port))
+                return s.recv(512)[:2] == b"\xab\xcd"
+            except OSError:
+                return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class BlackHole:
+    """A UDP port that takes queries and never answers; counts them."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.2)
+        self.address = f"{host}:{self.sock.getsockname()[1]}"
+        self.received = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop:
+            try:
+                self.sock.recv(65535)
+                self.received += 1
+            except OSError:
+                pass
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self._thread.join()
+        self.sock.close()
