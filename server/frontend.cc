@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <uv.h>
 
+#include "plugins/cache/cache.h"
 #include "server/codec/message.h"
 #include "server/codec/threads.h"
 #include "server/tcp_stream.h"
@@ -142,6 +143,7 @@ struct Worker {
     // Forwarding: null without upstreams. Pending queries in the order sent, which is the order
     // of their deadlines.
     std::unique_ptr<UpstreamChannel> upstream;
+    std::unique_ptr<AnswerCache> cache;  // forwarded answers
     std::deque<PendingForward*> forwards;
     size_t forwarding = 0;  // in flight
     size_t max_forwarding = 0;
@@ -202,7 +204,17 @@ void move_to(Worker& w, Connection& c, ConnectionState state) {
     }
 }
 
-size_t forward_query(Worker& w, std::unique_ptr<PendingForward> p, std::span<const uint8_t> packet,
+// Where the answer to a forwarded query goes.
+struct Client {
+    Transport transport = Transport::Udp;
+    int fd = -1;  // UDP: the socket and the peer
+    const void* peer = nullptr;
+    socklen_t peer_size = 0;
+    uint32_t connection = 0;  // TCP: the connection slot and its client
+    uint32_t generation = 0;
+};
+
+size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
                      std::span<uint8_t> out) noexcept;
 
 // --- UDP -------------------------------------------------------------------------------------
@@ -237,11 +249,11 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
                                                  w.stats, w.upstream != nullptr);
             size_t size = handled.size;
             if (handled.disposition == Disposition::Forward) {
-                auto pending = std::make_unique<PendingForward>();
-                pending->fd = socket.fd;
-                std::memcpy(&pending->peer, query.msg_name, query.msg_namelen);
-                pending->peer_size = query.msg_namelen;
-                size = forward_query(w, std::move(pending), packet, reply);
+                size = forward_query(w,
+                                     {.fd = socket.fd,
+                                      .peer = query.msg_name,
+                                      .peer_size = query.msg_namelen},
+                                     packet, reply);
             }
             if (size == 0) {
                 continue;
@@ -439,11 +451,11 @@ void process_tcp(Connection& c) noexcept {
                                              w.upstream != nullptr);
         size_t size = handled.size;
         if (handled.disposition == Disposition::Forward) {
-            auto pending = std::make_unique<PendingForward>();
-            pending->transport = Transport::Tcp;
-            pending->connection = c.index;
-            pending->generation = c.generation;
-            size = forward_query(w, std::move(pending), query, reply);
+            size = forward_query(w,
+                                 {.transport = Transport::Tcp,
+                                  .connection = c.index,
+                                  .generation = c.generation},
+                                 query, reply);
             if (size == 0) {
                 // One query at a time per connection: the next waits for this one's answer.
                 uv_read_stop(stream_of(c));
@@ -595,6 +607,12 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
     Worker& w = *p->worker;
     p->in_flight = false;
     --w.forwarding;
+    if (!response.empty() && !w.stopping) {
+        Query q;
+        if (parse_query(p->query, q) == ParseStatus::Ok) {
+            w.cache->store(q, response, uv_now(&w.loop));
+        }
+    }
     if (!p->answered) {
         p->answered = true;
         reply_forwarded(*p, response.empty() ? std::span<const uint8_t>() : response);
@@ -608,11 +626,29 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
 
 // Sends a client's query to the upstreams; the answer goes back to the client `p` describes.
 // Over the cap on queries in flight, writes REFUSED into `out` instead and returns its size.
-size_t forward_query(Worker& w, std::unique_ptr<PendingForward> p, std::span<const uint8_t> packet,
+size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
                      std::span<uint8_t> out) noexcept {
-    if (w.forwarding >= w.max_forwarding) {
-        return error_response(packet, Rcode::Refused, out, p->transport);
+    // A cache hit is answered here, without allocating: parsed again, as only forwarded queries
+    // need it.
+    Query q;
+    if (parse_query(packet, q) == ParseStatus::Ok) {
+        if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
+                                                response_limit(q, client.transport))) {
+            return size;
+        }
     }
+    if (w.forwarding >= w.max_forwarding) {
+        return error_response(packet, Rcode::Refused, out, client.transport);
+    }
+    auto p = std::make_unique<PendingForward>();
+    p->transport = client.transport;
+    p->fd = client.fd;
+    if (client.peer != nullptr) {
+        std::memcpy(&p->peer, client.peer, std::min<size_t>(client.peer_size, sizeof p->peer));
+        p->peer_size = client.peer_size;
+    }
+    p->connection = client.connection;
+    p->generation = client.generation;
     p->worker = &w;
     p->query.assign(packet.begin(), packet.end());
     p->deadline = uv_now(&w.loop) + w.forward_deadline_ms;
@@ -898,6 +934,7 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
                 return upstream.error();
             }
             w->upstream = std::move(*upstream);
+            w->cache = std::make_unique<AnswerCache>(options.cache);
             w->max_forwarding = std::max(1u, options.max_concurrent_forwards / workers);
             w->forward_deadline_ms = options.forward_deadline_ms;
         }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "plugins/cache/cache.h"
 #include "plugins/forward/forward.h"
 #include "server/codec/result.h"
 #include "server/handler.h"
@@ -39,6 +40,7 @@ struct FrontendOptions {
     unsigned max_tcp_connections = 1024;     // over all workers; at the cap the oldest idle goes
     // Names outside our zones go to these upstreams; none: they are REFUSED.
     ForwardOptions forward;
+    CacheOptions cache;  // in front of the upstreams, per worker
     unsigned max_concurrent_forwards = 1000;  // over all workers; beyond it REFUSED
     unsigned forward_deadline_ms = 2000;      // then SERVFAIL, whatever the upstreams still do
 };

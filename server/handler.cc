@@ -7,16 +7,12 @@
 
 namespace clusterdns {
 
-namespace {
-
 // RFC 6891 6.2.5: over UDP the client's payload size bounds the response (512 without EDNS).
 size_t response_limit(const Query& q, Transport transport) noexcept {
     return transport == Transport::Tcp ? kMaxMessageSize
            : q.has_edns                ? std::min<size_t>(q.udp_payload_size, kMaxUdpResponse)
                                        : kClassicUdpSize;
 }
-
-}  // namespace
 
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 
+#include "server/codec/message.h"
 #include "server/codec/types.h"
 
 namespace clusterdns {
@@ -46,6 +47,9 @@ struct Handled {
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
                      bool forwarding = false) noexcept;
+
+// The most a response to `q` may take: over UDP the client's payload size (512 without EDNS).
+size_t response_limit(const Query& q, Transport transport) noexcept;
 
 // The response to a forwarded query: the upstream's `response` with the client's ID, or, when it
 // does not fit `transport`'s limit for this client, an empty one with TC set (the client retries

@@ -377,6 +377,74 @@ int main(int argc, char** argv) {
     close(udp);
     close(tcp);
     server.stop();
+
+    // A cache hit: a forwarded answer served again. The upstream is a socket of this process
+    // that answers every query with one A record (its allocations, if any, are not counted).
+    const int upstream = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in upstream_address{};
+    upstream_address.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &upstream_address.sin_addr);
+    socklen_t upstream_size = sizeof upstream_address;
+    bind(upstream, reinterpret_cast<sockaddr*>(&upstream_address), sizeof upstream_address);
+    getsockname(upstream, reinterpret_cast<sockaddr*>(&upstream_address), &upstream_size);
+    std::atomic<int> upstream_answers{0};
+    std::thread responder([&] {
+        control_thread = true;
+        uint8_t q[512];
+        sockaddr_in from{};
+        socklen_t from_size = sizeof from;
+        for (;;) {
+            const ssize_t n = recvfrom(upstream, q, sizeof q - 16, 0,
+                                       reinterpret_cast<sockaddr*>(&from), &from_size);
+            if (n < 12) {
+                return;  // the socket was shut down
+            }
+            q[2] |= 0x80;  // QR
+            q[3] |= 0x80;  // RA
+            q[7] = 1;      // ANCOUNT
+            const uint8_t answer[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 10};
+            std::memcpy(q + n, answer, sizeof answer);
+            sendto(upstream, q, static_cast<size_t>(n) + sizeof answer, 0,
+                   reinterpret_cast<sockaddr*>(&from), from_size);
+            ++upstream_answers;
+        }
+    });
+    {
+        clusterdns::Server forwarding(clusterdns::Options{
+            .listen = {"127.0.0.1:0"},
+            .workers = 1,
+            .upstreams = {"127.0.0.1:" + std::to_string(ntohs(upstream_address.sin_port))}});
+        forwarding.start();
+        sockaddr_in to_forwarding = to;
+        to_forwarding.sin_port = htons(forwarding.port());
+        const int client = socket(AF_INET, SOCK_DGRAM, 0);
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        const std::vector<uint8_t> www = query("www.example.test", 1);
+        const auto ask = [&] {
+            sendto(client, www.data(), www.size(), 0, reinterpret_cast<sockaddr*>(&to_forwarding),
+                   sizeof to_forwarding);
+            const ssize_t n = recv(client, reply, sizeof reply, 0);
+            return n >= 12 && response_rcode(reply, static_cast<size_t>(n)) == 0 && reply[7] == 1;
+        };
+        expect(ask(), "the first query is forwarded and answered");
+        const long before = allocations.load();
+        counting = true;
+        bool all_answered = true;
+        for (int i = 0; i < 2000; ++i) {
+            all_answered = ask() && all_answered;
+        }
+        counting = false;
+        const long counted_hits = allocations.load() - before;
+        std::printf("2000 cache hits (the upstream answered %d queries): %ld allocations\n",
+                    upstream_answers.load(), counted_hits);
+        expect(all_answered, "every cache hit answered");
+        expect(upstream_answers.load() == 1, "the hits did not reach the upstream");
+        expect(counted_hits == 0, "no allocation on a cache hit");
+        close(client);
+    }
+    shutdown(upstream, SHUT_RDWR);
+    responder.join();
+    close(upstream);
     std::printf("%d passed, %d failed\n", failures == 0 ? 1 : 0, failures == 0 ? 0 : 1);
     return failures == 0 ? 0 : 1;
 }

@@ -9,6 +9,8 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
   while a ClusterIP's reverse name answers from the zone;
 - an answer too big for a client without EDNS (512 bytes) comes back with TC and no records over
   UDP (not cut), and whole over TCP and with EDNS 4096 (c-ares fetched it over TCP from unbound);
+- the cache: answers stay while the upstream is stopped, with their TTLs counted down and the
+  client's case; NXDOMAIN is cached too, with the upstream's SOA;
 - `--upstream none` answers outside names REFUSED;
 - the upstream stopped (connections refused): SERVFAIL at once; an upstream that never answers:
   SERVFAIL within 3 s, and cluster names answer meanwhile;
@@ -55,6 +57,27 @@ def scenario(t):
             res = srv.dig("big.example.test.", "TXT", tcp=tcp, extra=extra)
             t.eq(len(res.answer), len(BIG_TXT), f"{res.query()}: every TXT record")
             t.check("tc" not in res.flags, f"{res.query()}: no TC")
+
+    with Unbound() as unbound, t.server("--manifests", EXAMPLES, "--upstream", unbound.address,
+                                        "--workers", "1") as srv:
+        first = srv.dig(WWW)
+        t.expect(first, aa=None, answer=[(WWW, "A", "192.0.2.10")])
+        nx = srv.dig("nope.example.test.")
+        t.expect(nx, rcode="NXDOMAIN", aa=None, answer=[])
+        time.sleep(2.2)
+        unbound.stop()
+        for tcp in (False, True):
+            again = srv.dig("WWW.example.TEST.", tcp=tcp)
+            t.expect(again, aa=None, answer=[("www.example.test.", "A", "192.0.2.10")])
+            t.check(again.answer and first.answer and
+                    first.answer[0].ttl - 4 <= again.answer[0].ttl <= first.answer[0].ttl - 2,
+                    f"cached TTL counts down: {first.answer} then {again.answer}")
+            t.check(again.answer and again.answer[0].name == "WWW.example.TEST.",
+                    f"the client's case: {again.answer}")
+            cached_nx = srv.dig("nope.example.test.", tcp=tcp)
+            t.expect(cached_nx, rcode="NXDOMAIN", aa=None, answer=[])
+            t.check(any(rr.type == "SOA" for rr in cached_nx.authority),
+                    f"cached NXDOMAIN keeps the SOA: {cached_nx.authority}")
 
     with t.server("--manifests", EXAMPLES, "--upstream", "none") as srv:
         t.refused(srv.dig(WWW))

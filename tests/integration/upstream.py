@@ -35,7 +35,9 @@ class Unbound:
         return f"{self.host}:{self.port}"
 
     def config(self):
-        data = [f'"www.example.test. {self.ttl} IN A 192.0.2.10"',
+        data = ['"example.test. 3600 IN SOA ns.example.test. admin.example.test. 1 3600 600 '
+                '86400 60"',
+                f'"www.example.test. {self.ttl} IN A 192.0.2.10"',
                 f'"www.example.test. {self.ttl} IN AAAA 2001:db8::10"',
                 f'"alias.example.test. {self.ttl} IN CNAME www.example.test."']
         data += [f'"big.example.test. {self.ttl} IN TXT \\"{s}\\""' for s in BIG_TXT]

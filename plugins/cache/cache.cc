@@ -1,0 +1,175 @@
+#include "plugins/cache/cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "server/codec/name.h"
+#include "server/codec/wire.h"
+
+namespace clusterdns {
+
+namespace {
+
+constexpr uint16_t kTypeSoa = 6;
+constexpr uint16_t kTypeOpt = 41;
+
+// What caching needs of a response: where its TTLs are, the smallest TTL of the answer and
+// authority sections, and the SOA's negative TTL. False if it does not parse.
+struct Scan {
+    std::vector<uint16_t> offsets;
+    std::vector<uint32_t> ttls;
+    uint32_t min_ttl = UINT32_MAX;
+    uint32_t negative_ttl = UINT32_MAX;  // min(SOA TTL, SOA MINIMUM) of the authority section
+    uint16_t answers = 0;
+};
+
+bool scan(std::span<const uint8_t> message, Scan& out) {
+    WireReader r(message);
+    r.skip(4);
+    const uint16_t questions = r.u16();
+    out.answers = r.u16();
+    const uint16_t authority = r.u16();
+    const uint16_t additional = r.u16();
+    for (uint16_t i = 0; i < questions && r.ok(); ++i) {
+        Name::read(r);
+        r.skip(4);
+    }
+    const uint32_t records = uint32_t{out.answers} + authority + additional;
+    for (uint32_t i = 0; i < records && r.ok(); ++i) {
+        Name::read(r);
+        const uint16_t type = r.u16();
+        r.skip(2);
+        const size_t at = r.pos();
+        const uint32_t ttl = r.u32();
+        const uint16_t length = r.u16();
+        const size_t rdata = r.pos();
+        if (!r.ok() || at > UINT16_MAX) {
+            return false;
+        }
+        if (type != kTypeOpt) {
+            out.offsets.push_back(static_cast<uint16_t>(at));
+            out.ttls.push_back(ttl);
+            if (i < uint32_t{out.answers} + authority) {
+                out.min_ttl = std::min(out.min_ttl, ttl);
+            }
+        }
+        if (type == kTypeSoa && i >= out.answers && i < uint32_t{out.answers} + authority) {
+            Name::read(r);
+            Name::read(r);
+            r.skip(16);
+            out.negative_ttl = std::min(ttl, r.u32());
+        }
+        r = WireReader(message, rdata);
+        r.skip(length);
+    }
+    return r.ok();
+}
+
+void put32(uint8_t* p, uint32_t v) noexcept {
+    p[0] = static_cast<uint8_t>(v >> 24);
+    p[1] = static_cast<uint8_t>(v >> 16);
+    p[2] = static_cast<uint8_t>(v >> 8);
+    p[3] = static_cast<uint8_t>(v);
+}
+
+}  // namespace
+
+size_t AnswerCache::key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noexcept {
+    const WireName name = q.qname_lower.wire();
+    std::memcpy(key, name.data(), name.size());
+    size_t size = name.size();
+    key[size++] = static_cast<uint8_t>(static_cast<uint16_t>(q.qtype) >> 8);
+    key[size++] = static_cast<uint8_t>(q.qtype);
+    key[size++] = static_cast<uint8_t>(q.qclass >> 8);
+    key[size++] = static_cast<uint8_t>(q.qclass);
+    key[size++] = static_cast<uint8_t>((q.dnssec_ok ? 1 : 0) | (q.cd() ? 2 : 0) |
+                                       (q.has_edns ? 4 : 0));
+    return size;
+}
+
+uint64_t AnswerCache::hash_of(std::span<const uint8_t> key) noexcept {
+    uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a, then a final mix
+    for (const uint8_t b : key) {
+        h = (h ^ b) * 0x100000001B3ull;
+    }
+    h ^= h >> 32;
+    return h * 0xD6E8FEB86659FD93ull;
+}
+
+size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                           size_t limit) noexcept {
+    uint8_t key[kMaxNameWire + 5];
+    const size_t key_size = key_of(q, key);
+    const auto it = entries_.find(hash_of({key, key_size}));
+    if (it == entries_.end()) {
+        return 0;
+    }
+    const Entry& e = it->second;
+    if (e.expires_ms <= now_ms || e.message.size() > std::min(limit, out.size()) ||
+        e.key.size() != key_size || std::memcmp(e.key.data(), key, key_size) != 0) {
+        return 0;
+    }
+    std::memcpy(out.data(), e.message.data(), e.message.size());
+    out[0] = static_cast<uint8_t>(q.id >> 8);
+    out[1] = static_cast<uint8_t>(q.id);
+    // The question as the client wrote it: the case of its name is the client's.
+    std::memcpy(out.data() + 12, q.qname.wire().data(), q.qname.wire().size());
+    const auto elapsed = static_cast<uint32_t>((now_ms - e.stored_ms) / 1000);
+    for (size_t i = 0; i < e.ttl_offsets.size(); ++i) {
+        put32(out.data() + e.ttl_offsets[i], e.ttls[i] > elapsed ? e.ttls[i] - elapsed : 0);
+    }
+    return e.message.size();
+}
+
+void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms) {
+    if (response.size() < 12 || options_.capacity == 0) {
+        return;
+    }
+    const uint8_t rcode = response[3] & 0x0F;
+    const bool truncated = (response[2] & 0x02) != 0;
+    if (truncated || (rcode != 0 && rcode != 3)) {
+        return;  // only NOERROR and NXDOMAIN answers are kept
+    }
+    Scan s;
+    if (!scan(response, s)) {
+        return;
+    }
+    const bool negative = rcode == 3 || s.answers == 0;
+    uint32_t ttl = negative ? std::min(s.negative_ttl, s.min_ttl) : s.min_ttl;
+    if (ttl == UINT32_MAX) {
+        ttl = options_.min_ttl;  // a negative answer without SOA: the shortest stay
+    }
+    ttl = std::clamp(ttl, options_.min_ttl, negative ? options_.max_denial_ttl : options_.max_ttl);
+    uint8_t key[kMaxNameWire + 5];
+    const size_t key_size = key_of(q, key);
+    const uint64_t hash = hash_of({key, key_size});
+    if (entries_.size() >= options_.capacity && entries_.count(hash) == 0) {
+        make_room(now_ms);
+    }
+    Entry& e = entries_[hash];
+    e.key.assign(key, key + key_size);
+    e.message.assign(response.begin(), response.end());
+    e.ttl_offsets = std::move(s.offsets);
+    e.ttls = std::move(s.ttls);
+    e.stored_ms = now_ms;
+    e.expires_ms = now_ms + uint64_t{ttl} * 1000;
+}
+
+void AnswerCache::make_room(uint64_t now_ms) {
+    // The first few entries of the table are as good as a random sample: the one that expires
+    // first goes (an expired one at once).
+    auto victim = entries_.begin();
+    size_t sampled = 0;
+    for (auto it = entries_.begin(); it != entries_.end() && sampled < 8; ++it, ++sampled) {
+        if (it->second.expires_ms <= now_ms) {
+            victim = it;
+            break;
+        }
+        if (it->second.expires_ms < victim->second.expires_ms) {
+            victim = it;
+        }
+    }
+    entries_.erase(victim);
+}
+
+}  // namespace clusterdns

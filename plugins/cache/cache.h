@@ -1,0 +1,60 @@
+#pragma once
+// The cache in front of the upstreams: forwarded answers kept for their TTL, served with the TTLs
+// counted down. One cache per worker, used from that worker's thread only, so a hit takes no lock;
+// a hit copies the stored message into the response buffer and allocates nothing.
+//
+// Keyed on the question (name case-insensitively, type, class) and on what changes the answer:
+// the DO and CD bits and whether the query had EDNS. Positive answers are kept between
+// `min_ttl` and `max_ttl` seconds, negative ones (NXDOMAIN, NODATA) for the SOA's negative TTL
+// (RFC 2308) between `min_ttl` and `max_denial_ttl`. SERVFAIL, truncated and unparseable answers
+// are not kept. Full, it drops an entry to make room (the oldest of a few sampled).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "server/codec/message.h"
+
+namespace clusterdns {
+
+struct CacheOptions {
+    size_t capacity = 10000;      // entries per worker
+    uint32_t min_ttl = 5;         // CoreDNS's minimum: an answer is kept at least this long
+    uint32_t max_ttl = 3600;      // success
+    uint32_t max_denial_ttl = 1800;
+};
+
+class AnswerCache {
+public:
+    explicit AnswerCache(CacheOptions options = {}) : options_(options) {}
+
+    // Writes the cached answer to `q` into `out` with the query's ID and the TTLs counted down
+    // to `now_ms`; returns its size, or 0 on a miss (or if it does not fit `limit`).
+    size_t lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                  size_t limit) noexcept;
+
+    // Keeps `response`, the upstream's answer to `q`, if it may be kept.
+    void store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms);
+
+    size_t size() const noexcept { return entries_.size(); }
+
+private:
+    struct Entry {
+        std::vector<uint8_t> key;
+        std::vector<uint8_t> message;
+        std::vector<uint16_t> ttl_offsets;  // where each RR's TTL is (not the OPT's)
+        std::vector<uint32_t> ttls;         // as the upstream gave them
+        uint64_t stored_ms = 0;
+        uint64_t expires_ms = 0;
+    };
+    static size_t key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noexcept;
+    static uint64_t hash_of(std::span<const uint8_t> key) noexcept;
+    void make_room(uint64_t now_ms);
+
+    CacheOptions options_;
+    std::unordered_map<uint64_t, Entry> entries_;
+};
+
+}  // namespace clusterdns
