@@ -113,7 +113,8 @@ struct PendingForward {
     socklen_t peer_size = 0;
     uint32_t connection = 0;  // TCP: the connection slot, while it serves the same client
     uint32_t generation = 0;
-    std::vector<uint8_t> query;
+    std::vector<uint8_t> query;     // the client's
+    std::vector<uint8_t> upstream;  // a chase: the query for the ExternalName's target
 };
 
 // A list of connection slots threaded through the slots themselves, oldest first: moving a
@@ -157,6 +158,7 @@ struct Worker {
     uint64_t wanted_generation = 0;
     uint64_t adopted_generation = 0;
     alignas(64) uint8_t answer[kTcpFrame];  // 2 bytes of TCP length, then the message
+    uint8_t upstream_answer[kMaxMessageSize];  // a cached answer to a chase's query
 };
 
 class Frontend::Impl {
@@ -215,7 +217,7 @@ struct Client {
 };
 
 size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
-                     std::span<uint8_t> out) noexcept;
+                     std::span<uint8_t> out, bool chase = false) noexcept;
 
 // --- UDP -------------------------------------------------------------------------------------
 
@@ -248,12 +250,13 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             const Handled handled = handle_query(w.zone.get(), packet, reply, Transport::Udp,
                                                  w.stats, w.upstream != nullptr);
             size_t size = handled.size;
-            if (handled.disposition == Disposition::Forward) {
+            if (handled.disposition == Disposition::Forward ||
+                handled.disposition == Disposition::Chase) {
                 size = forward_query(w,
                                      {.fd = socket.fd,
                                       .peer = query.msg_name,
                                       .peer_size = query.msg_namelen},
-                                     packet, reply);
+                                     packet, reply, handled.disposition == Disposition::Chase);
             }
             if (size == 0) {
                 continue;
@@ -450,12 +453,13 @@ void process_tcp(Connection& c) noexcept {
         const Handled handled = handle_query(w.zone.get(), query, reply, Transport::Tcp, w.stats,
                                              w.upstream != nullptr);
         size_t size = handled.size;
-        if (handled.disposition == Disposition::Forward) {
+        if (handled.disposition == Disposition::Forward ||
+            handled.disposition == Disposition::Chase) {
             size = forward_query(w,
                                  {.transport = Transport::Tcp,
                                   .connection = c.index,
                                   .generation = c.generation},
-                                 query, reply);
+                                 query, reply, handled.disposition == Disposition::Chase);
             if (size == 0) {
                 // One query at a time per connection: the next waits for this one's answer.
                 uv_read_stop(stream_of(c));
@@ -576,9 +580,13 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexc
     if (w.stopping) {
         return;
     }
+    const auto respond = [&](std::span<uint8_t> out, Transport transport) {
+        return p.upstream.empty()
+                   ? forwarded_response(p.query, response, out, transport)
+                   : chased_response(w.zone.get(), p.query, response, out, transport);
+    };
     if (p.transport == Transport::Udp) {
-        const size_t size =
-            forwarded_response(p.query, response, {w.answer, kMaxMessageSize}, Transport::Udp);
+        const size_t size = respond({w.answer, kMaxMessageSize}, Transport::Udp);
         if (size == 0 || sendto(p.fd, w.answer, size, MSG_DONTWAIT | MSG_NOSIGNAL,
                                 reinterpret_cast<const sockaddr*>(&p.peer), p.peer_size) < 0) {
             w.stats.count(w.stats.dropped);
@@ -589,8 +597,7 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexc
     if (c.generation != p.generation || c.state != ConnectionState::Forwarding) {
         return;  // the client is gone
     }
-    const size_t size =
-        forwarded_response(p.query, response, {w.answer + 2, kMaxMessageSize}, Transport::Tcp);
+    const size_t size = respond({w.answer + 2, kMaxMessageSize}, Transport::Tcp);
     enter(c, ConnectionState::Idle);
     if (size != 0) {
         send_tcp(c, size);
@@ -609,7 +616,7 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
     --w.forwarding;
     if (!response.empty() && !w.stopping) {
         Query q;
-        if (parse_query(p->query, q) == ParseStatus::Ok) {
+        if (parse_query(p->upstream.empty() ? p->query : p->upstream, q) == ParseStatus::Ok) {
             w.cache->store(q, response, uv_now(&w.loop));
         }
     }
@@ -627,14 +634,31 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
 // Sends a client's query to the upstreams; the answer goes back to the client `p` describes.
 // Over the cap on queries in flight, writes REFUSED into `out` instead and returns its size.
 size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
-                     std::span<uint8_t> out) noexcept {
+                     std::span<uint8_t> out, bool chase) noexcept {
+    // A chase asks for the ExternalName's target, and answers the client with the zone's CNAME
+    // chain followed by what came back.
+    uint8_t chase_packet[kMaxNameWire + 32];
+    std::span<const uint8_t> upstream_query = packet;
+    if (chase) {
+        const size_t size = chase_query(w.zone.get(), packet, chase_packet);
+        if (size == 0) {
+            return chased_response(w.zone.get(), packet, {}, out, client.transport);
+        }
+        upstream_query = {chase_packet, size};
+    }
     // A cache hit is answered here, without allocating: parsed again, as only forwarded queries
     // need it.
     Query q;
-    if (parse_query(packet, q) == ParseStatus::Ok) {
-        if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
-                                                response_limit(q, client.transport))) {
-            return size;
+    if (parse_query(upstream_query, q) == ParseStatus::Ok) {
+        if (!chase) {
+            if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
+                                                    response_limit(q, client.transport))) {
+                return size;
+            }
+        } else if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), w.upstream_answer,
+                                                       kMaxMessageSize)) {
+            return chased_response(w.zone.get(), packet, {w.upstream_answer, size}, out,
+                                   client.transport);
         }
     }
     if (w.forwarding >= w.max_forwarding) {
@@ -651,6 +675,9 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     p->generation = client.generation;
     p->worker = &w;
     p->query.assign(packet.begin(), packet.end());
+    if (chase) {
+        p->upstream.assign(upstream_query.begin(), upstream_query.end());
+    }
     p->deadline = uv_now(&w.loop) + w.forward_deadline_ms;
     PendingForward* raw = p.release();
     w.forwards.push_back(raw);
@@ -658,7 +685,7 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     if (w.forwards.size() == 1) {
         uv_timer_start(&w.forward_timer, on_forward_deadline, w.forward_deadline_ms, 0);
     }
-    w.upstream->forward(raw->query, on_forwarded, raw);
+    w.upstream->forward(chase ? raw->upstream : raw->query, on_forwarded, raw);
     return 0;
 }
 

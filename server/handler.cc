@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/codec/message.h"
+#include "server/codec/wire.h"
 #include "zone/answer.h"
 
 namespace clusterdns {
@@ -30,12 +31,19 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
         case ParseStatus::Ok:
             if (snapshot == nullptr) {
                 w.set_rcode(Rcode::ServFail);
-            } else if (answer_query(*snapshot, q, w, nullptr, forwarding) ==
-                       AnswerStatus::NotOurs) {
-                if (forwarding) {
-                    return {.disposition = Disposition::Forward};
+            } else {
+                Name target;
+                const AnswerStatus answered =
+                    answer_query(*snapshot, q, w, nullptr, forwarding, forwarding ? &target : nullptr);
+                if (answered == AnswerStatus::External) {
+                    return {.disposition = Disposition::Chase};
                 }
-                w.set_rcode(Rcode::Refused);  // not ours, and no upstream: no open resolver
+                if (answered == AnswerStatus::NotOurs) {
+                    if (forwarding) {
+                        return {.disposition = Disposition::Forward};
+                    }
+                    w.set_rcode(Rcode::Refused);  // not ours, and no upstream: no open resolver
+                }
             }
             break;
         case ParseStatus::FormErr:
@@ -82,6 +90,128 @@ size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_
     w.begin(q);
     w.set_rcode(static_cast<Rcode>(response[3] & 0x0F));
     w.set_truncated();
+    return w.finish();
+}
+
+namespace {
+
+constexpr uint16_t kTypeNs = 2, kTypeCname = 5, kTypeSoa = 6, kTypePtr = 12, kTypeMx = 15,
+                   kTypeSrv = 33, kTypeDname = 39;
+
+// Copies `count` RRs at the reader's position into the answer section, their names (owners and
+// inside the RDATA of the types that hold names) decompressed for the writer to compress anew.
+void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
+    for (uint16_t i = 0; i < count && r.ok(); ++i) {
+        const Name owner = Name::read(r);
+        const auto type = r.u16();
+        r.skip(2);
+        const uint32_t ttl = r.u32();
+        const uint16_t length = r.u16();
+        const size_t end = r.pos() + length;
+        if (!r.ok() || end > r.data().size()) {
+            return;
+        }
+        uint8_t rdata[2 * kMaxNameWire + 20];
+        size_t size = 0;
+        const auto put_name = [&](const Name& n) {
+            std::copy(n.wire().begin(), n.wire().end(), rdata + size);
+            size += n.size();
+        };
+        const auto put_fixed = [&](size_t bytes) {
+            for (size_t k = 0; k < bytes; ++k) {
+                rdata[size++] = r.u8();
+            }
+        };
+        std::span<const uint8_t> data;
+        switch (type) {
+            case kTypeNs:
+            case kTypeCname:
+            case kTypePtr:
+            case kTypeDname:
+                put_name(Name::read(r));
+                break;
+            case kTypeMx:
+                put_fixed(2);
+                put_name(Name::read(r));
+                break;
+            case kTypeSrv:
+                put_fixed(6);
+                put_name(Name::read(r));
+                break;
+            case kTypeSoa:
+                put_name(Name::read(r));
+                put_name(Name::read(r));
+                put_fixed(20);
+                break;
+            default:
+                data = r.data().subspan(r.pos(), length);  // no names inside: as it is
+                break;
+        }
+        if (data.empty()) {
+            data = {rdata, size};
+        }
+        r = WireReader(r.data(), end);
+        if (!w.add(Section::Answer, owner.wire(), static_cast<RrType>(type), ttl, data)) {
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
+                   std::span<uint8_t> out) noexcept {
+    Query q;
+    if (snapshot == nullptr || parse_query(query, q) != ParseStatus::Ok) {
+        return 0;
+    }
+    uint8_t scratch[kMaxUdpResponse];
+    ResponseWriter w(scratch, sizeof scratch);
+    w.begin(q);
+    Name target;
+    if (answer_query(*snapshot, q, w, nullptr, true, &target) != AnswerStatus::External) {
+        return 0;  // the zone changed meanwhile
+    }
+    WireWriter out_writer(out);
+    const uint8_t header[] = {0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};  // RD, QD 1, AR 1
+    out_writer.bytes(header);
+    out_writer.bytes(target.wire());
+    out_writer.u16(static_cast<uint16_t>(q.qtype));
+    out_writer.u16(1);
+    // OPT: 1232 bytes over UDP, the client's DO bit.
+    const uint8_t opt[] = {0, 0, 41, 0x04, 0xD0, 0, 0, static_cast<uint8_t>(q.dnssec_ok ? 0x80 : 0),
+                           0, 0, 0};
+    out_writer.bytes(opt);
+    return out_writer.ok() ? out_writer.pos() : 0;
+}
+
+size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
+                       std::span<const uint8_t> upstream, std::span<uint8_t> out,
+                       Transport transport) noexcept {
+    Query q;
+    if (snapshot == nullptr || parse_query(query, q) != ParseStatus::Ok) {
+        return 0;
+    }
+    ResponseWriter w(out, response_limit(q, transport));
+    w.begin(q);
+    Name target;
+    if (answer_query(*snapshot, q, w, nullptr, true, &target) == AnswerStatus::External &&
+        upstream.size() >= 12 && !w.truncated()) {
+        const auto rcode = static_cast<Rcode>(upstream[3] & 0x0F);
+        if (rcode == Rcode::NoError || rcode == Rcode::NxDomain) {
+            w.set_rcode(rcode);  // RFC 6604: the RCODE of the last name of the chain
+            WireReader r(upstream);
+            r.skip(4);
+            const uint16_t questions = r.u16();
+            const uint16_t answers = r.u16();
+            r.skip(4);
+            for (uint16_t i = 0; i < questions && r.ok(); ++i) {
+                Name::read(r);
+                r.skip(4);
+            }
+            copy_answers(r, answers, w);
+        }
+    }
     return w.finish();
 }
 

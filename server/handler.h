@@ -33,6 +33,7 @@ struct alignas(64) WorkerStats {
 enum class Disposition : uint8_t {
     Answer,   // the response is in `out`
     Forward,  // not our zones': the caller forwards the packet as it came
+    Chase,    // an ExternalName leaves our zones: the caller resolves its target (chase_query)
     Drop,     // nothing to send
 };
 
@@ -57,6 +58,17 @@ size_t response_limit(const Query& q, Transport transport) noexcept;
 // `out`, 0 if `query` cannot be answered at all.
 size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_t> response,
                           std::span<uint8_t> out, Transport transport) noexcept;
+
+// Chase: the query for the records of the name an ExternalName's CNAME chain leaves our zones
+// at (the client's type, RD, EDNS with its DO bit), written to `out`; returns its size.
+size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
+                   std::span<uint8_t> out) noexcept;
+
+// Chase: the client's answer, the CNAME chain from the zone followed by the answer records of
+// `upstream` (the response to chase_query's query; empty if none came), with its RCODE.
+size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
+                       std::span<const uint8_t> upstream, std::span<uint8_t> out,
+                       Transport transport) noexcept;
 
 // An empty response to `query` with `rcode` (REFUSED when too many queries are forwarded).
 size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uint8_t> out,

@@ -857,7 +857,8 @@ constexpr RrType kTypes[] = {RrType::A,   RrType::Ns,  RrType::Cname, RrType::So
 }  // namespace
 
 AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
-                          AnswerWork* work, bool reverse_fallthrough) noexcept {
+                          AnswerWork* work, bool reverse_fallthrough,
+                          Name* external_target) noexcept {
     AnswerWork unused;
     if (q.qclass != static_cast<uint16_t>(RrClass::In) || q.qtype == RrType::Axfr ||
         q.qtype == RrType::Ixfr) {
@@ -901,7 +902,11 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
                 return AnswerStatus::Answered;  // truncated: what follows could not go in either
             }
             if (!find_apex(a.config, Labels(target.wire()), apex)) {
-                return AnswerStatus::Answered;  // leaves our zones: the client's resolver follows it
+                // Leaves our zones: the caller resolves the target, or the client's resolver.
+                if (external_target != nullptr && Name::from_wire(target.wire(), *external_target)) {
+                    return AnswerStatus::External;
+                }
+                return AnswerStatus::Answered;
             }
             name = target.wire();
             continue;

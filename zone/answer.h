@@ -22,14 +22,18 @@ struct AnswerWork {
 enum class AnswerStatus : uint8_t {
     Answered,  // `w` holds the answer
     NotOurs,   // nothing written: a name outside our zones, for the forwarder (or REFUSED)
+    External,  // `w` holds a CNAME chain that leaves our zones at `external_target`
 };
 
 // Writes the answer for `q` (already parsed as a well-formed QUERY) into `w`: RCODE, AA and
 // sections. A name outside the cluster domain and the reverse zones is NotOurs; so is a reverse
 // name with no record when `reverse_fallthrough` (kubeadm's `fallthrough in-addr.arpa ip6.arpa`:
 // the addresses of the world are the upstream's to name). Other classes and zone transfers are
-// REFUSED. Adds to `work` if given.
+// REFUSED. Adds to `work` if given. With `external_target`, a CNAME chain (an ExternalName) that
+// leaves our zones is External and its last target is stored there, for the caller to resolve
+// and append (as CoreDNS does); without, the client's resolver follows it.
 AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWriter& w,
-                          AnswerWork* work = nullptr, bool reverse_fallthrough = false) noexcept;
+                          AnswerWork* work = nullptr, bool reverse_fallthrough = false,
+                          Name* external_target = nullptr) noexcept;
 
 }  // namespace clusterdns

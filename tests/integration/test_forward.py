@@ -16,11 +16,18 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
   SERVFAIL within 3 s, and cluster names answer meanwhile;
 - `--max-concurrent 2 --workers 1` with an upstream that never answers: the third query in flight
   is REFUSED at once;
+- an ExternalName to an outside name answers its CNAME and, resolved through the server's own
+  chain as CoreDNS does, the target's records (A and AAAA, UDP and TCP); a target that does not
+  exist gives the CNAME with NXDOMAIN (RFC 6604);
+- glibc as a pod uses it: with a pod's resolv.conf (search path, ndots:5) bind-mounted in a private
+  mount namespace (unshare --mount) and the server on port 53 of a loopback address, `getent
+  hosts` resolves a short Service name, an ExternalName and an outside name;
 - an upstream that is this server itself is refused at start-up with a clear message.
 """
 
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +38,44 @@ from harness import EXAMPLES, svc  # noqa: E402
 from upstream import BIG_TXT, BlackHole, Unbound, free_port  # noqa: E402
 
 WWW = "www.example.test."
+
+
+EXTERNAL = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web-ext, namespace: shop}
+spec: {type: ExternalName, externalName: www.example.test}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: gone-ext, namespace: shop}
+spec: {type: ExternalName, externalName: nope.example.test}
+"""
+
+
+def glibc(t, tmp, manifests):
+    """getent hosts through glibc's resolver, as a pod of namespace production would."""
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        print("note: no private mount namespace here; the glibc part is skipped", flush=True)
+        return
+    address = "127.0.0.93"
+    resolv = tmp / "resolv.conf"
+    resolv.write_text(f"nameserver {address}\nsearch production.svc.cluster.local "
+                      "svc.cluster.local cluster.local\noptions ndots:5 attempts:1 timeout:3\n")
+    with Unbound() as unbound, t.server("--manifests", EXAMPLES, "--manifests", manifests,
+                                        "--upstream", unbound.address,
+                                        listen=(f"{address}:53",)):
+        for name, want in (("api-service", "10.96.10.100"),
+                           ("api-service.production", "10.96.10.100"),
+                           ("web-ext.shop", "192.0.2.10"),
+                           ("www.example.test", "192.0.2.10")):
+            ran = subprocess.run(["unshare", "--mount", "sh", "-c",
+                                  f"mount --bind {resolv} /etc/resolv.conf && "
+                                  f"getent ahostsv4 {name}"],
+                                 capture_output=True, text=True, timeout=20)
+            t.check(ran.returncode == 0 and want in ran.stdout,
+                    f"getent ahostsv4 {name}: want {want}, exit {ran.returncode}, "
+                    f"out {ran.stdout!r} err {ran.stderr[-200:]!r}")
 
 
 def scenario(t):
@@ -103,6 +148,23 @@ def scenario(t):
                 t.expect(f.result(), rcode="SERVFAIL", aa=None, answer=[])
             t.check(time.monotonic() - started < 3.0, "silent upstream: SERVFAIL within 3 s")
         t.check(hole.received >= 2, f"the black hole saw the queries ({hole.received})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifests = Path(tmp) / "external.yaml"
+        manifests.write_text(EXTERNAL)
+        with Unbound() as unbound, t.server("--manifests", EXAMPLES, "--manifests", manifests,
+                                            "--upstream", unbound.address) as srv:
+            web = "web-ext.shop.svc.cluster.local."
+            for tcp in (False, True):
+                t.expect(srv.dig(web, "A", tcp=tcp),
+                         answer=[(web, "CNAME", WWW), (WWW, "A", "192.0.2.10")])
+                t.expect(srv.dig(web, "AAAA", tcp=tcp),
+                         answer=[(web, "CNAME", WWW), (WWW, "AAAA", "2001:db8::10")])
+                gone = "gone-ext.shop.svc.cluster.local."
+                t.expect(srv.dig(gone, "A", tcp=tcp), rcode="NXDOMAIN",
+                         answer=[(gone, "CNAME", "nope.example.test.")])
+            t.expect(srv.dig(web, "CNAME"), answer=[(web, "CNAME", WWW)])
+        glibc(t, Path(tmp), manifests)
 
     port = free_port()
     ran = subprocess.run([str(t.binary), "--manifests", str(EXAMPLES), "--listen",
