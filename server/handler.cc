@@ -75,15 +75,15 @@ size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_
     if (parse_query(query, q) != ParseStatus::Ok) {
         return 0;  // it parsed when it was forwarded: cannot happen
     }
+    if (!well_formed_response(response, &q)) {
+        return error_response(query, Rcode::ServFail, out, transport);  // none, or not a DNS answer
+    }
     const size_t limit = response_limit(q, transport);
-    if (response.size() >= 12 && response.size() <= limit && response.size() <= out.size()) {
+    if (response.size() <= limit && response.size() <= out.size()) {
         std::copy(response.begin(), response.end(), out.begin());
         out[0] = static_cast<uint8_t>(q.id >> 8);  // c-ares sent it under an ID of its own
         out[1] = static_cast<uint8_t>(q.id);
         return response.size();
-    }
-    if (response.size() < 12) {
-        return error_response(query, Rcode::ServFail, out, transport);
     }
     // Too big for this client over UDP: no partial answer, TC so it asks again over TCP.
     ResponseWriter w(out, limit);
@@ -95,15 +95,12 @@ size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_
 
 namespace {
 
-constexpr uint16_t kTypeNs = 2, kTypeCname = 5, kTypeSoa = 6, kTypePtr = 12, kTypeMx = 15,
-                   kTypeSrv = 33, kTypeDname = 39;
-
 // Copies `count` RRs at the reader's position into the answer section, their names (owners and
 // inside the RDATA of the types that hold names) decompressed for the writer to compress anew.
 void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
     for (uint16_t i = 0; i < count && r.ok(); ++i) {
         const Name owner = Name::read(r);
-        const auto type = r.u16();
+        const auto type = static_cast<RrType>(r.u16());
         r.skip(2);
         const uint32_t ttl = r.u32();
         const uint16_t length = r.u16();
@@ -124,21 +121,21 @@ void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
         };
         std::span<const uint8_t> data;
         switch (type) {
-            case kTypeNs:
-            case kTypeCname:
-            case kTypePtr:
-            case kTypeDname:
+            case RrType::Ns:
+            case RrType::Cname:
+            case RrType::Ptr:
+            case RrType::Dname:
                 put_name(Name::read(r));
                 break;
-            case kTypeMx:
+            case RrType::Mx:
                 put_fixed(2);
                 put_name(Name::read(r));
                 break;
-            case kTypeSrv:
+            case RrType::Srv:
                 put_fixed(6);
                 put_name(Name::read(r));
                 break;
-            case kTypeSoa:
+            case RrType::Soa:
                 put_name(Name::read(r));
                 put_name(Name::read(r));
                 put_fixed(20);
@@ -151,7 +148,7 @@ void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
             data = {rdata, size};
         }
         r = WireReader(r.data(), end);
-        if (!w.add(Section::Answer, owner.wire(), static_cast<RrType>(type), ttl, data)) {
+        if (!w.add(Section::Answer, owner.wire(), type, ttl, data)) {
             return;
         }
     }
@@ -196,7 +193,7 @@ size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
     w.begin(q);
     Name target;
     if (answer_query(*snapshot, q, w, nullptr, true, &target) == AnswerStatus::External &&
-        upstream.size() >= 12 && !w.truncated()) {
+        well_formed_response(upstream) && !w.truncated()) {
         const auto rcode = static_cast<Rcode>(upstream[3] & 0x0F);
         if (rcode == Rcode::NoError || rcode == Rcode::NxDomain) {
             w.set_rcode(rcode);  // RFC 6604: the RCODE of the last name of the chain

@@ -131,7 +131,7 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
         return;  // only NOERROR and NXDOMAIN answers are kept
     }
     Scan s;
-    if (!scan(response, s)) {
+    if (!well_formed_response(response, &q) || !scan(response, s)) {
         return;
     }
     const bool negative = rcode == 3 || s.answers == 0;

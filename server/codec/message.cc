@@ -39,6 +39,64 @@ bool skip_rr(WireReader& r, Query& q, bool& bad_opt) noexcept {
 
 }  // namespace
 
+bool well_formed_response(std::span<const uint8_t> message, const Query* q) noexcept {
+    WireReader r(message);
+    r.skip(2);
+    const uint16_t flags = r.u16();
+    const uint16_t questions = r.u16();
+    const uint32_t records = uint32_t{r.u16()} + r.u16() + r.u16();
+    if (!r.ok() || (flags & 0x8000) == 0 || questions > 1 || (q != nullptr && questions != 1)) {
+        return false;
+    }
+    if (questions == 1) {
+        const Name name = Name::read(r);
+        const uint16_t type = r.u16();
+        const uint16_t qclass = r.u16();
+        if (q != nullptr && (!name_equal(name.wire(), q->qname.wire()) ||
+                             type != static_cast<uint16_t>(q->qtype) || qclass != q->qclass)) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < records && r.ok(); ++i) {
+        Name::read(r);
+        const uint16_t type = r.u16();
+        r.skip(6);
+        const uint16_t length = r.u16();
+        if (!r.ok() || r.remaining() < length) {
+            return false;
+        }
+        const size_t end = r.pos() + length;
+        switch (static_cast<RrType>(type)) {
+            case RrType::Ns:
+            case RrType::Cname:
+            case RrType::Ptr:
+            case RrType::Dname:
+                Name::read(r);
+                break;
+            case RrType::Soa:
+                Name::read(r);
+                Name::read(r);
+                r.skip(20);
+                break;
+            case RrType::Mx:
+                r.skip(2);
+                Name::read(r);
+                break;
+            case RrType::Srv:
+                r.skip(6);
+                Name::read(r);
+                break;
+            default:
+                r.skip(length);
+                break;
+        }
+        if (!r.ok() || r.pos() != end) {
+            return false;
+        }
+    }
+    return r.ok() && r.remaining() == 0;
+}
+
 ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept {
     WireReader r(packet);
     q.id = r.u16();

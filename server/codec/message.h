@@ -40,6 +40,12 @@ struct Query {
 // id, the opcode and, where it parsed, the question.
 ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept;
 
+// Whether `message` is a well-formed response (to `q`, when given: the same question, names
+// compared case-insensitively): QR set, every name decompresses, each RDATA (with the names of
+// NS, CNAME, PTR, DNAME, SOA, MX and SRV) fills exactly its RDLENGTH, nothing after the last
+// record. What a forwarder checks of an upstream's answer before it relays or keeps it.
+bool well_formed_response(std::span<const uint8_t> message, const Query* q = nullptr) noexcept;
+
 // Builds a response in a caller-owned buffer: header, question, then RRs in section order,
 // compressing owner names and the names inside NS/CNAME/PTR/SOA RDATA (RFC 3597 4). An RR that
 // does not fit is left out; leaving out an answer or authority RR sets TC (RFC 2181 9).

@@ -47,7 +47,9 @@ Name Name::read(WireReader& r) noexcept {
             if (end_after_name == 0) {
                 end_after_name = pos + 2;
             }
-            if (target >= earliest) {
+            // A name never starts inside the header: a pointer there is an attack, and would
+            // read differently once the ID is rewritten.
+            if (target >= earliest || target < kHeaderSize) {
                 r.fail();
                 return Name();
             }

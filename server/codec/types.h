@@ -16,6 +16,7 @@ enum class RrType : uint16_t {
     Txt = 16,
     Aaaa = 28,
     Srv = 33,
+    Dname = 39,
     Opt = 41,
     Ixfr = 251,
     Axfr = 252,
