@@ -113,6 +113,20 @@ Result<ForwardOptions> forward_options(const Options& o, const std::vector<Liste
     forward.policy = o.policy == "sequential"    ? UpstreamPolicy::Sequential
                      : o.policy == "round_robin" ? UpstreamPolicy::RoundRobin
                                                  : UpstreamPolicy::Random;
+    for (const std::string& text : o.stub_domains) {
+        auto stub = parse_stub_domain(text);  // checked when the options were read
+        if (!stub) {
+            return stub.error();
+        }
+        for (const std::string& upstream : stub->upstreams) {
+            if (is_self(upstream, listen)) {
+                return Error{fmt::format("stub domain {}: upstream {} is this server itself: "
+                                         "queries would loop",
+                                         stub->domain, upstream)};
+            }
+        }
+        forward.stub_domains.push_back(std::move(*stub));
+    }
     if (std::find(o.upstreams.begin(), o.upstreams.end(), "none") != o.upstreams.end()) {
         return forward;
     }

@@ -37,6 +37,8 @@ struct Options {
     std::string resolv_conf = "/etc/resolv.conf";
     std::string policy = "random";  // random, round_robin or sequential
     unsigned max_concurrent = 1000;  // forwarded queries in flight; beyond, REFUSED
+    // "DOMAIN=ADDR[:PORT][,ADDR...]": names at or below DOMAIN go there (kube-dns's stubDomains).
+    std::vector<std::string> stub_domains;
 
     // The kubernetes source (plugins/kubernetes/README.md): list and watch the API server of
     // `kubeconfig` (files joined by ':', as $KUBECONFIG) and `context`, or with in_cluster the

@@ -48,6 +48,7 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --startup-timeout SECONDS   serve without the first full API sync after this (default 5)
   --upstream ADDR[:PORT]      forward names outside the zones here (repeatable; default: the
                               nameservers of /etc/resolv.conf; "none": answer them REFUSED)
+  --stub-domain DOMAIN=ADDR[:PORT][,ADDR...]   names below DOMAIN go to these (repeatable)
 
 Once the zone is loaded and the sockets are bound, prints one line to standard output:
   clusterdns: listening on ADDR:PORT [ADDR:PORT ...]
@@ -162,6 +163,15 @@ const Setting kSettings[] = {
          o.policy = std::string(v);
          return {};
      }},
+    {"stub_domains", "--stub-domain", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (auto stub = parse_stub_domain(v); !stub) {
+             return Error{fmt::format("{}: {}", what, stub.error().message)};
+         }
+         o.stub_domains.emplace_back(v);
+         return {};
+     },
+     &Options::stub_domains},
     {"max_concurrent", "--max-concurrent", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.max_concurrent, what, v, 1, 1000000);

@@ -172,6 +172,13 @@ TEST_CASE("config: upstreams are addresses with an optional port, or none") {
           "--upstream: upstream \"dns.example.com\": not an IP address (with an optional :PORT)");
     CHECK(parse_error({"--upstream", "10.0.0.1:0"}) ==
           "--upstream: upstream \"10.0.0.1:0\": port \"0\" is not 1-65535");
+    CHECK(parse_ok({"--stub-domain", "consul.local=10.0.0.1:8600,10.0.0.2"}).stub_domains ==
+          Strings{"consul.local=10.0.0.1:8600,10.0.0.2"});
+    CHECK(parse_error({"--stub-domain", "consul.local"}) ==
+          "--stub-domain: stub domain \"consul.local\": expected DOMAIN=ADDR[:PORT][,ADDR...]");
+    CHECK(parse_error({"--stub-domain", "consul.local=10.0.0.1,nope"}) ==
+          "--stub-domain: stub domain \"consul.local=10.0.0.1,nope\": upstream \"nope\": not an "
+          "IP address (with an optional :PORT)");
     CHECK(parse_error({"--policy", "fastest"}) ==
           "--policy: \"fastest\" is not random, round_robin or sequential");
     const TempFile file("upstream: [10.0.0.1, \"10.0.0.2:5353\"]\npolicy: sequential\n"

@@ -143,7 +143,13 @@ struct Worker {
     WorkerStats stats;
     // Forwarding: null without upstreams. Pending queries in the order sent, which is the order
     // of their deadlines.
-    std::unique_ptr<UpstreamChannel> upstream;
+    std::unique_ptr<UpstreamChannel> upstream;  // null: only stub domains are forwarded
+    struct Stub {
+        Name domain;
+        std::unique_ptr<UpstreamChannel> channel;
+    };
+    std::vector<Stub> stubs;  // most labels first: the first that holds a name takes it
+    bool forwarding_enabled = false;
     std::unique_ptr<AnswerCache> cache;  // forwarded answers
     std::deque<PendingForward*> forwards;
     size_t forwarding = 0;  // in flight
@@ -248,7 +254,7 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
                 b.query_data[i], std::min<size_t>(b.queries[i].msg_len, kUdpQuerySlot));
             const std::span<uint8_t> reply(b.reply_data[replies], kMaxUdpResponse);
             const Handled handled = handle_query(w.zone.get(), packet, reply, Transport::Udp,
-                                                 w.stats, w.upstream != nullptr);
+                                                 w.stats, w.forwarding_enabled);
             size_t size = handled.size;
             if (handled.disposition == Disposition::Forward ||
                 handled.disposition == Disposition::Chase) {
@@ -451,7 +457,7 @@ void process_tcp(Connection& c) noexcept {
         answered = true;
         const std::span<uint8_t> reply(w.answer + 2, kMaxMessageSize);
         const Handled handled = handle_query(w.zone.get(), query, reply, Transport::Tcp, w.stats,
-                                             w.upstream != nullptr);
+                                             w.forwarding_enabled);
         size_t size = handled.size;
         if (handled.disposition == Disposition::Forward ||
             handled.disposition == Disposition::Chase) {
@@ -661,7 +667,14 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
                                    client.transport);
         }
     }
-    if (w.forwarding >= w.max_forwarding) {
+    UpstreamChannel* channel = w.upstream.get();
+    for (const Worker::Stub& stub : w.stubs) {
+        if (name_in_zone(q.qname_lower.wire(), stub.domain.wire())) {
+            channel = stub.channel.get();
+            break;
+        }
+    }
+    if (w.forwarding >= w.max_forwarding || channel == nullptr) {
         return error_response(packet, Rcode::Refused, out, client.transport);
     }
     auto p = std::make_unique<PendingForward>();
@@ -685,7 +698,7 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     if (w.forwards.size() == 1) {
         uv_timer_start(&w.forward_timer, on_forward_deadline, w.forward_deadline_ms, 0);
     }
-    w.upstream->forward(chase ? raw->upstream : raw->query, on_forwarded, raw);
+    channel->forward(chase ? raw->upstream : raw->query, on_forwarded, raw);
     return 0;
 }
 
@@ -710,6 +723,9 @@ void on_wake(uv_async_t* async) noexcept {
         w.stopping = true;
         if (w.upstream) {
             w.upstream->close();  // calls back every query in flight, unanswered
+        }
+        for (Worker::Stub& stub : w.stubs) {
+            stub.channel->close();
         }
         for (PendingForward* p : w.forwards) {
             delete p;
@@ -961,6 +977,21 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
                 return upstream.error();
             }
             w->upstream = std::move(*upstream);
+        }
+        for (const StubDomain& stub : options.forward.stub_domains) {
+            ForwardOptions own = options.forward;
+            own.upstreams = stub.upstreams;
+            auto channel = UpstreamChannel::start(&w->loop, own);
+            if (!channel) {
+                return channel.error();
+            }
+            w->stubs.push_back({*Name::from_text(stub.domain), std::move(*channel)});
+        }
+        std::sort(w->stubs.begin(), w->stubs.end(), [](const auto& a, const auto& b) {
+            return a.domain.label_count() > b.domain.label_count();
+        });
+        w->forwarding_enabled = w->upstream != nullptr || !w->stubs.empty();
+        if (w->forwarding_enabled) {
             w->cache = std::make_unique<AnswerCache>(options.cache);
             w->max_forwarding = std::max(1u, options.max_concurrent_forwards / workers);
             w->forward_deadline_ms = options.forward_deadline_ms;

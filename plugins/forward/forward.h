@@ -20,8 +20,15 @@ namespace clusterdns {
 // `round_robin`, which c-ares does not distinguish) a different one each time.
 enum class UpstreamPolicy : uint8_t { Random, RoundRobin, Sequential };
 
+// Names at or below `domain` go to its own upstreams (kube-dns's stubDomains).
+struct StubDomain {
+    std::string domain;  // lowercase, no final dot
+    std::vector<std::string> upstreams;
+};
+
 struct ForwardOptions {
     std::vector<std::string> upstreams;  // "ADDR:PORT" or "[V6]:PORT"
+    std::vector<StubDomain> stub_domains;
     UpstreamPolicy policy = UpstreamPolicy::Random;
     uint32_t try_timeout_ms = 1000;  // one attempt at one upstream
     uint32_t tries = 2;              // rounds over the upstreams

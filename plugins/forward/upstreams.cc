@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "server/codec/name.h"
+
 namespace clusterdns {
 
 Result<std::string> parse_upstream(std::string_view text) {
@@ -43,6 +45,38 @@ Result<std::string> parse_upstream(std::string_view text) {
                                  quoted(port))};
     }
     return v4 ? fmt::format("{}:{}", host, number) : fmt::format("[{}]:{}", host, number);
+}
+
+Result<StubDomain> parse_stub_domain(std::string_view text) {
+    const size_t eq = text.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == text.size()) {
+        return Error{fmt::format("stub domain {}: expected DOMAIN=ADDR[:PORT][,ADDR...]",
+                                 quoted(text))};
+    }
+    StubDomain stub;
+    std::string_view domain = text.substr(0, eq);
+    if (domain.ends_with('.')) {
+        domain.remove_suffix(1);
+    }
+    auto name = Name::from_text(domain);
+    if (!name || domain.empty()) {
+        return Error{fmt::format("stub domain {}: {} is not a domain name", quoted(text),
+                                 quoted(domain))};
+    }
+    for (const char c : domain) {
+        stub.domain.push_back(static_cast<char>(lower_ascii(static_cast<uint8_t>(c))));
+    }
+    std::string_view rest = text.substr(eq + 1);
+    while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        auto upstream = parse_upstream(rest.substr(0, comma));
+        if (!upstream) {
+            return Error{fmt::format("stub domain {}: {}", quoted(text), upstream.error().message)};
+        }
+        stub.upstreams.push_back(std::move(*upstream));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    return stub;
 }
 
 Result<std::vector<std::string>> resolv_conf_upstreams(const std::string& path) {

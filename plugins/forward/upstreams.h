@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "plugins/forward/forward.h"
 #include "server/codec/result.h"
 
 namespace clusterdns {
@@ -13,6 +14,9 @@ namespace clusterdns {
 // "10.0.0.10", "10.0.0.10:5353", "::1", "[::1]:5353" -> "10.0.0.10:53", "[::1]:5353" (the form
 // c-ares takes); an error naming the text otherwise.
 Result<std::string> parse_upstream(std::string_view text);
+
+// "consul.local=10.0.0.1:8600,10.0.0.2" -> a stub domain with its upstreams.
+Result<StubDomain> parse_stub_domain(std::string_view text);
 
 // The nameservers of a resolv.conf file, in order, as parse_upstream() gives them. A file without
 // any is an error: forwarding would have nowhere to go.

@@ -12,6 +12,8 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
 - the cache: answers stay while the upstream is stopped, with their TTLs counted down and the
   client's case; NXDOMAIN is cached too, with the upstream's SOA;
 - `--upstream none` answers outside names REFUSED;
+- a stub domain (`--stub-domain example.test=ADDR`) takes the names below it to its own upstream,
+  with or without a default upstream (which here never answers);
 - the upstream stopped (connections refused): SERVFAIL at once; an upstream that never answers:
   SERVFAIL within 3 s, and cluster names answer meanwhile;
 - `--max-concurrent 2 --workers 1` with an upstream that never answers: the third query in flight
@@ -126,6 +128,19 @@ def scenario(t):
 
     with t.server("--manifests", EXAMPLES, "--upstream", "none") as srv:
         t.refused(srv.dig(WWW))
+
+    with Unbound() as unbound, BlackHole() as hole:
+        stub = f"example.test={unbound.address}"
+        with t.server("--manifests", EXAMPLES, "--upstream", "none", "--stub-domain", stub) as srv:
+            t.expect(srv.dig(WWW), aa=None, answer=[(WWW, "A", "192.0.2.10")])
+            t.refused(srv.dig("www.example.com."))
+        with t.server("--manifests", EXAMPLES, "--upstream", hole.address,
+                      "--stub-domain", stub) as srv:
+            started = time.monotonic()
+            t.expect(srv.dig(WWW, "AAAA", tcp=True), aa=None,
+                     answer=[(WWW, "AAAA", "2001:db8::10")])
+            t.check(time.monotonic() - started < 1.0, "a stub domain's name skips the default")
+            t.check(hole.received == 0, "the default upstream saw nothing of the stub domain")
 
     # Upstreams that fail: SERVFAIL soon, never a client time-out.
     with t.server("--manifests", EXAMPLES, "--upstream", f"127.0.0.1:{free_port()}") as srv:
