@@ -55,7 +55,7 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.connections + 256), hard))
 
-    server = subprocess.Popen([str(args.binary), "--manifests", str(REPO / "examples"),
+    server = subprocess.Popen([str(args.binary), "--upstream", "none", "--manifests", str(REPO / "examples"),
                                "--listen", "127.0.0.1:0", "--workers", "1"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     port = int(re.search(r":(\d+)$", server.stdout.readline().strip()).group(1))

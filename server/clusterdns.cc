@@ -14,6 +14,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/kubernetes.h"
@@ -365,6 +366,18 @@ void Server::start() {
         fail(frontend.error());
     }
     impl_->frontend = std::move(*frontend);
+    if (!options.forward.upstreams.empty()) {
+        // The upstreams must not lead back here: every forwarded query would circle for ever.
+        // A loop brings the probe back within milliseconds; waiting for an answer from an
+        // upstream that is slow or away would only delay the start.
+        if (const unsigned seen = impl_->frontend->loop_probe(500); seen > 2) {
+            impl_->frontend.reset();
+            fail(Error{fmt::format(
+                "plugin/forward: loop detected: a query forwarded to the upstreams ({}) came "
+                "back {} times; point them at a resolver that does not forward to this server",
+                fmt::join(options.forward.upstreams, ", "), seen)});
+        }
+    }
     // ns.dns.<zone> names the ports we actually bound to; addresses are known now.
     impl_->listen = impl_->frontend->bound();
 }

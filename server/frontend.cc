@@ -17,6 +17,7 @@
 #include <deque>
 #include <mutex>
 #include <new>
+#include <random>
 #include <thread>
 
 #include <fmt/format.h>
@@ -169,6 +170,10 @@ struct Worker {
 
 class Frontend::Impl {
 public:
+    // The loop probe's name (empty until a probe is sent) and how often a worker forwarded it.
+    Name loop_probe;
+    std::atomic<bool> probing{false};
+    std::atomic<unsigned> loop_probe_seen{0};
     std::vector<ListenAddress> bound;
     std::vector<std::unique_ptr<Worker>> workers;
     std::mutex mailbox_mutex;
@@ -667,6 +672,10 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
                                    client.transport);
         }
     }
+    if (w.owner->probing.load(std::memory_order_relaxed) &&
+        name_equal(q.qname_lower.wire(), w.owner->loop_probe.wire())) {
+        w.owner->loop_probe_seen.fetch_add(1, std::memory_order_relaxed);
+    }
     UpstreamChannel* channel = w.upstream.get();
     for (const Worker::Stub& stub : w.stubs) {
         if (name_in_zone(q.qname_lower.wire(), stub.domain.wire())) {
@@ -1074,6 +1083,54 @@ void Frontend::stop() {
     for (auto& w : impl_->workers) {
         w->thread.join();
     }
+}
+
+unsigned Frontend::loop_probe(unsigned wait_ms) {
+    std::random_device random;
+    impl_->loop_probe =
+        *Name::from_text(fmt::format("{}.{}.loop-probe.invalid", random(), random()));
+    impl_->loop_probe_seen = 0;
+    impl_->probing = true;
+    // Asked of ourselves at the first listen address (a wildcard one through loopback).
+    const ListenAddress& at = impl_->bound.front();
+    const bool v6 = at.host.find(':') != std::string::npos;
+    std::string host = at.host;
+    if (host == "0.0.0.0" || host == "::") {
+        host = v6 ? "::1" : "127.0.0.1";
+    }
+    sockaddr_storage to{};
+    socklen_t to_size = 0;
+    if (v6) {
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&to);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(at.port);
+        inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr);
+        to_size = sizeof *sa;
+    } else {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&to);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(at.port);
+        inet_pton(AF_INET, host.c_str(), &sa->sin_addr);
+        to_size = sizeof *sa;
+    }
+    std::vector<uint8_t> query = {0x4c, 0x50, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
+    const WireName name = impl_->loop_probe.wire();
+    query.insert(query.end(), name.begin(), name.end());
+    query.insert(query.end(), {0, 13, 0, 1});  // HINFO, as CoreDNS's loop plugin asks
+    const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        timeval timeout{static_cast<time_t>(wait_ms / 1000),
+                        static_cast<suseconds_t>(wait_ms % 1000 * 1000)};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        uint8_t reply[512];
+        if (sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                   to_size) > 0) {
+            (void)recv(fd, reply, sizeof reply, 0);
+        }
+        close(fd);
+    }
+    impl_->probing = false;
+    return impl_->loop_probe_seen.load();
 }
 
 Frontend::Totals Frontend::totals() const {

@@ -64,6 +64,11 @@ public:
     // Stops every worker and closes every socket; idempotent.
     void stop();
 
+    // Like CoreDNS's loop plugin: asks itself a random name outside its zones, which is
+    // forwarded; if the upstreams lead back here the same name arrives again and again. Waits up
+    // to `wait_ms` for the answer and returns how often the name arrived (1 without a loop).
+    unsigned loop_probe(unsigned wait_ms);
+
     // Counters summed over the workers.
     struct Totals {
         uint64_t udp_queries = 0;

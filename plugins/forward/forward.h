@@ -30,8 +30,10 @@ struct ForwardOptions {
     std::vector<std::string> upstreams;  // "ADDR:PORT" or "[V6]:PORT"
     std::vector<StubDomain> stub_domains;
     UpstreamPolicy policy = UpstreamPolicy::Random;
-    uint32_t try_timeout_ms = 1000;  // one attempt at one upstream
-    uint32_t tries = 2;              // rounds over the upstreams
+    // One attempt at one upstream, doubled for the second round: c-ares gives up after about
+    // 2.1 s, when the front end has answered SERVFAIL (its 2 s deadline) anyway.
+    uint32_t try_timeout_ms = 700;
+    uint32_t tries = 2;  // rounds over the upstreams
 };
 
 // One worker's channel to the upstreams. Not thread-safe: used from its loop's thread only.

@@ -427,6 +427,7 @@ int main(int argc, char** argv) {
             return n >= 12 && response_rcode(reply, static_cast<size_t>(n)) == 0 && reply[7] == 1;
         };
         expect(ask(), "the first query is forwarded and answered");
+        const int forwarded = upstream_answers.load();  // that query, and the loop probe
         const long before = allocations.load();
         counting = true;
         bool all_answered = true;
@@ -435,10 +436,11 @@ int main(int argc, char** argv) {
         }
         counting = false;
         const long counted_hits = allocations.load() - before;
-        std::printf("2000 cache hits (the upstream answered %d queries): %ld allocations\n",
-                    upstream_answers.load(), counted_hits);
+        std::printf("2000 cache hits (%d queries forwarded before them, %d after): %ld "
+                    "allocations\n",
+                    forwarded, upstream_answers.load() - forwarded, counted_hits);
         expect(all_answered, "every cache hit answered");
-        expect(upstream_answers.load() == 1, "the hits did not reach the upstream");
+        expect(upstream_answers.load() == forwarded, "the hits did not reach the upstream");
         expect(counted_hits == 0, "no allocation on a cache hit");
         close(client);
     }

@@ -118,10 +118,20 @@ def parse_addr(text):
 Ran = namedtuple("Ran", "cmd returncode stdout stderr timed_out")
 
 
+def local_only(args, keep=("--config", "--help", "--version")):
+    """`args` with "--upstream none" in front unless they choose where names outside the zones
+    go (or are among `keep`, whose messages a test checks as they are): tests never send
+    traffic off this machine, and the host's resolv.conf may name another."""
+    if any(a in ("--upstream", "--resolv-conf", *keep) or a.startswith("--upstream=")
+           for a in args):
+        return args
+    return ["--upstream", "none", *args]
+
+
 def run_binary(binary, args, timeout=10):
     """Run clusterdns to completion (--help, --version, bad manifests). A run still going after
     `timeout` seconds (e.g. it started serving despite a bad manifest) is killed: timed_out=True."""
-    cmd = [str(binary), *map(str, args)]
+    cmd = [str(binary), *local_only(list(map(str, args)))]
     try:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            timeout=timeout)
@@ -139,11 +149,7 @@ class Server:
         self.binary = binary
         self.cwd = cwd
         self.args = [str(a) for a in args]
-        # Tests never send traffic off this machine: without an upstream of the test's own,
-        # names outside the zones are REFUSED rather than forwarded to the host's resolv.conf.
-        if not any(a in ("--upstream", "--resolv-conf") or a.startswith("--upstream=")
-                   for a in self.args):
-            self.args += ["--upstream", "none"]
+        self.args = local_only(self.args, keep=())  # the flag wins over a config file's key
         for addr in listen or ():
             self.args += ["--listen", addr]
         self.startup_timeout = startup_timeout

@@ -73,7 +73,7 @@ def stop_mid_load(proc, file_size):
 
 
 def signal_during_load(t, manifest, size, signals, expect_serving):
-    proc = subprocess.Popen([str(t.binary), "--manifests", manifest, *LISTEN],
+    proc = subprocess.Popen([str(t.binary), "--upstream", "none", "--manifests", manifest, *LISTEN],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

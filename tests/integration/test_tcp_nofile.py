@@ -31,7 +31,7 @@ def scenario(t):
     args = ["--manifests", EXAMPLES, "--listen", "127.0.0.1:0", "--max-tcp-connections", "1024"]
 
     try:
-        p = subprocess.run([str(t.binary), *map(str, args)], capture_output=True, text=True,
+        p = subprocess.run([str(t.binary), *harness.local_only(list(map(str, args)))], capture_output=True, text=True,
                            timeout=20, stdin=subprocess.DEVNULL, preexec_fn=limit(256, 256))
     except subprocess.TimeoutExpired:
         t.check(False, "with a hard limit of 256 the server started serving anyway")
@@ -41,7 +41,7 @@ def scenario(t):
             f"the error names max_tcp_connections and the limit: {p.stderr.strip()!r}")
     t.eq(p.stdout, "", "no listening line")
 
-    proc = subprocess.Popen([str(t.binary), *map(str, args)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([str(t.binary), *harness.local_only(list(map(str, args)))], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             preexec_fn=limit(256, 4096))
     try:
