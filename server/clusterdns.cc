@@ -76,7 +76,7 @@ KubernetesConfig kubernetes_config(const Options& o) {
             .in_cluster = o.in_cluster,
             .namespaces = o.namespaces,
             .label_selector = o.label_selector,
-            .watch_pods = o.pods == Options::Pods::Verified,
+            .watch_pods = o.pods == Options::Pods::Verified || o.autopath,
             .watch_timeout_seconds = o.api_watch_timeout_seconds};
 }
 
@@ -245,6 +245,7 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
     impl_->store.set_config({.origin = *origin,
                              .ttl_seconds = o.ttl_seconds,
                              .endpoint_pod_names = o.endpoint_pod_names,
+                             .autopath = o.autopath,
                              .pods = o.pods == Options::Pods::Verified   ? Pods::Verified
                                      : o.pods == Options::Pods::Disabled ? Pods::Disabled
                                                                          : Pods::Insecure,

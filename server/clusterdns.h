@@ -52,6 +52,9 @@ struct Options {
     enum class Pods { Disabled, Insecure, Verified };
     Pods pods = Pods::Insecure;       // Verified: Pods are watched too
     bool endpoint_pod_names = false;  // an endpoint without hostname is named by its Pod
+    // Server-side search path for Pods (plugins/autopath): Pods are watched too, for their
+    // addresses.
+    bool autopath = false;
     unsigned startup_timeout_seconds = 5;    // serve without the first full sync after this
     unsigned api_watch_timeout_seconds = 0;  // 0: 5-10 minutes, as client-go (tests: shorter)
 };

@@ -49,6 +49,7 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --upstream ADDR[:PORT]      forward names outside the zones here (repeatable; default: the
                               nameservers of /etc/resolv.conf; "none": answer them REFUSED)
   --stub-domain DOMAIN=ADDR[:PORT][,ADDR...]   names below DOMAIN go to these (repeatable)
+  --autopath true             walk a Pod's search path on the server (watches Pods)
 
 Once the zone is loaded and the sockets are bound, prints one line to standard output:
   clusterdns: listening on ADDR:PORT [ADDR:PORT ...]
@@ -221,6 +222,14 @@ const Setting kSettings[] = {
              return Error{fmt::format("{}: expected true or false, got {}", what, quoted(v))};
          }
          o.endpoint_pod_names = v == "true";
+         return {};
+     }},
+    {"autopath", "--autopath", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (v != "true" && v != "false") {
+             return Error{fmt::format("{}: expected true or false, got {}", what, quoted(v))};
+         }
+         o.autopath = v == "true";
          return {};
      }},
     {"startup_timeout", "--startup-timeout", Kind::Number,

@@ -91,6 +91,8 @@ struct Connection {
     Worker* worker = nullptr;
     uint32_t index = 0;
     uint32_t generation = 0;  // a new one per client: a late upstream answer finds its own
+    IpAddress peer;           // the client's address, for the server-side search path
+    bool has_peer = false;
     uint32_t prev = kNoSlot;  // neighbours in the worker's list for `state`
     uint32_t next = kNoSlot;
     ConnectionState state = ConnectionState::Free;
@@ -116,7 +118,28 @@ struct PendingForward {
     uint32_t generation = 0;
     std::vector<uint8_t> query;     // the client's
     std::vector<uint8_t> upstream;  // a chase: the query for the ExternalName's target
+    IpAddress client;               // its address, for the search path the chase repeats
+    bool has_client = false;
+
+    const IpAddress* client_address() const noexcept { return has_client ? &client : nullptr; }
 };
+
+// The address of a socket peer, IPv4-mapped IPv6 as IPv4 (a dual-stack socket's view of it).
+bool peer_address(const void* peer, IpAddress& out) noexcept {
+    const auto* sa = static_cast<const sockaddr*>(peer);
+    if (sa->sa_family == AF_INET) {
+        out = IpAddress{};
+        std::memcpy(out.bytes.data(), &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+        out = IpAddress{.v6 = !IN6_IS_ADDR_V4MAPPED(a6)};
+        std::memcpy(out.bytes.data(), out.v6 ? a6->s6_addr : a6->s6_addr + 12, out.v6 ? 16 : 4);
+        return true;
+    }
+    return false;
+}
 
 // A list of connection slots threaded through the slots themselves, oldest first: moving a
 // connection between lists allocates nothing.
@@ -225,6 +248,7 @@ struct Client {
     socklen_t peer_size = 0;
     uint32_t connection = 0;  // TCP: the connection slot and its client
     uint32_t generation = 0;
+    const IpAddress* address = nullptr;  // for the search path
 };
 
 size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
@@ -258,15 +282,19 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             const std::span<const uint8_t> packet(
                 b.query_data[i], std::min<size_t>(b.queries[i].msg_len, kUdpQuerySlot));
             const std::span<uint8_t> reply(b.reply_data[replies], kMaxUdpResponse);
+            IpAddress peer;
+            const bool known = peer_address(query.msg_name, peer);
             const Handled handled = handle_query(w.zone.get(), packet, reply, Transport::Udp,
-                                                 w.stats, w.forwarding_enabled);
+                                                 w.stats, w.forwarding_enabled,
+                                                 known ? &peer : nullptr);
             size_t size = handled.size;
             if (handled.disposition == Disposition::Forward ||
                 handled.disposition == Disposition::Chase) {
                 size = forward_query(w,
                                      {.fd = socket.fd,
                                       .peer = query.msg_name,
-                                      .peer_size = query.msg_namelen},
+                                      .peer_size = query.msg_namelen,
+                                      .address = known ? &peer : nullptr},
                                      packet, reply, handled.disposition == Disposition::Chase);
             }
             if (size == 0) {
@@ -462,14 +490,15 @@ void process_tcp(Connection& c) noexcept {
         answered = true;
         const std::span<uint8_t> reply(w.answer + 2, kMaxMessageSize);
         const Handled handled = handle_query(w.zone.get(), query, reply, Transport::Tcp, w.stats,
-                                             w.forwarding_enabled);
+                                             w.forwarding_enabled, c.has_peer ? &c.peer : nullptr);
         size_t size = handled.size;
         if (handled.disposition == Disposition::Forward ||
             handled.disposition == Disposition::Chase) {
             size = forward_query(w,
                                  {.transport = Transport::Tcp,
                                   .connection = c.index,
-                                  .generation = c.generation},
+                                  .generation = c.generation,
+                                  .address = c.has_peer ? &c.peer : nullptr},
                                  query, reply, handled.disposition == Disposition::Chase);
             if (size == 0) {
                 // One query at a time per connection: the next waits for this one's answer.
@@ -525,6 +554,10 @@ void accept_into(TcpListener& listener, Connection& c) noexcept {
         return;
     }
     uv_tcp_nodelay(&c.handle, 1);
+    sockaddr_storage peer{};
+    int peer_size = sizeof peer;
+    c.has_peer = uv_tcp_getpeername(&c.handle, reinterpret_cast<sockaddr*>(&peer), &peer_size) == 0 &&
+                 peer_address(&peer, c.peer);
     uv_read_start(stream_of(c), on_tcp_alloc, on_tcp_read);
 }
 
@@ -594,7 +627,8 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexc
     const auto respond = [&](std::span<uint8_t> out, Transport transport) {
         return p.upstream.empty()
                    ? forwarded_response(p.query, response, out, transport)
-                   : chased_response(w.zone.get(), p.query, response, out, transport);
+                   : chased_response(w.zone.get(), p.query, p.client_address(), response, out,
+                                     transport);
     };
     if (p.transport == Transport::Udp) {
         const size_t size = respond({w.answer, kMaxMessageSize}, Transport::Udp);
@@ -651,9 +685,10 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     uint8_t chase_packet[kMaxNameWire + 32];
     std::span<const uint8_t> upstream_query = packet;
     if (chase) {
-        const size_t size = chase_query(w.zone.get(), packet, chase_packet);
+        const size_t size = chase_query(w.zone.get(), packet, client.address, chase_packet);
         if (size == 0) {
-            return chased_response(w.zone.get(), packet, {}, out, client.transport);
+            return chased_response(w.zone.get(), packet, client.address, {}, out,
+                                   client.transport);
         }
         upstream_query = {chase_packet, size};
     }
@@ -668,8 +703,8 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
             }
         } else if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), w.upstream_answer,
                                                        kMaxMessageSize)) {
-            return chased_response(w.zone.get(), packet, {w.upstream_answer, size}, out,
-                                   client.transport);
+            return chased_response(w.zone.get(), packet, client.address,
+                                   {w.upstream_answer, size}, out, client.transport);
         }
     }
     if (w.owner->probing.load(std::memory_order_relaxed) &&
@@ -695,6 +730,10 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     }
     p->connection = client.connection;
     p->generation = client.generation;
+    if (client.address != nullptr) {
+        p->client = *client.address;
+        p->has_client = true;
+    }
     p->worker = &w;
     p->query.assign(packet.begin(), packet.end());
     if (chase) {

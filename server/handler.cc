@@ -4,6 +4,7 @@
 
 #include "server/codec/message.h"
 #include "server/codec/wire.h"
+#include "plugins/autopath/autopath.h"
 #include "zone/answer.h"
 
 namespace clusterdns {
@@ -17,7 +18,7 @@ size_t response_limit(const Query& q, Transport transport) noexcept {
 
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
-                     bool forwarding) noexcept {
+                     bool forwarding, const IpAddress* client) noexcept {
     stats.count(transport == Transport::Udp ? stats.requests_udp : stats.requests_tcp);
     Query q;
     const ParseStatus status = parse_query(packet, q);
@@ -33,8 +34,8 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                 w.set_rcode(Rcode::ServFail);
             } else {
                 Name target;
-                const AnswerStatus answered =
-                    answer_query(*snapshot, q, w, nullptr, forwarding, forwarding ? &target : nullptr);
+                const AnswerStatus answered = answer_with_search_path(
+                    *snapshot, q, client, w, forwarding, forwarding ? &target : nullptr);
                 if (answered == AnswerStatus::External) {
                     return {.disposition = Disposition::Chase};
                 }
@@ -157,7 +158,7 @@ void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
 }  // namespace
 
 size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
-                   std::span<uint8_t> out) noexcept {
+                   const IpAddress* client, std::span<uint8_t> out) noexcept {
     Query q;
     if (snapshot == nullptr || parse_query(query, q) != ParseStatus::Ok) {
         return 0;
@@ -166,7 +167,8 @@ size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
     ResponseWriter w(scratch, sizeof scratch);
     w.begin(q);
     Name target;
-    if (answer_query(*snapshot, q, w, nullptr, true, &target) != AnswerStatus::External) {
+    if (answer_with_search_path(*snapshot, q, client, w, true, &target) !=
+        AnswerStatus::External) {
         return 0;  // the zone changed meanwhile
     }
     WireWriter out_writer(out);
@@ -183,8 +185,8 @@ size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
 }
 
 size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
-                       std::span<const uint8_t> upstream, std::span<uint8_t> out,
-                       Transport transport) noexcept {
+                       const IpAddress* client, std::span<const uint8_t> upstream,
+                       std::span<uint8_t> out, Transport transport) noexcept {
     Query q;
     if (snapshot == nullptr || parse_query(query, q) != ParseStatus::Ok) {
         return 0;
@@ -192,7 +194,8 @@ size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
     ResponseWriter w(out, response_limit(q, transport));
     w.begin(q);
     Name target;
-    if (answer_query(*snapshot, q, w, nullptr, true, &target) == AnswerStatus::External &&
+    if (answer_with_search_path(*snapshot, q, client, w, true, &target) ==
+            AnswerStatus::External &&
         well_formed_response(upstream) && !w.truncated()) {
         const auto rcode = static_cast<Rcode>(upstream[3] & 0x0F);
         if (rcode == Rcode::NoError || rcode == Rcode::NxDomain) {

@@ -13,6 +13,7 @@
 namespace clusterdns {
 
 class Snapshot;
+struct IpAddress;
 
 enum class Transport : uint8_t { Udp, Tcp };
 
@@ -43,11 +44,12 @@ struct Handled {
 };
 
 // Handles one query: answers it from the zone into `out`, or says it is to be forwarded (only
-// when `forwarding`; else a name outside our zones is REFUSED). A null snapshot (not loaded yet)
-// answers SERVFAIL.
+// when `forwarding`; else a name outside our zones is REFUSED). `client`, the sender's address,
+// is for the server-side search path (plugins/autopath). A null snapshot (not loaded yet)
+// answers SERVFAIL. The chase functions take the same client: they walk the same path.
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
-                     bool forwarding = false) noexcept;
+                     bool forwarding = false, const IpAddress* client = nullptr) noexcept;
 
 // The most a response to `q` may take: over UDP the client's payload size (512 without EDNS).
 size_t response_limit(const Query& q, Transport transport) noexcept;
@@ -62,13 +64,13 @@ size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_
 // Chase: the query for the records of the name an ExternalName's CNAME chain leaves our zones
 // at (the client's type, RD, EDNS with its DO bit), written to `out`; returns its size.
 size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
-                   std::span<uint8_t> out) noexcept;
+                   const IpAddress* client, std::span<uint8_t> out) noexcept;
 
 // Chase: the client's answer, the CNAME chain from the zone followed by the answer records of
 // `upstream` (the response to chase_query's query; empty if none came), with its RCODE.
 size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
-                       std::span<const uint8_t> upstream, std::span<uint8_t> out,
-                       Transport transport) noexcept;
+                       const IpAddress* client, std::span<const uint8_t> upstream,
+                       std::span<uint8_t> out, Transport transport) noexcept;
 
 // An empty response to `query` with `rcode` (REFUSED when too many queries are forwarded).
 size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uint8_t> out,

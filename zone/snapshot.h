@@ -208,6 +208,8 @@ struct SnapshotConfig {
     // An endpoint without hostname is named by its Pod (targetRef), as CoreDNS's
     // endpoint_pod_names, when that is a DNS label; else by its dashed address.
     bool endpoint_pod_names = false;
+    // Server-side search path for clients that are Pods (plugins/autopath).
+    bool autopath = false;
     // a-b-c-d.<ns>.pod.<zone>, as CoreDNS's `pods`: Disabled answers NXDOMAIN, Insecure the address
     // the name spells, Verified only if a Pod of that namespace has that address.
     enum class Pods : uint8_t { Disabled, Insecure, Verified };

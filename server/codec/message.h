@@ -83,6 +83,7 @@ public:
     }
 
     bool truncated() const noexcept { return tc_; }
+    Rcode rcode() const noexcept { return rcode_; }
     uint16_t count(Section s) const noexcept { return counts_[static_cast<size_t>(s)]; }
 
     // Writes counts, flags and the OPT record; returns the message length.

@@ -1,0 +1,99 @@
+#include "plugins/autopath/autopath.h"
+
+#include <cstring>
+
+#include "zone/schema.h"
+
+namespace clusterdns {
+
+namespace {
+
+// The name under `suffix_labels` labels of the origin-relative suffix: "<base>.<ns>.svc.<zone>"
+// gives `base` (its wire labels) when `q` is a first search expansion; false otherwise.
+bool first_expansion(const Query& q, const SnapshotConfig& config, WireName& base,
+                     std::string_view& ns) noexcept {
+    const WireName name = q.qname_lower.wire();
+    const WireName origin = config.origin.wire();
+    const size_t labels = name_label_count(name);
+    const size_t origin_labels = name_label_count(origin);
+    if (labels < origin_labels + 3 || !name_in_zone(name, origin)) {
+        return false;
+    }
+    // From the right: <zone>, then "svc", then the namespace; the rest is the base name.
+    const WireName svc = name_parent(name, labels - origin_labels - 1);
+    const WireName ns_and_svc = name_parent(name, labels - origin_labels - 2);
+    if (name_first_label(svc) != kServicesLabel) {
+        return false;
+    }
+    ns = name_first_label(ns_and_svc);
+    base = {name.data(), name.size() - ns_and_svc.size()};  // its labels, without a root
+    return true;
+}
+
+// Writes `base` + `suffix` (a wire name) into `out`; false if too long.
+bool join_names(WireName base_labels, WireName suffix, Name& out) noexcept {
+    uint8_t buf[kMaxNameWire];
+    if (base_labels.size() + suffix.size() > kMaxNameWire) {
+        return false;
+    }
+    std::memcpy(buf, base_labels.data(), base_labels.size());
+    std::memcpy(buf + base_labels.size(), suffix.data(), suffix.size());
+    return Name::from_wire({buf, base_labels.size() + suffix.size()}, out);
+}
+
+// Whether `name` has records of the query's type in the zone (not NXDOMAIN, not NODATA).
+bool has_answer(const Snapshot& snapshot, const Query& q, const Name& name) noexcept {
+    Query probe = q;
+    probe.qname = name;
+    probe.qname_lower = name;
+    uint8_t scratch[kClassicUdpSize];
+    ResponseWriter w(scratch, sizeof scratch);
+    w.begin(probe);
+    const AnswerStatus status = answer_query(snapshot, probe, w);
+    return status != AnswerStatus::NotOurs && w.rcode() == Rcode::NoError &&
+           w.count(Section::Answer) > 0;
+}
+
+}  // namespace
+
+AnswerStatus answer_with_search_path(const Snapshot& snapshot, const Query& q,
+                                     const IpAddress* client, ResponseWriter& w,
+                                     bool reverse_fallthrough, Name* external_target) noexcept {
+    const SnapshotConfig& config = snapshot.config();
+    WireName base;
+    std::string_view ns;
+    if (!config.autopath || client == nullptr || q.qclass != 1 ||
+        !first_expansion(q, config, base, ns) || !snapshot.has_pod(ns, *client) ||
+        has_answer(snapshot, q, q.qname_lower)) {
+        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, external_target);
+    }
+    // The rest of a pod's search path: svc.<zone>, then <zone>, then the name as it is.
+    Name svc_zone;
+    const uint8_t svc_label[] = {3, 's', 'v', 'c'};
+    if (!join_names(svc_label, config.origin.wire(), svc_zone)) {
+        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, external_target);
+    }
+    const WireName suffixes[] = {svc_zone.wire(), config.origin.wire()};
+    for (const WireName suffix : suffixes) {
+        Name candidate;
+        if (join_names(base, suffix, candidate) && has_answer(snapshot, q, candidate)) {
+            Query next = q;
+            next.qname = candidate;
+            next.qname_lower = candidate;
+            w.add(Section::Answer, q.qname_lower.wire(), RrType::Cname, config.ttl_seconds,
+                  candidate.wire());
+            return answer_query(snapshot, next, w, nullptr, false, external_target);
+        }
+    }
+    Name bare;
+    const uint8_t root[] = {0};
+    if (external_target == nullptr || !join_names(base, root, bare)) {
+        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, external_target);
+    }
+    w.set_authoritative(true);
+    w.add(Section::Answer, q.qname_lower.wire(), RrType::Cname, config.ttl_seconds, bare.wire());
+    *external_target = bare;
+    return AnswerStatus::External;
+}
+
+}  // namespace clusterdns

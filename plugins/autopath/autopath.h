@@ -1,0 +1,25 @@
+#pragma once
+// Server-side search path (CoreDNS's `autopath @kubernetes`): a pod's resolver tries a short name
+// under each domain of its resolv.conf search path in turn, four or five queries for an outside
+// name with `ndots:5`. When a query is the first of those (`<name>.<ns>.svc.<zone>`) and comes
+// from an address that is a pod of `<ns>`, the server walks the rest of the path itself and
+// answers at once: a CNAME from the asked name to the first name that exists, then its records;
+// past the cluster domains, the name itself from the upstreams. The answer depends on who asks,
+// so it is never cached (the upstream's answer to the name itself is, under that name).
+
+#include "server/codec/message.h"
+#include "zone/answer.h"
+#include "zone/objects.h"
+#include "zone/snapshot.h"
+
+namespace clusterdns {
+
+// Answers `q` as answer_query does, walking the search path when `client` (may be null) is a pod
+// of the namespace `q` names. A walk that leaves the cluster domains writes the CNAME to the bare
+// name and returns External with it in `external_target` (the caller resolves it), or, without
+// `external_target`, answers NXDOMAIN as the zone would have.
+AnswerStatus answer_with_search_path(const Snapshot& snapshot, const Query& q,
+                                     const IpAddress* client, ResponseWriter& w,
+                                     bool reverse_fallthrough, Name* external_target) noexcept;
+
+}  // namespace clusterdns
