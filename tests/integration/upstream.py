@@ -25,6 +25,7 @@ class Unbound:
 
     def __init__(self, host="127.0.0.1", port=None, ttl=300):
         self.host = host
+        self.fixed_port = port is not None
         self.port = port or free_port(host)
         self.ttl = ttl
         self.proc = None
@@ -57,7 +58,18 @@ class Unbound:
                   "remote-control:", "  control-enable: no"]
         return "\n".join(lines) + "\n"
 
-    def start(self):
+    def start(self, attempts=5):
+        # A free UDP port may still be some other test's TCP port: then take another.
+        for attempt in range(attempts):
+            try:
+                return self._start()
+            except RuntimeError:
+                if attempt + 1 == attempts or self.fixed_port:
+                    raise
+                self.port = free_port(self.host)
+        return self
+
+    def _start(self):
         self.dir = tempfile.mkdtemp(prefix="clusterdns-unbound-")
         conf = Path(self.dir) / "unbound.conf"
         conf.write_text(self.config())
