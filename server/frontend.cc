@@ -252,7 +252,7 @@ struct Client {
 };
 
 size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
-                     std::span<uint8_t> out, bool chase = false) noexcept;
+                     const Query& parsed, std::span<uint8_t> out, bool chase = false) noexcept;
 
 // --- UDP -------------------------------------------------------------------------------------
 
@@ -284,9 +284,10 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             const std::span<uint8_t> reply(b.reply_data[replies], kMaxUdpResponse);
             IpAddress peer;
             const bool known = peer_address(query.msg_name, peer);
+            Query parsed;
             const Handled handled = handle_query(w.zone.get(), packet, reply, Transport::Udp,
                                                  w.stats, w.forwarding_enabled,
-                                                 known ? &peer : nullptr);
+                                                 known ? &peer : nullptr, &parsed);
             size_t size = handled.size;
             if (handled.disposition == Disposition::Forward ||
                 handled.disposition == Disposition::Chase) {
@@ -295,7 +296,8 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
                                       .peer = query.msg_name,
                                       .peer_size = query.msg_namelen,
                                       .address = known ? &peer : nullptr},
-                                     packet, reply, handled.disposition == Disposition::Chase);
+                                     packet, parsed, reply,
+                                     handled.disposition == Disposition::Chase);
             }
             if (size == 0) {
                 continue;
@@ -489,8 +491,10 @@ void process_tcp(Connection& c) noexcept {
         }
         answered = true;
         const std::span<uint8_t> reply(w.answer + 2, kMaxMessageSize);
+        Query parsed;
         const Handled handled = handle_query(w.zone.get(), query, reply, Transport::Tcp, w.stats,
-                                             w.forwarding_enabled, c.has_peer ? &c.peer : nullptr);
+                                             w.forwarding_enabled, c.has_peer ? &c.peer : nullptr,
+                                             &parsed);
         size_t size = handled.size;
         if (handled.disposition == Disposition::Forward ||
             handled.disposition == Disposition::Chase) {
@@ -499,7 +503,7 @@ void process_tcp(Connection& c) noexcept {
                                   .connection = c.index,
                                   .generation = c.generation,
                                   .address = c.has_peer ? &c.peer : nullptr},
-                                 query, reply, handled.disposition == Disposition::Chase);
+                                 query, parsed, reply, handled.disposition == Disposition::Chase);
             if (size == 0) {
                 // One query at a time per connection: the next waits for this one's answer.
                 uv_read_stop(stream_of(c));
@@ -679,7 +683,7 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
 // Sends a client's query to the upstreams; the answer goes back to the client `p` describes.
 // Over the cap on queries in flight, writes REFUSED into `out` instead and returns its size.
 size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
-                     std::span<uint8_t> out, bool chase) noexcept {
+                     const Query& parsed, std::span<uint8_t> out, bool chase) noexcept {
     // A chase asks for the ExternalName's target, and answers the client with the zone's CNAME
     // chain followed by what came back.
     uint8_t chase_packet[kMaxNameWire + 32];
@@ -692,10 +696,12 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
         }
         upstream_query = {chase_packet, size};
     }
-    // A cache hit is answered here, without allocating: parsed again, as only forwarded queries
-    // need it.
-    Query q;
-    if (parse_query(upstream_query, q) == ParseStatus::Ok) {
+    // A cache hit is answered here, without allocating. A chase asks another question: parsed
+    // from the query built for it.
+    Query chased;
+    const bool ok = !chase || parse_query(upstream_query, chased) == ParseStatus::Ok;
+    const Query& q = chase ? chased : parsed;
+    if (ok) {
         if (!chase) {
             if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
                                                     response_limit(q, client.transport))) {

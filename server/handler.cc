@@ -18,9 +18,10 @@ size_t response_limit(const Query& q, Transport transport) noexcept {
 
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
-                     bool forwarding, const IpAddress* client) noexcept {
+                     bool forwarding, const IpAddress* client, Query* parsed) noexcept {
     stats.count(transport == Transport::Udp ? stats.requests_udp : stats.requests_tcp);
-    Query q;
+    Query local;
+    Query& q = parsed != nullptr ? *parsed : local;
     const ParseStatus status = parse_query(packet, q);
     if (status == ParseStatus::Drop) {
         stats.count(stats.dropped);

@@ -46,10 +46,12 @@ struct Handled {
 // Handles one query: answers it from the zone into `out`, or says it is to be forwarded (only
 // when `forwarding`; else a name outside our zones is REFUSED). `client`, the sender's address,
 // is for the server-side search path (plugins/autopath). A null snapshot (not loaded yet)
-// answers SERVFAIL. The chase functions take the same client: they walk the same path.
+// answers SERVFAIL. The chase functions take the same client: they walk the same path. With
+// `parsed`, the query is parsed there (the forwarder reads it again).
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
-                     bool forwarding = false, const IpAddress* client = nullptr) noexcept;
+                     bool forwarding = false, const IpAddress* client = nullptr,
+                     Query* parsed = nullptr) noexcept;
 
 // The most a response to `q` may take: over UDP the client's payload size (512 without EDNS).
 size_t response_limit(const Query& q, Transport transport) noexcept;

@@ -23,11 +23,12 @@ def free_port(host="127.0.0.1"):
 class Unbound:
     """unbound -d on HOST:PORT; `with` starts it and stops it."""
 
-    def __init__(self, host="127.0.0.1", port=None, ttl=300):
+    def __init__(self, host="127.0.0.1", port=None, ttl=300, extra_data=()):
         self.host = host
         self.fixed_port = port is not None
         self.port = port or free_port(host)
         self.ttl = ttl
+        self.extra_data = list(extra_data)  # more local-data lines ("name TTL IN A addr")
         self.proc = None
         self.dir = None
 
@@ -42,6 +43,7 @@ class Unbound:
                 f'"www.example.test. {self.ttl} IN AAAA 2001:db8::10"',
                 f'"alias.example.test. {self.ttl} IN CNAME www.example.test."']
         data += [f'"big.example.test. {self.ttl} IN TXT \\"{s}\\""' for s in BIG_TXT]
+        data += [f'"{line}"' for line in self.extra_data]
         lines = ["server:",
                  f"  interface: {self.host}@{self.port}",
                  f"  port: {self.port}",

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Cache hits: CPU per query of clusterdns answering forwarded names from its cache, next to
+unbound and dnsmasq doing the same job (forwarding to the same upstream, with a cache), in one
+run. Prints a table; not a test.
+
+    python3 bench/forward.py [build/clusterdns] [SECONDS=10] [NAMES=1000]
+
+The upstream is unbound on loopback serving NAMES A records under example.test. Each server under
+test is pinned to CPU 0 with one thread, dnsperf to CPU 1; after a warm-up pass (every name once,
+so all later queries are hits), dnsperf sends the names for SECONDS at 200 outstanding queries.
+CPU per query = the server's user+system CPU time over the run / queries answered. dnsperf is
+near its own ceiling here, so CPU per query is the figure to compare, not qps.
+
+Also the `ndots:5` search sequence a pod sends for an outside name (www.example.test from
+namespace production: three NXDOMAINs, then the name), and the single query that replaces it with
+--autopath true: the CPU per name resolved and the round trips each takes.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from upstream import Unbound, free_port  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def dnsperf(port, queries, seconds, warm=False):
+    args = ["taskset", "-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries,
+            "-q", "200", "-t", "2"]
+    args += ["-n", "1"] if warm else ["-l", str(seconds)]
+    out = subprocess.run(args, capture_output=True, text=True).stdout
+    completed = re.search(r"Queries completed:\s+(\d+)", out)
+    qps = re.search(r"Queries per second:\s+([\d.]+)", out)
+    return int(completed.group(1)) if completed else 0, float(qps.group(1)) if qps else 0.0
+
+
+def wait_port(port, proc):
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.args}")
+        r = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=1",
+                            "+tries=1", "name-0.example.test"], capture_output=True, text=True)
+        if r.stdout.strip():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"no answer from {proc.args}")
+
+
+def measure(name, cmd, port, queries, seconds):
+    proc = subprocess.Popen(["taskset", "-c", "0", *cmd], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        dnsperf(port, queries, seconds, warm=True)
+        before = cpu_seconds(proc.pid)
+        completed, qps = dnsperf(port, queries, seconds)
+        cpu = cpu_seconds(proc.pid) - before
+        return {"server": name, "qps": qps, "us": cpu / max(completed, 1) * 1e6, "n": completed}
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else str(REPO / "build" / "clusterdns")
+    seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    names = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    data = [f"name-{i}.example.test. 3600 IN A 192.0.2.{i % 250 + 1}" for i in range(names)]
+    with tempfile.TemporaryDirectory() as tmp, Unbound(ttl=3600, extra_data=data) as upstream:
+        tmp = Path(tmp)
+        queries = tmp / "queries.txt"
+        queries.write_text("".join(f"name-{i}.example.test A\n" for i in range(names)))
+        rows = []
+        port = free_port()
+        rows.append(measure("clusterdns", [binary, "--manifests", str(REPO / "examples"),
+                                           "--listen", f"127.0.0.1:{port}", "--workers", "1",
+                                           "--upstream", upstream.address], port, str(queries),
+                            seconds))
+        port = free_port()
+        conf = tmp / "unbound-forward.conf"
+        conf.write_text("\n".join([
+            "server:", f"  interface: 127.0.0.1@{port}", f"  port: {port}", "  num-threads: 1",
+            "  do-daemonize: no", "  use-syslog: no", '  chroot: ""', '  username: ""',
+            f'  directory: "{tmp}"', f'  pidfile: "{tmp}/unbound-forward.pid"', '  logfile: ""',
+            "  do-ip6: no", "  do-not-query-localhost: no", "  msg-cache-size: 16m",
+            "  rrset-cache-size: 32m", "  module-config: iterator",
+            # .test is one of unbound's built-in empty zones (RFC 6761): forward it instead.
+            '  local-zone: "test." nodefault',
+            "forward-zone:", '  name: "."', f"  forward-addr: {upstream.host}@{upstream.port}",
+            "remote-control:", "  control-enable: no", ""]))
+        rows.append(measure("unbound", ["unbound", "-d", "-c", str(conf)], port, str(queries),
+                            seconds))
+        port = free_port()
+        rows.append(measure("dnsmasq", ["dnsmasq", "--keep-in-foreground", "--no-resolv",
+                                        "--no-hosts", f"--port={port}",
+                                        "--listen-address=127.0.0.1", "--bind-interfaces",
+                                        f"--server=127.0.0.1#{upstream.port}",
+                                        "--cache-size=10000", f"--pid-file={tmp}/dnsmasq.pid"],
+                            port, str(queries), seconds))
+        print(f"cache hits: {names} names, {seconds} s each, server on CPU 0, dnsperf on CPU 1")
+        print(f"{'server':<12}{'qps':>10}{'CPU us/q':>10}{'vs unbound':>12}")
+        unbound_us = next(r["us"] for r in rows if r["server"] == "unbound")
+        for r in rows:
+            print(f"{r['server']:<12}{r['qps']:>10.0f}{r['us']:>10.2f}{r['us'] / unbound_us:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
