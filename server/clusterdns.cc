@@ -356,6 +356,7 @@ void Server::start() {
                             .tcp_io_timeout_seconds = impl_->options.tcp_io_timeout_seconds,
                             .max_tcp_connections = impl_->options.max_tcp_connections,
                             .forward = std::move(*forward),
+                            .cache = {.serve_stale = impl_->options.serve_stale},
                             .max_concurrent_forwards = impl_->options.max_concurrent};
     SnapshotConfig config = impl_->store.config();
     config.ns_addresses = ns_addresses(impl_->listen);

@@ -173,6 +173,10 @@ const Setting kSettings[] = {
          return {};
      },
      &Options::stub_domains},
+    {"serve_stale", "--serve-stale", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.serve_stale, what, v, 0, 86400 * 7);
+     }},
     {"max_concurrent", "--max-concurrent", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.max_concurrent, what, v, 1, 1000000);

@@ -634,6 +634,17 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexc
                    : chased_response(w.zone.get(), p.query, p.client_address(), response, out,
                                      transport);
     };
+    // No upstream answered: an expired answer kept for serve-stale, if there is one.
+    uint8_t* stale_buffer = w.upstream_answer;
+    Query asked;
+    if (response.empty() &&
+        parse_query(p.upstream.empty() ? p.query : p.upstream, asked) == ParseStatus::Ok) {
+        if (const size_t size = w.cache->lookup_stale(asked, uv_now(&w.loop),
+                                                      {stale_buffer, kMaxMessageSize},
+                                                      kMaxMessageSize)) {
+            response = {stale_buffer, size};
+        }
+    }
     if (p.transport == Transport::Udp) {
         const size_t size = respond({w.answer, kMaxMessageSize}, Transport::Udp);
         if (size == 0 || sendto(p.fd, w.answer, size, MSG_DONTWAIT | MSG_NOSIGNAL,

@@ -96,17 +96,20 @@ uint64_t AnswerCache::hash_of(std::span<const uint8_t> key) noexcept {
     return h * 0xD6E8FEB86659FD93ull;
 }
 
-size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
-                           size_t limit) noexcept {
+const AnswerCache::Entry* AnswerCache::find(const Query& q) const noexcept {
     uint8_t key[kMaxNameWire + 5];
     const size_t key_size = key_of(q, key);
     const auto it = entries_.find(hash_of({key, key_size}));
-    if (it == entries_.end()) {
-        return 0;
+    if (it == entries_.end() || it->second.key.size() != key_size ||
+        std::memcmp(it->second.key.data(), key, key_size) != 0) {
+        return nullptr;
     }
-    const Entry& e = it->second;
-    if (e.expires_ms <= now_ms || e.message.size() > std::min(limit, out.size()) ||
-        e.key.size() != key_size || std::memcmp(e.key.data(), key, key_size) != 0) {
+    return &it->second;
+}
+
+size_t AnswerCache::copy_out(const Entry& e, const Query& q, std::span<uint8_t> out,
+                             size_t limit, uint32_t elapsed, bool stale) noexcept {
+    if (e.message.size() > std::min(limit, out.size())) {
         return 0;
     }
     std::memcpy(out.data(), e.message.data(), e.message.size());
@@ -114,11 +117,32 @@ size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> o
     out[1] = static_cast<uint8_t>(q.id);
     // The question as the client wrote it: the case of its name is the client's.
     std::memcpy(out.data() + 12, q.qname.wire().data(), q.qname.wire().size());
-    const auto elapsed = static_cast<uint32_t>((now_ms - e.stored_ms) / 1000);
+    constexpr uint32_t kStaleTtl = 30;  // RFC 8767 4
     for (size_t i = 0; i < e.ttl_offsets.size(); ++i) {
-        put32(out.data() + e.ttl_offsets[i], e.ttls[i] > elapsed ? e.ttls[i] - elapsed : 0);
+        put32(out.data() + e.ttl_offsets[i],
+              stale ? kStaleTtl : e.ttls[i] > elapsed ? e.ttls[i] - elapsed : 0);
     }
     return e.message.size();
+}
+
+size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                           size_t limit) noexcept {
+    const Entry* e = find(q);
+    if (e == nullptr || e->expires_ms <= now_ms) {
+        return 0;
+    }
+    return copy_out(*e, q, out, limit, static_cast<uint32_t>((now_ms - e->stored_ms) / 1000),
+                    false);
+}
+
+size_t AnswerCache::lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                                 size_t limit) noexcept {
+    const Entry* e = find(q);
+    if (e == nullptr || options_.serve_stale == 0 ||
+        e->expires_ms + uint64_t{options_.serve_stale} * 1000 <= now_ms) {
+        return 0;
+    }
+    return copy_out(*e, q, out, limit, 0, e->expires_ms <= now_ms);
 }
 
 void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms) {
@@ -161,8 +185,8 @@ void AnswerCache::make_room(uint64_t now_ms) {
     auto victim = entries_.begin();
     size_t sampled = 0;
     for (auto it = entries_.begin(); it != entries_.end() && sampled < 8; ++it, ++sampled) {
-        if (it->second.expires_ms <= now_ms) {
-            victim = it;
+        if (it->second.expires_ms + uint64_t{options_.serve_stale} * 1000 <= now_ms) {
+            victim = it;  // past even serving stale
             break;
         }
         if (it->second.expires_ms < victim->second.expires_ms) {

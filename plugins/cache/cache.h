@@ -24,6 +24,9 @@ struct CacheOptions {
     uint32_t min_ttl = 5;         // CoreDNS's minimum: an answer is kept at least this long
     uint32_t max_ttl = 3600;      // success
     uint32_t max_denial_ttl = 1800;
+    // Serve-stale (RFC 8767): an expired answer is kept this many seconds more and served, with
+    // TTL 30, when no upstream answers. 0: off (CoreDNS's default).
+    uint32_t serve_stale = 0;
 };
 
 class AnswerCache {
@@ -34,6 +37,11 @@ public:
     // to `now_ms`; returns its size, or 0 on a miss (or if it does not fit `limit`).
     size_t lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
                   size_t limit) noexcept;
+
+    // The same for an answer expired less than serve_stale seconds ago, its TTLs set to 30 s
+    // (RFC 8767 4): for when the upstreams failed.
+    size_t lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                        size_t limit) noexcept;
 
     // Keeps `response`, the upstream's answer to `q`, if it may be kept.
     void store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms);
@@ -50,6 +58,9 @@ private:
         uint64_t expires_ms = 0;
     };
     static size_t key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noexcept;
+    const Entry* find(const Query& q) const noexcept;
+    static size_t copy_out(const Entry& e, const Query& q, std::span<uint8_t> out,
+                           size_t limit, uint32_t elapsed, bool stale) noexcept;
     static uint64_t hash_of(std::span<const uint8_t> key) noexcept;
     void make_room(uint64_t now_ms);
 

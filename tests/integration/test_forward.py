@@ -11,6 +11,8 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
   UDP (not cut), and whole over TCP and with EDNS 4096 (c-ares fetched it over TCP from unbound);
 - the cache: answers stay while the upstream is stopped, with their TTLs counted down and the
   client's case; NXDOMAIN is cached too, with the upstream's SOA;
+- serve-stale (`--serve-stale 60`, RFC 8767): once an answer has expired and the upstream is
+  stopped, it is served with TTL 30; without serve-stale, SERVFAIL;
 - `--upstream none` answers outside names REFUSED;
 - a stub domain (`--stub-domain example.test=ADDR`) takes the names below it to its own upstream,
   with or without a default upstream (which here never answers);
@@ -127,6 +129,21 @@ def scenario(t):
             t.expect(cached_nx, rcode="NXDOMAIN", aa=None, answer=[])
             t.check(any(rr.type == "SOA" for rr in cached_nx.authority),
                     f"cached NXDOMAIN keeps the SOA: {cached_nx.authority}")
+
+    with Unbound(ttl=1) as unbound, \
+            t.server("--manifests", EXAMPLES, "--upstream", unbound.address, "--workers", "1",
+                     "--serve-stale", "60") as stale, \
+            t.server("--manifests", EXAMPLES, "--upstream", unbound.address,
+                     "--workers", "1") as fresh:
+        for srv in (stale, fresh):
+            t.expect(srv.dig(WWW), aa=None, answer=[(WWW, "A", "192.0.2.10")])
+        time.sleep(5.5)  # the 1 s TTL is kept for the 5 s minimum, then expires
+        unbound.stop()
+        res = stale.dig(WWW, extra=["+tries=1", "+time=5"])
+        t.expect(res, aa=None, answer=[(WWW, "A", "192.0.2.10")])
+        t.check(res.answer and res.answer[0].ttl == 30, f"a stale answer has TTL 30: {res.answer}")
+        t.expect(fresh.dig(WWW, extra=["+tries=1", "+time=5"]), rcode="SERVFAIL", aa=None,
+                 answer=[])
 
     with t.server("--manifests", EXAMPLES, "--upstream", "none") as srv:
         t.refused(srv.dig(WWW))
