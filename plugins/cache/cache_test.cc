@@ -1,0 +1,138 @@
+#include "plugins/cache/cache.h"
+
+#include <cstdint>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "tests/unit/test_util.h"
+
+namespace clusterdns {
+namespace {
+
+constexpr uint16_t kA = 1;
+
+Query query_for(const std::string& name, uint16_t type = kA) {
+    const std::vector<uint8_t> packet = test::make_query({.name = name, .type = type});
+    Query q;
+    REQUIRE(parse_query(packet, q) == ParseStatus::Ok);
+    return q;
+}
+
+void put16(std::vector<uint8_t>& m, uint16_t v) {
+    m.push_back(static_cast<uint8_t>(v >> 8));
+    m.push_back(static_cast<uint8_t>(v));
+}
+void put32(std::vector<uint8_t>& m, uint32_t v) {
+    put16(m, static_cast<uint16_t>(v >> 16));
+    put16(m, static_cast<uint16_t>(v));
+}
+
+// An upstream's response to `q`: `rcode`, one A record per TTL in `ttls` (owner: the question),
+// and with `soa_ttl` an SOA in the authority section whose MINIMUM is `soa_minimum`.
+std::vector<uint8_t> response(const Query& q, uint8_t rcode, std::vector<uint32_t> ttls,
+                              uint32_t soa_ttl = 0, uint32_t soa_minimum = 0, uint8_t flags = 0) {
+    std::vector<uint8_t> m = {0xAB, 0xCD, static_cast<uint8_t>(0x81 | flags),
+                              static_cast<uint8_t>(0x80 | rcode)};
+    put16(m, 1);
+    put16(m, static_cast<uint16_t>(ttls.size()));
+    put16(m, soa_ttl != 0 ? 1 : 0);
+    put16(m, 0);
+    m.insert(m.end(), q.qname.wire().begin(), q.qname.wire().end());
+    put16(m, static_cast<uint16_t>(q.qtype));
+    put16(m, 1);
+    for (const uint32_t ttl : ttls) {
+        m.insert(m.end(), {0xC0, 12});
+        put16(m, 1);
+        put16(m, 1);
+        put32(m, ttl);
+        put16(m, 4);
+        m.insert(m.end(), {192, 0, 2, 10});
+    }
+    if (soa_ttl != 0) {
+        m.insert(m.end(), {0xC0, 12});
+        put16(m, 6);
+        put16(m, 1);
+        put32(m, soa_ttl);
+        put16(m, 3 + 3 + 20);
+        m.insert(m.end(), {1, 'n', 0, 1, 'h', 0});  // MNAME "n.", RNAME "h."
+        for (const uint32_t v : {1u, 3600u, 600u, 86400u, soa_minimum}) {
+            put32(m, v);
+        }
+    }
+    return m;
+}
+
+// The TTL of the first answer record of a message built by response().
+uint32_t first_ttl(const uint8_t* m, const Query& q) {
+    const size_t at = 12 + q.qname.size() + 4 + 2 + 4;
+    return uint32_t{m[at]} << 24 | uint32_t{m[at + 1]} << 16 | uint32_t{m[at + 2]} << 8 | m[at + 3];
+}
+
+}  // namespace
+
+TEST_CASE("cache: TTLs count down, and an answer goes when its smallest TTL is over") {
+    AnswerCache cache;
+    const Query q = query_for("www.example.test");
+    cache.store(q, response(q, 0, {100, 300}), 1000);
+    uint8_t out[512];
+    REQUIRE(cache.lookup(q, 4000, out, sizeof out) > 0);
+    CHECK(out[0] == 0x12);  // the client's ID, not the upstream's
+    CHECK(first_ttl(out, q) == 97);
+    CHECK(cache.lookup(q, 1000 + 99'000, out, sizeof out) > 0);
+    CHECK(cache.lookup(q, 1000 + 100'000, out, sizeof out) == 0);
+    CHECK(cache.lookup(query_for("www.example.test", 28), 2000, out, sizeof out) == 0);
+}
+
+TEST_CASE("cache: an answer is kept 5 s at least, a negative one for the SOA's negative TTL") {
+    AnswerCache cache;
+    uint8_t out[512];
+    const Query short_lived = query_for("short.example.test");
+    cache.store(short_lived, response(short_lived, 0, {1}), 0);
+    CHECK(cache.lookup(short_lived, 4900, out, sizeof out) > 0);
+    CHECK(first_ttl(out, short_lived) == 0);  // counted down from what the upstream gave
+    CHECK(cache.lookup(short_lived, 5000, out, sizeof out) == 0);
+
+    const Query missing = query_for("nope.example.test");
+    cache.store(missing, response(missing, 3, {}, 3600, 60), 0);  // NXDOMAIN: min(3600, 60)
+    CHECK(cache.lookup(missing, 59'000, out, sizeof out) > 0);
+    CHECK(cache.lookup(missing, 60'000, out, sizeof out) == 0);
+}
+
+TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers are not kept") {
+    AnswerCache cache;
+    uint8_t out[512];
+    const Query q = query_for("www.example.test");
+    cache.store(q, response(q, 2, {300}), 0);
+    CHECK(cache.lookup(q, 1000, out, sizeof out) == 0);
+    cache.store(q, response(q, 0, {300}, 0, 0, 0x02), 0);  // TC
+    CHECK(cache.lookup(q, 1000, out, sizeof out) == 0);
+    std::vector<uint8_t> cut = response(q, 0, {300});
+    cut.pop_back();
+    cache.store(q, cut, 0);
+    CHECK(cache.lookup(q, 1000, out, sizeof out) == 0);
+    const Query other = query_for("other.example.test");
+    cache.store(q, response(other, 0, {300}), 0);
+    CHECK(cache.lookup(q, 1000, out, sizeof out) == 0);
+    CHECK(cache.size() == 0);
+}
+
+TEST_CASE("cache: bounded, and serving stale only when asked to") {
+    AnswerCache cache({.capacity = 2, .serve_stale = 60});
+    uint8_t out[512];
+    for (const char* name : {"a.example.test", "b.example.test", "c.example.test"}) {
+        const Query q = query_for(name);
+        cache.store(q, response(q, 0, {10}), 0);
+    }
+    CHECK(cache.size() == 2);
+    const Query c = query_for("c.example.test");
+    CHECK(cache.lookup(c, 11'000, out, sizeof out) == 0);  // expired
+    REQUIRE(cache.lookup_stale(c, 11'000, out, sizeof out) > 0);
+    CHECK(first_ttl(out, c) == 30);
+    CHECK(cache.lookup_stale(c, 10'000 + 60'000, out, sizeof out) == 0);  // past the window
+    AnswerCache strict;
+    strict.store(c, response(c, 0, {10}), 0);
+    CHECK(strict.lookup_stale(c, 11'000, out, sizeof out) == 0);
+}
+
+}  // namespace clusterdns
