@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -37,31 +38,51 @@ UpstreamChannel::Failure failure_of(int status) {
     }
 }
 
+// ". IN NS", the health check's question (as CoreDNS's).
+constexpr uint8_t kHealthQuery[] = {0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1};
+
 }  // namespace
 
 struct UpstreamChannel::Impl {
+    struct Upstream;
     // A socket c-ares opened, watched by the loop for what c-ares waits for.
     struct Socket {
         uv_poll_t poll;
         ares_socket_t fd;
-        Impl* impl;
+        Upstream* upstream;
     };
-    // One forwarded query, from ares_send to its callback.
+    struct Upstream {
+        Impl* impl = nullptr;
+        std::string address;
+        ares_channel channel = nullptr;
+        size_t pending = 0;
+        uint32_t fails = 0;  // in a row
+        bool healthy = true;
+        bool checking = false;  // a health check in flight
+    };
+    // One forwarded query, from forward() to its last attempt's callback.
     struct Call {
         Done done;
         void* context;
         Impl* impl;
+        std::vector<uint8_t> query;
+        uint64_t tried = 0;  // a bit per upstream
+        size_t upstream = 0;
     };
 
     uv_loop_t* loop = nullptr;
-    ares_channel channel = nullptr;
-    uv_timer_t timer;  // c-ares's own timeouts and retries
-    bool timer_open = false;
+    ForwardOptions options;
+    std::vector<std::unique_ptr<Upstream>> upstreams;
     std::vector<Socket*> sockets;
-    size_t pending = 0;
+    uv_timer_t timer;   // c-ares's own timeouts
+    uv_timer_t health;  // checks of the upstreams left aside
+    bool open = false;
+    size_t next_turn = 0;  // round_robin
+    std::minstd_rand random{std::random_device{}()};
 
     static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable) {
-        Impl& impl = *static_cast<Impl*>(data);
+        Upstream& u = *static_cast<Upstream*>(data);
+        Impl& impl = *u.impl;
         const auto it = std::find_if(impl.sockets.begin(), impl.sockets.end(),
                                      [fd](const Socket* s) { return s->fd == fd; });
         if (readable == 0 && writable == 0) {
@@ -79,7 +100,7 @@ struct UpstreamChannel::Impl {
         } else {
             s = new Socket{};
             s->fd = fd;
-            s->impl = &impl;
+            s->upstream = &u;
             if (uv_poll_init_socket(impl.loop, &s->poll, fd) != 0) {
                 delete s;
                 return;  // c-ares times the query out
@@ -93,52 +114,147 @@ struct UpstreamChannel::Impl {
 
     static void on_poll(uv_poll_t* poll, int status, int events) {
         const Socket& s = *static_cast<Socket*>(poll->data);
-        Impl& impl = *s.impl;  // `s` may be gone once c-ares has processed the socket
-        ares_socket_t read = ARES_SOCKET_BAD;
-        ares_socket_t write = ARES_SOCKET_BAD;
-        if (status < 0 || (events & UV_READABLE) != 0) {
-            read = s.fd;
-        }
-        if (status < 0 || (events & UV_WRITABLE) != 0) {
-            write = s.fd;
-        }
-        ares_process_fd(impl.channel, read, write);
-        impl.arm_timer();
+        Upstream& u = *s.upstream;  // `s` may be gone once c-ares has processed the socket
+        const ares_socket_t fd = s.fd;
+        ares_process_fd(u.channel, status < 0 || (events & UV_READABLE) != 0 ? fd : ARES_SOCKET_BAD,
+                        status < 0 || (events & UV_WRITABLE) != 0 ? fd : ARES_SOCKET_BAD);
+        u.impl->arm_timer();
     }
 
     static void on_timer(uv_timer_t* timer) {
         Impl& impl = *static_cast<Impl*>(timer->data);
-        ares_process_fd(impl.channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+        for (const auto& u : impl.upstreams) {
+            if (u->pending > 0) {
+                ares_process_fd(u->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+            }
+        }
         impl.arm_timer();
     }
 
     // Wakes the loop when c-ares next has a timeout to act on; idle while nothing is pending.
     void arm_timer() {
-        if (pending == 0 || !timer_open) {
-            if (timer_open) {
-                uv_timer_stop(&timer);
-            }
+        if (!open) {
             return;
         }
-        timeval longest{1, 0};
-        timeval next{};
-        const timeval* wait = ares_timeout(channel, &longest, &next);
-        const uint64_t ms = static_cast<uint64_t>(wait->tv_sec) * 1000 +
-                            static_cast<uint64_t>(wait->tv_usec + 999) / 1000;
-        uv_timer_start(&timer, on_timer, ms, 0);
+        uint64_t wait_ms = UINT64_MAX;
+        for (const auto& u : upstreams) {
+            if (u->pending == 0) {
+                continue;
+            }
+            timeval longest{1, 0};
+            timeval next{};
+            const timeval* wait = ares_timeout(u->channel, &longest, &next);
+            wait_ms = std::min(wait_ms, static_cast<uint64_t>(wait->tv_sec) * 1000 +
+                                            static_cast<uint64_t>(wait->tv_usec + 999) / 1000);
+        }
+        if (wait_ms == UINT64_MAX) {
+            uv_timer_stop(&timer);
+        } else {
+            uv_timer_start(&timer, on_timer, wait_ms, 0);
+        }
+    }
+
+    // The upstream for the next attempt of `call`: one not tried yet, healthy if any is, by
+    // policy; false when every one has been tried.
+    bool pick(Call& call) {
+        std::vector<size_t> candidates;
+        for (const bool want_healthy : {true, false}) {
+            for (size_t i = 0; i < upstreams.size(); ++i) {
+                if ((call.tried & (uint64_t{1} << i)) == 0 && upstreams[i]->healthy == want_healthy) {
+                    candidates.push_back(i);
+                }
+            }
+            if (!candidates.empty()) {
+                break;
+            }
+        }
+        if (candidates.empty()) {
+            return false;
+        }
+        size_t chosen = candidates.front();
+        if (options.policy == UpstreamPolicy::Random) {
+            chosen = candidates[random() % candidates.size()];
+        } else if (options.policy == UpstreamPolicy::RoundRobin) {
+            chosen = candidates[next_turn++ % candidates.size()];
+        }
+        call.upstream = chosen;
+        call.tried |= uint64_t{1} << chosen;
+        return true;
+    }
+
+    void send(Call* call) {
+        Upstream& u = *upstreams[call->upstream];
+        ++u.pending;
+        ares_send(u.channel, call->query.data(), static_cast<int>(call->query.size()), on_answer,
+                  call);
+        arm_timer();
+    }
+
+    void failed(Upstream& u) {
+        if (++u.fails >= options.max_fails && u.healthy) {
+            u.healthy = false;
+            if (open && !uv_is_active(reinterpret_cast<uv_handle_t*>(&health))) {
+                uv_timer_start(&health, on_health, options.health_check_ms,
+                               options.health_check_ms);
+            }
+        }
     }
 
     static void on_answer(void* arg, int status, int, unsigned char* answer, int size) {
         auto* call = static_cast<Call*>(arg);
-        --call->impl->pending;
+        Impl& impl = *call->impl;
+        Upstream& u = *impl.upstreams[call->upstream];
+        --u.pending;
         const Failure failure = failure_of(status);
-        const std::span<const uint8_t> response =
-            failure == Failure::None && answer != nullptr && size > 0
-                ? std::span<const uint8_t>(answer, static_cast<size_t>(size))
-                : std::span<const uint8_t>();
-        call->done(call->context, response,
-                   response.empty() && failure == Failure::None ? Failure::Other : failure);
+        if (failure == Failure::None && answer != nullptr && size > 0) {
+            u.fails = 0;
+            u.healthy = true;
+            call->done(call->context, {answer, static_cast<size_t>(size)}, Failure::None);
+            delete call;
+            return;
+        }
+        if (status != ARES_EDESTRUCTION) {
+            impl.failed(u);
+            if (impl.open && impl.pick(*call)) {
+                impl.send(call);  // the next upstream
+                return;
+            }
+        }
+        call->done(call->context, {}, failure == Failure::None ? Failure::Other : failure);
         delete call;
+    }
+
+    static void on_health(uv_timer_t* timer) {
+        Impl& impl = *static_cast<Impl*>(timer->data);
+        bool any_down = false;
+        for (const auto& u : impl.upstreams) {
+            if (u->healthy) {
+                continue;
+            }
+            any_down = true;
+            if (!u->checking) {
+                u->checking = true;
+                ++u->pending;
+                ares_send(u->channel, kHealthQuery, sizeof kHealthQuery, on_health_answer,
+                          u.get());
+            }
+        }
+        if (!any_down) {
+            uv_timer_stop(timer);
+        }
+        impl.arm_timer();
+    }
+
+    static void on_health_answer(void* arg, int status, int, unsigned char*, int) {
+        Upstream& u = *static_cast<Upstream*>(arg);
+        --u.pending;
+        u.checking = false;
+        // Any answer, NXDOMAIN or REFUSED included, says the server is there and answering.
+        if (status == ARES_SUCCESS || status == ARES_ENOTFOUND || status == ARES_EREFUSED ||
+            status == ARES_ENODATA || status == ARES_ESERVFAIL) {
+            u.fails = 0;
+            u.healthy = true;
+        }
     }
 };
 
@@ -146,8 +262,11 @@ UpstreamChannel::UpstreamChannel(std::unique_ptr<Impl> impl) : impl_(std::move(i
 }
 
 UpstreamChannel::~UpstreamChannel() {
-    if (impl_->channel != nullptr) {
-        ares_destroy(impl_->channel);  // calls back every pending query
+    for (const auto& u : impl_->upstreams) {
+        if (u->channel != nullptr) {
+            ares_destroy(u->channel);  // calls back every pending query
+            u->channel = nullptr;
+        }
     }
 }
 
@@ -156,55 +275,62 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
     if (Status s = init_library(); !s) {
         return s.error();
     }
-    if (options.upstreams.empty()) {
-        return Error{"forward: no upstream server"};
+    if (options.upstreams.empty() || options.upstreams.size() > 64) {
+        return Error{"forward: between 1 and 64 upstream servers"};
     }
     auto impl = std::make_unique<Impl>();
     impl->loop = loop;
-    ares_options o{};
-    int mask = ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
-    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-    o.sock_state_cb = Impl::on_socket_state;
-    o.sock_state_cb_data = impl.get();
-    o.timeout = static_cast<int>(options.try_timeout_ms);
-    o.tries = static_cast<int>(options.tries);
-    if (options.policy != UpstreamPolicy::Sequential) {
-        mask |= ARES_OPT_ROTATE;
-    }
-    if (const int s = ares_init_options(&impl->channel, &o, mask); s != ARES_SUCCESS) {
-        return Error{fmt::format("forward: c-ares: {}", ares_strerror(s))};
-    }
-    std::string servers;
-    for (const std::string& upstream : options.upstreams) {
-        servers += (servers.empty() ? "" : ",") + upstream;
-    }
-    if (const int s = ares_set_servers_ports_csv(impl->channel, servers.c_str());
-        s != ARES_SUCCESS) {
-        ares_destroy(impl->channel);
-        return Error{fmt::format("forward: upstreams {}: {}", servers, ares_strerror(s))};
+    impl->options = options;
+    for (const std::string& address : options.upstreams) {
+        auto u = std::make_unique<Impl::Upstream>();
+        u->impl = impl.get();
+        u->address = address;
+        ares_options o{};
+        o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+        o.sock_state_cb = Impl::on_socket_state;
+        o.sock_state_cb_data = u.get();
+        o.timeout = static_cast<int>(options.try_timeout_ms);
+        o.tries = 1;  // the next attempt goes to another upstream
+        const int mask = ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+        if (const int s = ares_init_options(&u->channel, &o, mask); s != ARES_SUCCESS) {
+            return Error{fmt::format("forward: c-ares: {}", ares_strerror(s))};
+        }
+        impl->upstreams.push_back(std::move(u));  // destroyed with the channel from here
+        if (const int s = ares_set_servers_ports_csv(impl->upstreams.back()->channel,
+                                                     address.c_str());
+            s != ARES_SUCCESS) {
+            return Error{fmt::format("forward: upstream {}: {}", address, ares_strerror(s))};
+        }
     }
     uv_timer_init(loop, &impl->timer);
     impl->timer.data = impl.get();
-    impl->timer_open = true;
+    uv_timer_init(loop, &impl->health);
+    impl->health.data = impl.get();
+    impl->open = true;
     return std::unique_ptr<UpstreamChannel>(new UpstreamChannel(std::move(impl)));
 }
 
 void UpstreamChannel::forward(std::span<const uint8_t> query, Done done, void* context) {
-    ++impl_->pending;
-    ares_send(impl_->channel, query.data(), static_cast<int>(query.size()), Impl::on_answer,
-              new Impl::Call{done, context, impl_.get()});
-    impl_->arm_timer();
+    auto* call = new Impl::Call{done, context, impl_.get(), {query.begin(), query.end()}};
+    if (!impl_->open || !impl_->pick(*call)) {
+        done(context, {}, Failure::Other);
+        delete call;
+        return;
+    }
+    impl_->send(call);
 }
 
 void UpstreamChannel::close() {
-    if (impl_->channel != nullptr) {
-        ares_destroy(impl_->channel);  // closes its sockets through on_socket_state
-        impl_->channel = nullptr;
+    if (!impl_->open) {
+        return;
     }
-    if (impl_->timer_open) {
-        impl_->timer_open = false;
-        uv_close(reinterpret_cast<uv_handle_t*>(&impl_->timer), nullptr);
+    impl_->open = false;  // no further attempt: what c-ares calls back now is told it failed
+    for (const auto& u : impl_->upstreams) {
+        ares_destroy(u->channel);  // closes its sockets through on_socket_state
+        u->channel = nullptr;
     }
+    uv_close(reinterpret_cast<uv_handle_t*>(&impl_->timer), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&impl_->health), nullptr);
 }
 
 }  // namespace clusterdns

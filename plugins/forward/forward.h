@@ -1,8 +1,10 @@
 #pragma once
 // Forwarding: the queries the zone does not answer go to upstream DNS servers through c-ares,
-// one channel per worker, driven by that worker's libuv loop (no thread, no lock). c-ares sends
-// the client's query as it came (EDNS and the DO bit included), checks that the answer matches the
-// question, retries the next upstream and falls back to TCP when an answer comes back truncated.
+// a channel per upstream and worker, driven by that worker's libuv loop (no thread, no lock).
+// c-ares sends the client's query as it came (EDNS and the DO bit included), checks that the
+// answer matches the question and falls back to TCP when an answer comes back truncated; this
+// picks the upstream (policy), goes on to the next when one fails, and keeps failing upstreams
+// aside until a health check finds them answering again.
 
 #include <cstdint>
 #include <memory>
@@ -16,8 +18,8 @@ struct uv_loop_s;
 
 namespace clusterdns {
 
-// Which upstream a query goes to first: `sequential` always the first that works, `random` (and
-// `round_robin`, which c-ares does not distinguish) a different one each time.
+// Which upstream a query goes to first, among the healthy ones: `sequential` always the first,
+// `random` any, `round_robin` each in turn.
 enum class UpstreamPolicy : uint8_t { Random, RoundRobin, Sequential };
 
 // Names at or below `domain` go to its own upstreams (kube-dns's stubDomains).
@@ -30,10 +32,13 @@ struct ForwardOptions {
     std::vector<std::string> upstreams;  // "ADDR:PORT" or "[V6]:PORT"
     std::vector<StubDomain> stub_domains;
     UpstreamPolicy policy = UpstreamPolicy::Random;
-    // One attempt at one upstream, doubled for the second round: c-ares gives up after about
-    // 2.1 s, when the front end has answered SERVFAIL (its 2 s deadline) anyway.
+    // One attempt at one upstream; a failed attempt (time-out, refused, SERVFAIL, REFUSED) goes on
+    // to the next upstream, each at most once.
     uint32_t try_timeout_ms = 700;
-    uint32_t tries = 2;  // rounds over the upstreams
+    // As CoreDNS's health_check and max_fails: an upstream that failed this many queries in a row
+    // is left aside (tried only when all are) and asked ". NS" every interval until it answers.
+    uint32_t health_check_ms = 500;
+    uint32_t max_fails = 2;
 };
 
 // One worker's channel to the upstreams. Not thread-safe: used from its loop's thread only.

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -427,7 +428,9 @@ int main(int argc, char** argv) {
             return n >= 12 && response_rcode(reply, static_cast<size_t>(n)) == 0 && reply[7] == 1;
         };
         expect(ask(), "the first query is forwarded and answered");
-        const int forwarded = upstream_answers.load();  // that query, and the loop probe
+        // That query and the loop probe; the responder counts after it has sent.
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        const int forwarded = upstream_answers.load();
         const long before = allocations.load();
         counting = true;
         bool all_answered = true;

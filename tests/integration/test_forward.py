@@ -14,6 +14,9 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
 - serve-stale (`--serve-stale 60`, RFC 8767): once an answer has expired and the upstream is
   stopped, it is served with TTL 30; without serve-stale, SERVFAIL;
 - `--upstream none` answers outside names REFUSED;
+- failover and health checks (`--policy sequential`, a silent first upstream, unbound second):
+  the first queries wait out the silent one and are answered by unbound; after two failures in a
+  row the silent one is left aside (answers come at once) and asked ". NS" every half second;
 - a stub domain (`--stub-domain example.test=ADDR`) takes the names below it to its own upstream,
   with or without a default upstream (which here never answers);
 - the upstream stopped (connections refused): SERVFAIL at once; an upstream that never answers:
@@ -144,6 +147,24 @@ def scenario(t):
         t.check(res.answer and res.answer[0].ttl == 30, f"a stale answer has TTL 30: {res.answer}")
         t.expect(fresh.dig(WWW, extra=["+tries=1", "+time=5"]), rcode="SERVFAIL", aa=None,
                  answer=[])
+
+    with BlackHole() as hole, Unbound() as unbound, \
+            t.server("--manifests", EXAMPLES, "--upstream", hole.address, "--upstream",
+                     unbound.address, "--policy", "sequential", "--workers", "1") as srv:
+        time.sleep(1.0)  # the start-up loop probe fails over too: two failures already
+        for name in ("www", "alias"):
+            res = srv.dig(f"{name}.example.test.", extra=["+tries=1", "+time=5"])
+            t.check(res.rcode == "NOERROR" and res.answer, f"failed over to unbound: {res}")
+        started = time.monotonic()
+        t.expect(srv.dig(WWW, "AAAA", extra=["+tries=1", "+time=5"]), aa=None,
+                 answer=[(WWW, "AAAA", "2001:db8::10")])
+        t.check(time.monotonic() - started < 0.5, "a failing upstream is left aside")
+        seen = hole.received
+        deadline = time.monotonic() + 5
+        while hole.received < seen + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        t.check(hole.received >= seen + 2, f"health checks of the silent upstream "
+                                           f"({hole.received - seen} in 5 s)")
 
     with t.server("--manifests", EXAMPLES, "--upstream", "none") as srv:
         t.refused(srv.dig(WWW))
