@@ -70,6 +70,14 @@ struct UpstreamChannel::Impl {
         size_t upstream = 0;
     };
 
+    ~Impl() {
+        for (const auto& u : upstreams) {
+            if (u->channel != nullptr) {
+                ares_destroy(u->channel);  // calls back every pending query
+            }
+        }
+    }
+
     uv_loop_t* loop = nullptr;
     ForwardOptions options;
     std::vector<std::unique_ptr<Upstream>> upstreams;
@@ -261,14 +269,7 @@ struct UpstreamChannel::Impl {
 UpstreamChannel::UpstreamChannel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
 }
 
-UpstreamChannel::~UpstreamChannel() {
-    for (const auto& u : impl_->upstreams) {
-        if (u->channel != nullptr) {
-            ares_destroy(u->channel);  // calls back every pending query
-            u->channel = nullptr;
-        }
-    }
-}
+UpstreamChannel::~UpstreamChannel() = default;
 
 Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
                                                                 const ForwardOptions& options) {
