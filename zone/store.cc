@@ -239,7 +239,8 @@ public:
         };
         const std::span<const IpAddress> ips = record.view.cluster_ips();
         for (size_t i = 0; i < ips.size(); ++i) {
-            if (std::find(ips.begin(), ips.begin() + i, ips[i]) == ips.begin() + i) {
+            const std::span<const IpAddress> earlier = ips.first(i);
+            if (std::find(earlier.begin(), earlier.end(), ips[i]) == earlier.end()) {
                 change(ips[i]);
             }
         }
