@@ -356,7 +356,8 @@ void Server::start() {
                             .tcp_io_timeout_seconds = impl_->options.tcp_io_timeout_seconds,
                             .max_tcp_connections = impl_->options.max_tcp_connections,
                             .forward = std::move(*forward),
-                            .cache = {.serve_stale = impl_->options.serve_stale},
+                            .cache = {.serve_stale = impl_->options.serve_stale,
+                                      .prefetch = impl_->options.prefetch},
                             .max_concurrent_forwards = impl_->options.max_concurrent};
     SnapshotConfig config = impl_->store.config();
     config.ns_addresses = ns_addresses(impl_->listen);

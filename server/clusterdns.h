@@ -38,6 +38,7 @@ struct Options {
     std::string policy = "random";  // random, round_robin or sequential
     unsigned max_concurrent = 1000;  // forwarded queries in flight; beyond, REFUSED
     unsigned serve_stale = 0;  // seconds an expired answer may serve when upstreams fail; 0: off
+    unsigned prefetch = 0;  // an answer asked this often is fetched again before it expires; 0: off
     // "DOMAIN=ADDR[:PORT][,ADDR...]": names at or below DOMAIN go there (kube-dns's stubDomains).
     std::vector<std::string> stub_domains;
 

@@ -173,6 +173,10 @@ const Setting kSettings[] = {
          return {};
      },
      &Options::stub_domains},
+    {"prefetch", "--prefetch", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.prefetch, what, v, 0, 1000000);
+     }},
     {"serve_stale", "--serve-stale", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.serve_stale, what, v, 0, 86400 * 7);

@@ -120,6 +120,7 @@ struct PendingForward {
     std::vector<uint8_t> upstream;  // a chase: the query for the ExternalName's target
     IpAddress client;               // its address, for the search path the chase repeats
     bool has_client = false;
+    bool background = false;        // a prefetch: nobody waits for it
 
     const IpAddress* client_address() const noexcept { return has_client ? &client : nullptr; }
 };
@@ -249,6 +250,7 @@ struct Client {
     uint32_t connection = 0;  // TCP: the connection slot and its client
     uint32_t generation = 0;
     const IpAddress* address = nullptr;  // for the search path
+    bool background = false;  // a prefetch: the answer only refreshes the cache
 };
 
 size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
@@ -625,7 +627,7 @@ void on_forward_deadline(uv_timer_t* timer) noexcept {
 // Sends the client of `p` its response: the upstream's, or SERVFAIL when `response` is empty.
 void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexcept {
     Worker& w = *p.worker;
-    if (w.stopping) {
+    if (w.stopping || p.background) {
         return;
     }
     const auto respond = [&](std::span<uint8_t> out, Transport transport) {
@@ -712,10 +714,15 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     Query chased;
     const bool ok = !chase || parse_query(upstream_query, chased) == ParseStatus::Ok;
     const Query& q = chase ? chased : parsed;
-    if (ok) {
+    if (ok && !client.background) {
         if (!chase) {
+            bool refresh = false;
             if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
-                                                    response_limit(q, client.transport))) {
+                                                    response_limit(q, client.transport),
+                                                    &refresh)) {
+                if (refresh) {  // popular and about to expire: fetched again behind the answer
+                    forward_query(w, {.background = true}, packet, parsed, out);
+                }
                 return size;
             }
         } else if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), w.upstream_answer,
@@ -736,9 +743,10 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
         }
     }
     if (w.forwarding >= w.max_forwarding || channel == nullptr) {
-        return error_response(packet, Rcode::Refused, out, client.transport);
+        return client.background ? 0 : error_response(packet, Rcode::Refused, out, client.transport);
     }
     auto p = std::make_unique<PendingForward>();
+    p->background = client.background;
     p->transport = client.transport;
     p->fd = client.fd;
     if (client.peer != nullptr) {

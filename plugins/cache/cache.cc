@@ -96,7 +96,7 @@ uint64_t AnswerCache::hash_of(std::span<const uint8_t> key) noexcept {
     return h * 0xD6E8FEB86659FD93ull;
 }
 
-const AnswerCache::Entry* AnswerCache::find(const Query& q) const noexcept {
+AnswerCache::Entry* AnswerCache::find(const Query& q) noexcept {
     uint8_t key[kMaxNameWire + 5];
     const size_t key_size = key_of(q, key);
     const auto it = entries_.find(hash_of({key, key_size}));
@@ -126,10 +126,16 @@ size_t AnswerCache::copy_out(const Entry& e, const Query& q, std::span<uint8_t> 
 }
 
 size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
-                           size_t limit) noexcept {
-    const Entry* e = find(q);
+                           size_t limit, bool* refresh) noexcept {
+    Entry* e = find(q);
     if (e == nullptr || e->expires_ms <= now_ms) {
         return 0;
+    }
+    ++e->hits;
+    if (refresh != nullptr && options_.prefetch != 0 && e->hits >= options_.prefetch &&
+        !e->refreshing && (e->expires_ms - now_ms) * 10 <= e->expires_ms - e->stored_ms) {
+        e->refreshing = true;
+        *refresh = true;
     }
     return copy_out(*e, q, out, limit, static_cast<uint32_t>((now_ms - e->stored_ms) / 1000),
                     false);
@@ -177,6 +183,8 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
     e.ttls = std::move(s.ttls);
     e.stored_ms = now_ms;
     e.expires_ms = now_ms + uint64_t{ttl} * 1000;
+    e.hits = 0;
+    e.refreshing = false;
 }
 
 void AnswerCache::make_room(uint64_t now_ms) {

@@ -27,6 +27,10 @@ struct CacheOptions {
     // Serve-stale (RFC 8767): an expired answer is kept this many seconds more and served, with
     // TTL 30, when no upstream answers. 0: off (CoreDNS's default).
     uint32_t serve_stale = 0;
+    // Prefetch (CoreDNS's `prefetch AMOUNT`): an answer asked this many times since it was kept
+    // is fetched again when a hit finds a tenth or less of its time left, so popular names never
+    // expire under their clients. 0: off.
+    uint32_t prefetch = 0;
 };
 
 class AnswerCache {
@@ -35,8 +39,9 @@ public:
 
     // Writes the cached answer to `q` into `out` with the query's ID and the TTLs counted down
     // to `now_ms`; returns its size, or 0 on a miss (or if it does not fit `limit`).
-    size_t lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
-                  size_t limit) noexcept;
+    // With `refresh`, set when this hit should fetch the answer again (prefetch).
+    size_t lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out, size_t limit,
+                  bool* refresh = nullptr) noexcept;
 
     // The same for an answer expired less than serve_stale seconds ago, its TTLs set to 30 s
     // (RFC 8767 4): for when the upstreams failed.
@@ -56,9 +61,11 @@ private:
         std::vector<uint32_t> ttls;         // as the upstream gave them
         uint64_t stored_ms = 0;
         uint64_t expires_ms = 0;
+        uint32_t hits = 0;        // since it was kept
+        bool refreshing = false;  // a prefetch was asked for
     };
     static size_t key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noexcept;
-    const Entry* find(const Query& q) const noexcept;
+    Entry* find(const Query& q) noexcept;
     static size_t copy_out(const Entry& e, const Query& q, std::span<uint8_t> out,
                            size_t limit, uint32_t elapsed, bool stale) noexcept;
     static uint64_t hash_of(std::span<const uint8_t> key) noexcept;

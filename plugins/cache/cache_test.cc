@@ -136,3 +136,26 @@ TEST_CASE("cache: bounded, and serving stale only when asked to") {
 }
 
 }  // namespace clusterdns
+
+namespace clusterdns {
+
+TEST_CASE("cache: prefetch asks once, for a popular answer with a tenth of its time left") {
+    AnswerCache cache({.prefetch = 2});
+    uint8_t out[512];
+    const Query q = query_for("www.example.test");
+    cache.store(q, response(q, 0, {100}), 0);
+    bool refresh = false;
+    REQUIRE(cache.lookup(q, 50'000, out, sizeof out, &refresh) > 0);
+    CHECK_FALSE(refresh);  // one hit, and half its time left
+    REQUIRE(cache.lookup(q, 91'000, out, sizeof out, &refresh) > 0);
+    CHECK(refresh);  // asked twice, 9 s of 100 left
+    refresh = false;
+    REQUIRE(cache.lookup(q, 95'000, out, sizeof out, &refresh) > 0);
+    CHECK_FALSE(refresh);  // already asked for
+    cache.store(q, response(q, 0, {100}), 95'000);  // the prefetched answer
+    REQUIRE(cache.lookup(q, 96'000, out, sizeof out, &refresh) > 0);
+    CHECK(first_ttl(out, q) == 99);
+    CHECK_FALSE(refresh);
+}
+
+}  // namespace clusterdns

@@ -13,6 +13,8 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
   client's case; NXDOMAIN is cached too, with the upstream's SOA;
 - serve-stale (`--serve-stale 60`, RFC 8767): once an answer has expired and the upstream is
   stopped, it is served with TTL 30; without serve-stale, SERVFAIL;
+- prefetch (`--prefetch 1`): a hit with a tenth or less of its time left fetches the answer again,
+  so it outlives the upstream's stop past its first expiry, with a fresh TTL;
 - `--upstream none` answers outside names REFUSED;
 - failover and health checks (`--policy sequential`, a silent first upstream, unbound second):
   the first queries wait out the silent one and are answered by unbound; after two failures in a
@@ -165,6 +167,20 @@ def scenario(t):
             time.sleep(0.1)
         t.check(hole.received >= seen + 2, f"health checks of the silent upstream "
                                            f"({hole.received - seen} in 5 s)")
+
+    with Unbound(ttl=10) as unbound, \
+            t.server("--manifests", EXAMPLES, "--upstream", unbound.address, "--workers", "1",
+                     "--prefetch", "1") as srv:
+        t.expect(srv.dig(WWW), aa=None, answer=[(WWW, "A", "192.0.2.10")])
+        time.sleep(9.3)
+        late = srv.dig(WWW)  # a tenth of its time left: answered, and fetched again
+        t.check(late.answer and late.answer[0].ttl <= 1, f"still the first answer: {late.answer}")
+        time.sleep(0.5)
+        unbound.stop()
+        time.sleep(1.0)  # the first answer has expired now
+        res = srv.dig(WWW, extra=["+tries=1", "+time=5"])
+        t.expect(res, aa=None, answer=[(WWW, "A", "192.0.2.10")])
+        t.check(res.answer and res.answer[0].ttl >= 7, f"the prefetched answer: {res.answer}")
 
     with t.server("--manifests", EXAMPLES, "--upstream", "none") as srv:
         t.refused(srv.dig(WWW))
