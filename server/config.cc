@@ -91,6 +91,14 @@ Status set_number(unsigned& field, std::string_view what, std::string_view value
     return {};
 }
 
+Status set_bool(bool& field, std::string_view what, std::string_view value) {
+    if (value != "true" && value != "false") {
+        return Error{fmt::format("{}: expected true or false, got {}", what, quoted(value))};
+    }
+    field = value == "true";
+    return {};
+}
+
 const Setting kSettings[] = {
     {"manifests", "--manifests", Kind::List,
      [](Options& o, std::string_view, std::string_view v) -> Status {
@@ -225,20 +233,12 @@ const Setting kSettings[] = {
          return {};
      }},
     {"endpoint_pod_names", "--endpoint-pod-names", Kind::Text,
-     [](Options& o, std::string_view what, std::string_view v) -> Status {
-         if (v != "true" && v != "false") {
-             return Error{fmt::format("{}: expected true or false, got {}", what, quoted(v))};
-         }
-         o.endpoint_pod_names = v == "true";
-         return {};
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.endpoint_pod_names, what, v);
      }},
     {"autopath", "--autopath", Kind::Text,
-     [](Options& o, std::string_view what, std::string_view v) -> Status {
-         if (v != "true" && v != "false") {
-             return Error{fmt::format("{}: expected true or false, got {}", what, quoted(v))};
-         }
-         o.autopath = v == "true";
-         return {};
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.autopath, what, v);
      }},
     {"startup_timeout", "--startup-timeout", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
