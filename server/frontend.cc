@@ -815,27 +815,31 @@ void on_wake(uv_async_t* async) noexcept {
     }
 }
 
+// The socket address of an IPv4 or IPv6 literal and a port; returns its length.
+socklen_t socket_address(const std::string& host, uint16_t port, sockaddr_storage& out) {
+    out = {};
+    if (host.find(':') != std::string::npos) {
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&out);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(port);
+        inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr);
+        return sizeof *sa;
+    }
+    auto* sa = reinterpret_cast<sockaddr_in*>(&out);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    inet_pton(AF_INET, host.c_str(), &sa->sin_addr);
+    return sizeof *sa;
+}
+
 // A socket with SO_REUSEPORT bound to addr:port, so the workers share the port. The first socket
 // of an address (`first`) is bound without it and joins the group afterwards: then the bind
 // fails if anyone holds the port, even another clusterdns with SO_REUSEPORT (which would
 // otherwise get half our queries), and with port 0 the kernel picks a port nobody holds.
 int bind_socket(const ListenAddress& address, int type, uint16_t port, bool first) {
     sockaddr_storage storage{};
-    socklen_t length = 0;
-    const bool v6 = address.host.find(':') != std::string::npos;
-    if (v6) {
-        auto* sa = reinterpret_cast<sockaddr_in6*>(&storage);
-        sa->sin6_family = AF_INET6;
-        sa->sin6_port = htons(port);
-        inet_pton(AF_INET6, address.host.c_str(), &sa->sin6_addr);
-        length = sizeof *sa;
-    } else {
-        auto* sa = reinterpret_cast<sockaddr_in*>(&storage);
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons(port);
-        inet_pton(AF_INET, address.host.c_str(), &sa->sin_addr);
-        length = sizeof *sa;
-    }
+    const socklen_t length = socket_address(address.host, port, storage);
+    const bool v6 = storage.ss_family == AF_INET6;
     const int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return -errno;
@@ -1163,20 +1167,7 @@ unsigned Frontend::loop_probe(unsigned wait_ms) {
         host = v6 ? "::1" : "127.0.0.1";
     }
     sockaddr_storage to{};
-    socklen_t to_size = 0;
-    if (v6) {
-        auto* sa = reinterpret_cast<sockaddr_in6*>(&to);
-        sa->sin6_family = AF_INET6;
-        sa->sin6_port = htons(at.port);
-        inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr);
-        to_size = sizeof *sa;
-    } else {
-        auto* sa = reinterpret_cast<sockaddr_in*>(&to);
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons(at.port);
-        inet_pton(AF_INET, host.c_str(), &sa->sin_addr);
-        to_size = sizeof *sa;
-    }
+    const socklen_t to_size = socket_address(host, at.port, to);
     std::vector<uint8_t> query = {0x4c, 0x50, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
     const WireName name = impl_->loop_probe.wire();
     query.insert(query.end(), name.begin(), name.end());
