@@ -118,6 +118,21 @@ def parse_addr(text):
 Ran = namedtuple("Ran", "cmd returncode stdout stderr timed_out")
 
 
+def free_port(host="127.0.0.1"):
+    """A port free for both UDP and TCP on `host` right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind((host, 0))
+            port = u.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind((host, port))
+                    return port
+            except OSError:
+                continue
+    raise Failure("no free port")
+
+
 def local_only(args, keep=("--config", "--help", "--version")):
     """`args` with "--upstream none" in front unless they choose where names outside the zones
     go (or are among `keep`, whose messages a test checks as they are): tests never send

@@ -7,30 +7,14 @@ share the port), then a second clusterdns on the same P:
 - the first answers 20 queries of 20 over UDP, and over TCP.
 """
 
-import socket
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from harness import EXAMPLES, build_query, parse_message, svc  # noqa: E402
+from harness import EXAMPLES, build_query, free_port, parse_message, svc  # noqa: E402
 
 API = svc("api-service")
-
-
-def free_port():
-    """A port free for both UDP and TCP right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                    s.bind(("127.0.0.1", port))
-                    return port
-            except OSError:
-                continue
-    raise harness.Failure("no free port")
 
 
 def scenario(t):

@@ -9,22 +9,15 @@
 
 import re
 import signal
-import socket
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from harness import EXAMPLES, svc  # noqa: E402
+from harness import EXAMPLES, free_port, svc  # noqa: E402
 
 API = svc("api-service")
 LINE = re.compile(r"clusterdns: listening on 127\.0\.0\.1:(\d+)")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-        u.bind(("127.0.0.1", 0))
-        return u.getsockname()[1]
 
 
 def scenario(t):

@@ -10,14 +10,10 @@ import threading
 import time
 from pathlib import Path
 
+from harness import free_port  # noqa: F401 (the tests and bench/forward.py take it from here)
+
 # Enough TXT strings that the answer (about 1,300 bytes) needs TCP or EDNS.
 BIG_TXT = ["x" * 50 + f"{i:02d}" for i in range(24)]
-
-
-def free_port(host="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class Unbound:
@@ -61,7 +57,7 @@ class Unbound:
         return "\n".join(lines) + "\n"
 
     def start(self, attempts=5):
-        # A free UDP port may still be some other test's TCP port: then take another.
+        # A port free a moment ago may be taken before unbound binds it: then take another.
         for attempt in range(attempts):
             try:
                 return self._start()
