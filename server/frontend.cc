@@ -123,6 +123,8 @@ struct PendingForward {
     bool background = false;        // a prefetch: nobody waits for it
 
     const IpAddress* client_address() const noexcept { return has_client ? &client : nullptr; }
+    // What went to the upstreams: the client's query, or a chase's own.
+    const std::vector<uint8_t>& sent() const noexcept { return upstream.empty() ? query : upstream; }
 };
 
 // The address of a socket peer, IPv4-mapped IPv6 as IPv4 (a dual-stack socket's view of it).
@@ -637,14 +639,11 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexc
                                      transport);
     };
     // No upstream answered: an expired answer kept for serve-stale, if there is one.
-    uint8_t* stale_buffer = w.upstream_answer;
     Query asked;
-    if (response.empty() &&
-        parse_query(p.upstream.empty() ? p.query : p.upstream, asked) == ParseStatus::Ok) {
-        if (const size_t size = w.cache->lookup_stale(asked, uv_now(&w.loop),
-                                                      {stale_buffer, kMaxMessageSize},
+    if (response.empty() && parse_query(p.sent(), asked) == ParseStatus::Ok) {
+        if (const size_t size = w.cache->lookup_stale(asked, uv_now(&w.loop), w.upstream_answer,
                                                       kMaxMessageSize)) {
-            response = {stale_buffer, size};
+            response = {w.upstream_answer, size};
         }
     }
     if (p.transport == Transport::Udp) {
@@ -678,13 +677,13 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
     --w.forwarding;
     if (!response.empty() && !w.stopping) {
         Query q;
-        if (parse_query(p->upstream.empty() ? p->query : p->upstream, q) == ParseStatus::Ok) {
+        if (parse_query(p->sent(), q) == ParseStatus::Ok) {
             w.cache->store(q, response, uv_now(&w.loop));
         }
     }
     if (!p->answered) {
         p->answered = true;
-        reply_forwarded(*p, response.empty() ? std::span<const uint8_t>() : response);
+        reply_forwarded(*p, response);
     }
     if (!p->queued) {
         delete p;
@@ -771,7 +770,7 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     if (w.forwards.size() == 1) {
         uv_timer_start(&w.forward_timer, on_forward_deadline, w.forward_deadline_ms, 0);
     }
-    channel->forward(chase ? raw->upstream : raw->query, on_forwarded, raw);
+    channel->forward(raw->sent(), on_forwarded, raw);
     return 0;
 }
 
