@@ -8,8 +8,8 @@ namespace clusterdns {
 
 namespace {
 
-// The name under `suffix_labels` labels of the origin-relative suffix: "<base>.<ns>.svc.<zone>"
-// gives `base` (its wire labels) when `q` is a first search expansion; false otherwise.
+// Whether `q` is a first search expansion, "<base>.<ns>.svc.<zone>": then `base` holds its
+// leading labels (wire form, no root) and `ns` the namespace.
 bool first_expansion(const Query& q, const SnapshotConfig& config, WireName& base,
                      std::string_view& ns) noexcept {
     const WireName name = q.qname_lower.wire();
@@ -68,9 +68,8 @@ AnswerStatus answer_with_search_path(const Snapshot& snapshot, const Query& q,
         return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, external_target);
     }
     // The rest of a pod's search path: svc.<zone>, then <zone>, then the name as it is.
-    Name svc_zone;
-    const uint8_t svc_label[] = {3, 's', 'v', 'c'};
-    if (!join_names(svc_label, config.origin.wire(), svc_zone)) {
+    Name svc_zone = config.origin;
+    if (!svc_zone.prepend(kServicesLabel)) {
         return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, external_target);
     }
     const WireName suffixes[] = {svc_zone.wire(), config.origin.wire()};
