@@ -106,51 +106,9 @@ void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
         r.skip(2);
         const uint32_t ttl = r.u32();
         const uint16_t length = r.u16();
-        const size_t end = r.pos() + length;
-        if (!r.ok() || end > r.data().size()) {
-            return;
-        }
-        uint8_t rdata[2 * kMaxNameWire + 20];
-        size_t size = 0;
-        const auto put_name = [&](const Name& n) {
-            std::copy(n.wire().begin(), n.wire().end(), rdata + size);
-            size += n.size();
-        };
-        const auto put_fixed = [&](size_t bytes) {
-            for (size_t k = 0; k < bytes; ++k) {
-                rdata[size++] = r.u8();
-            }
-        };
-        std::span<const uint8_t> data;
-        switch (type) {
-            case RrType::Ns:
-            case RrType::Cname:
-            case RrType::Ptr:
-            case RrType::Dname:
-                put_name(Name::read(r));
-                break;
-            case RrType::Mx:
-                put_fixed(2);
-                put_name(Name::read(r));
-                break;
-            case RrType::Srv:
-                put_fixed(6);
-                put_name(Name::read(r));
-                break;
-            case RrType::Soa:
-                put_name(Name::read(r));
-                put_name(Name::read(r));
-                put_fixed(20);
-                break;
-            default:
-                data = r.data().subspan(r.pos(), length);  // no names inside: as it is
-                break;
-        }
-        if (data.empty()) {
-            data = {rdata, size};
-        }
-        r = WireReader(r.data(), end);
-        if (!w.add(Section::Answer, owner.wire(), type, ttl, data)) {
+        uint8_t buf[kMaxNamedRdata];
+        const std::span<const uint8_t> rdata = read_rdata(r, type, length, buf);
+        if (!r.ok() || !w.add(Section::Answer, owner.wire(), type, ttl, rdata)) {
             return;
         }
     }

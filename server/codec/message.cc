@@ -59,42 +59,62 @@ bool well_formed_response(std::span<const uint8_t> message, const Query* q) noex
     }
     for (uint32_t i = 0; i < records && r.ok(); ++i) {
         Name::read(r);
-        const uint16_t type = r.u16();
+        const auto type = static_cast<RrType>(r.u16());
         r.skip(6);
         const uint16_t length = r.u16();
-        if (!r.ok() || r.remaining() < length) {
-            return false;
-        }
-        const size_t end = r.pos() + length;
-        switch (static_cast<RrType>(type)) {
-            case RrType::Ns:
-            case RrType::Cname:
-            case RrType::Ptr:
-            case RrType::Dname:
-                Name::read(r);
-                break;
-            case RrType::Soa:
-                Name::read(r);
-                Name::read(r);
-                r.skip(20);
-                break;
-            case RrType::Mx:
-                r.skip(2);
-                Name::read(r);
-                break;
-            case RrType::Srv:
-                r.skip(6);
-                Name::read(r);
-                break;
-            default:
-                r.skip(length);
-                break;
-        }
-        if (!r.ok() || r.pos() != end) {
-            return false;
-        }
+        uint8_t buf[kMaxNamedRdata];
+        read_rdata(r, type, length, buf);
     }
     return r.ok() && r.remaining() == 0;
+}
+
+std::span<const uint8_t> read_rdata(WireReader& r, RrType type, uint16_t length,
+                                    std::span<uint8_t, kMaxNamedRdata> buf) noexcept {
+    const size_t start = r.pos();
+    if (r.remaining() < length) {
+        r.fail();
+        return {};
+    }
+    size_t size = 0;
+    const auto name = [&] {
+        const Name n = Name::read(r);
+        std::memcpy(buf.data() + size, n.wire().data(), n.size());
+        size += n.size();
+    };
+    const auto fixed = [&](size_t octets) {
+        for (size_t k = 0; k < octets; ++k) {
+            buf[size++] = r.u8();
+        }
+    };
+    switch (type) {
+        case RrType::Ns:
+        case RrType::Cname:
+        case RrType::Ptr:
+        case RrType::Dname:
+            name();
+            break;
+        case RrType::Soa:
+            name();
+            name();
+            fixed(20);
+            break;
+        case RrType::Mx:
+            fixed(2);
+            name();
+            break;
+        case RrType::Srv:
+            fixed(6);
+            name();
+            break;
+        default:  // no names inside: as it is
+            r.skip(length);
+            return r.ok() ? r.data().subspan(start, length) : std::span<const uint8_t>();
+    }
+    if (!r.ok() || r.pos() != start + length) {
+        r.fail();
+        return {};
+    }
+    return buf.first(size);
 }
 
 ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept {

@@ -40,6 +40,15 @@ struct Query {
 // id, the opcode and, where it parsed, the question.
 ParseStatus parse_query(std::span<const uint8_t> packet, Query& q) noexcept;
 
+// Room for the RDATA of any type whose names read_rdata() decompresses: two names and 20 octets.
+constexpr size_t kMaxNamedRdata = 2 * kMaxNameWire + 20;
+
+// Reads the RDATA (RDLENGTH `length`) at the reader's position: for the types that hold names
+// (NS, CNAME, PTR, DNAME, SOA, MX, SRV) into `buf`, the names decompressed; for the others as it
+// lies in the message. Fails the reader when it is malformed or does not fill `length` exactly.
+std::span<const uint8_t> read_rdata(WireReader& r, RrType type, uint16_t length,
+                                    std::span<uint8_t, kMaxNamedRdata> buf) noexcept;
+
 // Whether `message` is a well-formed response (to `q`, when given: the same question, names
 // compared case-insensitively): QR set, every name decompresses, each RDATA (with the names of
 // NS, CNAME, PTR, DNAME, SOA, MX and SRV) fills exactly its RDLENGTH, nothing after the last
