@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -19,7 +20,10 @@
 #include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
+#include "server/config.h"
 #include "server/frontend.h"
+#include "server/http.h"
+#include "server/metrics.h"
 #include "zone/schema.h"
 #include "zone/store.h"
 
@@ -82,7 +86,10 @@ KubernetesConfig kubernetes_config(const Options& o) {
 
 // Whether `upstream` ("ADDR:PORT") is one of our own listening sockets: forwarding there would
 // loop. A wildcard listener is every local address, so any loopback upstream on its port is us.
-bool is_self(const std::string& upstream, const std::vector<ListenAddress>& listen) {
+bool is_self(std::string_view upstream, const std::vector<ListenAddress>& listen) {
+    if (upstream.starts_with(kTcpScheme)) {
+        upstream.remove_prefix(kTcpScheme.size());
+    }
     auto address = parse_listen_address(upstream);
     if (!address) {
         return false;
@@ -163,6 +170,69 @@ Result<ForwardOptions> forward_options(const Options& o, const std::vector<Liste
     return forward;
 }
 
+// Everything the workers need to forward, from the options.
+Result<Forwarding> forwarding_of(const Options& o, const std::vector<ListenAddress>& listen) {
+    auto forward = forward_options(o, listen);
+    if (!forward) {
+        return forward.error();
+    }
+    return Forwarding{.forward = std::move(*forward),
+                      .cache = {.serve_stale = o.serve_stale, .prefetch = o.prefetch},
+                      .max_concurrent = o.max_concurrent,
+                      .query_log = o.query_log};
+}
+
+SnapshotConfig::Pods pods_mode(Options::Pods pods) {
+    using Pods = SnapshotConfig::Pods;
+    return pods == Options::Pods::Verified   ? Pods::Verified
+           : pods == Options::Pods::Disabled ? Pods::Disabled
+                                             : Pods::Insecure;
+}
+
+// The `server` label of the metrics, as CoreDNS writes its server blocks: "dns://:53".
+std::string server_label(const std::vector<ListenAddress>& listen) {
+    if (listen.empty()) {
+        return "dns://";
+    }
+    const ListenAddress& first = listen.front();
+    const bool wildcard = first.host == "0.0.0.0" || first.host == "::";
+    return wildcard ? fmt::format("dns://:{}", first.port) : "dns://" + first.to_text();
+}
+
+// What a reload cannot change without new sockets, a new API connection or a new store: the
+// first such setting that differs, or null.
+const char* needs_restart(const Options& a, const Options& b) {
+    const std::pair<const char*, bool> fields[] = {
+        {"listen", a.listen != b.listen},
+        {"workers", a.workers != b.workers},
+        {"tcp_idle_timeout", a.tcp_idle_timeout_seconds != b.tcp_idle_timeout_seconds},
+        {"tcp_io_timeout", a.tcp_io_timeout_seconds != b.tcp_io_timeout_seconds},
+        {"max_tcp_connections", a.max_tcp_connections != b.max_tcp_connections},
+        {"zone", a.zone != b.zone},
+        {"node_local", a.node_local != b.node_local},
+        {"kubeconfig", a.kubeconfig != b.kubeconfig || a.in_cluster != b.in_cluster},
+        {"context", a.context != b.context},
+        {"namespaces", a.namespaces != b.namespaces},
+        {"label_selector", a.label_selector != b.label_selector},
+        {"api_watch_timeout", a.api_watch_timeout_seconds != b.api_watch_timeout_seconds},
+        {"health", a.health != b.health},
+        {"ready", a.ready != b.ready},
+        {"metrics", a.metrics != b.metrics},
+    };
+    for (const auto& [name, differs] : fields) {
+        if (differs) {
+            return name;
+        }
+    }
+    // With the API, Pods are watched or not by these: the watch would have to change.
+    const bool api = !a.kubeconfig.empty() || a.in_cluster;
+    if (api && (a.autopath != b.autopath || (a.pods == Options::Pods::Verified) !=
+                                                (b.pods == Options::Pods::Verified))) {
+        return a.autopath != b.autopath ? "autopath" : "pods";
+    }
+    return nullptr;
+}
+
 }  // namespace
 
 // One store holds the objects of every source; the kubernetes source writes to it as Source::Api
@@ -220,12 +290,120 @@ public:
         malloc_trim(0);
     }
 
+    // Reads every manifest again into the store, all or nothing: what the files no longer hold
+    // goes. Caller holds `mutex`.
+    Status reread_manifests() {
+        const Store::Checkpoint saved = store.checkpoint();
+        Store::Writer manifests = store.writer(Source::Manifests);
+        NameSet listed[5];
+        ListingSink listing(manifests, {&listed[0], &listed[1], &listed[2], &listed[3], &listed[4]});
+        for (const std::string& path : options.manifests) {
+            if (Status s = clusterdns::load_manifests(path, listing); !s) {
+                store.restore(saved);
+                return s;
+            }
+        }
+        for (size_t kind = 0; kind < 5; ++kind) {
+            listed[kind].seal();
+            manifests.keep_only(static_cast<ObjectKind>(kind), listed[kind]);
+        }
+        if (frontend) {
+            publish();
+        }
+        malloc_trim(0);
+        return {};
+    }
+
+    bool ready() const { return serving.load() && !draining.load(); }
+
+    std::string metrics_text() {
+        std::lock_guard lock(mutex);
+        MetricsSources in{.server = server_label(listen), .source = &source_stats};
+        if (frontend) {
+            in.workers = frontend->worker_stats();
+            in.channels = frontend->upstream_channels();
+        }
+        in.plugins = plugins;
+        return metrics_page(in);
+    }
+
+    // Starts the HTTP endpoints: those at the same address share a listener. A default port
+    // someone holds is left out with a warning; a configured one is an error.
+    void start_http() {
+        struct Endpoint {
+            const char* plugin;
+            const std::string& address;
+            const char* fallback;
+            HttpRoute route;
+        };
+        const Endpoint endpoints[] = {
+            {"health", options.health, ":8080",
+             {"/health", [] { return HttpResponse{.body = "OK"}; }}},
+            {"ready", options.ready, ":8181",
+             {"/ready",
+              [this] {
+                  return ready() ? HttpResponse{.body = "OK"}
+                                 : HttpResponse{.status = 503,
+                                                .body = draining ? "shutting down" : "starting"};
+              }}},
+            {"prometheus", options.metrics, ":9153",
+             {"/metrics", [this] {
+                  return HttpResponse{.body = metrics_text(),
+                                      .content_type = "text/plain; version=0.0.4; charset=utf-8"};
+              }}}};
+        struct Group {
+            std::string address;
+            bool optional = true;  // every endpoint on it is at its default address
+            std::vector<HttpRoute> routes;
+            std::vector<const char*> plugins;
+        };
+        std::vector<Group> groups;
+        for (const Endpoint& e : endpoints) {
+            if (e.address == "none") {
+                continue;
+            }
+            const bool fallback = e.address == "default";
+            const std::string address = fallback ? e.fallback : e.address;
+            auto it = std::find_if(groups.begin(), groups.end(),
+                                   [&](const Group& g) { return g.address == address; });
+            if (it == groups.end()) {
+                it = groups.insert(groups.end(), Group{.address = address});
+            }
+            it->optional = it->optional && fallback;
+            it->routes.push_back(e.route);
+            it->plugins.push_back(e.plugin);
+        }
+        for (Group& g : groups) {
+            auto listener = HttpListener::start(g.address, g.routes);
+            if (!listener && g.optional) {
+                fmt::print(stderr, "[WARNING] plugin/{}: not serving {}: {}\n", g.plugins.front(),
+                           g.routes.front().path, listener.error().message);
+                continue;
+            }
+            if (!listener) {
+                fail(Error{fmt::format("plugin/{}: {}", g.plugins.front(),
+                                       listener.error().message)});
+            }
+            for (size_t i = 0; i < g.routes.size(); ++i) {
+                fmt::print(stderr, "[INFO] plugin/{}: serving http://{}{}\n", g.plugins[i],
+                           (*listener)->bound(), g.routes[i].path);
+                plugins.emplace_back(g.plugins[i]);
+            }
+            http.push_back(std::move(*listener));
+        }
+    }
+
     Options options;
     std::mutex mutex;  // control side only; queries never take it
     Store store;
     std::vector<ListenAddress> listen;
     std::shared_ptr<const Snapshot> current;
     std::unique_ptr<Frontend> frontend;
+    std::vector<std::unique_ptr<HttpListener>> http;
+    std::vector<std::string> plugins;  // enabled, for coredns_plugin_enabled
+    std::atomic<bool> serving{false};
+    std::atomic<bool> draining{false};
+    SourceStats source_stats;
     bool api_synced = false;
     std::condition_variable synced_changed;
     std::unique_ptr<KubernetesSource> source;  // last: stopped before the rest goes
@@ -241,15 +419,16 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
         fail(Error{fmt::format("zone {} is not a domain name", quoted(o.zone))});
     }
     origin->to_lower();
-    using Pods = SnapshotConfig::Pods;
+    if (Status valid = validate(o); !valid) {
+        fail(valid.error());
+    }
     impl_->store.set_config({.origin = *origin,
                              .ttl_seconds = o.ttl_seconds,
                              .endpoint_pod_names = o.endpoint_pod_names,
                              .autopath = o.autopath,
-                             .pods = o.pods == Options::Pods::Verified   ? Pods::Verified
-                                     : o.pods == Options::Pods::Disabled ? Pods::Disabled
-                                                                         : Pods::Insecure,
-                             .namespaces = o.namespaces});
+                             .pods = pods_mode(o.pods),
+                             .namespaces = o.namespaces,
+                             .node_local = o.node_local});
     for (const std::string& text : impl_->options.listen) {
         auto address = parse_listen_address(text);
         if (!address) {
@@ -344,9 +523,9 @@ void Server::start() {
     if (impl_->frontend) {
         return;
     }
-    auto forward = forward_options(impl_->options, impl_->listen);
-    if (!forward) {
-        fail(forward.error());
+    auto forwarding = forwarding_of(impl_->options, impl_->listen);
+    if (!forwarding) {
+        fail(forwarding.error());
     }
     FrontendOptions options{.listen = impl_->listen,
                             .workers = impl_->options.workers != 0
@@ -355,10 +534,7 @@ void Server::start() {
                             .tcp_idle_timeout_seconds = impl_->options.tcp_idle_timeout_seconds,
                             .tcp_io_timeout_seconds = impl_->options.tcp_io_timeout_seconds,
                             .max_tcp_connections = impl_->options.max_tcp_connections,
-                            .forward = std::move(*forward),
-                            .cache = {.serve_stale = impl_->options.serve_stale,
-                                      .prefetch = impl_->options.prefetch},
-                            .max_concurrent_forwards = impl_->options.max_concurrent};
+                            .forwarding = std::move(*forwarding)};
     SnapshotConfig config = impl_->store.config();
     config.ns_addresses = ns_addresses(impl_->listen);
     impl_->store.set_config(std::move(config));
@@ -369,7 +545,8 @@ void Server::start() {
         fail(frontend.error());
     }
     impl_->frontend = std::move(*frontend);
-    if (!options.forward.upstreams.empty()) {
+    const ForwardOptions& forward = options.forwarding.forward;
+    if (!forward.upstreams.empty()) {
         // The upstreams must not lead back here: every forwarded query would circle for ever.
         // A loop brings the probe back within milliseconds; waiting for an answer from an
         // upstream that is slow or away would only delay the start.
@@ -378,14 +555,93 @@ void Server::start() {
             fail(Error{fmt::format(
                 "plugin/forward: loop detected: a query forwarded to the upstreams ({}) came "
                 "back {} times; point them at a resolver that does not forward to this server",
-                fmt::join(options.forward.upstreams, ", "), seen)});
+                fmt::join(forward.upstreams, ", "), seen)});
         }
     }
     // ns.dns.<zone> names the ports we actually bound to; addresses are known now.
     impl_->listen = impl_->frontend->bound();
+    auto& plugins = impl_->plugins;
+    plugins.clear();
+    if (!impl_->options.node_local) {
+        plugins.emplace_back("kubernetes");
+    }
+    if (!forward.upstreams.empty() || !forward.stub_domains.empty()) {
+        plugins.insert(plugins.end(), {"forward", "cache", "loop"});
+    }
+    if (impl_->options.autopath) {
+        plugins.emplace_back("autopath");
+    }
+    plugins.insert(plugins.end(), {"errors", "reload"});
+    if (impl_->options.query_log) {
+        plugins.emplace_back("log");
+    }
+    try {
+        impl_->start_http();
+    } catch (...) {
+        impl_->http.clear();
+        impl_->frontend.reset();
+        throw;
+    }
+    impl_->serving = true;
+}
+
+void Server::drain() {
+    impl_->draining = true;
+}
+
+void Server::reload(const Options& next) {
+    if (Status valid = validate(next); !valid) {
+        fail(valid.error());
+    }
+    std::lock_guard lock(impl_->mutex);
+    Options& current = impl_->options;
+    if (const char* setting = needs_restart(current, next)) {
+        fail(Error{fmt::format("{} changed: that takes a restart; nothing was applied", setting)});
+    }
+    auto forwarding = forwarding_of(next, impl_->listen);
+    if (!forwarding) {
+        fail(forwarding.error());
+    }
+    const Options previous = current;
+    current = next;
+    SnapshotConfig config = impl_->store.config();
+    config.ttl_seconds = next.ttl_seconds;
+    config.endpoint_pod_names = next.endpoint_pod_names;
+    config.autopath = next.autopath;
+    config.pods = pods_mode(next.pods);
+    impl_->store.set_config(std::move(config));
+    if (Status s = impl_->reread_manifests(); !s) {
+        current = previous;  // the store is as it was; so are its settings
+        SnapshotConfig restored = impl_->store.config();
+        restored.ttl_seconds = previous.ttl_seconds;
+        restored.endpoint_pod_names = previous.endpoint_pod_names;
+        restored.autopath = previous.autopath;
+        restored.pods = pods_mode(previous.pods);
+        impl_->store.set_config(std::move(restored));
+        fail(s.error());
+    }
+    if (impl_->frontend) {
+        if (Status s = impl_->frontend->reconfigure(*forwarding); !s) {
+            fail(s.error());
+        }
+    }
+}
+
+void Server::reload_manifests() {
+    std::lock_guard lock(impl_->mutex);
+    if (Status s = impl_->reread_manifests(); !s) {
+        fail(s.error());
+    }
 }
 
 void Server::stop() {
+    std::vector<std::unique_ptr<HttpListener>> http;
+    {
+        std::lock_guard lock(impl_->mutex);
+        http = std::move(impl_->http);
+        impl_->serving = false;
+    }
+    http.clear();  // waits for requests being answered, which may take the mutex (metrics)
     std::lock_guard lock(impl_->mutex);
     impl_->frontend.reset();
 }

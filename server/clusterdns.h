@@ -59,6 +59,20 @@ struct Options {
     bool autopath = false;
     unsigned startup_timeout_seconds = 5;    // serve without the first full sync after this
     unsigned api_watch_timeout_seconds = 0;  // 0: 5-10 minutes, as client-go (tests: shorter)
+
+    // Node-local mode (NodeLocal DNSCache): no zone of its own; every name goes to the stub
+    // domains or the upstreams, through the cache.
+    bool node_local = false;
+
+    // HTTP endpoints, each "ADDR:PORT" (":PORT": every address) or "none". "default" is
+    // CoreDNS's port (:8080, :8181, :9153), left out with a warning when something holds it;
+    // an address given that cannot be bound is an error. The command line starts from "default".
+    std::string health = "none";   // GET /health: 200 while the process serves
+    std::string ready = "none";    // GET /ready: 200 once serving with every source synced
+    std::string metrics = "none";  // GET /metrics: Prometheus text with CoreDNS's names
+    // After SIGTERM: /ready says 503 and queries are still answered this long, then exit.
+    unsigned lameduck_seconds = 5;
+    bool query_log = false;  // a line per query on stderr (CoreDNS's log format), rate-limited
 };
 
 struct PortSpec {
@@ -97,6 +111,16 @@ public:
     void start();
     // Stops answering and closes the sockets. Idempotent.
     void stop();
+    // From now on /ready answers 503 (shutting down); queries are still answered until stop().
+    void drain();
+    // Applies `options` (from a changed config file or SIGHUP): checked whole first; on error
+    // nothing changes. The zone (manifests re-read, its settings), forwarding, cache and logging
+    // change without dropping a query; what needs new sockets or a new API connection (listen,
+    // workers, TCP limits, HTTP endpoints, the kubernetes source) is refused by name.
+    void reload(const Options& options);
+    // Re-reads the manifests of the options, all or nothing: on error the zone stays as it was.
+    // What the files no longer hold goes, objects added with apply_yaml() or add_service() too.
+    void reload_manifests();
 
     // Where it listens, as "ADDR:PORT" ("[::1]:PORT" for IPv6), in the order of Options::listen.
     std::vector<std::string> listen_addresses() const;

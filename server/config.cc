@@ -13,6 +13,7 @@
 #include "plugins/kubernetes/setup.h"
 #include "server/codec/name.h"
 #include "server/frontend.h"
+#include "server/http.h"
 #include "zone/schema.h"
 #include "zone/objects.h"
 
@@ -50,6 +51,15 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
                               nameservers of /etc/resolv.conf; "none": answer them REFUSED)
   --stub-domain DOMAIN=ADDR[:PORT][,ADDR...]   names below DOMAIN go to these (repeatable)
   --autopath true             walk a Pod's search path on the server (watches Pods)
+  --node-local true           serve no zone: a node-local cache in front of the cluster DNS
+  --health ADDR:PORT          GET /health (default :8080; "none": off)
+  --ready ADDR:PORT           GET /ready, 200 once serving with every source synced (default :8181)
+  --metrics ADDR:PORT         GET /metrics, Prometheus text with CoreDNS's names (default :9153)
+  --lameduck SECONDS          after SIGTERM, not ready but answering this long (default 5)
+  --log true                  log every query on stderr (CoreDNS's log format, rate-limited)
+  --check-config FILE         check a config file and the manifests it names, then exit
+
+The config file is re-read when it changes (or on SIGHUP), and so are the manifests.
 
 Once the zone is loaded and the sockets are bound, prints one line to standard output:
   clusterdns: listening on ADDR:PORT [ADDR:PORT ...]
@@ -96,6 +106,16 @@ Status set_bool(bool& field, std::string_view what, std::string_view value) {
         return Error{fmt::format("{}: expected true or false, got {}", what, quoted(value))};
     }
     field = value == "true";
+    return {};
+}
+
+Status set_http(std::string& field, std::string_view what, std::string_view value) {
+    if (value != "none" && value != "default") {
+        if (Status s = check_http_address(value); !s) {
+            return Error{fmt::format("{}: {}", what, s.error().message)};
+        }
+    }
+    field = std::string(value);
     return {};
 }
 
@@ -244,6 +264,31 @@ const Setting kSettings[] = {
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.startup_timeout_seconds, what, v, 0, 3600);
      }},
+    {"node_local", "--node-local", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.node_local, what, v);
+     }},
+    // Operations: the HTTP endpoints, shutdown and logging.
+    {"health", "--health", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_http(o.health, what, v);
+     }},
+    {"ready", "--ready", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_http(o.ready, what, v);
+     }},
+    {"metrics", "--metrics", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_http(o.metrics, what, v);
+     }},
+    {"lameduck", "--lameduck", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.lameduck_seconds, what, v, 0, 300);
+     }},
+    {"log", "--log", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.query_log, what, v);
+     }},
     // For tests: watches that end after this many seconds instead of client-go's 5-10 minutes.
     {"api_watch_timeout", "--api-watch-timeout", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
@@ -376,8 +421,23 @@ Status load_config_file(const std::string& path, Options& options) {
     return {};
 }
 
+Status validate(const Options& o) {
+    if (o.listen.empty()) {
+        return Error{"listen: no address to serve on (give --listen ADDR:PORT)"};
+    }
+    if (Status s = check_listen_addresses(o.listen); !s) {
+        return s;
+    }
+    if (o.node_local && (!o.manifests.empty() || !o.kubeconfig.empty() || o.in_cluster)) {
+        return Error{"node_local: a node-local cache serves no zone of its own; give it no "
+                     "manifests or kubeconfig, and stub_domains for the cluster's zones"};
+    }
+    return {};
+}
+
 Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     CommandLine out;
+    out.options.health = out.options.ready = out.options.metrics = "default";
     std::optional<std::string> config_path;
     std::vector<std::pair<const Setting*, std::string>> flags;
     for (int i = 1; i < argc; ++i) {
@@ -398,7 +458,7 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
             value = arg.substr(eq + 1);
         }
         const Setting* setting = find_setting(name, true);
-        if (setting == nullptr && name != "--config") {
+        if (setting == nullptr && name != "--config" && name != "--check-config") {
             return Error{fmt::format("unknown argument {} (see --help)", quoted(arg))};
         }
         if (!value) {
@@ -411,8 +471,10 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
                     fmt::format("{} needs a value, got the flag {}", name, quoted(*value))};
             }
         }
-        if (name == "--config") {
+        if (name == "--config" || name == "--check-config") {
             config_path = std::string(*value);
+            out.config_path = *config_path;
+            out.check_only = name == "--check-config";
         } else {
             flags.emplace_back(setting, std::string(*value));
         }
@@ -437,10 +499,7 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
             return s.error();
         }
     }
-    if (out.options.listen.empty()) {
-        return Error{"listen: no address to serve on (give --listen ADDR:PORT)"};
-    }
-    if (Status s = check_listen_addresses(out.options.listen); !s) {
+    if (Status s = validate(out.options); !s) {
         return s.error();
     }
     if (Status s = choose_kubernetes_source(out.options); !s) {

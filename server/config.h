@@ -12,7 +12,13 @@ struct CommandLine {
     Options options;
     bool help = false;
     bool version = false;
+    bool check_only = false;  // --check-config: the config and its manifests are checked, no more
+    std::string config_path;  // --config or --check-config: watched for changes
 };
+
+// What no single setting can check: the settings together. Start-up, reload and --check-config
+// all go through it (after parse_command_line or load_config_file).
+Status validate(const Options& options);
 
 // Parses argv (and the --config file it names). Errors name the flag or the file and key.
 Result<CommandLine> parse_command_line(int argc, const char* const* argv);

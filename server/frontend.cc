@@ -26,6 +26,7 @@
 #include "plugins/cache/cache.h"
 #include "server/codec/message.h"
 #include "server/codec/threads.h"
+#include "server/query_log.h"
 #include "server/tcp_stream.h"
 #include "zone/snapshot.h"
 
@@ -65,6 +66,8 @@ struct UdpBatch {
     mmsghdr replies[kUdpBatch];
     iovec reply_iov[kUdpBatch];
     uint8_t reply_data[kUdpBatch][kMaxUdpResponse];
+    Handled answered[kUdpBatch];  // what each reply is, for the metrics and the log
+    uint8_t reply_to[kUdpBatch];  // the query each reply answers
 };
 
 struct TcpListener {
@@ -121,6 +124,8 @@ struct PendingForward {
     IpAddress client;               // its address, for the search path the chase repeats
     bool has_client = false;
     bool background = false;        // a prefetch: nobody waits for it
+    uint64_t received_ns = 0;       // when the client's query arrived (uv_hrtime)
+    uint16_t qtype = 0;
 
     const IpAddress* client_address() const noexcept { return has_client ? &client : nullptr; }
     // What went to the upstreams: the client's query, or a chase's own.
@@ -177,7 +182,19 @@ struct Worker {
     };
     std::vector<Stub> stubs;  // most labels first: the first that holds a name takes it
     bool forwarding_enabled = false;
-    std::unique_ptr<AnswerCache> cache;  // forwarded answers
+    std::unique_ptr<AnswerCache> cache;  // forwarded answers; always there, maybe empty
+    // Channels replaced by reconfigure(): closed once no query can still wait on them, freed on
+    // the tick after (their handles finish closing in between).
+    struct Retired {
+        std::unique_ptr<UpstreamChannel> channel;
+        uint64_t close_at = 0;  // loop time, ms
+        bool closed = false;
+    };
+    std::vector<Retired> retired_channels;
+    uv_timer_t retire_timer;
+    bool query_log = false;
+    LogLimiter query_lines;
+    LogLimiter error_lines;
     std::deque<PendingForward*> forwards;
     size_t forwarding = 0;  // in flight
     size_t max_forwarding = 0;
@@ -186,6 +203,8 @@ struct Worker {
     bool stopping = false;
     std::thread thread;
     // Mailbox, guarded by Impl::mailbox_mutex.
+    const Forwarding* incoming_forwarding = nullptr;
+    Status reconfigured;
     std::shared_ptr<const Snapshot> incoming;
     std::shared_ptr<const Snapshot> retired;
     uint64_t wanted_generation = 0;
@@ -253,10 +272,31 @@ struct Client {
     uint32_t generation = 0;
     const IpAddress* address = nullptr;  // for the search path
     bool background = false;  // a prefetch: the answer only refreshes the cache
+    uint64_t received_ns = 0;  // when the query arrived (uv_hrtime)
 };
 
-size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
-                     const Query& parsed, std::span<uint8_t> out, bool chase = false) noexcept;
+Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
+                      const Query& parsed, std::span<uint8_t> out, bool chase = false) noexcept;
+
+// A response is on its way: counted, and logged when the query log is on. `peer` may be null
+// (a TCP client, looked up only for the log).
+void record_response(Worker& w, bool tcp, Responder by, uint16_t qtype, std::span<const uint8_t> query,
+              std::span<const uint8_t> response, uint64_t received_ns, const sockaddr* peer,
+              const uv_tcp_t* connection = nullptr) noexcept {
+    const uint64_t elapsed_ns = uv_hrtime() - received_ns;
+    w.stats.count_response(tcp, by, response, qtype, elapsed_ns);
+    if (!w.query_log || !w.query_lines.allow(uv_now(&w.loop), "query log")) {
+        return;
+    }
+    sockaddr_storage storage{};
+    if (peer == nullptr && connection != nullptr) {
+        int size = sizeof storage;
+        if (uv_tcp_getpeername(connection, reinterpret_cast<sockaddr*>(&storage), &size) == 0) {
+            peer = reinterpret_cast<const sockaddr*>(&storage);
+        }
+    }
+    log_query(peer, query, response, tcp, elapsed_ns);
+}
 
 // --- UDP -------------------------------------------------------------------------------------
 
@@ -280,6 +320,7 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
         if (received <= 0) {
             return;
         }
+        const uint64_t received_ns = uv_hrtime();
         unsigned replies = 0;
         for (int i = 0; i < received; ++i) {
             const msghdr& query = b.queries[i].msg_hdr;
@@ -292,24 +333,34 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             const Handled handled = handle_query(w.zone.get(), packet, reply, Transport::Udp,
                                                  w.stats, w.forwarding_enabled,
                                                  known ? &peer : nullptr, &parsed);
-            size_t size = handled.size;
+            Handled reply_is = handled;
             if (handled.disposition == Disposition::Forward ||
                 handled.disposition == Disposition::Chase) {
-                size = forward_query(w,
-                                     {.fd = socket.fd,
-                                      .peer = query.msg_name,
-                                      .peer_size = query.msg_namelen,
-                                      .address = known ? &peer : nullptr},
-                                     packet, parsed, reply,
-                                     handled.disposition == Disposition::Chase);
+                reply_is = forward_query(w,
+                                         {.fd = socket.fd,
+                                          .peer = query.msg_name,
+                                          .peer_size = query.msg_namelen,
+                                          .address = known ? &peer : nullptr,
+                                          .received_ns = received_ns},
+                                         packet, parsed, reply,
+                                         handled.disposition == Disposition::Chase);
             }
-            if (size == 0) {
+            if (reply_is.disposition != Disposition::Answer) {
                 continue;
             }
-            b.reply_iov[replies].iov_len = size;
+            b.answered[replies] = reply_is;
+            b.reply_to[replies] = static_cast<uint8_t>(i);
+            b.reply_iov[replies].iov_len = reply_is.size;
             b.replies[replies].msg_hdr.msg_name = query.msg_name;
             b.replies[replies].msg_hdr.msg_namelen = query.msg_namelen;
             ++replies;
+        }
+        for (unsigned i = 0; i < replies; ++i) {
+            const mmsghdr& query = b.queries[b.reply_to[i]];
+            record_response(w, false, b.answered[i].by, b.answered[i].qtype,
+                     {b.query_data[b.reply_to[i]], std::min<size_t>(query.msg_len, kUdpQuerySlot)},
+                     {b.reply_data[i], b.answered[i].size}, received_ns,
+                     static_cast<const sockaddr*>(query.msg_hdr.msg_name));
         }
         for (unsigned sent = 0; sent < replies;) {
             const int n =
@@ -325,13 +376,13 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
                 // The send buffer is full: drop the rest, as a busy DNS server does; clients retry.
                 for (; sent < replies; ++sent) {
-                    w.stats.count(w.stats.dropped);
+                    w.stats.dropped.add();
                 }
                 break;
             }
             // This one destination cannot be sent to (source port 0 gives EINVAL, a firewall
             // EPERM, no route ENETUNREACH): skip its reply, not the others in the batch.
-            w.stats.count(w.stats.dropped);
+            w.stats.dropped.add();
             ++sent;
         }
         if (received < static_cast<int>(kUdpBatch)) {
@@ -495,28 +546,33 @@ void process_tcp(Connection& c) noexcept {
         }
         answered = true;
         const std::span<uint8_t> reply(w.answer + 2, kMaxMessageSize);
+        const uint64_t received_ns = uv_hrtime();
         Query parsed;
         const Handled handled = handle_query(w.zone.get(), query, reply, Transport::Tcp, w.stats,
                                              w.forwarding_enabled, c.has_peer ? &c.peer : nullptr,
                                              &parsed);
-        size_t size = handled.size;
+        Handled reply_is = handled;
         if (handled.disposition == Disposition::Forward ||
             handled.disposition == Disposition::Chase) {
-            size = forward_query(w,
-                                 {.transport = Transport::Tcp,
-                                  .connection = c.index,
-                                  .generation = c.generation,
-                                  .address = c.has_peer ? &c.peer : nullptr},
-                                 query, parsed, reply, handled.disposition == Disposition::Chase);
-            if (size == 0) {
+            reply_is = forward_query(w,
+                                     {.transport = Transport::Tcp,
+                                      .connection = c.index,
+                                      .generation = c.generation,
+                                      .address = c.has_peer ? &c.peer : nullptr,
+                                      .received_ns = received_ns},
+                                     query, parsed, reply,
+                                     handled.disposition == Disposition::Chase);
+            if (reply_is.disposition != Disposition::Answer) {
                 // One query at a time per connection: the next waits for this one's answer.
                 uv_read_stop(stream_of(c));
                 enter(c, ConnectionState::Forwarding);
                 return;
             }
         }
-        if (size != 0) {
-            send_tcp(c, size);
+        if (reply_is.disposition == Disposition::Answer) {
+            record_response(w, true, reply_is.by, reply_is.qtype, query, reply.first(reply_is.size),
+                     received_ns, nullptr, &c.handle);
+            send_tcp(c, reply_is.size);
         }
     }
     if (c.state == ConnectionState::Writing || c.state == ConnectionState::Closing) {
@@ -593,7 +649,8 @@ void on_tcp_connection(uv_stream_t* server, int status) noexcept {
 // --- Forwarding ------------------------------------------------------------------------------
 
 void on_forward_deadline(uv_timer_t* timer) noexcept;
-void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexcept;
+void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
+                     std::string_view why = {}) noexcept;
 
 // Takes completed forwards off the front of the deadline queue, and answers SERVFAIL to those
 // whose deadline has passed; then sets the timer for the next deadline.
@@ -608,7 +665,7 @@ void settle_forwards(Worker& w) noexcept {
         p->queued = false;
         if (!p->answered) {
             p->answered = true;
-            reply_forwarded(*p, {});
+            reply_forwarded(*p, {}, "no upstream answered in time");
         }
         if (!p->in_flight) {
             delete p;
@@ -626,8 +683,10 @@ void on_forward_deadline(uv_timer_t* timer) noexcept {
     settle_forwards(*static_cast<Worker*>(timer->data));
 }
 
-// Sends the client of `p` its response: the upstream's, or SERVFAIL when `response` is empty.
-void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexcept {
+// Sends the client of `p` its response: the upstream's, or SERVFAIL when `response` is empty
+// (`why`, for the error log).
+void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
+                     std::string_view why) noexcept {
     Worker& w = *p.worker;
     if (w.stopping || p.background) {
         return;
@@ -639,18 +698,31 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexc
                                      transport);
     };
     // No upstream answered: an expired answer kept for serve-stale, if there is one.
+    Responder by = response.empty() ? Responder::Server : Responder::Forward;
     Query asked;
     if (response.empty() && parse_query(p.sent(), asked) == ParseStatus::Ok) {
         if (const size_t size = w.cache->lookup_stale(asked, uv_now(&w.loop), w.upstream_answer,
                                                       kMaxMessageSize)) {
             response = {w.upstream_answer, size};
+            by = Responder::Cache;
+            w.stats.cache_served_stale.add();
         }
     }
-    if (p.transport == Transport::Udp) {
+    const bool tcp = p.transport == Transport::Tcp;
+    if (response.empty() && w.error_lines.allow(uv_now(&w.loop), "error log")) {
+        log_error(p.sent(), why);
+    }
+    const auto count = [&](std::span<const uint8_t> sent, const uv_tcp_t* connection) {
+        record_response(w, tcp, by, p.qtype, p.query, sent, p.received_ns,
+                 tcp ? nullptr : reinterpret_cast<const sockaddr*>(&p.peer), connection);
+    };
+    if (!tcp) {
         const size_t size = respond({w.answer, kMaxMessageSize}, Transport::Udp);
         if (size == 0 || sendto(p.fd, w.answer, size, MSG_DONTWAIT | MSG_NOSIGNAL,
                                 reinterpret_cast<const sockaddr*>(&p.peer), p.peer_size) < 0) {
-            w.stats.count(w.stats.dropped);
+            w.stats.dropped.add();
+        } else {
+            count({w.answer, size}, nullptr);
         }
         return;
     }
@@ -661,6 +733,7 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexc
     const size_t size = respond({w.answer + 2, kMaxMessageSize}, Transport::Tcp);
     enter(c, ConnectionState::Idle);
     if (size != 0) {
+        count({w.answer + 2, size}, &c.handle);
         send_tcp(c, size);
     }
     if (c.state == ConnectionState::Idle) {
@@ -670,7 +743,7 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response) noexc
 }
 
 void on_forwarded(void* context, std::span<const uint8_t> response,
-                  UpstreamChannel::Failure) noexcept {
+                  UpstreamChannel::Failure failure) noexcept {
     auto* p = static_cast<PendingForward*>(context);
     Worker& w = *p->worker;
     p->in_flight = false;
@@ -678,12 +751,20 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
     if (!response.empty() && !w.stopping) {
         Query q;
         if (parse_query(p->sent(), q) == ParseStatus::Ok) {
+            const uint64_t evicted = w.cache->evictions();
             w.cache->store(q, response, uv_now(&w.loop));
+            const size_t denials = w.cache->denials();
+            w.stats.cache_entries[0].set(w.cache->size() - denials);
+            w.stats.cache_entries[1].set(denials);
+            w.stats.cache_evictions.add(w.cache->evictions() - evicted);
         }
     }
     if (!p->answered) {
         p->answered = true;
-        reply_forwarded(*p, response);
+        reply_forwarded(*p, response,
+                        failure == UpstreamChannel::Failure::Timeout   ? "upstreams timed out"
+                        : failure == UpstreamChannel::Failure::Refused ? "upstreams refused"
+                                                                       : "no upstream answered");
     }
     if (!p->queued) {
         delete p;
@@ -692,10 +773,21 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
     }
 }
 
-// Sends a client's query to the upstreams; the answer goes back to the client `p` describes.
-// Over the cap on queries in flight, writes REFUSED into `out` instead and returns its size.
-size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
-                     const Query& parsed, std::span<uint8_t> out, bool chase) noexcept {
+// Whether a response is a denial (NXDOMAIN, or NOERROR without answers), as the cache counts.
+bool is_denial(std::span<const uint8_t> response) noexcept {
+    return (response[3] & 0x0F) == 3 || (response[6] == 0 && response[7] == 0);
+}
+
+// Sends a client's query to the upstreams, to be answered when they answer (Drop: nothing to send
+// now). A cache hit answers at once, and over the cap on queries in flight REFUSED does.
+Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
+                      const Query& parsed, std::span<uint8_t> out, bool chase) noexcept {
+    const auto answer = [&](size_t size, Responder by) {
+        return Handled{.disposition = size != 0 ? Disposition::Answer : Disposition::Drop,
+                       .size = size,
+                       .by = by,
+                       .qtype = static_cast<uint16_t>(parsed.qtype)};
+    };
     // A chase asks for the ExternalName's target, and answers the client with the zone's CNAME
     // chain followed by what came back.
     uint8_t chase_packet[kMaxNameWire + 32];
@@ -703,8 +795,9 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     if (chase) {
         const size_t size = chase_query(w.zone.get(), packet, client.address, chase_packet);
         if (size == 0) {
-            return chased_response(w.zone.get(), packet, client.address, {}, out,
-                                   client.transport);
+            return answer(chased_response(w.zone.get(), packet, client.address, {}, out,
+                                          client.transport),
+                          Responder::Kubernetes);
         }
         upstream_query = {chase_packet, size};
     }
@@ -719,16 +812,21 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
             if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
                                                     response_limit(q, client.transport),
                                                     &refresh)) {
+                w.stats.cache_hits[is_denial(out)].add();
                 if (refresh) {  // popular and about to expire: fetched again behind the answer
+                    w.stats.cache_prefetches.add();
                     forward_query(w, {.background = true}, packet, parsed, out);
                 }
-                return size;
+                return answer(size, Responder::Cache);
             }
         } else if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), w.upstream_answer,
                                                        kMaxMessageSize)) {
-            return chased_response(w.zone.get(), packet, client.address,
-                                   {w.upstream_answer, size}, out, client.transport);
+            w.stats.cache_hits[is_denial({w.upstream_answer, size})].add();
+            return answer(chased_response(w.zone.get(), packet, client.address,
+                                          {w.upstream_answer, size}, out, client.transport),
+                          Responder::Cache);
         }
+        w.stats.cache_misses.add();
     }
     if (w.owner->probing.load(std::memory_order_relaxed) &&
         name_equal(q.qname_lower.wire(), w.owner->loop_probe.wire())) {
@@ -742,7 +840,12 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
         }
     }
     if (w.forwarding >= w.max_forwarding || channel == nullptr) {
-        return client.background ? 0 : error_response(packet, Rcode::Refused, out, client.transport);
+        if (client.background) {
+            return {};
+        }
+        w.stats.forward_rejects.add();
+        return answer(error_response(packet, Rcode::Refused, out, client.transport),
+                      Responder::Server);
     }
     auto p = std::make_unique<PendingForward>();
     p->background = client.background;
@@ -763,6 +866,8 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
     if (chase) {
         p->upstream.assign(upstream_query.begin(), upstream_query.end());
     }
+    p->received_ns = client.received_ns;
+    p->qtype = static_cast<uint16_t>(parsed.qtype);
     p->deadline = uv_now(&w.loop) + w.forward_deadline_ms;
     PendingForward* raw = p.release();
     w.forwards.push_back(raw);
@@ -771,7 +876,82 @@ size_t forward_query(Worker& w, const Client& client, std::span<const uint8_t> p
         uv_timer_start(&w.forward_timer, on_forward_deadline, w.forward_deadline_ms, 0);
     }
     channel->forward(raw->sent(), on_forwarded, raw);
-    return 0;
+    return {};
+}
+
+// Closes the retired channels that no query can still wait on, and frees those closed a tick
+// ago.
+void on_retire_tick(uv_timer_t* timer) noexcept {
+    Worker& w = *static_cast<Worker*>(timer->data);
+    const uint64_t now = uv_now(&w.loop);
+    std::erase_if(w.retired_channels, [](const Worker::Retired& r) { return r.closed; });
+    for (Worker::Retired& r : w.retired_channels) {
+        if (r.close_at <= now) {
+            r.channel->close();
+            r.closed = true;
+        }
+    }
+    if (w.retired_channels.empty()) {
+        uv_timer_stop(timer);
+    }
+}
+
+void retire(Worker& w, std::unique_ptr<UpstreamChannel> channel, uint64_t after_ms) {
+    if (channel == nullptr) {
+        return;
+    }
+    w.retired_channels.push_back({std::move(channel), uv_now(&w.loop) + after_ms});
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&w.retire_timer))) {
+        uv_timer_start(&w.retire_timer, on_retire_tick, 100, 100);
+    }
+}
+
+// Sets up the worker's channels to the upstreams and its cache from `f`, on the worker's loop;
+// the channels they replace are retired once every query they may hold is past its deadline.
+Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
+    std::unique_ptr<UpstreamChannel> upstream;
+    std::vector<Worker::Stub> stubs;
+    const auto give_up = [&](const Error& error) -> Status {
+        retire(w, std::move(upstream), 0);
+        for (Worker::Stub& stub : stubs) {
+            retire(w, std::move(stub.channel), 0);
+        }
+        return error;
+    };
+    if (!f.forward.upstreams.empty()) {
+        auto channel = UpstreamChannel::start(&w.loop, f.forward);
+        if (!channel) {
+            return give_up(channel.error());
+        }
+        upstream = std::move(*channel);
+    }
+    for (const StubDomain& stub : f.forward.stub_domains) {
+        ForwardOptions own = f.forward;
+        own.upstreams = stub.upstreams;
+        auto channel = UpstreamChannel::start(&w.loop, own);
+        if (!channel) {
+            return give_up(channel.error());
+        }
+        stubs.push_back({*Name::from_text(stub.domain), std::move(*channel)});
+    }
+    std::sort(stubs.begin(), stubs.end(), [](const auto& a, const auto& b) {
+        return a.domain.label_count() > b.domain.label_count();
+    });
+    const uint64_t drained_ms = w.forward_deadline_ms + 100;
+    retire(w, std::move(w.upstream), drained_ms);
+    for (Worker::Stub& stub : w.stubs) {
+        retire(w, std::move(stub.channel), drained_ms);
+    }
+    w.upstream = std::move(upstream);
+    w.stubs = std::move(stubs);
+    w.forwarding_enabled = w.upstream != nullptr || !w.stubs.empty();
+    w.cache = std::make_unique<AnswerCache>(f.cache);
+    w.stats.cache_entries[0].set(0);
+    w.stats.cache_entries[1].set(0);
+    w.max_forwarding = std::max(1u, f.max_concurrent / workers);
+    w.forward_deadline_ms = f.deadline_ms;
+    w.query_log = f.query_log;
+    return {};
 }
 
 // --- Mailbox and lifetime ----------------------------------------------------------------------
@@ -787,6 +967,10 @@ void on_wake(uv_async_t* async) noexcept {
             w.retired = std::move(w.zone);
             w.zone = std::move(w.incoming);
         }
+        if (w.incoming_forwarding != nullptr) {
+            w.reconfigured = set_forwarding(w, *w.incoming_forwarding, impl.workers.size());
+            w.incoming_forwarding = nullptr;
+        }
         w.adopted_generation = w.wanted_generation;
         stop = impl.stopping;
     }
@@ -798,6 +982,12 @@ void on_wake(uv_async_t* async) noexcept {
         }
         for (Worker::Stub& stub : w.stubs) {
             stub.channel->close();
+        }
+        for (Worker::Retired& r : w.retired_channels) {
+            if (!r.closed) {
+                r.channel->close();
+                r.closed = true;
+            }
         }
         for (PendingForward* p : w.forwards) {
             delete p;
@@ -1047,33 +1237,13 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
             b.reply_iov[m] = {b.reply_data[m], 0};
             b.replies[m].msg_hdr = {.msg_iov = &b.reply_iov[m], .msg_iovlen = 1};
         }
-        if (!options.forward.upstreams.empty()) {
-            auto upstream = UpstreamChannel::start(&w->loop, options.forward);
-            if (!upstream) {
-                return upstream.error();
-            }
-            w->upstream = std::move(*upstream);
-        }
-        for (const StubDomain& stub : options.forward.stub_domains) {
-            ForwardOptions own = options.forward;
-            own.upstreams = stub.upstreams;
-            auto channel = UpstreamChannel::start(&w->loop, own);
-            if (!channel) {
-                return channel.error();
-            }
-            w->stubs.push_back({*Name::from_text(stub.domain), std::move(*channel)});
-        }
-        std::sort(w->stubs.begin(), w->stubs.end(), [](const auto& a, const auto& b) {
-            return a.domain.label_count() > b.domain.label_count();
-        });
-        w->forwarding_enabled = w->upstream != nullptr || !w->stubs.empty();
-        if (w->forwarding_enabled) {
-            w->cache = std::make_unique<AnswerCache>(options.cache);
-            w->max_forwarding = std::max(1u, options.max_concurrent_forwards / workers);
-            w->forward_deadline_ms = options.forward_deadline_ms;
-        }
         uv_timer_init(&w->loop, &w->forward_timer);
         w->forward_timer.data = w.get();
+        uv_timer_init(&w->loop, &w->retire_timer);
+        w->retire_timer.data = w.get();
+        if (Status s = set_forwarding(*w, options.forwarding, workers); !s) {
+            return s.error();
+        }
         w->connections.reset(new Connection[per_worker]);
         for (uint32_t c = 0; c < per_worker; ++c) {
             w->connections[c].worker = w.get();
@@ -1136,6 +1306,29 @@ void Frontend::publish(std::shared_ptr<const Snapshot> zone) {
     }
 }
 
+Status Frontend::reconfigure(const Forwarding& forwarding) {
+    std::unique_lock lock(impl_->mailbox_mutex);
+    if (impl_->stopping) {
+        return {};
+    }
+    const uint64_t generation = ++impl_->generation;
+    for (auto& w : impl_->workers) {
+        w->incoming_forwarding = &forwarding;
+        w->wanted_generation = generation;
+        uv_async_send(&w->wake);
+    }
+    impl_->adopted.wait(lock, [&] {
+        return std::all_of(impl_->workers.begin(), impl_->workers.end(),
+                           [&](const auto& w) { return w->adopted_generation >= generation; });
+    });
+    for (auto& w : impl_->workers) {
+        if (!w->reconfigured) {
+            return w->reconfigured;
+        }
+    }
+    return {};
+}
+
 void Frontend::stop() {
     {
         std::lock_guard lock(impl_->mailbox_mutex);
@@ -1190,12 +1383,37 @@ unsigned Frontend::loop_probe(unsigned wait_ms) {
 Frontend::Totals Frontend::totals() const {
     Totals t;
     for (const auto& w : impl_->workers) {
-        t.udp_queries += w->stats.requests_udp.load(std::memory_order_relaxed);
-        t.tcp_queries += w->stats.requests_tcp.load(std::memory_order_relaxed);
-        t.dropped += w->stats.dropped.load(std::memory_order_relaxed);
-        t.truncated += w->stats.truncated.load(std::memory_order_relaxed);
+        for (size_t family = 0; family < 2; ++family) {
+            for (size_t type = 0; type < kQueryTypes; ++type) {
+                t.udp_queries += w->stats.requests[0][family][type].value();
+                t.tcp_queries += w->stats.requests[1][family][type].value();
+            }
+        }
+        t.dropped += w->stats.dropped.value();
+        t.truncated += w->stats.truncated.value();
     }
     return t;
+}
+
+std::vector<const WorkerStats*> Frontend::worker_stats() const {
+    std::vector<const WorkerStats*> out;
+    for (const auto& w : impl_->workers) {
+        out.push_back(&w->stats);
+    }
+    return out;
+}
+
+std::vector<const UpstreamChannel*> Frontend::upstream_channels() const {
+    std::vector<const UpstreamChannel*> out;
+    for (const auto& w : impl_->workers) {
+        if (w->upstream) {
+            out.push_back(w->upstream.get());
+        }
+        for (const Worker::Stub& stub : w->stubs) {
+            out.push_back(stub.channel.get());
+        }
+    }
+    return out;
 }
 
 }  // namespace clusterdns

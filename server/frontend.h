@@ -32,17 +32,23 @@ struct ListenAddress {
 // Parses "ADDR:PORT" or "[IPv6]:PORT".
 Result<ListenAddress> parse_listen_address(std::string_view text);
 
+// What the workers do with names outside the zones; reconfigure() changes it while serving.
+struct Forwarding {
+    // Names outside our zones go to these upstreams; none: they are REFUSED.
+    ForwardOptions forward;
+    CacheOptions cache;  // in front of the upstreams, per worker
+    unsigned max_concurrent = 1000;  // over all workers; beyond it REFUSED
+    unsigned deadline_ms = 2000;     // then SERVFAIL, whatever the upstreams still do
+    bool query_log = false;          // a line per query on stderr, rate-limited
+};
+
 struct FrontendOptions {
     std::vector<ListenAddress> listen;
     unsigned workers = 1;
     unsigned tcp_idle_timeout_seconds = 10;  // between messages
     unsigned tcp_io_timeout_seconds = 5;     // for a whole message, and for a stalled answer
     unsigned max_tcp_connections = 1024;     // over all workers; at the cap the oldest idle goes
-    // Names outside our zones go to these upstreams; none: they are REFUSED.
-    ForwardOptions forward;
-    CacheOptions cache;  // in front of the upstreams, per worker
-    unsigned max_concurrent_forwards = 1000;  // over all workers; beyond it REFUSED
-    unsigned forward_deadline_ms = 2000;      // then SERVFAIL, whatever the upstreams still do
+    Forwarding forwarding;
 };
 
 class Frontend {
@@ -61,6 +67,12 @@ public:
     // Hands a new zone to every worker and returns once none can still read the old one.
     void publish(std::shared_ptr<const Snapshot> zone);
 
+    // Every worker takes up `forwarding` between two queries: new channels to the upstreams and
+    // a new cache. Queries already with the old upstreams are answered from them (the old
+    // channels close once the last could still be waiting). Fails if a worker cannot set up a
+    // channel (c-ares out of resources); that worker keeps its old ones.
+    Status reconfigure(const Forwarding& forwarding);
+
     // Stops every worker and closes every socket; idempotent.
     void stop();
 
@@ -77,6 +89,11 @@ public:
         uint64_t truncated = 0;
     };
     Totals totals() const;
+
+    // Every worker's counters, and every channel to the upstreams (each worker's, stub domains'
+    // included): for the metrics, read while the workers count. Valid until stop().
+    std::vector<const WorkerStats*> worker_stats() const;
+    std::vector<const UpstreamChannel*> upstream_channels() const;
 
     class Impl;
 

@@ -19,16 +19,19 @@ size_t response_limit(const Query& q, Transport transport) noexcept {
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
                      bool forwarding, const IpAddress* client, Query* parsed) noexcept {
-    stats.count(transport == Transport::Udp ? stats.requests_udp : stats.requests_tcp);
     Query local;
     Query& q = parsed != nullptr ? *parsed : local;
     const ParseStatus status = parse_query(packet, q);
+    const bool tcp = transport == Transport::Tcp;
+    stats.count_request(tcp, client != nullptr && client->v6,
+                        q.has_question ? static_cast<uint16_t>(q.qtype) : 0, packet.size());
     if (status == ParseStatus::Drop) {
-        stats.count(stats.dropped);
+        stats.dropped.add();
         return {};
     }
     ResponseWriter w(out, response_limit(q, transport));
     w.begin(q);
+    Responder by = Responder::Server;
     switch (status) {
         case ParseStatus::Ok:
             if (snapshot == nullptr) {
@@ -38,13 +41,16 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                 const AnswerStatus answered = answer_with_search_path(
                     *snapshot, q, client, w, forwarding, forwarding ? &target : nullptr);
                 if (answered == AnswerStatus::External) {
-                    return {.disposition = Disposition::Chase};
+                    return {.disposition = Disposition::Chase, .qtype = static_cast<uint16_t>(q.qtype)};
                 }
                 if (answered == AnswerStatus::NotOurs) {
                     if (forwarding) {
-                        return {.disposition = Disposition::Forward};
+                        return {.disposition = Disposition::Forward,
+                                .qtype = static_cast<uint16_t>(q.qtype)};
                     }
                     w.set_rcode(Rcode::Refused);  // not ours, and no upstream: no open resolver
+                } else {
+                    by = Responder::Kubernetes;
                 }
             }
             break;
@@ -62,13 +68,16 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
     }
     const size_t size = w.finish();
     if (size == 0) {
-        stats.count(stats.dropped);
+        stats.dropped.add();
         return {};
     }
     if (w.truncated()) {
-        stats.count(stats.truncated);
+        stats.truncated.add();
     }
-    return {.disposition = Disposition::Answer, .size = size};
+    return {.disposition = Disposition::Answer,
+            .size = size,
+            .by = by,
+            .qtype = q.has_question ? static_cast<uint16_t>(q.qtype) : uint16_t{0}};
 }
 
 size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_t> response,

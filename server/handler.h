@@ -2,11 +2,11 @@
 // One query in, one response out: parse, answer from the zone, map errors to RCODEs. The front
 // end's only entry into the codec and the zone; allocation-free.
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "plugins/metrics/query_stats.h"
 #include "server/codec/message.h"
 #include "server/codec/types.h"
 
@@ -16,19 +16,6 @@ class Snapshot;
 struct IpAddress;
 
 enum class Transport : uint8_t { Udp, Tcp };
-
-// Per-worker counters: written by one worker with relaxed atomics, summed by a reader. Aligned so
-// two workers never share a cache line.
-struct alignas(64) WorkerStats {
-    std::atomic<uint64_t> requests_udp{0};
-    std::atomic<uint64_t> requests_tcp{0};
-    std::atomic<uint64_t> dropped{0};  // not answered: malformed beyond reply, or no buffer
-    std::atomic<uint64_t> truncated{0};
-
-    void count(std::atomic<uint64_t>& counter) noexcept {
-        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    }
-};
 
 // What became of a query.
 enum class Disposition : uint8_t {
@@ -41,6 +28,8 @@ enum class Disposition : uint8_t {
 struct Handled {
     Disposition disposition = Disposition::Drop;
     size_t size = 0;  // Answer: the response's length in `out`
+    Responder by = Responder::Server;  // Answer: who wrote it
+    uint16_t qtype = 0;                // the question's, for the metrics
 };
 
 // Handles one query: answers it from the zone into `out`, or says it is to be forwarded (only

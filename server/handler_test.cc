@@ -51,8 +51,8 @@ TEST_CASE("handler: malformed queries get their RCODE, responses and runts nothi
         auto p = plain;
         p[2] |= 0x80;
         CHECK(handle(nullptr, p, Transport::Udp, stats).size == 0);
-        CHECK(stats.dropped.load() == 1);
-        CHECK(stats.requests_udp.load() == 1);
+        CHECK(stats.dropped.value() == 1);
+        CHECK(stats.requests[0][0][type_slot(0)].value() == 1);  // UDP, IPv4, no question
     }
     SUBCASE("opcode 5 is NOTIMP echoing the question") {
         const Reply r = handle(nullptr, load_hex("query-opcode5.hex"), Transport::Udp, stats);
@@ -78,7 +78,7 @@ TEST_CASE("handler: malformed queries get their RCODE, responses and runts nothi
         REQUIRE(r.d.ok);
         CHECK(r.d.rcode() == 1);
         CHECK(r.d.qdcount == 0);
-        CHECK(stats.requests_tcp.load() == 1);
+        CHECK(stats.requests[1][0][type_slot(0)].value() == 1);  // TCP
     }
     SUBCASE("an RFC 7873 cookie probe (no question, OPT with COOKIE) is FORMERR with OPT") {
         // Header: QDCOUNT 0, ARCOUNT 1; OPT for 1232 bytes with an 8-byte client cookie.
@@ -117,7 +117,7 @@ TEST_CASE("handler: the UDP size limit is 512, the EDNS size up to 1232, TCP 655
         REQUIRE(r.d.ok);
         CHECK(r.size <= 512);
         CHECK(r.d.tc());
-        CHECK(stats.truncated.load() == 1);
+        CHECK(stats.truncated.value() == 1);
     }
     SUBCASE("UDP with EDNS 4096: capped at 1232") {
         const Reply r =

@@ -8,12 +8,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "server/clusterdns.h"
 #include "server/config.h"
+#include "server/watch.h"
+#include "plugins/manifests/manifests.h"
+#include "zone/objects.h"
 
 namespace {
 
@@ -34,6 +38,62 @@ sigset_t signal_set(std::initializer_list<int> signals) {
     return set;
 }
 
+// --check-config: the options were read and checked; the manifests they name are loaded into a
+// scratch set, as start-up would.
+int check_config(const clusterdns::CommandLine& command_line) {
+    clusterdns::Cluster objects;
+    for (const std::string& path : command_line.options.manifests) {
+        if (clusterdns::Status s = clusterdns::load_manifests(path, objects); !s) {
+            fmt::print(stderr, "[ERROR] clusterdns: {}\n", s.error().message);
+            return 1;
+        }
+    }
+    fmt::print("{}: valid ({} objects in {} manifest paths)\n", command_line.config_path,
+               objects.size(), command_line.options.manifests.size());
+    return 0;
+}
+
+// Reads the command line and its config file again and applies them: on SIGHUP, or when the
+// config file or a manifest changes. A config that does not parse or check is refused whole.
+class Reloader {
+public:
+    Reloader(int argc, char** argv, clusterdns::Server& server, clusterdns::Options options)
+        : argc_(argc), argv_(argv), server_(server), options_(std::move(options)) {}
+
+    void reload(std::string_view why) {
+        std::lock_guard lock(mutex_);
+        auto command_line = clusterdns::parse_command_line(argc_, argv_);
+        try {
+            if (!command_line) {
+                throw std::runtime_error(command_line.error().message);
+            }
+            server_.reload(command_line->options);
+            options_ = command_line->options;
+            fmt::print(stderr, "[INFO] plugin/reload: {}: reloaded\n", why);
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "[ERROR] plugin/reload: {}: {}; still serving the previous config\n",
+                       why, e.what());
+        }
+    }
+
+    // The config file and the manifests it names now.
+    std::vector<std::string> watched(const std::string& config_path) {
+        std::lock_guard lock(mutex_);
+        std::vector<std::string> paths = options_.manifests;
+        if (!config_path.empty()) {
+            paths.push_back(config_path);
+        }
+        return paths;
+    }
+
+private:
+    int argc_;
+    char** argv_;
+    clusterdns::Server& server_;
+    std::mutex mutex_;
+    clusterdns::Options options_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,6 +109,9 @@ int main(int argc, char** argv) {
     if (command_line->version) {
         fmt::print("clusterdns {}\n", clusterdns::version());
         return 0;
+    }
+    if (command_line->check_only) {
+        return check_config(*command_line);
     }
     // SIGHUP, SIGUSR1 and SIGUSR2 would kill the process by default; they are held from now on
     // and logged once serving. Worker threads inherit the mask and never see a signal.
@@ -94,10 +157,38 @@ int main(int argc, char** argv) {
             std::puts(line.c_str());
             std::fflush(stdout);
         }
+        Reloader reloader(argc, argv, server, options);
+        std::unique_ptr<clusterdns::PathWatcher> watcher;
+        if (!command_line->config_path.empty() || !options.manifests.empty()) {
+            const std::string config_path = command_line->config_path;
+            auto started = clusterdns::PathWatcher::start(
+                [&reloader, config_path] { return reloader.watched(config_path); },
+                [&reloader] { reloader.reload("files changed"); });
+            if (!started) {
+                fmt::print(stderr, "[WARNING] plugin/reload: {}; reload with SIGHUP\n",
+                           started.error().message);
+            } else {
+                watcher = std::move(*started);
+            }
+        }
         int signal_number = 0;
         while (sigwait(&handled, &signal_number) == 0 && sigismember(&ignored, signal_number)) {
-            fmt::print(stderr, "[INFO] clusterdns: SIG{} ignored: there is no reload yet\n",
-                       sigabbrev_np(signal_number));
+            if (signal_number == SIGHUP) {
+                reloader.reload("SIGHUP");
+            } else {
+                fmt::print(stderr, "[INFO] clusterdns: SIG{} ignored\n",
+                           sigabbrev_np(signal_number));
+            }
+        }
+        watcher.reset();
+        // Lameduck: not ready, so the Service stops sending here, while the queries still
+        // on their way are answered. A second stop signal ends it at once.
+        server.drain();
+        if (options.lameduck_seconds > 0) {
+            fmt::print(stderr, "[INFO] clusterdns: SIG{}: not ready; answering {} s more\n",
+                       sigabbrev_np(signal_number), options.lameduck_seconds);
+            const timespec lameduck{static_cast<time_t>(options.lameduck_seconds), 0};
+            sigtimedwait(&stop, nullptr, &lameduck);
         }
         const clusterdns::Server::Stats stats = server.stats();
         fmt::print(stderr,

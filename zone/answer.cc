@@ -860,6 +860,9 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
                           AnswerWork* work, bool reverse_fallthrough,
                           Name* external_target) noexcept {
     AnswerWork unused;
+    if (snapshot.config().node_local) {
+        return AnswerStatus::NotOurs;
+    }
     if (q.qclass != static_cast<uint16_t>(RrClass::In) || q.qtype == RrType::Axfr ||
         q.qtype == RrType::Ixfr) {
         w.set_rcode(Rcode::Refused);  // zone transfers are not offered

@@ -287,4 +287,34 @@ Status validate(const EndpointSet& set) {
     return {};
 }
 
+void ListingSink::upsert(Namespace ns) {
+    listed_[static_cast<size_t>(ObjectKind::Namespace)]->add("", ns.name);
+    store_.upsert(std::move(ns));
+}
+
+void ListingSink::upsert(Service service) {
+    listed_[static_cast<size_t>(ObjectKind::Service)]->add(service.ns, service.name);
+    store_.upsert(std::move(service));
+}
+
+void ListingSink::upsert(EndpointSet set) {
+    const ObjectKind kind = set.legacy ? ObjectKind::Endpoints : ObjectKind::EndpointSlice;
+    listed_[static_cast<size_t>(kind)]->add(
+        set.ns, set.legacy ? legacy_object_name(set.name) : std::string_view(set.name));
+    store_.upsert(std::move(set));
+}
+
+void ListingSink::upsert(Pod pod) {
+    listed_[static_cast<size_t>(ObjectKind::Pod)]->add(pod.ns, pod.name);
+    store_.upsert(std::move(pod));
+}
+
+bool ListingSink::erase(ObjectKind kind, std::string_view ns, std::string_view name) {
+    return store_.erase(kind, ns, name);
+}
+
+void ListingSink::keep_only(ObjectKind kind, const NameSet& listed) {
+    store_.keep_only(kind, listed);
+}
+
 }  // namespace clusterdns

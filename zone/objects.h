@@ -133,6 +133,25 @@ public:
     virtual void keep_only(ObjectKind kind, const NameSet& listed) = 0;
 };
 
+// Passes objects on to another sink and notes the name of each in the set for its kind, so that
+// after a complete list or load, keep_only() can remove what it no longer names. Kinds may share a
+// set when only one kind is listed at a time.
+class ListingSink : public ObjectSink {
+public:
+    using Sets = std::array<NameSet*, 5>;  // by ObjectKind
+    ListingSink(ObjectSink& store, Sets listed) : store_(store), listed_(listed) {}
+    void upsert(Namespace ns) override;
+    void upsert(Service service) override;
+    void upsert(EndpointSet set) override;
+    void upsert(Pod pod) override;
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
+    void keep_only(ObjectKind kind, const NameSet& listed) override;
+
+private:
+    ObjectSink& store_;
+    Sets listed_;
+};
+
 // Objects collected in plain maps, keyed by namespace/name.
 struct Cluster : ObjectSink {
     std::map<std::string, Namespace> namespaces;

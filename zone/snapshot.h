@@ -216,6 +216,8 @@ struct SnapshotConfig {
     Pods pods = Pods::Insecure;
     // CoreDNS's `namespaces`: only these are exposed, built-in ones included; empty: all.
     std::vector<std::string> namespaces;
+    // A node-local cache: no zone of its own, every name is someone else's (forwarded).
+    bool node_local = false;
 };
 
 class Snapshot {

@@ -177,6 +177,9 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
         make_room(now_ms);
     }
     Entry& e = entries_[hash];
+    denials_ += negative;
+    denials_ -= !e.key.empty() && e.negative;  // replaced
+    e.negative = negative;
     e.key.assign(key, key + key_size);
     e.message.assign(response.begin(), response.end());
     e.ttl_offsets = std::move(s.offsets);
@@ -201,6 +204,8 @@ void AnswerCache::make_room(uint64_t now_ms) {
             victim = it;
         }
     }
+    denials_ -= victim->second.negative;
+    ++evictions_;
     entries_.erase(victim);
 }
 

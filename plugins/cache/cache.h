@@ -52,6 +52,8 @@ public:
     void store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms);
 
     size_t size() const noexcept { return entries_.size(); }
+    size_t denials() const noexcept { return denials_; }  // of size(): NXDOMAIN and NODATA
+    uint64_t evictions() const noexcept { return evictions_; }  // dropped to make room
 
 private:
     struct Entry {
@@ -63,6 +65,7 @@ private:
         uint64_t expires_ms = 0;
         uint32_t hits = 0;        // since it was kept
         bool refreshing = false;  // a prefetch was asked for
+        bool negative = false;    // NXDOMAIN or NODATA
     };
     static size_t key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noexcept;
     Entry* find(const Query& q) noexcept;
@@ -73,6 +76,8 @@ private:
 
     CacheOptions options_;
     std::unordered_map<uint64_t, Entry> entries_;
+    size_t denials_ = 0;
+    uint64_t evictions_ = 0;
 };
 
 }  // namespace clusterdns

@@ -59,6 +59,7 @@ struct UpstreamChannel::Impl {
         uint32_t fails = 0;  // in a row
         bool healthy = true;
         bool checking = false;  // a health check in flight
+        UpstreamStats stats;
     };
     // One forwarded query, from forward() to its last attempt's callback.
     struct Call {
@@ -68,6 +69,7 @@ struct UpstreamChannel::Impl {
         std::vector<uint8_t> query;
         uint64_t tried = 0;  // a bit per upstream
         size_t upstream = 0;
+        uint64_t sent_ns = 0;  // the current attempt's
     };
 
     ~Impl() {
@@ -86,6 +88,7 @@ struct UpstreamChannel::Impl {
     uv_timer_t health;  // checks of the upstreams left aside
     bool open = false;
     size_t next_turn = 0;  // round_robin
+    Counter all_down;
     std::minstd_rand random{std::random_device{}()};
 
     static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable) {
@@ -179,6 +182,9 @@ struct UpstreamChannel::Impl {
         if (candidates.empty()) {
             return false;
         }
+        if (call.tried == 0 && !upstreams[candidates.front()]->healthy) {
+            all_down.add();
+        }
         size_t chosen = candidates.front();
         if (options.policy == UpstreamPolicy::Random) {
             chosen = candidates[random() % candidates.size()];
@@ -193,6 +199,8 @@ struct UpstreamChannel::Impl {
     void send(Call* call) {
         Upstream& u = *upstreams[call->upstream];
         ++u.pending;
+        u.stats.requests.add();
+        call->sent_ns = uv_hrtime();
         ares_send(u.channel, call->query.data(), static_cast<int>(call->query.size()), on_answer,
                   call);
         arm_timer();
@@ -214,6 +222,11 @@ struct UpstreamChannel::Impl {
         Upstream& u = *impl.upstreams[call->upstream];
         --u.pending;
         const Failure failure = failure_of(status);
+        if (answer != nullptr && size > 3) {
+            const size_t rcode = answer[3] & 0x0F;
+            u.stats.responses[rcode].add();
+            u.stats.duration[rcode].observe(uv_hrtime() - call->sent_ns, kTimeBucketsNs);
+        }
         if (failure == Failure::None && answer != nullptr && size > 0) {
             u.fails = 0;
             u.healthy = true;
@@ -262,6 +275,8 @@ struct UpstreamChannel::Impl {
             status == ARES_ENODATA || status == ARES_ESERVFAIL) {
             u.fails = 0;
             u.healthy = true;
+        } else {
+            u.stats.healthcheck_failures.add();
         }
     }
 };
@@ -286,8 +301,9 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
         auto u = std::make_unique<Impl::Upstream>();
         u->impl = impl.get();
         u->address = address;
+        const bool tcp = address.starts_with(kTcpScheme);
         ares_options o{};
-        o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+        o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | (tcp ? ARES_FLAG_USEVC : 0);
         o.sock_state_cb = Impl::on_socket_state;
         o.sock_state_cb_data = u.get();
         o.timeout = static_cast<int>(options.try_timeout_ms);
@@ -297,8 +313,9 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
             return Error{fmt::format("forward: c-ares: {}", ares_strerror(s))};
         }
         impl->upstreams.push_back(std::move(u));  // destroyed with the channel from here
+        const std::string server = tcp ? address.substr(kTcpScheme.size()) : address;
         if (const int s = ares_set_servers_ports_csv(impl->upstreams.back()->channel,
-                                                     address.c_str());
+                                                     server.c_str());
             s != ARES_SUCCESS) {
             return Error{fmt::format("forward: upstream {}: {}", address, ares_strerror(s))};
         }
@@ -319,6 +336,22 @@ void UpstreamChannel::forward(std::span<const uint8_t> query, Done done, void* c
         return;
     }
     impl_->send(call);
+}
+
+size_t UpstreamChannel::upstream_count() const noexcept {
+    return impl_->upstreams.size();
+}
+
+const std::string& UpstreamChannel::upstream_address(size_t i) const noexcept {
+    return impl_->upstreams[i]->address;
+}
+
+const UpstreamStats& UpstreamChannel::upstream_stats(size_t i) const noexcept {
+    return impl_->upstreams[i]->stats;
+}
+
+const Counter& UpstreamChannel::all_down() const noexcept {
+    return impl_->all_down;
 }
 
 void UpstreamChannel::close() {

@@ -10,8 +10,10 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "plugins/metrics/counters.h"
 #include "server/codec/result.h"
 
 struct uv_loop_s;
@@ -28,8 +30,12 @@ struct StubDomain {
     std::vector<std::string> upstreams;
 };
 
+// An upstream written "tcp://ADDR:PORT" is asked over TCP only (CoreDNS's force_tcp), as a
+// node-local cache asks the cluster's DNS service.
+inline constexpr std::string_view kTcpScheme = "tcp://";
+
 struct ForwardOptions {
-    std::vector<std::string> upstreams;  // "ADDR:PORT" or "[V6]:PORT"
+    std::vector<std::string> upstreams;  // "ADDR:PORT", "[V6]:PORT", or either after tcp://
     std::vector<StubDomain> stub_domains;
     UpstreamPolicy policy = UpstreamPolicy::Random;
     // One attempt at one upstream; a failed attempt (time-out, refused, SERVFAIL, REFUSED) goes on
@@ -39,6 +45,15 @@ struct ForwardOptions {
     // is left aside (tried only when all are) and asked ". NS" every interval until it answers.
     uint32_t health_check_ms = 500;
     uint32_t max_fails = 2;
+};
+
+// What one channel asked an upstream and what it answered, for coredns_forward_*: written on the
+// channel's loop, read by the scrape, which sums the workers'.
+struct UpstreamStats {
+    Counter requests;  // attempts sent
+    Counter responses[kRcodes];
+    TimeHistogram duration[kRcodes];  // from sending to the answer, by its rcode
+    Counter healthcheck_failures;
 };
 
 // One worker's channel to the upstreams. Not thread-safe: used from its loop's thread only.
@@ -59,6 +74,13 @@ public:
     void forward(std::span<const uint8_t> query, Done done, void* context);
     // Closes its handles; the loop must run once more to finish closing them.
     void close();
+
+    // The upstreams in the order of the options, and their counters (readable from any thread).
+    size_t upstream_count() const noexcept;
+    const std::string& upstream_address(size_t i) const noexcept;
+    const UpstreamStats& upstream_stats(size_t i) const noexcept;
+    // Queries that found every upstream down (and tried one anyway).
+    const Counter& all_down() const noexcept;
 
 private:
     struct Impl;

@@ -12,7 +12,16 @@
 
 namespace clusterdns {
 
-Result<std::string> parse_upstream(std::string_view text) {
+Result<std::string> parse_upstream(std::string_view written) {
+    // tcp:// asks over TCP only (CoreDNS's force_tcp); dns:// is the default, plain DNS.
+    const bool tcp = written.starts_with(kTcpScheme);
+    std::string_view text = written;
+    if (tcp) {
+        text.remove_prefix(kTcpScheme.size());
+    } else if (text.starts_with("dns://")) {
+        text.remove_prefix(6);
+    }
+    const std::string_view scheme = tcp ? kTcpScheme : std::string_view();
     std::string_view address = text;
     std::string_view port = "53";
     const bool bracketed = text.starts_with('[');
@@ -44,7 +53,8 @@ Result<std::string> parse_upstream(std::string_view text) {
         return Error{fmt::format("upstream {}: port {} is not 1-65535", quoted(text),
                                  quoted(port))};
     }
-    return v4 ? fmt::format("{}:{}", host, number) : fmt::format("[{}]:{}", host, number);
+    return v4 ? fmt::format("{}{}:{}", scheme, host, number)
+              : fmt::format("{}[{}]:{}", scheme, host, number);
 }
 
 Result<StubDomain> parse_stub_domain(std::string_view text) {

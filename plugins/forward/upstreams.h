@@ -12,7 +12,8 @@
 namespace clusterdns {
 
 // "10.0.0.10", "10.0.0.10:5353", "::1", "[::1]:5353" -> "10.0.0.10:53", "[::1]:5353" (the form
-// c-ares takes); an error naming the text otherwise.
+// c-ares takes); "tcp://10.0.0.10" -> "tcp://10.0.0.10:53", asked over TCP only; an error naming
+// the text otherwise.
 Result<std::string> parse_upstream(std::string_view text);
 
 // "consul.local=10.0.0.1:8600,10.0.0.2" -> a stub domain with its upstreams.

@@ -220,41 +220,6 @@ struct Op {
     DocNode object;
 };
 
-// Passes a list's objects on to the store and notes their names: once the list is complete,
-// what it did not name goes (ObjectSink::keep_only). Pages go to the store as they come, so a
-// re-list holds one page and the names, never a second copy of every object, and no name in both
-// the old and the new state vanishes meanwhile.
-class ListingSink : public ObjectSink {
-public:
-    ListingSink(ObjectSink& store, NameSet& names) : store_(store), names_(names) {}
-    void upsert(Namespace ns) override {
-        names_.add("", ns.name);
-        store_.upsert(std::move(ns));
-    }
-    void upsert(Service service) override {
-        names_.add(service.ns, service.name);
-        store_.upsert(std::move(service));
-    }
-    void upsert(EndpointSet set) override {
-        names_.add(set.ns, set.legacy ? legacy_object_name(set.name) : std::string_view(set.name));
-        store_.upsert(std::move(set));
-    }
-    void upsert(Pod pod) override {
-        names_.add(pod.ns, pod.name);
-        store_.upsert(std::move(pod));
-    }
-    bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override {
-        return store_.erase(kind, ns, name);
-    }
-    void keep_only(ObjectKind kind, const NameSet& listed) override {
-        store_.keep_only(kind, listed);
-    }
-
-private:
-    ObjectSink& store_;
-    NameSet& names_;
-};
-
 }  // namespace
 
 struct KubernetesSource::Impl {
@@ -518,8 +483,11 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
         return;
     }
     flush();  // the events received before this page go first
+    // Pages go to the store as they come, their names noted: once the list is complete, what it
+    // did not name goes. A re-list holds one page and the names, never a second copy of every
+    // object, and no name in both the old and the new state vanishes meanwhile.
     store.update([&](ObjectSink& sink) {
-        ListingSink listing(sink, r.listed);
+        ListingSink listing(sink, {&r.listed, &r.listed, &r.listed, &r.listed, &r.listed});
         for (const DocNode& item : page->items) {
             if (Status s = apply_object(item, false, config.namespaces, listing); !s) {
                 log("WARNING", "{}: object skipped: {}", r.what(), s.error().message);
