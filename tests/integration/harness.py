@@ -133,14 +133,23 @@ def free_port(host="127.0.0.1"):
     raise Failure("no free port")
 
 
+# Off unless a test asks: many servers run at once here, and a test's stop should not wait.
+QUIET_OPERATIONS = {"--health": "none", "--ready": "none", "--metrics": "none", "--lameduck": "0"}
+
+
 def local_only(args, keep=("--config", "--help", "--version")):
     """`args` with "--upstream none" in front unless they choose where names outside the zones
     go (or are among `keep`, whose messages a test checks as they are): tests never send
-    traffic off this machine, and the host's resolv.conf may name another."""
-    if any(a in ("--upstream", "--resolv-conf", *keep) or a.startswith("--upstream=")
-           for a in args):
+    traffic off this machine, and the host's resolv.conf may name another. Likewise the HTTP
+    endpoints are off and the lameduck is 0 unless the arguments (or a config file) set them."""
+    def given(flag):
+        return any(str(a) == flag or str(a).startswith(flag + "=") for a in args)
+    if any(a in keep for a in args):
         return args
-    return ["--upstream", "none", *args]
+    quiet = [x for flag, value in QUIET_OPERATIONS.items() if not given(flag) for x in (flag, value)]
+    if given("--upstream") or given("--resolv-conf"):
+        return [*quiet, *args]
+    return ["--upstream", "none", *quiet, *args]
 
 
 def run_binary(binary, args, timeout=10):

@@ -6,8 +6,9 @@ silently or make it lie about being ready, and bad input is refused with its nam
 - SIGTERM during a slow load (100,000 Services; the process is caught mid-read with SIGSTOP, so
   the test cannot race the load): the process exits 0 promptly, prints no listening line, and
   says why on stderr.
-- SIGHUP, SIGUSR1 and SIGUSR2 during the load and while serving: logged as ignored, the server
-  keeps answering, and SIGTERM still stops it with exit 0.
+- SIGHUP, SIGUSR1 and SIGUSR2 during the load and while serving: SIGHUP reloads once serving
+  (logged), the others are logged as ignored, the server keeps answering, and SIGTERM still stops
+  it with exit 0.
 - One line on stderr says what was loaded: objects by kind, the Services and endpoints the zone
   serves, time.
 - No `--manifests`: a warning says the zone is empty; the server starts and answers NXDOMAIN.
@@ -73,7 +74,7 @@ def stop_mid_load(proc, file_size):
 
 
 def signal_during_load(t, manifest, size, signals, expect_serving):
-    proc = subprocess.Popen([str(t.binary), "--upstream", "none", "--manifests", manifest, *LISTEN],
+    proc = subprocess.Popen([str(t.binary), *harness.local_only(["--manifests", manifest, *LISTEN])],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -102,7 +103,9 @@ def signal_during_load(t, manifest, size, signals, expect_serving):
                 f"SIGTERM during the load: printed a listening line {out!r}")
         t.check("signal during start-up" in err, f"SIGTERM during the load: stderr {err!r}")
     else:
-        for name in ("SIGHUP", "SIGUSR1", "SIGUSR2"):
+        t.check("plugin/reload: SIGHUP: reloaded" in err,
+                f"SIGHUP held during the load did not reload once serving: {err[-400:]!r}")
+        for name in ("SIGUSR1", "SIGUSR2"):
             t.check(f"{name} ignored" in err, f"{name} is not logged as ignored: {err[-400:]!r}")
     return True
 
@@ -149,7 +152,7 @@ def scenario(t):
         if not caught:
             t.skip("the load was always over before the test could stop it")
 
-        # While serving, the ignored signals change nothing.
+        # While serving, SIGHUP reloads the same files and the ignored signals change nothing.
         with t.server("--manifests", EXAMPLES) as srv:
             for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
                 srv.proc.send_signal(s)
