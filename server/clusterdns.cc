@@ -240,6 +240,7 @@ const char* needs_restart(const Options& a, const Options& b) {
 class Server::Impl : public KubernetesStore {
 public:
     explicit Impl(Options o) : options(std::move(o)) {}
+    ~Impl() { http.clear(); }  // its handlers use the rest
 
     void update(const std::function<void(ObjectSink&)>& edit) override {
         std::lock_guard lock(mutex);
@@ -324,6 +325,7 @@ public:
             in.channels = frontend->upstream_channels();
         }
         in.plugins = plugins;
+        in.plugins.insert(in.plugins.end(), http_plugins.begin(), http_plugins.end());
         return metrics_page(in);
     }
 
@@ -387,7 +389,7 @@ public:
             for (size_t i = 0; i < g.routes.size(); ++i) {
                 fmt::print(stderr, "[INFO] plugin/{}: serving http://{}{}\n", g.plugins[i],
                            (*listener)->bound(), g.routes[i].path);
-                plugins.emplace_back(g.plugins[i]);
+                http_plugins.emplace_back(g.plugins[i]);
             }
             http.push_back(std::move(*listener));
         }
@@ -401,6 +403,7 @@ public:
     std::unique_ptr<Frontend> frontend;
     std::vector<std::unique_ptr<HttpListener>> http;
     std::vector<std::string> plugins;  // enabled, for coredns_plugin_enabled
+    std::vector<std::string> http_plugins;
     std::atomic<bool> serving{false};
     std::atomic<bool> draining{false};
     SourceStats source_stats;
@@ -422,6 +425,8 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
     if (Status valid = validate(o); !valid) {
         fail(valid.error());
     }
+    // Health answers (and ready says 503) from now on, while the sources load and sync.
+    impl_->start_http();
     impl_->store.set_config({.origin = *origin,
                              .ttl_seconds = o.ttl_seconds,
                              .endpoint_pod_names = o.endpoint_pod_names,
@@ -574,13 +579,6 @@ void Server::start() {
     plugins.insert(plugins.end(), {"errors", "reload"});
     if (impl_->options.query_log) {
         plugins.emplace_back("log");
-    }
-    try {
-        impl_->start_http();
-    } catch (...) {
-        impl_->http.clear();
-        impl_->frontend.reset();
-        throw;
     }
     impl_->serving = true;
 }
