@@ -1,23 +1,34 @@
-# clusterdns: the same build as CI (the contract cmake command), then a slim non-root image.
+# clusterdns: built with CI's commands (the contract cmake command), run from a slim image as
+# 65532:65532, needing only NET_BIND_SERVICE and writing nothing (readOnlyRootFilesystem works).
+# tests/integration/test_kube_system.py checks that the runtime stage installs every library the
+# binary links.
 FROM debian:bookworm AS build
+# The build half of .ci/packages, without the test tools; libcap2-bin for setcap.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake make g++ pkg-config \
-      libuv1-dev libyaml-dev libyaml-cpp-dev libfmt-dev doctest-dev \
+      libuv1-dev libyaml-dev libyaml-cpp-dev libfmt-dev libcurl4-openssl-dev libsimdjson-dev \
+      libc-ares-dev libmicrohttpd-dev libcap2-bin \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCLUSTERDNS_TESTS=OFF \
  && cmake --build build -j2
+# A non-root process binds port 53 through this file capability, where the runtime leaves
+# unprivileged ports at 1024 (the host's network, for one). The container must then keep
+# NET_BIND_SERVICE (Docker's default set has it; the manifests add it), or exec fails.
+RUN setcap cap_net_bind_service=+ep build/clusterdns
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libuv1 libyaml-0-2 libyaml-cpp0.7 libfmt9 \
+      libcurl4 libsimdjson14 libc-ares2 libmicrohttpd12 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/clusterdns /usr/bin/clusterdns
-COPY examples/ /etc/clusterdns/manifests/
-# Container runtimes set net.ipv4.ip_unprivileged_port_start=0, so port 53 needs no root;
-# on hosts that do not, grant NET_BIND_SERVICE in the pod's securityContext.
+# Not under /etc/clusterdns: the Deployment mounts its ConfigMap there.
+COPY examples/ /usr/share/clusterdns/examples/
 USER 65532:65532
-EXPOSE 53/udp 53/tcp
+# DNS, health, ready, metrics.
+EXPOSE 53/udp 53/tcp 8080 8181 9153
 ENTRYPOINT ["/usr/bin/clusterdns"]
-CMD ["--manifests", "/etc/clusterdns/manifests", "--listen", "0.0.0.0:53"]
+# The Deployment passes --config /etc/clusterdns/config.yaml instead.
+CMD ["--manifests", "/usr/share/clusterdns/examples", "--listen", "0.0.0.0:53"]

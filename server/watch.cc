@@ -123,8 +123,8 @@ struct PathWatcher::Impl {
 
     void run() {
         std::vector<std::string> watched = paths();
-        std::vector<FileState> before = states_of(watched);
         int fd = watch(watched);
+        std::vector<FileState> before = states_of(watched);
         while (true) {
             pollfd fds[2] = {{stop_fd, POLLIN, 0}, {fd, POLLIN, 0}};
             if (poll(fds, fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR) {
@@ -143,15 +143,23 @@ struct PathWatcher::Impl {
                 fds[1].revents = 0;
             } while (poll(&fds[1], 1, static_cast<int>(quiet_ms)) > 0 &&
                      (fds[1].revents & POLLIN) != 0);
+            // Watch anew before looking (directories may have come or gone): a change made
+            // while we look or reload is an event for the next round, never lost.
+            close(fd);
+            fd = watch(watched);
             std::vector<FileState> after = states_of(watched);
-            if (after != before) {
-                changed();
-                watched = paths();
+            if (after == before) {
+                continue;
+            }
+            changed();
+            std::vector<std::string> now = paths();
+            if (now != watched) {
+                watched = std::move(now);
+                close(fd);
+                fd = watch(watched);
                 after = states_of(watched);
             }
             before = std::move(after);
-            close(fd);
-            fd = watch(watched);  // directories may have come or gone
         }
         if (fd >= 0) {
             close(fd);

@@ -1,11 +1,13 @@
 """Every file in examples/ loads and answers what its comment promises.
 
-For each examples/*.yaml file, alone (plus examples/namespaces.yaml, which holds the namespaces
-the others use) the server starts, and over UDP and TCP the probes listed for that file hold.
-Then the whole directory is loaded with one --manifests examples and every probe of every file
-holds at once. Also each file loads entirely on its own (starts, serves, exits 0 on SIGTERM).
-Kinds clusterdns skips (Ingress, NetworkPolicy, Deployment, StatefulSet, ConfigMap) create no
-names. A new example file without probes here fails this test.
+For each manifest under examples/ (subdirectories included, keyed by relative path such as
+"kube-system/service.yaml"), loaded with examples/namespaces.yaml (which holds the namespaces the
+others use), the server starts, and over UDP and TCP the probes listed for that file hold. Then
+the whole directory is loaded with one --manifests examples and every probe of every file holds
+at once; examples/kube-system/ alone (the drop-in) serves kube-dns. Also each file loads entirely
+on its own (starts, serves, exits 0 on SIGTERM). Kinds clusterdns skips (Ingress, NetworkPolicy,
+Deployment, DaemonSet, ConfigMap, RBAC, PodDisruptionBudget, HPA...) create no names. A new
+example file without probes here fails this test.
 """
 
 import sys
@@ -20,8 +22,16 @@ KDNS = svc("kube-dns", "kube-system")
 PG = svc("postgres")
 WEB = svc("web-service")
 
-# file -> [(name, type, expected)] where expected is a list of (type, rdata) answers, or
-# "NXDOMAIN" / "NODATA".
+KUBE_DNS = [
+    (KDNS, "A", [("A", "10.96.0.10")]),
+    ("_dns._udp." + KDNS, "SRV", [("SRV", "0 100 53 " + KDNS)]),
+    ("_dns-tcp._tcp." + KDNS, "SRV", [("SRV", "0 100 53 " + KDNS)]),
+    ("_metrics._tcp." + KDNS, "SRV", [("SRV", "0 100 9153 " + KDNS)]),
+    (reverse_name("10.96.0.10"), "PTR", [("PTR", KDNS)]),
+]
+
+# file (relative to examples/) -> [(name, type, expected)] where expected is a list of
+# (type, rdata) answers, or "NXDOMAIN" / "NODATA".
 PROBES = {
     "namespaces.yaml": [
         ("production.svc.cluster.local", "A", "NODATA"),
@@ -36,12 +46,9 @@ PROBES = {
         (reverse_name("192.168.49.2"), "PTR",
          [("PTR", "192-168-49-2." + svc("kubernetes", "default"))]),
     ],
-    "kube-system.yaml": [
-        (KDNS, "A", [("A", "10.96.0.10")]),
-        ("_dns._udp." + KDNS, "SRV", [("SRV", "0 100 53 " + KDNS)]),
-        (reverse_name("10.96.0.10"), "PTR", [("PTR", KDNS)]),
+    "kube-dns-endpoints.yaml": [
+        ("kube-system.svc.cluster.local", "A", "NODATA"),
         ("10-244-0-2.kube-system.pod.cluster.local", "A", [("A", "10.244.0.2")]),
-        (svc("coredns", "kube-system"), "A", "NXDOMAIN"),           # a ConfigMap
     ],
     "production-services.yaml": [
         (API, "A", [("A", "10.96.10.100")]),
@@ -63,8 +70,37 @@ PROBES = {
         ("postgres-2." + PG, "A", "NXDOMAIN"),
         ("_postgres._tcp." + PG, "SRV", None),                      # checked in test_headless
     ],
-    "rbac.yaml": [
+    # The drop-in (kube-system/README.md): only the Service makes names.
+    "kube-system/service.yaml": KUBE_DNS,
+    "kube-system/rbac.yaml": [
         (svc("clusterdns", "kube-system"), "A", "NXDOMAIN"),       # a ServiceAccount
+    ],
+    "kube-system/configmap.yaml": [
+        (svc("clusterdns", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/deployment.yaml": [
+        (svc("clusterdns", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/pdb.yaml": [
+        (svc("clusterdns", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/autoscaler.yaml": [
+        (svc("clusterdns-autoscaler", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/autoscaler-rbac.yaml": [
+        (svc("clusterdns-autoscaler", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/alternatives/hpa.yaml": [
+        (svc("clusterdns", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/node-local/configmap.yaml": [
+        (svc("clusterdns-node-local", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/node-local/daemonset.yaml": [
+        (svc("clusterdns-node-local", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/network-policy/allow-dns.yaml": [
+        (svc("allow-dns"), "A", "NXDOMAIN"),
     ],
     "workloads.yaml": [
         (svc("api-server"), "A", "NXDOMAIN"),                       # a Deployment
@@ -88,13 +124,15 @@ def probe(t, srv, probes, tcp):
 
 
 def scenario(t):
-    files = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    # What the loader reads: these suffixes at any depth.
+    files = sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*")
+                   if p.is_file() and p.suffix in (".yaml", ".yml", ".json"))
     t.eq([f for f in files if f not in PROBES], [], "examples/ files without probes")
     t.eq([f for f in PROBES if f not in files], [], "probes for missing examples/ files")
 
     for name in files:
         args = ["--manifests", EXAMPLES / name]
-        if name not in ("namespaces.yaml", "kube-system.yaml"):
+        if name != "namespaces.yaml":
             args += ["--manifests", EXAMPLES / "namespaces.yaml"]
         with t.server(*args) as srv:
             for tcp in (False, True):
@@ -107,6 +145,10 @@ def scenario(t):
         for tcp in (False, True):
             for name in files:
                 probe(t, srv, PROBES.get(name, []), tcp)
+
+    with t.server("--manifests", EXAMPLES / "kube-system") as srv:
+        for tcp in (False, True):
+            probe(t, srv, KUBE_DNS, tcp)
 
 
 if __name__ == "__main__":
