@@ -193,8 +193,6 @@ struct Worker {
     std::vector<Retired> retired_channels;
     uv_timer_t retire_timer;
     bool query_log = false;
-    LogLimiter query_lines;
-    LogLimiter error_lines;
     std::deque<PendingForward*> forwards;
     size_t forwarding = 0;  // in flight
     size_t max_forwarding = 0;
@@ -221,6 +219,8 @@ public:
     std::atomic<unsigned> loop_probe_seen{0};
     std::vector<ListenAddress> bound;
     std::vector<std::unique_ptr<Worker>> workers;
+    LogLimiter query_lines;
+    LogLimiter error_lines;
     std::mutex mailbox_mutex;
     std::condition_variable adopted;
     uint64_t generation = 0;
@@ -285,7 +285,7 @@ void record_response(Worker& w, bool tcp, Responder by, uint16_t qtype, std::spa
               const uv_tcp_t* connection = nullptr) noexcept {
     const uint64_t elapsed_ns = uv_hrtime() - received_ns;
     w.stats.count_response(tcp, by, response, qtype, elapsed_ns);
-    if (!w.query_log || !w.query_lines.allow(uv_now(&w.loop), "query log")) {
+    if (!w.query_log || !w.owner->query_lines.allow("query log")) {
         return;
     }
     sockaddr_storage storage{};
@@ -709,7 +709,7 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
         }
     }
     const bool tcp = p.transport == Transport::Tcp;
-    if (response.empty() && w.error_lines.allow(uv_now(&w.loop), "error log")) {
+    if (response.empty() && w.owner->error_lines.allow("error log")) {
         log_error(p.sent(), why);
     }
     const auto count = [&](std::span<const uint8_t> sent, const uv_tcp_t* connection) {

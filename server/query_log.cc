@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -69,25 +70,25 @@ Out peer_text(Out out, const sockaddr* peer) {
 
 }  // namespace
 
-bool LogLimiter::allow(uint64_t now_ms, std::string_view what) noexcept {
-    const uint64_t second = now_ms / 1000;
-    if (second != second_) {
-        if (suppressed_ != 0) {
+bool LogLimiter::allow(std::string_view what) noexcept {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    const auto second = static_cast<uint64_t>(now.tv_sec);
+    uint64_t current = second_.load(std::memory_order_relaxed);
+    if (second != current && second_.compare_exchange_strong(current, second)) {
+        written_.store(0, std::memory_order_relaxed);
+        if (const uint64_t left_out = suppressed_.exchange(0)) {
             Line line;
             fmt::format_to(std::back_inserter(line),
                            "[WARNING] plugin/log: {} {} lines left out (more than {} a second)\n",
-                           suppressed_, what, kLogLinesPerSecond);
+                           left_out, what, kLogLinesPerSecond);
             write_line(line);
         }
-        second_ = second;
-        written_ = 0;
-        suppressed_ = 0;
     }
-    if (written_ >= kLogLinesPerSecond) {
-        ++suppressed_;
+    if (written_.fetch_add(1, std::memory_order_relaxed) >= kLogLinesPerSecond) {
+        suppressed_.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
-    ++written_;
     return true;
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 // CoreDNS's `log` and `errors` plugins: a line on stderr per query answered (when the query log
 // is on) and per query that failed (always), each written with one write(2) from a buffer on the
-// stack. A worker writes at most kLogLinesPerSecond lines of each a second: a flood of queries
-// cannot fill a disk; what is left out is counted and said once the second is over.
+// stack. At most kLogLinesPerSecond lines of each are written a second, over all workers: a flood
+// of queries cannot fill a disk; what is left out is counted and said with the first line of a
+// later second.
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -14,16 +16,17 @@ namespace clusterdns {
 
 inline constexpr uint32_t kLogLinesPerSecond = 200;
 
+// Shared by the workers, lock-free; only touched when a line is due.
 class LogLimiter {
 public:
     // Whether a line may be written now; when a new second begins, first writes how many were
-    // left out in the one before (`what`: "query log", "error log").
-    bool allow(uint64_t now_ms, std::string_view what) noexcept;
+    // left out before (`what`: "query log", "error log").
+    bool allow(std::string_view what) noexcept;
 
 private:
-    uint64_t second_ = 0;
-    uint32_t written_ = 0;
-    uint64_t suppressed_ = 0;
+    std::atomic<uint64_t> second_{0};
+    std::atomic<uint32_t> written_{0};
+    std::atomic<uint64_t> suppressed_{0};
 };
 
 // `[INFO] 10.0.0.1:53122 - 4321 "A IN name. udp 41 false 512" NOERROR qr,aa,rd 106 0.000181s`:
