@@ -330,7 +330,8 @@ Status check_listen_addresses(const std::vector<std::string>& listen) {
 // in-cluster config. A kubeconfig we cannot use is a bad command line: it is read now.
 Status choose_kubernetes_source(Options& o) {
     const char* env = std::getenv("KUBECONFIG");
-    const bool no_source = o.manifests.empty() && o.kubeconfig.empty();
+    // A node-local cache has no source of its own, in a pod or not.
+    const bool no_source = o.manifests.empty() && o.kubeconfig.empty() && !o.node_local;
     if (o.kubeconfig.empty() && (no_source || !o.context.empty()) && env != nullptr && *env) {
         o.kubeconfig = env;
     } else if (o.kubeconfig.empty() && !o.context.empty()) {

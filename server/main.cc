@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
     const clusterdns::Options& options = command_line->options;
-    if (options.manifests.empty() && options.kubeconfig.empty() && !options.in_cluster) {
+    if (options.manifests.empty() && options.kubeconfig.empty() && !options.in_cluster &&
+        !options.node_local) {
         fmt::print(stderr, "[WARNING] clusterdns: no source given (--manifests, --kubeconfig): "
                            "serving an empty zone\n");
     }

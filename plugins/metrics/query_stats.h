@@ -40,14 +40,21 @@ struct alignas(64) WorkerStats {
     // plugins/forward, beside the counters of each upstream (plugins/forward/forward.h)
     Counter forward_rejects;  // over max_concurrent
 
-    // A query as it arrives; `qtype` 0 when it has no question.
+    // A query as it arrives; `qtype` 0 when it has no question. (CLUSTERDNS_NO_COUNTERS: a
+    // build for bench/operations.py that measures what counting costs.)
     void count_request(bool tcp, bool v6, uint16_t qtype, size_t size) noexcept {
+#ifdef CLUSTERDNS_NO_COUNTERS
+        return;
+#endif
         requests[tcp][v6][type_slot(qtype)].add();
         request_size[tcp].observe(size, kSizeBuckets);
     }
     // The response sent for it, `elapsed_ns` after it arrived.
     void count_response(bool tcp, Responder by, std::span<const uint8_t> response, uint16_t qtype,
                         uint64_t elapsed_ns) noexcept {
+#ifdef CLUSTERDNS_NO_COUNTERS
+        return;
+#endif
         const size_t rcode = response.size() > 3 ? response[3] & 0x0F : 2;
         responses[static_cast<size_t>(by)][rcode].add();
         duration[type_slot(qtype)].observe(elapsed_ns, kTimeBucketsNs);

@@ -3,7 +3,8 @@
 // every record kind over UDP and TCP, and while handle_query answers them in-process, then again
 // while another thread publishes zone changes to the workers, and fails if any allocation
 // happened outside that thread. Each answer's RCODE is checked too, so the test cannot pass by
-// answering nothing.
+// answering nothing. The metrics count every one of these queries (they are always on), so
+// counting is proven allocation-free with them.
 
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // the replacements pair malloc with free
 
