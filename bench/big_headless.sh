@@ -93,7 +93,7 @@ EOF
 start_server() {
     local manifests=$1 t0 t1 line
     t0=$(date +%s.%N)
-    coproc SERVER { exec taskset -c "$SERVER_CPU" "$CLUSTERDNS" --upstream none --manifests "$manifests" \
+    coproc SERVER { exec taskset -c "$SERVER_CPU" "$CLUSTERDNS" --upstream none --lameduck 0 --manifests "$manifests" \
         --listen 127.0.0.1:0 --workers 1 2>"$WORK/server.log"; }
     SERVER_PID=$SERVER_PID
     if ! read -r -t "$LOAD_TIMEOUT" line <&"${SERVER[0]}"; then

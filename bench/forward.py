@@ -101,7 +101,7 @@ def main():
         rows = []
         port = free_port()
         rows.append(measure("clusterdns", [binary, "--manifests", str(REPO / "examples"),
-                                           "--listen", f"127.0.0.1:{port}", "--workers", "1",
+                                           "--listen", f"127.0.0.1:{port}", "--workers", "1", "--lameduck", "0",
                                            "--upstream", upstream.address], port, str(queries),
                             seconds))
         port = free_port()
@@ -141,7 +141,7 @@ def main():
                 ("clusterdns autopath", ["--autopath", "true"], first, 1)):
             port = free_port()
             r = measure(label, [binary, "--manifests", str(REPO / "examples"), "--manifests",
-                                str(pod), "--listen", f"127.0.0.1:{port}", "--workers", "1",
+                                str(pod), "--listen", f"127.0.0.1:{port}", "--workers", "1", "--lameduck", "0",
                                 "--upstream", upstream.address, *extra],
                         port, str(queries_file), seconds, source="127.0.0.23")
             r["per_name"] = r["us"] * per_name

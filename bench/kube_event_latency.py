@@ -53,7 +53,7 @@ def main():
         api.start()
         proc = dnsperf = None
         try:
-            proc = subprocess.Popen([binary, "--upstream", "none", "--kubeconfig", str(api.kubeconfig), "--listen",
+            proc = subprocess.Popen([binary, "--upstream", "none", "--lameduck", "0", "--kubeconfig", str(api.kubeconfig), "--listen",
                                      "127.0.0.1:0", "--workers", "1", "--startup-timeout", "300"],
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             port = int(proc.stdout.readline().strip().rsplit(":", 1)[1])

@@ -55,7 +55,7 @@ def main():
         api.start()
         try:
             started = time.monotonic()
-            proc = subprocess.Popen([binary, "--upstream", "none", "--kubeconfig", str(api.kubeconfig), "--listen",
+            proc = subprocess.Popen([binary, "--upstream", "none", "--lameduck", "0", "--kubeconfig", str(api.kubeconfig), "--listen",
                                      "127.0.0.1:0", "--workers", "1", "--startup-timeout", "300"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             line = proc.stdout.readline()

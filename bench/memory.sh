@@ -152,7 +152,7 @@ run_clusterdns() {
     log "clusterdns: starting on $size Services ($CLUSTERDNS, --workers $WORKERS)"
     local t0 t1 i=0
     t0=$(now)
-    "$CLUSTERDNS" --upstream none --manifests "$data/manifests" --listen 127.0.0.1:0 --workers "$WORKERS" \
+    "$CLUSTERDNS" --upstream none --lameduck 0 --manifests "$data/manifests" --listen 127.0.0.1:0 --workers "$WORKERS" \
         > "$out.stdout" 2> "$out.stderr" &
     SERVER_PID=$!
     while ! grep -q 'listening on' "$out.stdout" 2>/dev/null; do

@@ -320,7 +320,7 @@ run_clusterdns() {
     log "clusterdns: starting ($size services)"
     local t0 t1 line port i=0
     t0=$(now)
-    taskset -c "$SERVER_CPU" "$CLUSTERDNS" --upstream none --manifests "$data/manifests" --listen 127.0.0.1:0 --workers 1 \
+    taskset -c "$SERVER_CPU" "$CLUSTERDNS" --upstream none --lameduck 0 --manifests "$data/manifests" --listen 127.0.0.1:0 --workers 1 \
         > "$out.stdout" 2> "$out.stderr" &
     SERVER_PID=$!; SERVER_NAME=clusterdns
     while :; do

@@ -260,6 +260,20 @@ public:
         synced_changed.notify_all();
     }
 
+    void programmed(std::string_view ns, std::string_view service,
+                    std::chrono::nanoseconds latency) override {
+        std::lock_guard lock(mutex);
+        const ServiceView* view = current ? current->service(ns, service) : nullptr;
+        if (view == nullptr || latency.count() < 0) {
+            return;
+        }
+        // Slices with a trigger time come from the EndpointSlice controller, which serves only
+        // Services with a selector: a headless one is "headless_with_selector".
+        const size_t kind = view->headless() ? 1 : 0;
+        source_stats.programming[kind].observe(static_cast<uint64_t>(latency.count()),
+                                               kProgrammingBucketsNs);
+    }
+
     // Takes what changed in the store to a new snapshot and hands it to the workers. Caller holds
     // `mutex`.
     void publish() {
@@ -332,13 +346,13 @@ public:
     // Starts the HTTP endpoints: those at the same address share a listener. A default port
     // someone holds is left out with a warning; a configured one is an error.
     void start_http() {
-        struct Endpoint {
+        struct HttpEndpoint {
             const char* plugin;
             const std::string& address;
             const char* fallback;
             HttpRoute route;
         };
-        const Endpoint endpoints[] = {
+        const HttpEndpoint endpoints[] = {
             {"health", options.health, ":8080",
              {"/health", [] { return HttpResponse{.body = "OK"}; }}},
             {"ready", options.ready, ":8181",
@@ -360,7 +374,7 @@ public:
             std::vector<const char*> plugins;
         };
         std::vector<Group> groups;
-        for (const Endpoint& e : endpoints) {
+        for (const HttpEndpoint& e : endpoints) {
             if (e.address == "none") {
                 continue;
             }
@@ -588,6 +602,16 @@ void Server::drain() {
 }
 
 void Server::reload(const Options& next) {
+    // Counted when it throws; a reload that does not throw clears `failed`.
+    struct Failure {
+        Counter& failures;
+        bool failed = true;
+        ~Failure() {
+            if (failed) {
+                failures.add();
+            }
+        }
+    } failure{impl_->source_stats.reload_failures};
     if (Status valid = validate(next); !valid) {
         fail(valid.error());
     }
@@ -623,6 +647,11 @@ void Server::reload(const Options& next) {
             fail(s.error());
         }
     }
+    failure.failed = false;
+}
+
+void Server::reload_failed() {
+    impl_->source_stats.reload_failures.add();
 }
 
 void Server::reload_manifests() {

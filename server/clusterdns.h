@@ -118,6 +118,9 @@ public:
     // change without dropping a query; what needs new sockets or a new API connection (listen,
     // workers, TCP limits, HTTP endpoints, the kubernetes source) is refused by name.
     void reload(const Options& options);
+    // Counts a reload refused before it got here (a config file that does not parse), for
+    // coredns_reload_failed_total; reload() counts its own.
+    void reload_failed();
     // Re-reads the manifests of the options, all or nothing: on error the zone stays as it was.
     // What the files no longer hold goes, objects added with apply_yaml() or add_service() too.
     void reload_manifests();

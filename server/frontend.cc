@@ -968,7 +968,8 @@ void on_wake(uv_async_t* async) noexcept {
             w.zone = std::move(w.incoming);
         }
         if (w.incoming_forwarding != nullptr) {
-            w.reconfigured = set_forwarding(w, *w.incoming_forwarding, impl.workers.size());
+            w.reconfigured = set_forwarding(w, *w.incoming_forwarding,
+                                            static_cast<unsigned>(impl.workers.size()));
             w.incoming_forwarding = nullptr;
         }
         w.adopted_generation = w.wanted_generation;

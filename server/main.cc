@@ -65,6 +65,7 @@ public:
         auto command_line = clusterdns::parse_command_line(argc_, argv_);
         try {
             if (!command_line) {
+                server_.reload_failed();
                 throw std::runtime_error(command_line.error().message);
             }
             server_.reload(command_line->options);

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <ctime>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -158,6 +159,58 @@ std::string status_message(std::string_view body, JsonParser& parser) {
         }
     }
     return body.empty() ? std::string("(no body)") : escaped(body);
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
+    const auto number = [&](size_t at, size_t digits) -> int {
+        int value = 0;
+        if (at + digits > text.size()) {
+            return -1;
+        }
+        for (size_t i = at; i < at + digits; ++i) {
+            if (text[i] < '0' || text[i] > '9') {
+                return -1;
+            }
+            value = value * 10 + (text[i] - '0');
+        }
+        return value;
+    };
+    if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') ||
+        text[13] != ':' || text[16] != ':') {
+        return std::nullopt;
+    }
+    std::tm tm{};
+    tm.tm_year = number(0, 4) - 1900;
+    tm.tm_mon = number(5, 2) - 1;
+    tm.tm_mday = number(8, 2);
+    tm.tm_hour = number(11, 2);
+    tm.tm_min = number(14, 2);
+    tm.tm_sec = number(17, 2);
+    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mday < 1 || tm.tm_hour < 0 || tm.tm_min < 0 ||
+        tm.tm_sec < 0) {
+        return std::nullopt;
+    }
+    size_t at = 19;
+    std::chrono::nanoseconds fraction{0};
+    if (text[at] == '.') {
+        int64_t scale = 100'000'000;
+        for (++at; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, scale /= 10) {
+            fraction += std::chrono::nanoseconds((text[at] - '0') * scale);
+        }
+    }
+    std::chrono::seconds offset{0};
+    if (at < text.size() && (text[at] == '+' || text[at] == '-') && at + 6 == text.size() &&
+        text[at + 3] == ':' && number(at + 1, 2) >= 0 && number(at + 4, 2) >= 0) {
+        offset = std::chrono::minutes(number(at + 1, 2) * 60 + number(at + 4, 2));
+        if (text[at] == '-') {
+            offset = -offset;
+        }
+    } else if (at + 1 != text.size() || (text[at] != 'Z' && text[at] != 'z')) {
+        return std::nullopt;
+    }
+    const time_t seconds = timegm(&tm);
+    return std::chrono::system_clock::from_time_t(seconds) - offset +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(fraction);
 }
 
 Status apply_object(const DocNode& object, bool remove, const std::vector<std::string>& namespaces,
@@ -624,6 +677,26 @@ void KubernetesSource::Impl::add(Op op) {
 
 void KubernetesSource::Impl::flush() {
     if (!batch.empty()) {
+        // The slices whose change says when it was triggered: timed once they are in the zone.
+        struct Triggered {
+            std::string_view ns;
+            std::string_view service;
+            std::chrono::system_clock::time_point at;
+        };
+        std::vector<Triggered> triggered;
+        for (const Op& op : batch) {
+            if (op.type == OpType::Upsert && scalar_at(op.object, {"kind"}) == "EndpointSlice") {
+                const auto at = parse_rfc3339(scalar_at(
+                    op.object,
+                    {"metadata", "annotations", "endpoints.kubernetes.io/last-change-trigger-time"}));
+                if (at) {
+                    triggered.push_back(
+                        {scalar_at(op.object, {"metadata", "namespace"}),
+                         scalar_at(op.object, {"metadata", "labels", "kubernetes.io/service-name"}),
+                         *at});
+                }
+            }
+        }
         store.update([&](ObjectSink& cluster) {
             for (Op& op : batch) {
                 if (Status s = apply_object(op.object, op.type == OpType::Remove, config.namespaces,
@@ -633,6 +706,10 @@ void KubernetesSource::Impl::flush() {
                 }
             }
         });
+        const auto now = std::chrono::system_clock::now();
+        for (const Triggered& t : triggered) {
+            store.programmed(t.ns, t.service, now - t.at);
+        }
         batch.clear();
         batch_arena = std::make_unique<DocArena>();
     }

@@ -4,7 +4,9 @@
 // DocNode and feeds it through the one converter (zone/convert.h) into the store, one batch at a
 // time. plugins/kubernetes/README.md describes the behaviour; setup.h the configuration.
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,7 +30,15 @@ public:
     virtual void update(const std::function<void(ObjectSink&)>& edit) = 0;
     // Every watched resource has been listed once: the API's objects are all in.
     virtual void synced() = 0;
+    // A watched EndpointSlice change of Service `ns`/`service` is in the zone, `latency` after
+    // the change that triggered it (endpoints.kubernetes.io/last-change-trigger-time): the
+    // DNS programming latency of CoreDNS's kubernetes plugin.
+    virtual void programmed(std::string_view /*ns*/, std::string_view /*service*/,
+                            std::chrono::nanoseconds /*latency*/) {}
 };
+
+// An RFC 3339 time ("2026-12-02T06:43:33Z", "...33.123456Z", "...33+01:00"); nullopt if not one.
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
 
 class KubernetesSource {
 public:

@@ -195,5 +195,23 @@ TEST_CASE("kubernetes: a Status body gives its message") {
     CHECK(status_message("", parser) == "(no body)");
 }
 
+TEST_CASE("kubernetes: RFC 3339 trigger times, as the EndpointSlice controller writes them") {
+    using std::chrono::system_clock;
+    const auto epoch = [](int64_t ns) {
+        return system_clock::time_point(
+            std::chrono::duration_cast<system_clock::duration>(std::chrono::nanoseconds(ns)));
+    };
+    CHECK(parse_rfc3339("1970-01-01T00:00:10Z") == epoch(10'000'000'000));
+    CHECK(parse_rfc3339("2026-12-02T06:43:33Z") == epoch(1'796'193'813'000'000'000));
+    CHECK(parse_rfc3339("2026-12-02T06:43:33.25Z") == epoch(1'796'193'813'250'000'000));
+    CHECK(parse_rfc3339("2026-12-02T07:43:33+01:00") == epoch(1'796'193'813'000'000'000));
+    CHECK(parse_rfc3339("2026-12-02T05:43:33-01:00") == epoch(1'796'193'813'000'000'000));
+    for (const char* bad : {"", "2026-12-02", "2026-12-02T06:43:33", "2026-12-02 06:43:33Z",
+                            "2026-12-02T06:43:33Zjunk", "2026-1x-02T06:43:33Z",
+                            "2026-12-02T06:43:33+0100"}) {
+        CHECK_MESSAGE(!parse_rfc3339(bad), bad);
+    }
+}
+
 }  // namespace
 }  // namespace clusterdns

@@ -7,6 +7,10 @@
 - /metrics passes `promtool check metrics` and counts real queries: requests by proto, family and
   type, responses by rcode and plugin (kubernetes, forward, cache), the cache's hits and misses,
   the forward plugin's requests to a real upstream (unbound on loopback).
+- The DNS programming latency (coredns_kubernetes_dns_programming_duration_seconds): a watched
+  EndpointSlice whose trigger time (endpoints.kubernetes.io/last-change-trigger-time, as the
+  EndpointSlice controller writes it) is 1.5 s old is observed once it answers, at 1.5 s or more,
+  for service_kind cluster_ip.
 - A default port someone holds is left out with a warning, the server starts anyway; a port given
   that someone holds is an error (exit 1, the address in the message).
 """
@@ -133,6 +137,30 @@ def metrics_count_queries(t):
         t.eq(value(text, "coredns_build_info"), 1, "build info")
 
 
+def programming_latency(t):
+    at = f"127.0.0.1:{free_port()}"
+    with kube.fake_api() as api:
+        api.apply([kube.service("web", "prod", cluster_ip="10.96.5.5")])
+        with t.server(*kube.server_args(api), "--metrics", at) as srv:
+            family = "coredns_kubernetes_dns_programming_duration_seconds"
+            _, before = curl(f"http://{at}/metrics")
+            t.eq(value(before, family + "_count", service_kind="cluster_ip"), 0,
+                 "nothing observed before a watched change")
+            triggered = time.time() - 1.5
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(triggered)) + \
+                f".{int(triggered % 1 * 1e6):06d}Z"
+            slice_ = kube.endpoint_slice("web", "prod", [("10.244.0.9", True, None, None)])
+            slice_["metadata"]["annotations"] = {
+                "endpoints.kubernetes.io/last-change-trigger-time": stamp}
+            api.apply([slice_])
+            ok = kube.wait_for(lambda: value(curl(f"http://{at}/metrics")[1], family + "_count",
+                                             service_kind="cluster_ip") >= 1, timeout=10)
+            t.check(ok, "the watched slice's latency is observed")
+            _, text = curl(f"http://{at}/metrics")
+            total = value(text, family + "_sum", service_kind="cluster_ip")
+            t.check(1.4 <= total < 10, f"observed {total:.3f} s for a change 1.5 s old")
+
+
 def taken_ports(t):
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
@@ -175,6 +203,7 @@ def scenario(t):
     endpoints(t)
     readiness_follows_sync(t)
     metrics_count_queries(t)
+    programming_latency(t)
     taken_ports(t)
 
 
