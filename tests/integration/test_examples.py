@@ -102,6 +102,9 @@ PROBES = {
     "kube-system/network-policy/allow-dns.yaml": [
         (svc("allow-dns"), "A", "NXDOMAIN"),
     ],
+    "grafana/clusterdns-dashboard.yaml": [
+        (svc("clusterdns-dashboard", "monitoring"), "A", "NXDOMAIN"),  # a ConfigMap
+    ],
     "workloads.yaml": [
         (svc("api-server"), "A", "NXDOMAIN"),                       # a Deployment
         ("10-244-1-20.production.pod.cluster.local", "A", [("A", "10.244.1.20")]),

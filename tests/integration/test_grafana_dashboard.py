@@ -1,4 +1,5 @@
-"""The Grafana dashboard (contrib/grafana/) reads only metrics that clusterdns exports.
+"""The Grafana dashboard (examples/grafana/, a ConfigMap holding its JSON) reads only metrics that
+clusterdns exports.
 
 - The file is valid JSON, outside examples/ (whose .json files `--manifests examples` reads as
   manifests): a `datasource` variable over Prometheus, `job` and `instance` variables from
@@ -33,7 +34,7 @@ import harness  # noqa: E402
 from harness import EXAMPLES, REPO, free_port, svc  # noqa: E402
 from upstream import Unbound  # noqa: E402
 
-DASHBOARD = REPO / "contrib" / "grafana" / "clusterdns-dashboard.json"
+DASHBOARD = REPO / "examples" / "grafana" / "clusterdns-dashboard.yaml"  # a ConfigMap
 METRIC_RE = re.compile(r"(?<![\w:])((?:coredns|process)_[A-Za-z0-9_]*)")
 SUFFIXES = ("_bucket", "_sum", "_count")
 FILTERS = ('job=~"$job"', 'instance=~"$instance"')
@@ -334,13 +335,15 @@ def check_with_prometheus(t, dash, metrics_at, workdir, send_queries):
 def scenario(t):
     if not DASHBOARD.is_file():
         raise harness.Failure(f"{DASHBOARD} is missing")
-    # `--manifests examples` reads every .json under examples/ as a Kubernetes manifest, and a
-    # dashboard is not one: the server (and most tests here) would refuse to start.
-    t.check(EXAMPLES not in DASHBOARD.parents, f"{DASHBOARD} must stay outside {EXAMPLES}")
+    # A ConfigMap for Grafana's dashboard sidecar, holding the dashboard's JSON: the manifest
+    # loader skips it, so examples/ still loads whole.
     try:
-        dash = json.loads(DASHBOARD.read_text())
-    except json.JSONDecodeError as e:
-        raise harness.Failure(f"{DASHBOARD}: not valid JSON: {e}")
+        import yaml
+        configmap = yaml.safe_load(DASHBOARD.read_text())
+        dash = json.loads(configmap["data"]["clusterdns.json"])
+    except (ImportError, KeyError, TypeError, json.JSONDecodeError) as e:
+        raise harness.Failure(f"{DASHBOARD}: no dashboard JSON in data.clusterdns.json: {e}")
+    t.eq(configmap["metadata"]["labels"].get("grafana_dashboard"), "1", "the sidecar's label")
     check_structure(t, dash)
     used = used_families(t, dash)
     with tempfile.TemporaryDirectory(prefix="clusterdns-grafana-") as workdir:

@@ -96,7 +96,8 @@ def readiness_follows_sync(t):
 
 def metrics_count_queries(t):
     at = f"127.0.0.1:{free_port()}"
-    with Unbound() as up, t.server("--manifests", EXAMPLES, "--metrics", at,
+    # One worker: the cache is per worker, and the second ask must find the first's answer.
+    with Unbound() as up, t.server("--manifests", EXAMPLES, "--metrics", at, "--workers", "1",
                                    "--upstream", up.address) as srv:
         # Counted from here: the start-up's loop probe went upstream already.
         _, before = curl(f"http://{at}/metrics")
