@@ -154,9 +154,9 @@ def programming_latency(t):
             slice_["metadata"]["annotations"] = {
                 "endpoints.kubernetes.io/last-change-trigger-time": stamp}
             api.apply([slice_])
-            ok = kube.wait_for(lambda: value(curl(f"http://{at}/metrics")[1], family + "_count",
-                                             service_kind="cluster_ip") >= 1, timeout=10)
-            t.check(ok, "the watched slice's latency is observed")
+            kube.wait_for("the watched slice's latency observed",
+                          lambda: value(curl(f"http://{at}/metrics")[1], family + "_count",
+                                        service_kind="cluster_ip") >= 1, timeout=10)
             _, text = curl(f"http://{at}/metrics")
             total = value(text, family + "_sum", service_kind="cluster_ip")
             t.check(1.4 <= total < 10, f"observed {total:.3f} s for a change 1.5 s old")
