@@ -52,8 +52,14 @@ constexpr unsigned kSpareDescriptors = 64;
 
 struct UdpSocket {
     uv_poll_t poll;
-    int fd;
-    Worker* worker;
+    int fd = -1;  // ours: a poll handle does not close it
+    Worker* worker = nullptr;
+
+    ~UdpSocket() {
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
 };
 
 // One batch of queries in and replies out, with the headers recvmmsg and sendmmsg need; set up
@@ -956,6 +962,35 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
 
 // --- Mailbox and lifetime ----------------------------------------------------------------------
 
+// Closes every handle of the worker's loop, its channels' too: the loop then runs to its end.
+void close_everything(Worker& w) noexcept {
+    w.stopping = true;
+    if (w.upstream) {
+        w.upstream->close();  // calls back every query in flight, unanswered
+    }
+    for (Worker::Stub& stub : w.stubs) {
+        stub.channel->close();
+    }
+    for (Worker::Retired& r : w.retired_channels) {
+        if (!r.closed) {
+            r.channel->close();
+            r.closed = true;
+        }
+    }
+    for (PendingForward* p : w.forwards) {
+        delete p;
+    }
+    w.forwards.clear();
+    uv_walk(
+        &w.loop,
+        [](uv_handle_t* handle, void*) {
+            if (!uv_is_closing(handle)) {
+                uv_close(handle, nullptr);
+            }
+        },
+        nullptr);
+}
+
 void on_wake(uv_async_t* async) noexcept {
     Worker& w = *static_cast<Worker*>(async->data);
     Frontend::Impl& impl = *w.owner;
@@ -977,31 +1012,7 @@ void on_wake(uv_async_t* async) noexcept {
     }
     impl.adopted.notify_all();
     if (stop) {
-        w.stopping = true;
-        if (w.upstream) {
-            w.upstream->close();  // calls back every query in flight, unanswered
-        }
-        for (Worker::Stub& stub : w.stubs) {
-            stub.channel->close();
-        }
-        for (Worker::Retired& r : w.retired_channels) {
-            if (!r.closed) {
-                r.channel->close();
-                r.closed = true;
-            }
-        }
-        for (PendingForward* p : w.forwards) {
-            delete p;
-        }
-        w.forwards.clear();
-        uv_walk(
-            &w.loop,
-            [](uv_handle_t* handle, void*) {
-                if (!uv_is_closing(handle)) {
-                    uv_close(handle, nullptr);
-                }
-            },
-            nullptr);
+        close_everything(w);
     }
 }
 
@@ -1072,12 +1083,17 @@ struct BoundFds {
     std::vector<int> tcp;
 };
 
+// Closes the sockets no handle has taken yet (-1 once one has).
 void close_all(BoundFds& fds) {
     for (const int fd : fds.udp) {
-        close(fd);
+        if (fd >= 0) {
+            close(fd);
+        }
     }
     for (const int fd : fds.tcp) {
-        close(fd);
+        if (fd >= 0) {
+            close(fd);
+        }
     }
     fds = {};
 }
@@ -1194,6 +1210,80 @@ const std::vector<ListenAddress>& Frontend::bound() const {
     return impl_->bound;
 }
 
+// Sets up worker `index` on its initialized loop: buffers, timers, forwarding, the connection
+// pool, and its sockets of every listen address (taken from `bound_fds`, marked -1 once a handle
+// holds them).
+Status set_up_worker(Worker& w, const FrontendOptions& options, unsigned per_worker,
+                     unsigned index, std::vector<BoundFds>& bound_fds,
+                     const std::vector<ListenAddress>& bound) {
+    const auto failed = [&](const char* what, int err) {
+        return Error{fmt::format("worker {}: {}: {}", index, what, uv_strerror(err))};
+    };
+    if (const int err = uv_async_init(&w.loop, &w.wake, on_wake); err != 0) {
+        return failed("wake-up handle", err);
+    }
+    w.wake.data = &w;
+    w.batch.reset(new UdpBatch);
+    for (size_t m = 0; m < kUdpBatch; ++m) {
+        UdpBatch& b = *w.batch;
+        b.query_iov[m] = {b.query_data[m], kUdpQuerySlot};
+        b.queries[m].msg_hdr = {.msg_name = &b.peers[m],
+                                .msg_namelen = sizeof b.peers[m],
+                                .msg_iov = &b.query_iov[m],
+                                .msg_iovlen = 1};
+        b.reply_iov[m] = {b.reply_data[m], 0};
+        b.replies[m].msg_hdr = {.msg_iov = &b.reply_iov[m], .msg_iovlen = 1};
+    }
+    uv_timer_init(&w.loop, &w.forward_timer);  // timers cannot fail
+    w.forward_timer.data = &w;
+    uv_timer_init(&w.loop, &w.retire_timer);
+    w.retire_timer.data = &w;
+    const auto workers = static_cast<unsigned>(std::max(1u, options.workers));
+    if (Status s = set_forwarding(w, options.forwarding, workers); !s) {
+        return s;
+    }
+    w.connections.reset(new Connection[per_worker]);
+    for (uint32_t c = 0; c < per_worker; ++c) {
+        w.connections[c].worker = &w;
+        w.connections[c].index = c;
+        w.connections[c].state = ConnectionState::Closing;  // in no list yet
+        move_to(w, w.connections[c], ConnectionState::Free);
+    }
+    for (size_t a = 0; a < bound_fds.size(); ++a) {
+        BoundFds& fds = bound_fds[a];
+        auto udp = std::make_unique<UdpSocket>();
+        udp->worker = &w;
+        udp->fd = std::exchange(fds.udp[index], -1);
+        if (const int err = uv_poll_init(&w.loop, &udp->poll, udp->fd); err != 0) {
+            return failed("UDP socket", err);
+        }
+        udp->poll.data = udp.get();
+        UdpSocket* held = udp.get();
+        w.udp.push_back(std::move(udp));
+        if (const int err = uv_poll_start(&held->poll, UV_READABLE, on_udp_readable); err != 0) {
+            return failed("UDP socket", err);
+        }
+        auto tcp = std::make_unique<TcpListener>();
+        tcp->worker = &w;
+        if (const int err = uv_tcp_init(&w.loop, &tcp->handle); err != 0) {
+            return failed("TCP socket", err);
+        }
+        tcp->handle.data = tcp.get();
+        TcpListener* listener = tcp.get();
+        w.tcp.push_back(std::move(tcp));
+        if (const int err = uv_tcp_open(&listener->handle, fds.tcp[index]); err != 0) {
+            return failed("TCP socket", err);
+        }
+        fds.tcp[index] = -1;  // the handle closes it now
+        const int err = uv_listen(reinterpret_cast<uv_stream_t*>(&listener->handle),
+                                  kListenBacklog, on_tcp_connection);
+        if (err != 0) {
+            return Error{fmt::format("listen {}: {}", bound[a].to_text(), uv_strerror(err))};
+        }
+    }
+    return {};
+}
+
 Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options,
                                                   std::shared_ptr<const Snapshot> zone) {
     auto impl = std::make_unique<Impl>();
@@ -1218,63 +1308,34 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
         impl->bound.push_back({address.host, port});
     }
 
+    // A worker that cannot be set up undoes everything: the loops set up so far run to their end
+    // and close, and every socket is closed.
+    const auto abandon = [&](const Error& error) -> Error {
+        for (auto& w : impl->workers) {
+            close_everything(*w);
+            uv_run(&w->loop, UV_RUN_DEFAULT);
+            uv_loop_close(&w->loop);
+        }
+        impl->workers.clear();
+        for (BoundFds& fds : bound_fds) {
+            close_all(fds);
+        }
+        return error;
+    };
     for (unsigned i = 0; i < workers; ++i) {
         auto w = std::make_unique<Worker>();
         w->owner = impl.get();
         w->zone = zone;
         w->idle_timeout_ms = uint64_t{options.tcp_idle_timeout_seconds} * 1000;
         w->io_timeout_ms = uint64_t{options.tcp_io_timeout_seconds} * 1000;
-        uv_loop_init(&w->loop);
-        uv_async_init(&w->loop, &w->wake, on_wake);
-        w->wake.data = w.get();
-        w->batch.reset(new UdpBatch);
-        for (size_t m = 0; m < kUdpBatch; ++m) {
-            UdpBatch& b = *w->batch;
-            b.query_iov[m] = {b.query_data[m], kUdpQuerySlot};
-            b.queries[m].msg_hdr = {.msg_name = &b.peers[m],
-                                    .msg_namelen = sizeof b.peers[m],
-                                    .msg_iov = &b.query_iov[m],
-                                    .msg_iovlen = 1};
-            b.reply_iov[m] = {b.reply_data[m], 0};
-            b.replies[m].msg_hdr = {.msg_iov = &b.reply_iov[m], .msg_iovlen = 1};
+        if (const int err = uv_loop_init(&w->loop); err != 0) {
+            return abandon(Error{fmt::format("worker loop: {}", uv_strerror(err))});
         }
-        uv_timer_init(&w->loop, &w->forward_timer);
-        w->forward_timer.data = w.get();
-        uv_timer_init(&w->loop, &w->retire_timer);
-        w->retire_timer.data = w.get();
-        if (Status s = set_forwarding(*w, options.forwarding, workers); !s) {
-            return s.error();
+        Worker& worker = *w;
+        impl->workers.push_back(std::move(w));  // from here undone by abandon()
+        if (Status s = set_up_worker(worker, options, per_worker, i, bound_fds, impl->bound); !s) {
+            return abandon(s.error());
         }
-        w->connections.reset(new Connection[per_worker]);
-        for (uint32_t c = 0; c < per_worker; ++c) {
-            w->connections[c].worker = w.get();
-            w->connections[c].index = c;
-            w->connections[c].state = ConnectionState::Closing;  // in no list yet
-            move_to(*w, w->connections[c], ConnectionState::Free);
-        }
-        for (BoundFds& fds : bound_fds) {
-            auto udp = std::make_unique<UdpSocket>();
-            udp->worker = w.get();
-            udp->fd = fds.udp[i];
-            uv_poll_init(&w->loop, &udp->poll, udp->fd);
-            udp->poll.data = udp.get();
-            uv_poll_start(&udp->poll, UV_READABLE, on_udp_readable);
-            w->udp.push_back(std::move(udp));
-
-            auto tcp = std::make_unique<TcpListener>();
-            tcp->worker = w.get();
-            uv_tcp_init(&w->loop, &tcp->handle);
-            tcp->handle.data = tcp.get();
-            uv_tcp_open(&tcp->handle, fds.tcp[i]);
-            const int err = uv_listen(reinterpret_cast<uv_stream_t*>(&tcp->handle), kListenBacklog,
-                                      on_tcp_connection);
-            if (err != 0) {
-                return Error{fmt::format("listen {}: {}", impl->bound[w->tcp.size()].to_text(),
-                                         uv_strerror(err))};
-            }
-            w->tcp.push_back(std::move(tcp));
-        }
-        impl->workers.push_back(std::move(w));
     }
     for (auto& w : impl->workers) {
         Worker* worker = w.get();
