@@ -1,6 +1,6 @@
 // Fuzzes the kubernetes source's decoding: any bytes as a list page and as watch-stream lines,
-// through JSON -> DocNode -> the converter. Nothing crashes, hangs or throws; bad input is an
-// Error.
+// through JSON -> DocNode -> the converter, and each line as an EndpointSlice's trigger time.
+// Nothing crashes, hangs or throws; bad input is an Error.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (size_t start = 0; start < text.size();) {
         const size_t end = std::min(text.find('\n', start), text.size());
+        (void)parse_rfc3339(text.substr(start, end - start));
         if (auto event = decode_watch_event(text.substr(start, end - start), parser, arena)) {
             (void)apply_object(event->object, event->type == WatchEvent::Type::Deleted, {"prod"},
                                cluster);
