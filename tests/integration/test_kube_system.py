@@ -453,7 +453,11 @@ def linked_libraries(binary):
     resolved = dict(re.findall(r"^\s*(\S+) => (/\S+)",
                                subprocess.run(["ldd", str(binary)], capture_output=True,
                                               text=True).stdout, re.M))
-    return [(soname, resolved.get(soname)) for soname in needed]
+    # A sanitizer build (tests/run-sanitize.sh) links the sanitizers' runtimes; the image's
+    # Release build does not.
+    sanitizers = ("libasan.", "libubsan.", "liblsan.", "libtsan.")
+    return [(soname, resolved.get(soname)) for soname in needed
+            if not soname.startswith(sanitizers)]
 
 
 def link_time_name(path):
