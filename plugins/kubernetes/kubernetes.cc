@@ -186,8 +186,10 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
     tm.tm_hour = number(11, 2);
     tm.tm_min = number(14, 2);
     tm.tm_sec = number(17, 2);
-    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mday < 1 || tm.tm_hour < 0 || tm.tm_min < 0 ||
-        tm.tm_sec < 0) {
+    // Years a nanosecond clock holds (to 2262), months, days and times of day that exist.
+    if (tm.tm_year < 70 || tm.tm_year > 300 || tm.tm_mon < 0 || tm.tm_mon > 11 ||
+        tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 ||
+        tm.tm_min > 59 || tm.tm_sec < 0 || tm.tm_sec > 60) {
         return std::nullopt;
     }
     size_t at = 19;
