@@ -26,6 +26,7 @@
 #include "server/metrics.h"
 #include "zone/schema.h"
 #include "zone/store.h"
+#include "zone/workloads.h"
 
 namespace clusterdns {
 namespace {
@@ -288,12 +289,19 @@ public:
 
     // Applies a change from the manifests or the embedding API, all or nothing: a failure
     // half-way restores the store as it was.
+    // A change is one load: the workloads it reads make their Pods and endpoints once it is
+    // complete (zone/workloads.h).
     template <class Change>
     void change(Change&& apply) {
         std::lock_guard lock(mutex);
         const Store::Checkpoint saved = store.checkpoint();
         Store::Writer manifests = store.writer(Source::Manifests);
-        if (Status s = apply(manifests); !s) {
+        WorkloadSink workloads(manifests, pod_cidrs);
+        Status s = apply(workloads);
+        if (s) {
+            s = workloads.synthesize();
+        }
+        if (!s) {
             store.restore(saved);
             fail(s.error());
         }
@@ -312,11 +320,16 @@ public:
         Store::Writer manifests = store.writer(Source::Manifests);
         NameSet listed[5];
         ListingSink listing(manifests, {&listed[0], &listed[1], &listed[2], &listed[3], &listed[4]});
+        WorkloadSink workloads(listing, pod_cidrs);
         for (const std::string& path : options.manifests) {
-            if (Status s = clusterdns::load_manifests(path, listing); !s) {
+            if (Status s = clusterdns::load_manifests(path, workloads); !s) {
                 store.restore(saved);
                 return s;
             }
+        }
+        if (Status s = workloads.synthesize(); !s) {
+            store.restore(saved);
+            return s;
         }
         for (size_t kind = 0; kind < 5; ++kind) {
             listed[kind].seal();
@@ -410,6 +423,7 @@ public:
     }
 
     Options options;
+    std::vector<IpPrefix> pod_cidrs;  // for the Pods of workloads read from manifests
     std::mutex mutex;  // control side only; queries never take it
     Store store;
     std::vector<ListenAddress> listen;
@@ -455,9 +469,22 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
         }
         impl_->listen.push_back(*address);
     }
-    for (const std::string& path : impl_->options.manifests) {
-        load_manifests(path);
+    for (const std::string& text : o.pod_cidrs) {
+        auto prefix = parse_prefix(text);
+        if (!prefix) {
+            fail(Error{fmt::format("pod_cidrs: {}", prefix.error().message)});
+        }
+        impl_->pod_cidrs.push_back(*prefix);
     }
+    // Every path in one load: a Service in one file selects the Pods of a workload in another.
+    impl_->change([&](ObjectSink& objects) -> Status {
+        for (const std::string& path : o.manifests) {
+            if (Status s = clusterdns::load_manifests(path, objects); !s) {
+                return s;
+            }
+        }
+        return {};
+    });
     if (o.kubeconfig.empty() && !o.in_cluster) {
         return;
     }

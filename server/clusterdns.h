@@ -22,6 +22,9 @@ namespace clusterdns {
 // Settings; the command line and the --config file set the same fields (README.md lists them).
 struct Options {
     std::vector<std::string> manifests;                // files or directories
+    // Where the Pods of workloads in manifests (Deployments, StatefulSets, ...) get addresses:
+    // one per CIDR, deterministic (zone/workloads.h).
+    std::vector<std::string> pod_cidrs = {"10.244.0.0/16"};
     std::vector<std::string> listen = {"0.0.0.0:53"};  // ADDR:PORT or [IPv6]:PORT; port 0: any
     std::string zone = "cluster.local";
     uint32_t ttl_seconds = 30;

@@ -15,6 +15,7 @@
 #include "server/frontend.h"
 #include "server/http.h"
 #include "zone/schema.h"
+#include "zone/workloads.h"
 #include "zone/objects.h"
 
 namespace clusterdns {
@@ -126,6 +127,15 @@ const Setting kSettings[] = {
          return {};
      },
      &Options::manifests},
+    {"pod_cidrs", "--pod-cidr", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (auto prefix = parse_prefix(v); !prefix) {
+             return Error{fmt::format("{}: {}", what, prefix.error().message)};
+         }
+         o.pod_cidrs.emplace_back(v);
+         return {};
+     },
+     &Options::pod_cidrs},
     {"listen", "--listen", Kind::List,
      [](Options& o, std::string_view, std::string_view v) -> Status {
          o.listen.emplace_back(v);

@@ -193,6 +193,55 @@ ServicePort get_port(const DocNode& node, const std::string& path, bool port_req
     return port;
 }
 
+// A mapping of label keys to string values (metadata.labels, a selector's matchLabels), sorted.
+LabelMap get_labels(const DocNode& parent, std::string_view path, const char* key) {
+    const DocNode& map = get_map(parent, path, key);
+    LabelMap labels;
+    for (const DocMember& m : map.members) {
+        labels.emplace_back(std::string(m.key), get_string(map, join(path, key), std::string(m.key).c_str()));
+    }
+    std::sort(labels.begin(), labels.end());
+    return labels;
+}
+
+// The parts of a Pod's spec that make endpoints: hostname, subdomain, container ports.
+void read_pod_spec(const DocNode& spec, const std::string& path, PodTemplate& pod) {
+    pod.hostname = get_string(spec, path, "hostname");
+    if (!pod.hostname.empty()) {
+        check(*spec.find("hostname"), check_dns1123_label(join(path, "hostname"), pod.hostname));
+    }
+    pod.subdomain = get_string(spec, path, "subdomain");
+    if (!pod.subdomain.empty()) {
+        check(*spec.find("subdomain"),
+              check_dns1123_label(join(path, "subdomain"), pod.subdomain));
+    }
+    for (const char* group : {"initContainers", "containers"}) {
+        const DocNode& containers = get_list(spec, path, group);
+        for (size_t c = 0; c < containers.items.size(); ++c) {
+            const std::string at = fmt::format("{}.{}[{}]", path, group, c);
+            const DocNode& ports = get_list(containers.items[c], at, "ports");
+            for (size_t p = 0; p < ports.items.size(); ++p) {
+                const std::string port_path = fmt::format("{}.ports[{}]", at, p);
+                const DocNode& node = ports.items[p];
+                ContainerPort port;
+                port.name = get_string(node, port_path, "name");
+                auto protocol =
+                    parse_protocol(join(port_path, "protocol"), get_string(node, port_path, "protocol"));
+                if (!protocol) {
+                    fail(node, protocol.error().message);
+                }
+                port.protocol = *protocol;
+                const auto number = get_int(node, port_path, "containerPort");
+                if (!number || *number < 1 || *number > 65535) {
+                    fail(node, fmt::format("{}.containerPort: required, 1-65535", port_path));
+                }
+                port.port = static_cast<uint16_t>(*number);
+                pod.ports.push_back(std::move(port));
+            }
+        }
+    }
+}
+
 // The Pod an endpoint belongs to (targetRef of kind Pod), or empty.
 std::string target_pod(const DocNode& endpoint, const std::string& path) {
     const DocNode& ref = get_map(endpoint, path, "targetRef");
@@ -263,7 +312,25 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
     }
     const DocNode& ports = get_list(spec, "spec", "ports");
     for (size_t i = 0; i < ports.items.size(); ++i) {
-        service.ports.push_back(get_port(ports.items[i], fmt::format("spec.ports[{}]", i), true));
+        const std::string path = fmt::format("spec.ports[{}]", i);
+        ServicePort port = get_port(ports.items[i], path, true);
+        if (const DocNode* target = field(ports.items[i], "targetPort")) {
+            if (scalar_type(*target) == ScalarType::Number) {
+                const auto number = get_int(ports.items[i], path, "targetPort");
+                if (*number < 1 || *number > 65535) {
+                    fail(*target, fmt::format("{}.targetPort: {} is out of range (1-65535)", path,
+                                              *number));
+                }
+                port.target_port = std::to_string(*number);
+            } else {
+                port.target_port = get_string(ports.items[i], path, "targetPort");
+                check(*target, check_port_name(join(path, "targetPort"), port.target_port));
+            }
+        }
+        service.ports.push_back(std::move(port));
+    }
+    if (LabelMap selector = get_labels(spec, "spec", "selector"); !selector.empty()) {
+        service.selector = std::move(selector);
     }
     // The specification's "ready" (2.1) also counts the annotation that predates the field.
     const DocNode& annotations = get_map(get_map(doc, "", "metadata"), "metadata", "annotations");
@@ -391,7 +458,115 @@ Pod to_pod(const DocNode& doc, const std::string& ns, const std::string& name) {
     if (pod.ips.empty() && !ip.empty()) {
         pod.ips.push_back(get_ip(*status.find("podIP"), ip, "status.podIP"));
     }
+    pod.spec.labels = get_labels(get_map(doc, "", "metadata"), "metadata", "labels");
+    read_pod_spec(get_map(doc, "", "spec"), "spec", pod.spec);
+    // Ready unless the status says otherwise: a manifest without a status is a Pod to be.
+    const DocNode& conditions = get_list(status, "status", "conditions");
+    for (size_t i = 0; i < conditions.items.size(); ++i) {
+        const std::string path = fmt::format("status.conditions[{}]", i);
+        if (get_string(conditions.items[i], path, "type") == "Ready") {
+            pod.ready = get_string(conditions.items[i], path, "status") == "True";
+        }
+    }
+    const std::string phase = get_string(status, "status", "phase");
+    if (phase == "Succeeded" || phase == "Failed") {
+        pod.ready = false;  // a finished Pod is no endpoint
+    }
     return pod;
+}
+
+// Whether a label selector (matchLabels and matchExpressions) selects `labels`.
+bool selector_matches(const DocNode& selector, const std::string& path, const LabelMap& labels) {
+    const LabelMap match = get_labels(selector, path, "matchLabels");
+    if (!selects(match, labels)) {
+        return false;
+    }
+    const DocNode& expressions = get_list(selector, path, "matchExpressions");
+    for (size_t i = 0; i < expressions.items.size(); ++i) {
+        const std::string at = fmt::format("{}.matchExpressions[{}]", path, i);
+        const DocNode& e = expressions.items[i];
+        const std::string key = get_string(e, at, "key", true);
+        const std::string op = get_string(e, at, "operator", true);
+        std::vector<std::string> values;
+        const DocNode& list = get_list(e, at, "values");
+        for (size_t v = 0; v < list.items.size(); ++v) {
+            if (!list.items[v].is_scalar()) {
+                fail(list.items[v], fmt::format("{}.values[{}]: expected a string", at, v));
+            }
+            values.emplace_back(list.items[v].text);
+        }
+        const auto it = std::find_if(labels.begin(), labels.end(),
+                                     [&](const auto& l) { return l.first == key; });
+        const bool has = it != labels.end();
+        const bool in = has && std::find(values.begin(), values.end(), it->second) != values.end();
+        if (op == "In" || op == "NotIn") {
+            if (values.empty()) {
+                fail(e, fmt::format("{}.values: required for {}", at, op));
+            }
+            if ((op == "In") != in) {
+                return false;
+            }
+        } else if (op == "Exists" || op == "DoesNotExist") {
+            if (!values.empty()) {
+                fail(e, fmt::format("{}.values: must be empty for {}", at, op));
+            }
+            if ((op == "Exists") != has) {
+                return false;
+            }
+        } else {
+            fail(*e.find("operator"), fmt::format("{}.operator: {} is not In, NotIn, Exists or "
+                                                  "DoesNotExist",
+                                                  at, quoted(op)));
+        }
+    }
+    return true;
+}
+
+// A workload controller's object: its Pod template, how many Pods, and (StatefulSet) the
+// Service that names them. As the API server does, its selector must select its template.
+Workload to_workload(const DocNode& doc, const std::string& kind, const std::string& ns,
+                     const std::string& name) {
+    Workload w;
+    w.kind = kind;
+    w.ns = ns;
+    w.name = name;
+    const DocNode& spec = get_map(doc, "", "spec");
+    if (!spec.is_mapping()) {
+        fail(doc, "spec: required");
+    }
+    const DocNode& pod_template = get_map(spec, "spec", "template");
+    w.pod.labels =
+        get_labels(get_map(pod_template, "spec.template", "metadata"), "spec.template.metadata",
+                   "labels");
+    read_pod_spec(get_map(pod_template, "spec.template", "spec"), "spec.template.spec", w.pod);
+    const char* count = kind == "Job" ? "parallelism" : "replicas";
+    if (kind != "DaemonSet") {  // one Pod: clusterdns knows of no nodes but one
+        const auto replicas = get_int(spec, "spec", count);
+        if (replicas && (*replicas < 0 || *replicas > 10000)) {
+            fail(*spec.find(count), fmt::format("spec.{}: {} is out of range (0-10000)", count,
+                                                *replicas));
+        }
+        w.replicas = static_cast<uint32_t>(replicas.value_or(1));
+    }
+    if (kind == "StatefulSet") {
+        w.service_name = get_string(spec, "spec", "serviceName");
+    }
+    if (kind == "ReplicationController") {
+        const LabelMap selector = get_labels(spec, "spec", "selector");
+        if (!selects(selector, w.pod.labels)) {
+            fail(spec, "spec.selector: does not match spec.template.metadata.labels");
+        }
+        return w;
+    }
+    const DocNode& selector = get_map(spec, "spec", "selector");
+    if (!selector.is_mapping()) {
+        if (kind != "Job") {  // a Job's is made for it
+            fail(spec, "spec.selector: required");
+        }
+    } else if (!selector_matches(selector, "spec.selector", w.pod.labels)) {
+        fail(selector, "spec.selector: does not match spec.template.metadata.labels");
+    }
+    return w;
 }
 
 // The kinds DNS publishes, each with the API group/version it belongs to: a kind of the same
@@ -407,6 +582,24 @@ constexpr ServedKind kServedKinds[] = {
     {"Pod", {"v1"}},
     {"EndpointSlice", {"discovery.k8s.io/v1", "discovery.k8s.io/v1beta1"}},
 };
+
+// The controllers whose Pods the manifests describe by template (with their apiVersion: a
+// document without one is nobody's workload).
+constexpr ServedKind kWorkloadKinds[] = {
+    {"Deployment", {"apps/v1"}},  {"ReplicaSet", {"apps/v1"}},
+    {"StatefulSet", {"apps/v1"}}, {"DaemonSet", {"apps/v1"}},
+    {"Job", {"batch/v1"}},        {"ReplicationController", {"v1"}},
+};
+
+bool is_workload(std::string_view kind, std::string_view api_version) {
+    for (const ServedKind& k : kWorkloadKinds) {
+        if (k.kind == kind) {
+            return !api_version.empty() && (k.api_versions[0] == api_version ||
+                                            k.api_versions[1] == api_version);
+        }
+    }
+    return false;
+}
 
 bool served(std::string_view kind, std::string_view api_version) {
     for (const ServedKind& k : kServedKinds) {
@@ -542,8 +735,23 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
             }
             return {};
         }
+        if (!remove && is_workload(id.kind, api_version)) {
+            const DocNode& metadata = get_map(doc, "", "metadata");
+            if (!metadata.is_mapping()) {
+                fail(doc, "metadata: required");
+            }
+            id.name = get_string(metadata, "metadata", "name", true);
+            check(*metadata.find("name"), check_dns1123_subdomain("metadata.name", id.name));
+            if (std::string declared = get_string(metadata, "metadata", "namespace");
+                !declared.empty()) {
+                id.ns = std::move(declared);
+            }
+            check(metadata, check_dns1123_label("metadata.namespace", id.ns));
+            cluster.upsert(to_workload(doc, id.kind, id.ns, id.name));
+            return {};
+        }
         if (!served(id.kind, api_version)) {
-            return {};  // Deployment, Ingress, ConfigMap...: nothing DNS publishes
+            return {};  // Ingress, ConfigMap, NetworkPolicy...: nothing DNS publishes
         }
         if (remove) {
             read_id(doc, id);

@@ -287,6 +287,12 @@ Status validate(const EndpointSet& set) {
     return {};
 }
 
+bool selects(const LabelMap& selector, const LabelMap& labels) {
+    return std::all_of(selector.begin(), selector.end(), [&](const auto& wanted) {
+        return std::find(labels.begin(), labels.end(), wanted) != labels.end();
+    });
+}
+
 void ListingSink::upsert(Namespace ns) {
     listed_[static_cast<size_t>(ObjectKind::Namespace)]->add("", ns.name);
     store_.upsert(std::move(ns));

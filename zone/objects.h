@@ -32,6 +32,31 @@ struct ServicePort {
     std::string name;      // empty for an unnamed port: no SRV record
     std::string protocol;  // lowercase: "tcp", "udp" or "sctp"
     uint16_t port = 0;
+    // A Service's targetPort as written: a number, a container port's name, or empty (the same
+    // as `port`). Read from manifests to make endpoints (zone/workloads.h); the store drops it.
+    std::string target_port;
+};
+
+// metadata.labels, or a selector's labels, sorted by key.
+using LabelMap = std::vector<std::pair<std::string, std::string>>;
+
+// Whether `labels` has every key of `selector` with the same value (a Service's selector).
+bool selects(const LabelMap& selector, const LabelMap& labels);
+
+struct ContainerPort {
+    std::string name;
+    std::string protocol;  // lowercase
+    uint16_t port = 0;
+};
+
+// What a Pod, or each replica a workload controller makes from its template, brings to the
+// Services that select it. Read from manifests only (the API's own EndpointSlices are the truth
+// there); the store keeps none of it.
+struct PodTemplate {
+    LabelMap labels;
+    std::string hostname;   // spec.hostname
+    std::string subdomain;  // spec.subdomain
+    std::vector<ContainerPort> ports;  // of every container
 };
 
 enum class ServiceType : uint8_t { ClusterIp, NodePort, LoadBalancer, ExternalName };
@@ -45,6 +70,7 @@ struct Service {
     std::string external_name;           // lowercase, without the final dot
     std::vector<ServicePort> ports;
     bool publish_not_ready_addresses = false;
+    std::optional<LabelMap> selector;  // spec.selector; none (or empty): no endpoints are made
 };
 
 struct Endpoint {
@@ -69,6 +95,19 @@ struct Pod {
     std::string ns;
     std::string name;
     std::vector<IpAddress> ips;
+    PodTemplate spec;   // labels, hostname, subdomain, container ports
+    bool ready = true;  // status.conditions Ready (a manifest without status: as if running)
+};
+
+// A Deployment, ReplicaSet, StatefulSet, DaemonSet, Job or ReplicationController: the Pods its
+// controller would make, `replicas` copies of `pod`.
+struct Workload {
+    std::string kind;
+    std::string ns;
+    std::string name;
+    uint32_t replicas = 1;
+    std::string service_name;  // a StatefulSet's spec.serviceName: its Pods' subdomain
+    PodTemplate pod;
 };
 
 struct Namespace {
@@ -124,6 +163,9 @@ public:
     virtual void upsert(Service service) = 0;
     virtual void upsert(EndpointSet set) = 0;
     virtual void upsert(Pod pod) = 0;
+    // Workloads make endpoints only where they are read from manifests (zone/workloads.h);
+    // everywhere else they are dropped.
+    virtual void upsert(Workload) {}
     // Removes one object (a namespace by its name; `ns` is ignored then). For Endpoints, every
     // set made from its subsets. Returns whether there was one.
     virtual bool erase(ObjectKind kind, std::string_view ns, std::string_view name) = 0;
@@ -144,6 +186,7 @@ public:
     void upsert(Service service) override;
     void upsert(EndpointSet set) override;
     void upsert(Pod pod) override;
+    void upsert(Workload workload) override { store_.upsert(std::move(workload)); }
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
     void keep_only(ObjectKind kind, const NameSet& listed) override;
 

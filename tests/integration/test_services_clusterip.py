@@ -86,10 +86,14 @@ def scenario(t):
             res = d(reverse_name("10.96.10.250"), "PTR")
             t.expect(res, rcode="NXDOMAIN", answer=[])
 
-            # CoreDNS: an endpoint address of a non-headless Service has a PTR too.
+            # CoreDNS: an endpoint address of a non-headless Service has a PTR too. The Pod at
+            # 10.244.1.5 (app: api-server) is an endpoint of every Service selecting it: of
+            # api-service by its EndpointSlice, of api-nodeport and api-public (exposure.yaml, no
+            # slices of their own) as the EndpointSlice controller would make them.
             t.expect(d(reverse_name("10.244.1.5"), "PTR"),
                      answer=[(reverse_name("10.244.1.5"), "PTR",
-                              "10-244-1-5.api-service.production.svc.cluster.local.")])
+                              f"10-244-1-5.{s}.production.svc.cluster.local.")
+                             for s in ("api-service", "api-nodeport", "api-public")])
 
         # dig -x builds the same reverse name.
         res = srv.dig(None, extra=["-x", "10.96.10.100"])

@@ -1,0 +1,64 @@
+#pragma once
+// Manifests describe Pods by template (a Deployment's, a StatefulSet's) and leave EndpointSlices
+// to controllers nobody runs here. WorkloadSink plays those controllers for one load of
+// manifests, as a cluster would have run them: each workload's Pods (StatefulSet Pods named
+// <name>-<ordinal> with hostname and subdomain, the others <name>-<suffix>), an address for every
+// Pod without one, and for each Service with a selector and no EndpointSlice or Endpoints of its
+// own, the endpoints of the Pods it selects (ready ones, or all with publishNotReadyAddresses, as
+// the zone decides), named targetPorts resolved against container ports.
+//
+// Addresses are deterministic: the same manifests give the same addresses on every run, from
+// hashes of the Pods' names into the pod CIDRs (one address per CIDR: dual stack with two).
+// Never used with the API, where the cluster's own EndpointSlices are the truth.
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "server/codec/result.h"
+#include "zone/objects.h"
+
+namespace clusterdns {
+
+struct IpPrefix {
+    IpAddress base;
+    unsigned bits = 0;
+};
+
+// "10.244.0.0/16", "fd00:10:244::/64": a prefix with room for at least 4 addresses.
+Result<IpPrefix> parse_prefix(std::string_view text);
+
+class WorkloadSink : public ObjectSink {
+public:
+    WorkloadSink(ObjectSink& out, std::vector<IpPrefix> pod_cidrs);
+
+    void upsert(Namespace ns) override;
+    void upsert(Service service) override;
+    void upsert(EndpointSet set) override;
+    void upsert(Pod pod) override;
+    void upsert(Workload workload) override;
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
+    void keep_only(ObjectKind kind, const NameSet& listed) override;
+
+    // Writes the Pods the workloads make and the endpoints of the Services that select Pods,
+    // from everything seen so far. Call once the load is complete.
+    Status synthesize();
+
+    // The name of the EndpointSlice made for a Service.
+    static std::string slice_name(std::string_view service);
+
+private:
+    struct Selecting {
+        LabelMap selector;
+        std::vector<ServicePort> ports;
+    };
+    ObjectSink& out_;
+    std::vector<IpPrefix> cidrs_;
+    std::map<std::pair<std::string, std::string>, Selecting> services_;  // by (ns, name)
+    std::set<std::pair<std::string, std::string>> have_endpoints_;  // Services with their own
+    std::map<std::pair<std::string, std::string>, Pod> pods_;
+    std::map<std::tuple<std::string, std::string, std::string>, Workload> workloads_;
+};
+
+}  // namespace clusterdns
