@@ -25,6 +25,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "zone/schema.h"
+#include "zone/listing.h"
 #include "zone/store.h"
 #include "zone/workloads.h"
 
@@ -733,6 +734,19 @@ Server::ZoneSummary Server::zone_summary() const {
     if (impl_->current) {
         out.zone_services = impl_->current->service_count();
         out.zone_endpoints = impl_->current->endpoint_count();
+    }
+    return out;
+}
+
+std::vector<Server::Record> Server::records() const {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->current) {
+        impl_->publish();  // not started: the zone as it would be served
+    }
+    std::vector<Record> out;
+    for (ZoneRecord& r : list_records(*impl_->current)) {
+        out.push_back({std::move(r.name), std::move(r.type), r.ttl, std::move(r.data),
+                       std::move(r.zone)});
     }
     return out;
 }

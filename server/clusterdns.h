@@ -153,6 +153,17 @@ public:
     };
     ZoneSummary zone_summary() const;
 
+    // Every record the zone holds now, exactly as it answers them (`clusterdns records`): the
+    // apex records of each served zone first, then by name. Names and data in presentation form.
+    struct Record {
+        std::string name;  // "api.prod.svc.cluster.local."
+        std::string type;  // "A", "SRV", ...
+        uint32_t ttl = 0;
+        std::string data;  // as dig prints it
+        std::string zone;  // the zone it is in: "cluster.local.", "in-addr.arpa.", "ip6.arpa."
+    };
+    std::vector<Record> records() const;
+
 private:
     class Impl;
     std::unique_ptr<Impl> impl_;

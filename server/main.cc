@@ -15,6 +15,7 @@
 
 #include "server/clusterdns.h"
 #include "server/config.h"
+#include "server/records_command.h"
 #include "server/watch.h"
 #include "plugins/manifests/manifests.h"
 #include "zone/objects.h"
@@ -98,6 +99,10 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::strcmp(argv[1], "records") == 0) {
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+        return clusterdns::records_command(argc - 1, argv + 1);
+    }
     auto command_line = clusterdns::parse_command_line(argc, argv);
     if (!command_line) {
         fmt::print(stderr, "[ERROR] clusterdns: {}\n", command_line.error().message);

@@ -67,6 +67,14 @@ const ServiceView* Snapshot::service(std::string_view ns, std::string_view name)
     return r == nullptr ? nullptr : &r->view;
 }
 
+void Snapshot::for_each_service(const std::function<void(const ServiceView&)>& visit) const {
+    impl_->maps.services.for_each([&](const ServiceRecord& r) {
+        if (exposes(r.view.ns())) {
+            visit(r.view);
+        }
+    });
+}
+
 PtrTargets Snapshot::ptr_targets(const IpAddress& address) const noexcept {
     PtrTargets out;
     bool service_found = false;  // a ClusterIP names only its Services

@@ -9,6 +9,7 @@
 // and queries are looked up by their lowercased form.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -247,6 +248,9 @@ public:
 
     // True if a Pod in namespace `ns` has `address` (for `pods verified`).
     bool has_pod(std::string_view ns, const IpAddress& address) const noexcept;
+
+    // Visits every Service of an exposed namespace, in no particular order (cold path).
+    void for_each_service(const std::function<void(const ServiceView&)>& visit) const;
 
     // Counts for the start-up summary and the benchmarks.
     size_t service_count() const noexcept;

@@ -1,0 +1,227 @@
+#include "zone/listing.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "server/codec/message.h"
+#include "server/codec/wire.h"
+#include "zone/answer.h"
+#include "zone/schema.h"
+
+namespace clusterdns {
+
+namespace {
+
+std::string type_text(RrType type) {
+    switch (type) {
+        case RrType::A: return "A";
+        case RrType::Ns: return "NS";
+        case RrType::Cname: return "CNAME";
+        case RrType::Soa: return "SOA";
+        case RrType::Ptr: return "PTR";
+        case RrType::Txt: return "TXT";
+        case RrType::Aaaa: return "AAAA";
+        case RrType::Srv: return "SRV";
+        default: return fmt::format("TYPE{}", static_cast<uint16_t>(type));
+    }
+}
+
+std::string name_text(WireReader& r) {
+    return Name::read(r).to_text();
+}
+
+// RDATA as dig prints it; names already decompressed (read_rdata).
+std::string rdata_text(RrType type, std::span<const uint8_t> rdata) {
+    WireReader r(rdata);
+    char ip[INET6_ADDRSTRLEN] = {};
+    switch (type) {
+        case RrType::A:
+        case RrType::Aaaa:
+            inet_ntop(type == RrType::A ? AF_INET : AF_INET6, rdata.data(), ip, sizeof ip);
+            return ip;
+        case RrType::Ns:
+        case RrType::Cname:
+        case RrType::Ptr:
+            return name_text(r);
+        case RrType::Srv: {
+            const uint16_t priority = r.u16();
+            const uint16_t weight = r.u16();
+            const uint16_t port = r.u16();
+            return fmt::format("{} {} {} {}", priority, weight, port, name_text(r));
+        }
+        case RrType::Soa: {
+            const std::string mname = name_text(r);
+            const std::string rname = name_text(r);
+            const uint32_t serial = r.u32();
+            const uint32_t refresh = r.u32();
+            const uint32_t retry = r.u32();
+            const uint32_t expire = r.u32();
+            const uint32_t minimum = r.u32();
+            return fmt::format("{} {} {} {} {} {} {}", mname, rname, serial, refresh, retry,
+                               expire, minimum);
+        }
+        case RrType::Txt: {
+            std::string out;
+            for (size_t at = 0; at < rdata.size();) {
+                const size_t length = rdata[at++];
+                out += out.empty() ? "\"" : " \"";
+                for (size_t i = at; i < at + length && i < rdata.size(); ++i) {
+                    const char c = static_cast<char>(rdata[i]);
+                    if (c == '"' || c == '\\') {
+                        out += '\\';
+                    }
+                    out += c;
+                }
+                out += '"';
+                at += length;
+            }
+            return out;
+        }
+        default: {
+            std::string out = fmt::format("\\# {}", rdata.size());
+            for (const uint8_t b : rdata) {
+                out += fmt::format(" {:02x}", b);
+            }
+            return out;
+        }
+    }
+}
+
+// The reverse name of an address: "4.3.2.1.in-addr.arpa." or the nibbles under ip6.arpa.
+std::string reverse_text(const IpAddress& ip) {
+    std::string out;
+    if (!ip.v6) {
+        return fmt::format("{}.{}.{}.{}.in-addr.arpa.", ip.bytes[3], ip.bytes[2], ip.bytes[1],
+                           ip.bytes[0]);
+    }
+    for (int i = 15; i >= 0; --i) {
+        out += fmt::format("{:x}.{:x}.", ip.bytes[i] & 0xF, ip.bytes[i] >> 4);
+    }
+    return out + "ip6.arpa.";
+}
+
+class Lister {
+public:
+    explicit Lister(const Snapshot& snapshot) : snapshot_(snapshot) {}
+
+    // Asks the zone `name` `type` and keeps the answers owned by `name`.
+    void ask(const std::string& name, RrType type, const std::string& zone) {
+        if (!asked_.emplace(name, static_cast<uint16_t>(type)).second) {
+            return;
+        }
+        auto qname = Name::from_text(name);
+        if (!qname) {
+            return;
+        }
+        Query q;
+        q.has_question = true;
+        q.qname = *qname;
+        q.qname_lower = *qname;
+        q.qname_lower.to_lower();
+        q.qtype = type;
+        uint8_t buf[kMaxMessageSize];
+        ResponseWriter w(buf, sizeof buf);
+        w.begin(q);
+        if (answer_query(snapshot_, q, w) != AnswerStatus::Answered) {
+            return;
+        }
+        const size_t size = w.finish();
+        WireReader r(std::span<const uint8_t>(buf, size));
+        r.skip(4);
+        r.skip(2);  // one question
+        const uint16_t answers = r.u16();
+        r.skip(4);
+        Name::read(r);
+        r.skip(4);
+        for (uint16_t i = 0; i < answers && r.ok(); ++i) {
+            const Name owner = Name::read(r);
+            const auto rr_type = static_cast<RrType>(r.u16());
+            r.skip(2);
+            const uint32_t ttl = r.u32();
+            const uint16_t length = r.u16();
+            uint8_t rdata_buf[kMaxNamedRdata];
+            const std::span<const uint8_t> rdata = read_rdata(r, rr_type, length, rdata_buf);
+            if (!r.ok()) {
+                return;
+            }
+            if (rr_type == type && name_equal(owner.wire(), q.qname_lower.wire())) {
+                out_.push_back({owner.to_text(), type_text(rr_type), ttl,
+                                rdata_text(rr_type, rdata), zone});
+            }
+        }
+    }
+
+    std::vector<ZoneRecord> take() {
+        // Zone by zone, its apex first with SOA then NS (as a zone file starts).
+        const auto key = [](const ZoneRecord& r) {
+            const int rank = r.type == "SOA" ? 0 : r.type == "NS" ? 1 : 2;
+            return std::make_tuple(std::cref(r.zone), r.name != r.zone, std::cref(r.name), rank,
+                                   std::cref(r.type), std::cref(r.data));
+        };
+        std::sort(out_.begin(), out_.end(),
+                  [&](const ZoneRecord& a, const ZoneRecord& b) { return key(a) < key(b); });
+        return std::move(out_);
+    }
+
+private:
+    const Snapshot& snapshot_;
+    std::set<std::pair<std::string, uint16_t>> asked_;
+    std::vector<ZoneRecord> out_;
+};
+
+}  // namespace
+
+std::vector<ZoneRecord> list_records(const Snapshot& snapshot) {
+    Lister lister(snapshot);
+    const std::string origin = snapshot.config().origin.to_text();
+    for (const RrType type : {RrType::Soa, RrType::Ns}) {
+        lister.ask(origin, type, origin);
+        lister.ask("in-addr.arpa.", type, "in-addr.arpa.");
+        lister.ask("ip6.arpa.", type, "ip6.arpa.");
+    }
+    const std::string ns_name = fmt::format("{}.{}", kNameServerLabels, origin);
+    lister.ask(ns_name, RrType::A, origin);
+    lister.ask(ns_name, RrType::Aaaa, origin);
+    lister.ask(fmt::format("{}.{}", kVersionLabel, origin), RrType::Txt, origin);
+    const auto ptr = [&](const IpAddress& ip) {
+        lister.ask(reverse_text(ip), RrType::Ptr, ip.v6 ? "ip6.arpa." : "in-addr.arpa.");
+    };
+    snapshot.for_each_service([&](const ServiceView& s) {
+        const std::string base = fmt::format("{}.{}.{}.{}", s.name(), s.ns(), kServicesLabel, origin);
+        if (s.type() == ServiceType::ExternalName) {
+            lister.ask(base, RrType::Cname, origin);
+            return;
+        }
+        lister.ask(base, RrType::A, origin);
+        lister.ask(base, RrType::Aaaa, origin);
+        for (const PortView& port : s.ports()) {
+            if (!port.name().empty()) {
+                lister.ask(fmt::format("_{}._{}.{}", port.name(), port.protocol(), base),
+                           RrType::Srv, origin);
+            }
+        }
+        for (const PortView* port : s.endpoint_ports()) {
+            lister.ask(fmt::format("_{}._{}.{}", port->name(), port->protocol(), base),
+                       RrType::Srv, origin);
+        }
+        for (const IpAddress& ip : s.cluster_ips()) {
+            ptr(ip);
+        }
+        for (const EndpointView* e : s.endpoints()) {
+            const std::string label =
+                e->hostname().empty() ? dashed_address(e->address) : std::string(e->hostname());
+            const std::string name = fmt::format("{}.{}", label, base);
+            lister.ask(name, RrType::A, origin);
+            lister.ask(name, RrType::Aaaa, origin);
+            ptr(e->address);
+        }
+    });
+    return lister.take();
+}
+
+}  // namespace clusterdns
