@@ -214,7 +214,10 @@ Status load_manifest_text(std::string_view text, std::string_view source, Object
     return add_documents(**parsed, source, cluster);
 }
 
-Status load_manifests(const std::string& path, ObjectSink& cluster) {
+namespace {
+
+// The files load_manifests reads for `path`, in the order it applies them.
+Result<std::vector<std::filesystem::path>> manifest_files(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
     std::vector<fs::path> files;
@@ -235,7 +238,40 @@ Status load_manifests(const std::string& path, ObjectSink& cluster) {
     } else {
         return Error{fmt::format("{}: no such file or directory", path)};
     }
-    return ParsePipeline(files).apply(cluster);
+    return files;
+}
+
+}  // namespace
+
+Status load_manifests(const std::string& path, ObjectSink& cluster) {
+    auto files = manifest_files(path);
+    if (!files) {
+        return files.error();
+    }
+    return ParsePipeline(*files).apply(cluster);
+}
+
+Status visit_manifest_documents(const std::string& path, const DocumentVisitor& visit) {
+    auto files = manifest_files(path);
+    if (!files) {
+        return files.error();
+    }
+    for (const auto& file : *files) {
+        auto parsed = parse_file(file.string());
+        if (!parsed) {
+            return parsed.error();
+        }
+        for (size_t i = 0; i < (*parsed)->documents.size(); ++i) {
+            const DocNode& doc = (*parsed)->documents[i];
+            if (doc.is_null()) {
+                continue;
+            }
+            if (Status s = visit(file.string(), i, doc); !s) {
+                return s;
+            }
+        }
+    }
+    return {};
 }
 
 }  // namespace clusterdns

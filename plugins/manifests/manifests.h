@@ -5,10 +5,12 @@
 // its kind/name and the field.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include "server/codec/result.h"
+#include "zone/document.h"
 #include "zone/objects.h"
 
 namespace clusterdns {
@@ -19,6 +21,13 @@ constexpr uint64_t kMaxManifestFileBytes = 256ull << 20;
 
 // Loads one file, or every *.yaml, *.yml and *.json file below a directory (sorted by path).
 Status load_manifests(const std::string& path, ObjectSink& cluster);
+
+// Each non-empty document of the files load_manifests reads for `path`, in the same order, with
+// its file and index (from 0): for tools that read more of the manifests than DNS does
+// (`clusterdns check`). Stops at a file that does not parse, or at the first error of `visit`.
+using DocumentVisitor =
+    std::function<Status(const std::string& file, size_t index, const DocNode& doc)>;
+Status visit_manifest_documents(const std::string& path, const DocumentVisitor& visit);
 
 // Loads manifest text; `source` names it in error messages.
 Status load_manifest_text(std::string_view text, std::string_view source, ObjectSink& cluster);

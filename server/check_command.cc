@@ -1,0 +1,670 @@
+#include "server/check_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "plugins/manifests/manifests.h"
+#include "server/codec/name.h"
+#include "zone/convert.h"
+#include "zone/workloads.h"
+
+namespace clusterdns {
+
+namespace {
+
+constexpr const char* kCheckUsage =
+    R"(usage: clusterdns check --manifests PATH [--manifests PATH ...] [-o table|json] [--strict]
+                       [--pod-cidr CIDR ...]
+
+Checks what DNS and routing will make of the manifests: Services whose selector matches no Pod
+(a ClusterIP but no endpoints), headless Services without ready endpoints (NXDOMAIN), ports
+without names (no SRV), ExternalNames that are not host names, duplicate ClusterIPs, objects in
+namespaces no manifest creates, Ingresses whose backend or class does not exist, NetworkPolicies
+that block DNS or whose namespaceSelector matches no namespace. Each finding names the file, the
+object and the field, with a fix. Exit 1 when an error is found (with --strict, a warning too).
+)";
+
+struct Finding {
+    std::string severity;  // "error", "warning"
+    std::string file;
+    std::string kind;
+    std::string ns;
+    std::string name;
+    std::string field;
+    std::string message;
+    std::string fix;
+};
+
+// Lenient readers: check reports what it understands and never fails on the rest.
+const DocNode* at(const DocNode& node, std::initializer_list<std::string_view> path) {
+    const DocNode* n = &node;
+    for (const std::string_view key : path) {
+        if (!n->is_mapping() || (n = n->find(key)) == nullptr) {
+            return nullptr;
+        }
+    }
+    return n;
+}
+
+std::string text_at(const DocNode& node, std::initializer_list<std::string_view> path) {
+    const DocNode* n = at(node, path);
+    return n != nullptr && n->is_scalar() ? std::string(n->text) : std::string();
+}
+
+LabelMap labels_at(const DocNode& node, std::initializer_list<std::string_view> path) {
+    LabelMap out;
+    const DocNode* n = at(node, path);
+    if (n != nullptr && n->is_mapping()) {
+        for (const DocMember& m : n->members) {
+            out.emplace_back(std::string(m.key),
+                             m.value.is_scalar() ? std::string(m.value.text) : std::string());
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::span<const DocNode> items_at(const DocNode& node, std::initializer_list<std::string_view> path) {
+    const DocNode* n = at(node, path);
+    return n != nullptr && n->is_sequence() ? n->items : std::span<const DocNode>();
+}
+
+std::string labels_text(const LabelMap& labels) {
+    std::string out;
+    for (const auto& [k, v] : labels) {
+        out += fmt::format("{}{}: {}", out.empty() ? "" : ", ", k, v);
+    }
+    return "{" + out + "}";
+}
+
+struct Where {
+    std::string file;
+    std::string kind;
+    std::string ns;
+    std::string name;
+};
+
+struct ServiceInfo {
+    Where where;
+    std::string type;
+    std::optional<LabelMap> selector;
+    std::vector<std::string> cluster_ips;
+    std::string external_name;
+    bool headless = false;
+    bool publish_not_ready = false;
+    struct Port {
+        std::string name;
+        std::string protocol;
+        long long port = 0;
+    };
+    std::vector<Port> ports;
+};
+
+struct IngressBackend {
+    std::string field;
+    std::string service;
+    std::string port_name;
+    long long port_number = 0;
+};
+
+struct IngressInfo {
+    Where where;
+    std::string class_name;
+    std::vector<IngressBackend> backends;
+};
+
+struct PolicyInfo {
+    Where where;
+    const DocNode* doc = nullptr;  // not kept: read while the file is open
+    LabelMap pod_selector;
+    bool restricts_egress = false;
+    bool dns_udp = false;
+    bool dns_tcp = false;
+    std::vector<std::pair<std::string, LabelMap>> namespace_selectors;  // (field, matchLabels)
+};
+
+// Whether a NetworkPolicy port entry lets `protocol` port 53 through (no port: every port).
+bool allows_dns(const DocNode& port, std::string_view protocol) {
+    std::string p = text_at(port, {"protocol"});
+    if (p.empty()) {
+        p = "TCP";
+    }
+    const std::string number = text_at(port, {"port"});
+    const std::string end = text_at(port, {"endPort"});
+    if (p != protocol) {
+        return false;
+    }
+    if (number.empty() || number == "dns" || number == "dns-tcp" || number == "53") {
+        return true;
+    }
+    return !end.empty() && std::stoll(number) <= 53 && std::stoll(end) >= 53;
+}
+
+class Checker {
+public:
+    explicit Checker(std::vector<IpPrefix> cidrs) : workloads_(objects_, std::move(cidrs)) {}
+
+    void document(const std::string& file, size_t index, const DocNode& doc) {
+        const std::string kind = text_at(doc, {"kind"});
+        if (kind == "List" || (kind.ends_with("List") && kind.size() > 4)) {
+            for (const DocNode& item : items_at(doc, {"items"})) {
+                document(file, index, item);
+            }
+            return;
+        }
+        Where w{file, kind, text_at(doc, {"metadata", "namespace"}),
+                text_at(doc, {"metadata", "name"})};
+        if (w.ns.empty()) {
+            w.ns = "default";
+        }
+        if (Status s = add_objects(doc, file, fmt::format("document {}", index + 1), workloads_);
+            !s) {
+            add("error", w, "", s.error().message, "fix the field the message names");
+            return;
+        }
+        if (kind == "Namespace") {
+            namespaces_[w.name] = labels_at(doc, {"metadata", "labels"});
+            return;
+        }
+        if (kind != "IngressClass" && !kind.empty()) {
+            used_namespaces_.emplace(w.ns, w);
+        }
+        if (kind == "Service") {
+            service(w, doc);
+        } else if (kind == "Ingress") {
+            ingress(w, doc);
+        } else if (kind == "IngressClass") {
+            ingress_classes_.insert(w.name);
+            if (text_at(doc, {"metadata", "annotations",
+                              "ingressclass.kubernetes.io/is-default-class"}) == "true") {
+                default_class_ = true;
+            }
+        } else if (kind == "NetworkPolicy") {
+            policy(w, doc);
+        } else if (kind == "EndpointSlice" || kind == "Endpoints") {
+            own_endpoints_.insert(
+                {w.ns, kind == "Endpoints"
+                           ? w.name
+                           : text_at(doc, {"metadata", "labels", "kubernetes.io/service-name"})});
+        } else if (kind == "Pod") {
+            pod_labels_.push_back({w.ns, labels_at(doc, {"metadata", "labels"})});
+        } else if (kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet" ||
+                   kind == "ReplicaSet" || kind == "Job" || kind == "ReplicationController") {
+            pod_labels_.push_back({w.ns, labels_at(doc, {"spec", "template", "metadata", "labels"})});
+        }
+    }
+
+    std::vector<Finding> finish() {
+        if (Status s = workloads_.synthesize(); !s) {
+            add("error", {}, "", s.error().message, "fix the workload the message names");
+        }
+        check_services();
+        check_ingresses();
+        check_policies();
+        check_namespaces();
+        return std::move(findings_);
+    }
+
+private:
+    void add(std::string severity, const Where& w, std::string field, std::string message,
+             std::string fix) {
+        findings_.push_back({std::move(severity), w.file, w.kind, w.ns, w.name, std::move(field),
+                             std::move(message), std::move(fix)});
+    }
+
+    void service(const Where& w, const DocNode& doc) {
+        ServiceInfo s;
+        s.where = w;
+        s.type = text_at(doc, {"spec", "type"});
+        const LabelMap selector = labels_at(doc, {"spec", "selector"});
+        if (!selector.empty()) {
+            s.selector = selector;
+        }
+        const std::string ip = text_at(doc, {"spec", "clusterIP"});
+        s.headless = ip == "None";
+        if (!ip.empty() && ip != "None") {
+            s.cluster_ips.push_back(ip);
+        }
+        for (const DocNode& extra : items_at(doc, {"spec", "clusterIPs"})) {
+            if (extra.is_scalar() && extra.text != ip && extra.text != "None") {
+                s.cluster_ips.emplace_back(extra.text);
+            }
+        }
+        s.external_name = text_at(doc, {"spec", "externalName"});
+        s.publish_not_ready = text_at(doc, {"spec", "publishNotReadyAddresses"}) == "true";
+        for (const DocNode& p : items_at(doc, {"spec", "ports"})) {
+            const std::string number = text_at(p, {"port"});
+            s.ports.push_back({text_at(p, {"name"}), text_at(p, {"protocol"}),
+                               number.empty() ? 0 : std::atoll(number.c_str())});
+        }
+        if (services_.count({w.ns, w.name}) == 0) {
+            service_order_.emplace_back(w.ns, w.name);
+        }
+        services_[{w.ns, w.name}] = std::move(s);
+    }
+
+    void ingress(const Where& w, const DocNode& doc) {
+        IngressInfo in;
+        in.where = w;
+        in.class_name = text_at(doc, {"spec", "ingressClassName"});
+        const auto backend = [&](const DocNode& b, std::string field) {
+            const DocNode* svc = at(b, {"service"});
+            if (svc == nullptr) {
+                return;
+            }
+            const std::string number = text_at(*svc, {"port", "number"});
+            in.backends.push_back({std::move(field), text_at(*svc, {"name"}),
+                                   text_at(*svc, {"port", "name"}),
+                                   number.empty() ? 0 : std::atoll(number.c_str())});
+        };
+        if (const DocNode* d = at(doc, {"spec", "defaultBackend"})) {
+            backend(*d, "spec.defaultBackend.service");
+        }
+        const auto rules = items_at(doc, {"spec", "rules"});
+        for (size_t r = 0; r < rules.size(); ++r) {
+            const auto paths = items_at(rules[r], {"http", "paths"});
+            for (size_t p = 0; p < paths.size(); ++p) {
+                if (const DocNode* b = at(paths[p], {"backend"})) {
+                    backend(*b, fmt::format("spec.rules[{}].http.paths[{}].backend.service", r, p));
+                }
+            }
+        }
+        ingresses_.push_back(std::move(in));
+    }
+
+    void policy(const Where& w, const DocNode& doc) {
+        PolicyInfo p;
+        p.where = w;
+        p.pod_selector = labels_at(doc, {"spec", "podSelector", "matchLabels"});
+        bool egress_type = false;
+        for (const DocNode& t : items_at(doc, {"spec", "policyTypes"})) {
+            egress_type = egress_type || (t.is_scalar() && t.text == "Egress");
+        }
+        const DocNode* egress = at(doc, {"spec", "egress"});
+        p.restricts_egress = egress_type || egress != nullptr;
+        const auto rules = items_at(doc, {"spec", "egress"});
+        for (size_t r = 0; r < rules.size(); ++r) {
+            const auto ports = items_at(rules[r], {"ports"});
+            if (ports.empty()) {
+                p.dns_udp = p.dns_tcp = true;  // every port
+            }
+            for (const DocNode& port : ports) {
+                p.dns_udp = p.dns_udp || allows_dns(port, "UDP");
+                p.dns_tcp = p.dns_tcp || allows_dns(port, "TCP");
+            }
+            const auto to = items_at(rules[r], {"to"});
+            for (size_t i = 0; i < to.size(); ++i) {
+                if (at(to[i], {"namespaceSelector"}) != nullptr) {
+                    p.namespace_selectors.emplace_back(
+                        fmt::format("spec.egress[{}].to[{}].namespaceSelector", r, i),
+                        labels_at(to[i], {"namespaceSelector", "matchLabels"}));
+                }
+            }
+        }
+        const auto ingress = items_at(doc, {"spec", "ingress"});
+        for (size_t r = 0; r < ingress.size(); ++r) {
+            const auto from = items_at(ingress[r], {"from"});
+            for (size_t i = 0; i < from.size(); ++i) {
+                if (at(from[i], {"namespaceSelector"}) != nullptr) {
+                    p.namespace_selectors.emplace_back(
+                        fmt::format("spec.ingress[{}].from[{}].namespaceSelector", r, i),
+                        labels_at(from[i], {"namespaceSelector", "matchLabels"}));
+                }
+            }
+        }
+        policies_.push_back(std::move(p));
+    }
+
+    // Namespaces as the API server labels them: each has kubernetes.io/metadata.name.
+    LabelMap namespace_labels(const std::string& ns) const {
+        LabelMap labels;
+        if (const auto it = namespaces_.find(ns); it != namespaces_.end()) {
+            labels = it->second;
+        }
+        labels.emplace_back("kubernetes.io/metadata.name", ns);
+        std::sort(labels.begin(), labels.end());
+        return labels;
+    }
+
+    bool namespace_exists(const std::string& ns) const {
+        static const std::set<std::string> kBuiltin = {"default", "kube-system", "kube-public",
+                                                       "kube-node-lease"};
+        return kBuiltin.count(ns) != 0 || namespaces_.count(ns) != 0;
+    }
+
+    void check_services() {
+        std::map<std::string, const ServiceInfo*> by_ip;
+        for (const auto& key : service_order_) {  // in the manifests' order: the later one errs
+            const ServiceInfo& s = services_.at(key);
+            for (const std::string& ip : s.cluster_ips) {
+                if (const auto [it, added] = by_ip.emplace(ip, &s); !added) {
+                    add("error", s.where, "spec.clusterIP",
+                        fmt::format("ClusterIP {} is also Service {}/{}'s ({}): the API server "
+                                    "refuses the second, and PTR {} would name both",
+                                    ip, it->second->where.ns, it->second->where.name,
+                                    it->second->where.file, ip),
+                        "give each Service its own ClusterIP, or leave clusterIP out");
+                }
+            }
+            if (s.type == "ExternalName") {
+                if (parse_ip(s.external_name)) {
+                    add("error", s.where, "spec.externalName",
+                        fmt::format("{} is an IP address: clients get a CNAME to a name that "
+                                    "does not exist",
+                                    quoted(s.external_name)),
+                        "use a host name, or a Service without selector with an EndpointSlice "
+                        "for the address");
+                } else if (!Name::from_text(s.external_name) ||
+                           !check_dns1123_subdomain("", s.external_name)) {
+                    add("error", s.where, "spec.externalName",
+                        fmt::format("{} is not a valid host name", quoted(s.external_name)),
+                        "lowercase letters, digits, '-' and '.', as db.example.com");
+                }
+                continue;
+            }
+            for (size_t i = 0; i < s.ports.size(); ++i) {
+                if (!s.ports[i].name.empty()) {
+                    continue;
+                }
+                if (s.ports.size() > 1) {
+                    add("error", s.where, fmt::format("spec.ports[{}].name", i),
+                        "a Service with more than one port must name every port: the API "
+                        "server refuses it",
+                        "name the port (http, grpc, ...)");
+                } else {
+                    add("warning", s.where, fmt::format("spec.ports[{}].name", i),
+                        fmt::format("port {} has no name: no SRV record "
+                                    "(_<name>._<protocol>.{}.{}.svc) is published for it",
+                                    s.ports[i].port, s.where.name, s.where.ns),
+                        "name the port (http, grpc, ...)");
+                }
+            }
+            check_endpoints(s);
+        }
+    }
+
+    void check_endpoints(const ServiceInfo& s) {
+        const std::pair<std::string, std::string> key{s.where.ns, s.where.name};
+        size_t endpoints = 0;
+        size_t ready = 0;
+        for (const auto& [set_key, set] : objects_.endpoint_sets) {
+            if (set.ns == s.where.ns && set.service == s.where.name) {
+                endpoints += set.endpoints.size();
+                for (const Endpoint& e : set.endpoints) {
+                    ready += e.ready;
+                }
+            }
+        }
+        if (s.selector && own_endpoints_.count(key) == 0 && endpoints == 0) {
+            // What the selector's keys are set to on the Pods there: the typo is usually there.
+            std::set<std::string> near;
+            for (const auto& [k, v] : *s.selector) {
+                for (const auto& [ns, labels] : pod_labels_) {
+                    for (const auto& [lk, lv] : labels) {
+                        if (ns == s.where.ns && lk == k && lv != v) {
+                            near.insert(fmt::format("{}: {}", k, lv));
+                        }
+                    }
+                }
+            }
+            std::string hint;
+            for (const std::string& label : near) {
+                hint += fmt::format("{}{}", hint.empty() ? " (Pods there have " : ", ", label);
+            }
+            hint += hint.empty() ? "" : ")";
+            add("warning", s.where, "spec.selector",
+                fmt::format("{}its selector {} matches no Pod labels of a workload or Pod in "
+                            "{}{}: {}",
+                            s.headless ? "" : "a ClusterIP but no endpoints: ",
+                            labels_text(*s.selector), s.where.ns, hint,
+                            s.headless ? fmt::format("{}.{}.svc will be NXDOMAIN", s.where.name,
+                                                     s.where.ns)
+                                       : "connections to it fail"),
+                "make a workload's spec.template.metadata.labels (or a Pod's labels) match the "
+                "selector, or fix the selector (kubectl get endpoints shows the result)");
+            return;
+        }
+        if (s.headless && (endpoints == 0 || (ready == 0 && !s.publish_not_ready)) &&
+            (s.selector || own_endpoints_.count(key) != 0)) {
+            add("warning", s.where, "spec.clusterIP",
+                fmt::format("headless Service without ready endpoints: {}.{}.svc will be "
+                            "NXDOMAIN until a Pod it selects is ready",
+                            s.where.name, s.where.ns),
+                "check the Pods' readiness, or set publishNotReadyAddresses: true");
+        }
+    }
+
+    void check_ingresses() {
+        for (const IngressInfo& in : ingresses_) {
+            for (const IngressBackend& b : in.backends) {
+                const auto it = services_.find({in.where.ns, b.service});
+                if (it == services_.end()) {
+                    add("error", in.where, b.field + ".name",
+                        fmt::format("Service {} does not exist in {}: the Ingress routes "
+                                    "nowhere (503)",
+                                    quoted(b.service), in.where.ns),
+                        "create the Service, or name an existing one (Ingress backends are in "
+                        "the Ingress's namespace)");
+                    continue;
+                }
+                const auto& ports = it->second.ports;
+                const bool found = std::any_of(ports.begin(), ports.end(), [&](const auto& p) {
+                    return b.port_name.empty() ? p.port == b.port_number : p.name == b.port_name;
+                });
+                if (!found) {
+                    add("error", in.where, b.field + ".port",
+                        fmt::format("Service {} has no port {}: the Ingress routes nowhere (503)",
+                                    b.service,
+                                    b.port_name.empty() ? std::to_string(b.port_number)
+                                                        : quoted(b.port_name)),
+                        "use one of the Service's ports (kubectl get svc shows them)");
+                }
+            }
+            if (!in.class_name.empty() && ingress_classes_.count(in.class_name) == 0) {
+                add("warning", in.where, "spec.ingressClassName",
+                    fmt::format("no IngressClass {} in the manifests: unless the cluster has "
+                                "one, no controller serves this Ingress (404)",
+                                quoted(in.class_name)),
+                    "install the Ingress controller, or use a class `kubectl get ingressclass` "
+                    "lists");
+            } else if (in.class_name.empty() && !default_class_) {
+                add("warning", in.where, "spec.ingressClassName",
+                    "no ingressClassName and no default IngressClass in the manifests: no "
+                    "controller may pick this Ingress up",
+                    "set spec.ingressClassName (kubectl get ingressclass)");
+            }
+        }
+    }
+
+    void check_policies() {
+        for (const PolicyInfo& p : policies_) {
+            for (const auto& [field, match] : p.namespace_selectors) {
+                static constexpr const char* kBuiltin[] = {"default", "kube-system",
+                                                           "kube-public", "kube-node-lease"};
+                const bool any =
+                    std::any_of(namespaces_.begin(), namespaces_.end(),
+                                [&](const auto& ns) {
+                                    return selects(match, namespace_labels(ns.first));
+                                }) ||
+                    std::any_of(std::begin(kBuiltin), std::end(kBuiltin),
+                                [&](const char* ns) { return selects(match, namespace_labels(ns)); });
+                if (any) {
+                    continue;
+                }
+                const auto name_key = std::find_if(match.begin(), match.end(),
+                                                   [](const auto& l) { return l.first == "name"; });
+                add("warning", p.where, field + ".matchLabels",
+                    fmt::format("{} matches no namespace{}", labels_text(match),
+                                name_key != match.end()
+                                    ? fmt::format(": Kubernetes labels namespaces with "
+                                                  "kubernetes.io/metadata.name, not name (only a "
+                                                  "Namespace labelled name: {} would match)",
+                                                  name_key->second)
+                                    : std::string()),
+                    name_key != match.end()
+                        ? fmt::format("use kubernetes.io/metadata.name: {}", name_key->second)
+                        : "label the namespace, or fix the selector");
+            }
+            if (!p.restricts_egress || (p.dns_udp && p.dns_tcp)) {
+                continue;
+            }
+            const bool selects_pods =
+                std::any_of(pod_labels_.begin(), pod_labels_.end(), [&](const auto& pl) {
+                    return pl.first == p.where.ns && selects(p.pod_selector, pl.second);
+                });
+            if (!selects_pods) {
+                continue;  // no Pod of the manifests is held back by it
+            }
+            add("warning", p.where, "spec.egress",
+                fmt::format("the Pods it selects ({}) may not reach DNS on {}: name lookups "
+                            "fail{}",
+                            p.pod_selector.empty() ? "all of " + p.where.ns
+                                                   : labels_text(p.pod_selector),
+                            !p.dns_udp && !p.dns_tcp ? "UDP or TCP 53"
+                            : !p.dns_tcp             ? "TCP 53 (UDP only: answers too big for "
+                                                       "UDP are retried over TCP and fail)"
+                                                     : "UDP 53",
+                            p.dns_udp ? " for large answers" : ""),
+                "allow egress to the kube-dns Pods (namespaceSelector kubernetes.io/metadata.name: "
+                "kube-system, podSelector k8s-app: kube-dns) on UDP and TCP 53");
+        }
+    }
+
+    void check_namespaces() {
+        for (const auto& [ns, where] : used_namespaces_) {
+            if (!namespace_exists(ns)) {
+                add("warning", where, "metadata.namespace",
+                    fmt::format("namespace {} is created by no manifest: kubectl apply fails "
+                                "with NotFound until it exists",
+                                quoted(ns)),
+                    fmt::format("add a Namespace manifest for {} (or kubectl create namespace {})",
+                                ns, ns));
+            }
+        }
+    }
+
+    Cluster objects_;
+    WorkloadSink workloads_;
+    std::map<std::string, LabelMap> namespaces_;
+    std::map<std::string, Where> used_namespaces_;  // the first object in each
+    std::map<std::pair<std::string, std::string>, ServiceInfo> services_;
+    std::vector<std::pair<std::string, std::string>> service_order_;
+    std::set<std::pair<std::string, std::string>> own_endpoints_;
+    std::vector<std::pair<std::string, LabelMap>> pod_labels_;  // (namespace, labels)
+    std::vector<IngressInfo> ingresses_;
+    std::set<std::string> ingress_classes_;
+    bool default_class_ = false;
+    std::vector<PolicyInfo> policies_;
+    std::vector<Finding> findings_;
+};
+
+std::string json_string(std::string_view text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+int check_command(int argc, const char* const* argv) {
+    std::vector<std::string> paths;
+    std::vector<IpPrefix> cidrs;
+    std::string output = "table";
+    bool strict = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (arg == "--help" || arg == "-h") {
+            fmt::print("{}", kCheckUsage);
+            return 0;
+        } else if (arg == "--strict") {
+            strict = true;
+        } else if ((arg == "--manifests" || arg == "-o" || arg == "--output" ||
+                    arg == "--pod-cidr") && !has_value) {
+            fmt::print(stderr, "[ERROR] clusterdns check: {} needs a value\n", arg);
+            return 2;
+        } else if (arg == "--manifests") {
+            paths.emplace_back(argv[++i]);
+        } else if (arg == "-o" || arg == "--output") {
+            output = argv[++i];
+        } else if (arg == "--pod-cidr") {
+            auto prefix = parse_prefix(argv[++i]);
+            if (!prefix) {
+                fmt::print(stderr, "[ERROR] clusterdns check: --pod-cidr: {}\n",
+                           prefix.error().message);
+                return 2;
+            }
+            cidrs.push_back(*prefix);
+        } else {
+            fmt::print(stderr, "[ERROR] clusterdns check: unknown argument {} (see --help)\n",
+                       quoted(arg));
+            return 2;
+        }
+    }
+    if (paths.empty() || (output != "table" && output != "json")) {
+        fmt::print(stderr, "[ERROR] clusterdns check: {}\n",
+                   paths.empty() ? "give --manifests PATH" : "-o: expected table or json");
+        return 2;
+    }
+    if (cidrs.empty()) {
+        cidrs.push_back(*parse_prefix("10.244.0.0/16"));
+    }
+    Checker checker(cidrs);
+    for (const std::string& path : paths) {
+        if (Status s = visit_manifest_documents(
+                path,
+                [&](const std::string& file, size_t index, const DocNode& doc) -> Status {
+                    checker.document(file, index, doc);
+                    return {};
+                });
+            !s) {
+            fmt::print(stderr, "[ERROR] clusterdns check: {}\n", s.error().message);
+            return 1;
+        }
+    }
+    const std::vector<Finding> findings = checker.finish();
+    const auto errors = std::count_if(findings.begin(), findings.end(),
+                                      [](const Finding& f) { return f.severity == "error"; });
+    const auto warnings = static_cast<long>(findings.size()) - errors;
+    if (output == "json") {
+        fmt::print("[");
+        for (size_t i = 0; i < findings.size(); ++i) {
+            const Finding& f = findings[i];
+            fmt::print("{}\n  {{\"severity\": {}, \"file\": {}, \"kind\": {}, \"namespace\": {}, "
+                       "\"name\": {}, \"field\": {}, \"message\": {}, \"fix\": {}}}",
+                       i == 0 ? "" : ",", json_string(f.severity), json_string(f.file),
+                       json_string(f.kind), json_string(f.ns), json_string(f.name),
+                       json_string(f.field), json_string(f.message), json_string(f.fix));
+        }
+        fmt::print("{}]\n", findings.empty() ? "" : "\n");
+    } else {
+        const bool colour = isatty(STDOUT_FILENO) != 0;
+        for (const Finding& f : findings) {
+            const char* on = !colour ? "" : f.severity == "error" ? "\033[31m" : "\033[33m";
+            fmt::print("{}{}{}: {}: {} {}/{}{}: {}\n    fix: {}\n", on, f.severity,
+                       colour ? "\033[0m" : "", f.file, f.kind, f.ns, f.name,
+                       f.field.empty() ? "" : " " + f.field, f.message, f.fix);
+        }
+        fmt::print("{} error{}, {} warning{}\n", errors, errors == 1 ? "" : "s", warnings,
+                   warnings == 1 ? "" : "s");
+    }
+    return errors > 0 || (strict && warnings > 0) ? 1 : 0;
+}
+
+}  // namespace clusterdns
