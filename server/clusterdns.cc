@@ -738,13 +738,17 @@ Server::ZoneSummary Server::zone_summary() const {
     return out;
 }
 
-std::vector<Server::Record> Server::records() const {
-    std::lock_guard lock(impl_->mutex);
-    if (!impl_->current) {
-        impl_->publish();  // not started: the zone as it would be served
+std::shared_ptr<const Snapshot> snapshot_of(const Server& server) {
+    std::lock_guard lock(server.impl_->mutex);
+    if (!server.impl_->current) {
+        server.impl_->publish();  // not started: the zone as it would be served
     }
+    return server.impl_->current;
+}
+
+std::vector<Server::Record> Server::records() const {
     std::vector<Record> out;
-    for (ZoneRecord& r : list_records(*impl_->current)) {
+    for (ZoneRecord& r : list_records(*snapshot_of(*this))) {
         out.push_back({std::move(r.name), std::move(r.type), r.ttl, std::move(r.data),
                        std::move(r.zone)});
     }

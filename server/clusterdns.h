@@ -19,6 +19,8 @@
 
 namespace clusterdns {
 
+class Snapshot;
+
 // Settings; the command line and the --config file set the same fields (README.md lists them).
 struct Options {
     std::vector<std::string> manifests;                // files or directories
@@ -167,6 +169,8 @@ public:
 private:
     class Impl;
     std::unique_ptr<Impl> impl_;
+    // The zone as it is served now (or would be, before start()): for the tools in server/.
+    friend std::shared_ptr<const Snapshot> snapshot_of(const Server& server);
 };
 
 const char* version();

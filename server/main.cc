@@ -16,6 +16,7 @@
 #include "server/clusterdns.h"
 #include "server/config.h"
 #include "server/check_command.h"
+#include "server/explain_command.h"
 #include "server/records_command.h"
 #include "server/watch.h"
 #include "plugins/manifests/manifests.h"
@@ -100,6 +101,9 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::strcmp(argv[1], "explain") == 0) {
+        return clusterdns::explain_command(argc - 1, argv + 1);
+    }
     if (argc > 1 && std::strcmp(argv[1], "check") == 0) {
         return clusterdns::check_command(argc - 1, argv + 1);
     }

@@ -27,6 +27,7 @@ std::string type_text(RrType type) {
         case RrType::Txt: return "TXT";
         case RrType::Aaaa: return "AAAA";
         case RrType::Srv: return "SRV";
+        case RrType::Any: return "ANY";
         default: return fmt::format("TYPE{}", static_cast<uint16_t>(type));
     }
 }
@@ -114,44 +115,10 @@ public:
         if (!asked_.emplace(name, static_cast<uint16_t>(type)).second) {
             return;
         }
-        auto qname = Name::from_text(name);
-        if (!qname) {
-            return;
-        }
-        Query q;
-        q.has_question = true;
-        q.qname = *qname;
-        q.qname_lower = *qname;
-        q.qname_lower.to_lower();
-        q.qtype = type;
-        uint8_t buf[kMaxMessageSize];
-        ResponseWriter w(buf, sizeof buf);
-        w.begin(q);
-        if (answer_query(snapshot_, q, w) != AnswerStatus::Answered) {
-            return;
-        }
-        const size_t size = w.finish();
-        WireReader r(std::span<const uint8_t>(buf, size));
-        r.skip(4);
-        r.skip(2);  // one question
-        const uint16_t answers = r.u16();
-        r.skip(4);
-        Name::read(r);
-        r.skip(4);
-        for (uint16_t i = 0; i < answers && r.ok(); ++i) {
-            const Name owner = Name::read(r);
-            const auto rr_type = static_cast<RrType>(r.u16());
-            r.skip(2);
-            const uint32_t ttl = r.u32();
-            const uint16_t length = r.u16();
-            uint8_t rdata_buf[kMaxNamedRdata];
-            const std::span<const uint8_t> rdata = read_rdata(r, rr_type, length, rdata_buf);
-            if (!r.ok()) {
-                return;
-            }
-            if (rr_type == type && name_equal(owner.wire(), q.qname_lower.wire())) {
-                out_.push_back({owner.to_text(), type_text(rr_type), ttl,
-                                rdata_text(rr_type, rdata), zone});
+        for (ZoneRecord& r : ask_zone(snapshot_, name, type).answers) {
+            if (r.type == type_text(type) && r.name == name) {
+                r.zone = zone;
+                out_.push_back(std::move(r));
             }
         }
     }
@@ -175,6 +142,63 @@ private:
 };
 
 }  // namespace
+
+ZoneAnswer ask_zone(const Snapshot& snapshot, const std::string& name, RrType type) {
+    ZoneAnswer out;
+    auto qname = Name::from_text(name);
+    if (!qname) {
+        out.rcode = "FORMERR";
+        return out;
+    }
+    Query q;
+    q.has_question = true;
+    q.qname = *qname;
+    q.qname_lower = *qname;
+    q.qname_lower.to_lower();
+    q.qtype = type;
+    std::vector<uint8_t> buf(kMaxMessageSize);
+    ResponseWriter w(buf, buf.size());
+    w.begin(q);
+    out.ours = answer_query(snapshot, q, w) == AnswerStatus::Answered;
+    const size_t size = w.finish();
+    static constexpr const char* kRcodes[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                             "NOTIMP",  "REFUSED"};
+    const size_t rcode = size > 3 ? buf[3] & 0x0F : 2;
+    out.rcode = rcode < std::size(kRcodes) ? kRcodes[rcode] : fmt::format("RCODE{}", rcode);
+    if (!out.ours) {
+        return out;
+    }
+    WireReader r(std::span<const uint8_t>(buf.data(), size));
+    r.skip(6);  // id, flags, one question
+    const uint16_t answers = r.u16();
+    r.skip(4);
+    Name::read(r);
+    r.skip(4);
+    for (uint16_t i = 0; i < answers && r.ok(); ++i) {
+        const Name owner = Name::read(r);
+        const auto rr_type = static_cast<RrType>(r.u16());
+        r.skip(2);
+        const uint32_t ttl = r.u32();
+        const uint16_t length = r.u16();
+        uint8_t rdata_buf[kMaxNamedRdata];
+        const std::span<const uint8_t> rdata = read_rdata(r, rr_type, length, rdata_buf);
+        if (r.ok()) {
+            out.answers.push_back(
+                {owner.to_text(), type_text(rr_type), ttl, rdata_text(rr_type, rdata), {}});
+        }
+    }
+    return out;
+}
+
+std::optional<RrType> rr_type_of(std::string_view text) {
+    for (const RrType t : {RrType::A, RrType::Aaaa, RrType::Ns, RrType::Cname, RrType::Soa,
+                           RrType::Ptr, RrType::Txt, RrType::Srv, RrType::Any}) {
+        if (type_text(t) == text) {
+            return t;
+        }
+    }
+    return std::nullopt;
+}
 
 std::vector<ZoneRecord> list_records(const Snapshot& snapshot) {
     Lister lister(snapshot);

@@ -4,7 +4,9 @@
 // asked of answer_query() itself, so the list cannot disagree with the answers.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "zone/snapshot.h"
@@ -21,5 +23,16 @@ struct ZoneRecord {
 
 // Sorted by zone, then name, then type; the apex SOA and NS of each zone first.
 std::vector<ZoneRecord> list_records(const Snapshot& snapshot);
+
+// One question asked of the zone: whether it is ours, the RCODE, and the answer section.
+struct ZoneAnswer {
+    bool ours = false;          // false: a name outside the served zones (forwarded)
+    std::string rcode;          // "NOERROR", "NXDOMAIN", ...
+    std::vector<ZoneRecord> answers;
+};
+ZoneAnswer ask_zone(const Snapshot& snapshot, const std::string& name, RrType type);
+
+// "A" -> RrType::A; nullopt for a type it does not know.
+std::optional<RrType> rr_type_of(std::string_view text);
 
 }  // namespace clusterdns

@@ -1,0 +1,470 @@
+#include "server/explain_command.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "plugins/manifests/manifests.h"
+#include "server/clusterdns.h"
+#include "server/config.h"
+#include "zone/convert.h"
+#include "zone/listing.h"
+#include "zone/schema.h"
+#include "zone/snapshot.h"
+#include "zone/workloads.h"
+
+namespace clusterdns {
+
+namespace {
+
+constexpr const char* kExplainUsage =
+    R"(usage: clusterdns explain NAME [--type A] [--manifests PATH ... | --kubeconfig FILE]
+                         [--from NAMESPACE/POD] [--zone cluster.local] [--config FILE]
+
+Prints the answer the server gives for NAME and why: which Service, EndpointSlice, endpoint or
+workload made each record, and for NXDOMAIN the reason (no such namespace, no such Service and
+the names closest to it, a Service without ready endpoints, a selector that matches no Pod).
+With --from, the queries a Pod of that namespace sends for NAME: its search path
+(<ns>.svc.<zone> svc.<zone> <zone>) and ndots:5, as glibc's resolver walks them.
+Exit 0 when the name answers, 1 when it does not.
+)";
+
+size_t distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
+}
+
+// What the manifests say of their objects, beyond the zone: files, selectors, workloads.
+struct Manifests {
+    std::map<std::tuple<std::string, std::string, std::string>, std::string> files;  // kind/ns/name
+    std::map<std::pair<std::string, std::string>, LabelMap> selectors;
+    std::vector<std::pair<std::string, LabelMap>> pod_labels;  // (namespace, labels)
+    std::vector<std::tuple<std::string, std::string, std::string>> workloads;  // kind, ns, name
+    Cluster objects;  // as the server reads them, with the endpoints workloads make
+
+    std::string file(const std::string& kind, const std::string& ns,
+                     const std::string& name) const {
+        const auto it = files.find({kind, ns, name});
+        return it == files.end() ? std::string() : fmt::format(" ({})", it->second);
+    }
+    // The workload whose Pod this is, by name: "Deployment production/api-server".
+    std::string owner(const std::string& ns, std::string_view pod) const {
+        for (const auto& [kind, wns, name] : workloads) {
+            if (wns == ns && pod.starts_with(name + "-")) {
+                return fmt::format("{} {}/{}{}", kind, ns, name, file(kind, ns, name));
+            }
+        }
+        return {};
+    }
+};
+
+void read_document(Manifests& m, const std::string& file, const DocNode& doc) {
+    const auto text = [](const DocNode* n) {
+        return n != nullptr && n->is_scalar() ? std::string(n->text) : std::string();
+    };
+    const auto find = [](const DocNode& node, std::initializer_list<std::string_view> path) {
+        const DocNode* n = &node;
+        for (const auto key : path) {
+            if (!n->is_mapping() || (n = n->find(key)) == nullptr) {
+                return static_cast<const DocNode*>(nullptr);
+            }
+        }
+        return n;
+    };
+    const auto labels = [&](const DocNode* n) {
+        LabelMap out;
+        if (n != nullptr && n->is_mapping()) {
+            for (const DocMember& member : n->members) {
+                out.emplace_back(std::string(member.key), text(&member.value));
+            }
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    const std::string kind = text(find(doc, {"kind"}));
+    if (kind == "List") {
+        if (const DocNode* items = find(doc, {"items"}); items && items->is_sequence()) {
+            for (const DocNode& item : items->items) {
+                read_document(m, file, item);
+            }
+        }
+        return;
+    }
+    std::string ns = text(find(doc, {"metadata", "namespace"}));
+    if (ns.empty()) {
+        ns = "default";
+    }
+    const std::string name = text(find(doc, {"metadata", "name"}));
+    m.files.emplace(std::make_tuple(kind, ns, name), file);
+    if (kind == "Service") {
+        m.selectors[{ns, name}] = labels(find(doc, {"spec", "selector"}));
+    } else if (kind == "Pod") {
+        m.pod_labels.emplace_back(ns, labels(find(doc, {"metadata", "labels"})));
+    } else if (find(doc, {"spec", "template"}) != nullptr) {
+        m.workloads.emplace_back(kind, ns, name);
+        m.pod_labels.emplace_back(ns, labels(find(doc, {"spec", "template", "metadata", "labels"})));
+    }
+}
+
+// The labels of the name under the zone, leftmost first; nullopt if outside it.
+std::optional<std::vector<std::string>> labels_under(const std::string& name,
+                                                     const std::string& origin) {
+    std::string n = name;
+    if (!n.ends_with('.')) {
+        n += '.';
+    }
+    std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (n == origin) {
+        return std::vector<std::string>{};
+    }
+    if (!n.ends_with("." + origin)) {
+        return std::nullopt;
+    }
+    std::vector<std::string> out;
+    std::string_view rest(n.data(), n.size() - origin.size() - 1);
+    while (!rest.empty()) {
+        const size_t dot = rest.find('.');
+        out.emplace_back(rest.substr(0, dot));
+        rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+    }
+    return out;
+}
+
+class Explainer {
+public:
+    Explainer(const Snapshot& zone, const Manifests& manifests)
+        : zone_(zone), m_(manifests), origin_(zone.config().origin.to_text()) {}
+
+    // Prints the answer and why; true when it has records.
+    bool explain(const std::string& name, RrType type, const std::string& type_name) {
+        const ZoneAnswer a = ask_zone(zone_, fqdn(name), type);
+        if (!a.ours) {
+            fmt::print("{} {}: not in the served zones: forwarded to the upstreams (or REFUSED "
+                       "without any)\n",
+                       fqdn(name), type_name);
+            return false;
+        }
+        fmt::print("{} {}: {}\n", fqdn(name), type_name, a.rcode);
+        for (const ZoneRecord& r : a.answers) {
+            fmt::print("  {} {} {} {}\n", r.name, r.ttl, r.type, r.data);
+            if (const std::string why = provenance(r); !why.empty()) {
+                fmt::print("    {}\n", why);
+            }
+        }
+        if (a.answers.empty()) {
+            fmt::print("  why: {}\n", reason(name, a.rcode, type_name));
+        }
+        return !a.answers.empty();
+    }
+
+    // The queries a Pod of `ns` sends for `name` (ndots:5 and its search path), each answered.
+    void walk(const std::string& ns, const std::string& name, RrType type,
+              const std::string& type_name) {
+        const std::string zone = origin_.substr(0, origin_.size() - 1);
+        const std::vector<std::string> search = {fmt::format("{}.svc.{}", ns, zone),
+                                                 fmt::format("svc.{}", zone), zone};
+        const bool absolute = name.ends_with('.');
+        const auto dots = std::count(name.begin(), name.end(), '.');
+        std::vector<std::string> tries;
+        if (absolute) {
+            tries.push_back(name);
+        } else {
+            if (dots >= 5) {
+                tries.push_back(name + ".");
+            }
+            for (const std::string& domain : search) {
+                tries.push_back(fmt::format("{}.{}.", name, domain));
+            }
+            if (dots < 5) {
+                tries.push_back(name + ".");
+            }
+        }
+        fmt::print("a Pod in {} (search {}; ndots:5) asks for {} {}:\n", ns,
+                   fmt::format("{} {} {}", search[0], search[1], search[2]), name, type_name);
+        for (size_t i = 0; i < tries.size(); ++i) {
+            const ZoneAnswer a = ask_zone(zone_, tries[i], type);
+            if (!a.ours) {
+                fmt::print("  {}. {} -> forwarded to the upstreams\n", i + 1, tries[i]);
+                return;
+            }
+            fmt::print("  {}. {} -> {}{}\n", i + 1, tries[i], a.rcode,
+                       a.answers.empty() ? "" : fmt::format(", {} records", a.answers.size()));
+            if (!a.answers.empty()) {
+                fmt::print("  the resolver stops here: {} queries for one name{}\n", i + 1,
+                           i + 1 > 1 ? " (autopath: true answers the first)" : "");
+                return;
+            }
+        }
+    }
+
+private:
+    std::string fqdn(const std::string& name) const {
+        return name.ends_with('.') ? name : name + ".";
+    }
+
+    std::string provenance(const ZoneRecord& r) const {
+        const auto labels = labels_under(r.name, origin_);
+        if (!labels || labels->size() < 3) {
+            return r.type == "PTR" ? "a PTR record: the reverse of a ClusterIP or an endpoint "
+                                     "address"
+                                   : std::string();
+        }
+        const std::vector<std::string>& l = *labels;
+        // <svc>.<ns>.svc, _<port>._<proto>.<svc>.<ns>.svc, <endpoint>.<svc>.<ns>.svc
+        const size_t n = l.size();
+        if (l[n - 1] != kServicesLabel) {
+            return l[n - 1] == kPodsLabel ? "a Pod name: its address spelled with dashes" : "";
+        }
+        const std::string& ns = l[n - 2];
+        const std::string& svc = n >= 3 ? l[n - 3] : std::string();
+        const ServiceView* view = zone_.service(ns, svc);
+        if (view == nullptr) {
+            return {};
+        }
+        const std::string service =
+            fmt::format("Service {}/{}{}", ns, svc, m_.file("Service", ns, svc));
+        if (r.type == "CNAME") {
+            return fmt::format("from {}: type ExternalName", service);
+        }
+        if (r.type == "SRV") {
+            return fmt::format("from {}: a named port", service);
+        }
+        if (!view->headless() && n == 3) {
+            return fmt::format("from {}: its ClusterIP", service);
+        }
+        for (const EndpointView* e : view->endpoints()) {
+            if (ip_to_text(e->address) == r.data) {
+                const std::string pod = endpoint_pod(ns, svc, r.data);
+                return fmt::format("from {}: endpoint {}{}", service, r.data, pod);
+            }
+        }
+        return fmt::format("from {}", service);
+    }
+
+    // The slice, Pod and workload behind an endpoint of the manifests.
+    std::string endpoint_pod(const std::string& ns, const std::string& svc,
+                             const std::string& address) const {
+        for (const auto& [key, set] : m_.objects.endpoint_sets) {
+            if (set.ns != ns || set.service != svc) {
+                continue;
+            }
+            for (const Endpoint& e : set.endpoints) {
+                if (e.addresses.empty() || ip_to_text(e.addresses.front()) != address) {
+                    continue;
+                }
+                const bool made = set.name.starts_with(WorkloadSink::slice_name(svc));
+                std::string out =
+                    made ? fmt::format(", made as the EndpointSlice controller would")
+                         : fmt::format(", of EndpointSlice {}{}", set.name,
+                                       m_.file("EndpointSlice", ns, set.name));
+                if (!e.pod.empty()) {
+                    const std::string owner = m_.owner(ns, e.pod);
+                    out += fmt::format(", Pod {}{}", e.pod,
+                                       !owner.empty() ? ", of " + owner
+                                                      : m_.file("Pod", ns, e.pod));
+                }
+                return out;
+            }
+        }
+        return {};
+    }
+
+    std::string reason(const std::string& name, const std::string& rcode,
+                       const std::string& type_name) const {
+        const auto labels = labels_under(fqdn(name), origin_);
+        if (!labels) {
+            return "outside the cluster domain";
+        }
+        const std::vector<std::string>& l = *labels;
+        const size_t n = l.size();
+        if (rcode == "NOERROR") {
+            return fmt::format("the name exists, with no {} record (NODATA)", type_name);
+        }
+        if (n == 0 || (l[n - 1] != kServicesLabel && l[n - 1] != kPodsLabel)) {
+            return fmt::format("only <service>.<namespace>.svc.{} and <address>.<namespace>.pod.{} "
+                               "names exist under the cluster domain",
+                               origin_, origin_);
+        }
+        if (n < 2) {
+            return "a namespace is missing: <service>.<namespace>.svc";
+        }
+        const std::string& ns = l[n - 2];
+        if (!zone_.has_namespace(ns)) {
+            return fmt::format("no namespace {} (no manifest creates it, and no object is in it)",
+                               quoted(ns));
+        }
+        if (l[n - 1] == kPodsLabel) {
+            return "the Pod name does not spell an address (a-b-c-d), or pods are verified and "
+                   "no Pod has it";
+        }
+        if (n < 3) {
+            return "the namespace exists; a Service name goes before it";
+        }
+        const std::string& svc = l[n - 3];
+        const ServiceView* view = zone_.service(ns, svc);
+        if (view == nullptr) {
+            std::string out = fmt::format("no Service {} in namespace {}", quoted(svc), ns);
+            std::vector<std::string> close;
+            zone_.for_each_service([&](const ServiceView& s) {
+                if (s.name() == svc && s.ns() != ns) {
+                    close.push_back(fmt::format("{}.{} (another namespace)", s.name(), s.ns()));
+                } else if (s.ns() == ns && distance(s.name(), svc) <= 2) {
+                    close.push_back(fmt::format("{} (a typo?)", s.name()));
+                }
+            });
+            std::sort(close.begin(), close.end());
+            for (size_t i = 0; i < close.size(); ++i) {
+                out += fmt::format("{}{}", i == 0 ? "; did you mean " : ", ", close[i]);
+            }
+            return out;
+        }
+        if (view->headless() && view->endpoint_count() == 0) {
+            std::string out = fmt::format("Service {}/{} is headless and has no ready endpoints",
+                                          ns, svc);
+            const auto it = m_.selectors.find({ns, svc});
+            if (it != m_.selectors.end() && !it->second.empty()) {
+                const bool any = std::any_of(m_.pod_labels.begin(), m_.pod_labels.end(),
+                                             [&](const auto& p) {
+                                                 return p.first == ns && selects(it->second, p.second);
+                                             });
+                if (!any) {
+                    std::string selector;
+                    for (const auto& [k, v] : it->second) {
+                        selector += fmt::format("{}{}: {}", selector.empty() ? "" : ", ", k, v);
+                    }
+                    out += fmt::format(": its selector {{{}}} matches no Pod", selector);
+                } else {
+                    out += ": the Pods it selects are not ready";
+                }
+            }
+            return out;
+        }
+        std::string names;
+        for (const EndpointView* e : view->endpoints()) {
+            const std::string label =
+                e->hostname().empty() ? dashed_address(e->address) : std::string(e->hostname());
+            if (names.find(label) == std::string::npos) {
+                names += fmt::format("{}{}", names.empty() ? "" : ", ", label);
+            }
+        }
+        return fmt::format("Service {}/{} has no endpoint named {}{}", ns, svc,
+                           n >= 4 ? quoted(l[n - 4]) : quoted(l[0]),
+                           names.empty() ? "" : fmt::format(" (its endpoints: {})", names));
+    }
+
+    const Snapshot& zone_;
+    const Manifests& m_;
+    std::string origin_;
+};
+
+}  // namespace
+
+int explain_command(int argc, const char* const* argv) {
+    std::string name;
+    std::string type_name = "A";
+    std::string from;
+    std::vector<const char*> rest = {"clusterdns"};
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            fmt::print("{}", kExplainUsage);
+            return 0;
+        }
+        if ((arg == "--type" || arg == "-t" || arg == "--from") && i + 1 >= argc) {
+            fmt::print(stderr, "[ERROR] clusterdns explain: {} needs a value\n", arg);
+            return 2;
+        }
+        if (arg == "--type" || arg == "-t") {
+            type_name = argv[++i];
+            std::transform(type_name.begin(), type_name.end(), type_name.begin(),
+                           [](unsigned char c) { return std::toupper(c); });
+        } else if (arg == "--from") {
+            from = argv[++i];
+        } else if (!arg.starts_with("-") && name.empty()) {
+            name = std::string(arg);
+        } else {
+            // The server's own flags, each with its value (--flag VALUE or --flag=VALUE).
+            rest.push_back(argv[i]);
+            if (arg.starts_with("--") && arg.find('=') == std::string_view::npos &&
+                i + 1 < argc) {
+                rest.push_back(argv[++i]);
+            }
+        }
+    }
+    const auto type = rr_type_of(type_name);
+    if (name.empty() || !type) {
+        fmt::print(stderr, "[ERROR] clusterdns explain: {}\n",
+                   name.empty() ? "give the NAME to explain" : "--type: unknown type " + type_name);
+        return 2;
+    }
+    std::string from_ns;
+    if (!from.empty()) {
+        const size_t slash = from.find('/');
+        from_ns = from.substr(0, slash);
+        if (from_ns.empty() || !check_dns1123_label("--from", from_ns)) {
+            fmt::print(stderr, "[ERROR] clusterdns explain: --from: expected NAMESPACE/POD\n");
+            return 2;
+        }
+    }
+    auto command_line = parse_command_line(static_cast<int>(rest.size()), rest.data());
+    if (!command_line) {
+        fmt::print(stderr, "[ERROR] clusterdns explain: {}\n", command_line.error().message);
+        return 2;
+    }
+    Options options = command_line->options;
+    options.health = options.ready = options.metrics = "none";
+    Manifests manifests;
+    std::vector<IpPrefix> cidrs;
+    for (const std::string& text : options.pod_cidrs) {
+        cidrs.push_back(*parse_prefix(text));  // checked with the options
+    }
+    WorkloadSink workloads(manifests.objects, cidrs);
+    for (const std::string& path : options.manifests) {
+        if (Status s = visit_manifest_documents(
+                path,
+                [&](const std::string& file, size_t index, const DocNode& doc) -> Status {
+                    read_document(manifests, file, doc);
+                    return add_objects(doc, file, fmt::format("document {}", index + 1),
+                                       workloads);
+                });
+            !s) {
+            fmt::print(stderr, "[ERROR] clusterdns explain: {}\n", s.error().message);
+            return 1;
+        }
+    }
+    if (Status s = workloads.synthesize(); !s) {
+        fmt::print(stderr, "[ERROR] clusterdns explain: {}\n", s.error().message);
+        return 1;
+    }
+    try {
+        Server server(options);
+        const std::shared_ptr<const Snapshot> zone = snapshot_of(server);
+        Explainer explainer(*zone, manifests);
+        if (!from_ns.empty()) {
+            explainer.walk(from_ns, name, *type, type_name);
+            return 0;
+        }
+        return explainer.explain(name, *type, type_name) ? 0 : 1;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "[ERROR] clusterdns explain: {}\n", e.what());
+        return 1;
+    }
+}
+
+}  // namespace clusterdns

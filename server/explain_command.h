@@ -1,0 +1,12 @@
+#pragma once
+// `clusterdns explain NAME`: the answer the server gives for a name and why: which Service,
+// slice, endpoint or workload made each record; for NXDOMAIN the reason. With --from ns/pod, the
+// queries that Pod's resolver sends for a short name (search path and ndots, as glibc does).
+
+namespace clusterdns {
+
+// argv[0] is "explain". Returns the exit code: 0 when the name answers, 1 when it does not
+// (NXDOMAIN, NODATA), 2 for a bad command line.
+int explain_command(int argc, const char* const* argv);
+
+}  // namespace clusterdns

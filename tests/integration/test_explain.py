@@ -1,0 +1,70 @@
+"""`clusterdns explain NAME`: the answer and why.
+
+On the workloads of test_workloads.py (Deployments, a StatefulSet, Services, no EndpointSlices):
+- a headless Service's records each name the Service, its file, the Pod and the Deployment that
+  makes it; a ClusterIP answer names the Service's ClusterIP; exit 0;
+- NXDOMAIN reasons: a typo ("did you mean api-service"), a namespace that does not exist, a
+  headless Service whose selector matches no Pod; exit 1;
+- the records explain prints are the server's answers (dig against the server);
+- `--from production/pod` walks a Pod's search path with ndots:5: an outside name is asked under
+  the three search domains (NXDOMAIN) before it goes upstream; a short Service name answers at the
+  first.
+"""
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import svc  # noqa: E402
+from test_workloads import APP  # noqa: E402
+
+
+def explain(t, manifests, *args):
+    return subprocess.run([str(t.binary), "explain", *map(str, args), "--manifests",
+                           str(manifests)], capture_output=True, text=True, timeout=60)
+
+
+def scenario(t):
+    with tempfile.TemporaryDirectory() as d:
+        app = Path(d) / "app.yaml"
+        app.write_text(APP)
+        headless = svc("api-headless")
+        p = explain(t, app, headless)
+        t.eq(p.returncode, 0, f"explain {headless}: {p.stderr}")
+        addresses = re.findall(r" 30 A (\S+)\n", p.stdout)
+        t.eq(len(addresses), 3, f"three records: {p.stdout}")
+        t.eq(p.stdout.count("of Deployment production/api-server"), 3,
+             f"each made by the Deployment: {p.stdout}")
+        t.check(f"Service production/api-headless ({app})" in p.stdout, "the Service and its file")
+        with t.server("--manifests", app) as srv:
+            t.eq(sorted(rr.rdata for rr in srv.dig(headless).answer), sorted(addresses),
+                 "explain prints what the server answers")
+
+        p = explain(t, app, svc("api-service"))
+        t.check("its ClusterIP" in p.stdout and "10.96.10.100" in p.stdout, p.stdout)
+
+        for name, why in ((svc("api-servce"), "did you mean api-service"),
+                          (svc("api-service", "staging"), 'no namespace "staging"'),
+                          (svc("orphan"), "matches no Pod")):
+            p = explain(t, app, name)
+            t.eq(p.returncode, 1, f"{name} does not answer")
+            t.check("NXDOMAIN" in p.stdout and why in p.stdout, f"{name}: {p.stdout!r}")
+
+        p = explain(t, app, "www.example.com", "--from", "production/web-0")
+        steps = re.findall(r"^  (\d+)\. (\S+) -> (.*)$", p.stdout, re.M)
+        t.eq([s[1] for s in steps], ["www.example.com.production.svc.cluster.local.",
+                                     "www.example.com.svc.cluster.local.",
+                                     "www.example.com.cluster.local.", "www.example.com."],
+             f"the search path, then the name: {p.stdout}")
+        t.eq([s[2] for s in steps[:3]], ["NXDOMAIN"] * 3, "three NXDOMAIN first")
+        p = explain(t, app, "api-service", "--from", "production/web-0")
+        t.check("1. api-service.production.svc.cluster.local. -> NOERROR" in p.stdout,
+                f"a short name answers at the first: {p.stdout}")
+
+
+if __name__ == "__main__":
+    harness.main(__doc__, scenario)
