@@ -297,10 +297,13 @@ public:
         std::lock_guard lock(mutex);
         const Store::Checkpoint saved = store.checkpoint();
         Store::Writer manifests = store.writer(Source::Manifests);
-        WorkloadSink workloads(manifests, pod_cidrs);
-        Status s = apply(workloads);
-        if (s) {
-            s = workloads.synthesize();
+        Status s;
+        {
+            WorkloadSink workloads(manifests, pod_cidrs);  // gone before the heap is trimmed
+            s = apply(workloads);
+            if (s) {
+                s = workloads.synthesize();
+            }
         }
         if (!s) {
             store.restore(saved);
@@ -321,14 +324,17 @@ public:
         Store::Writer manifests = store.writer(Source::Manifests);
         NameSet listed[5];
         ListingSink listing(manifests, {&listed[0], &listed[1], &listed[2], &listed[3], &listed[4]});
-        WorkloadSink workloads(listing, pod_cidrs);
-        for (const std::string& path : options.manifests) {
-            if (Status s = clusterdns::load_manifests(path, workloads); !s) {
-                store.restore(saved);
-                return s;
+        Status s;
+        {
+            WorkloadSink workloads(listing, pod_cidrs);  // gone before the heap is trimmed
+            for (size_t i = 0; i < options.manifests.size() && s; ++i) {
+                s = clusterdns::load_manifests(options.manifests[i], workloads);
+            }
+            if (s) {
+                s = workloads.synthesize();
             }
         }
-        if (Status s = workloads.synthesize(); !s) {
+        if (!s) {
             store.restore(saved);
             return s;
         }

@@ -9,6 +9,12 @@ namespace clusterdns {
 
 namespace {
 
+uint64_t hash_of(std::string_view text);
+
+uint64_t service_key(std::string_view ns, std::string_view name) {
+    return hash_of(fmt::format("{}/{}", ns, name));
+}
+
 uint64_t hash_of(std::string_view text) {
     uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a
     for (const char c : text) {
@@ -94,7 +100,8 @@ void WorkloadSink::upsert(Namespace ns) {
 
 void WorkloadSink::upsert(Service service) {
     const auto key = std::make_pair(service.ns, service.name);
-    if (service.selector && service.type != ServiceType::ExternalName) {
+    if (service.selector && service.type != ServiceType::ExternalName &&
+        have_endpoints_.count(service_key(service.ns, service.name)) == 0) {
         services_[key] = {*service.selector, service.ports};
     } else {
         services_.erase(key);
@@ -103,7 +110,9 @@ void WorkloadSink::upsert(Service service) {
 }
 
 void WorkloadSink::upsert(EndpointSet set) {
-    have_endpoints_.emplace(set.ns, set.service);
+    // Its Service needs nothing made: forget its selector now, not at the end of the load.
+    have_endpoints_.insert(service_key(set.ns, set.service));
+    services_.erase({set.ns, set.service});
     out_.upsert(std::move(set));
 }
 
@@ -201,7 +210,7 @@ Status WorkloadSink::synthesize() {
     // The endpoints of each Service that selects Pods and has none of its own: a slice per
     // address family, as the EndpointSlice controller makes them.
     for (const auto& [key, service] : services_) {
-        if (have_endpoints_.count(key) != 0) {
+        if (have_endpoints_.count(service_key(key.first, key.second)) != 0) {
             continue;
         }
         for (const bool v6 : {false, true}) {
