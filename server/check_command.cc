@@ -485,7 +485,9 @@ private:
 
     void check_policies() {
         for (const PolicyInfo& p : policies_) {
-            for (const auto& [field, match] : p.namespace_selectors) {
+            for (const auto& selector : p.namespace_selectors) {
+                const std::string& field = selector.first;
+                const LabelMap& match = selector.second;  // a lambda below uses it
                 static constexpr const char* kBuiltin[] = {"default", "kube-system",
                                                            "kube-public", "kube-node-lease"};
                 const bool any =

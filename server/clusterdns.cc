@@ -25,6 +25,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "zone/schema.h"
+#include "zone/external.h"
 #include "zone/listing.h"
 #include "zone/store.h"
 #include "zone/workloads.h"
@@ -298,17 +299,27 @@ public:
         const Store::Checkpoint saved = store.checkpoint();
         Store::Writer manifests = store.writer(Source::Manifests);
         Status s;
+        std::map<std::string, Exposed> exposed_now;
         {
             WorkloadSink workloads(manifests, pod_cidrs);  // gone before the heap is trimmed
             s = apply(workloads);
             if (s) {
                 s = workloads.synthesize();
+                exposed_now = workloads.exposed();
             }
         }
         if (!s) {
             store.restore(saved);
             fail(s.error());
         }
+        for (auto& [key, e] : exposed_now) {
+            if (e.hosts.empty() && e.service.empty()) {
+                exposed.erase(key);
+            } else {
+                exposed[key] = std::move(e);
+            }
+        }
+        update_external();
         if (frontend) {
             publish();
         }
@@ -325,6 +336,7 @@ public:
         NameSet listed[5];
         ListingSink listing(manifests, {&listed[0], &listed[1], &listed[2], &listed[3], &listed[4]});
         Status s;
+        std::map<std::string, Exposed> exposed_now;
         {
             WorkloadSink workloads(listing, pod_cidrs);  // gone before the heap is trimmed
             for (size_t i = 0; i < options.manifests.size() && s; ++i) {
@@ -332,12 +344,18 @@ public:
             }
             if (s) {
                 s = workloads.synthesize();
+                exposed_now = workloads.exposed();
             }
         }
         if (!s) {
             store.restore(saved);
             return s;
         }
+        std::erase_if(exposed_now, [](const auto& e) {
+            return e.second.hosts.empty() && e.second.service.empty();
+        });
+        exposed = std::move(exposed_now);
+        update_external();
         for (size_t kind = 0; kind < 5; ++kind) {
             listed[kind].seal();
             manifests.keep_only(static_cast<ObjectKind>(kind), listed[kind]);
@@ -347,6 +365,21 @@ public:
         }
         malloc_trim(0);
         return {};
+    }
+
+    // The external zones from what the manifests expose now. Caller holds `mutex`.
+    void update_external() {
+        SnapshotConfig config = store.config();
+        std::vector<IpAddress> fallback;
+        for (const std::string& text : options.external_addresses) {
+            if (const auto ip = parse_ip(text)) {  // checked with the options
+                fallback.push_back(*ip);
+            }
+        }
+        config.external = options.external_zones.empty()
+                              ? nullptr
+                              : build_external_zones(options.external_zones, exposed, fallback);
+        store.set_config(std::move(config));
     }
 
     bool ready() const { return serving.load() && !draining.load(); }
@@ -431,6 +464,7 @@ public:
 
     Options options;
     std::vector<IpPrefix> pod_cidrs;  // for the Pods of workloads read from manifests
+    std::map<std::string, Exposed> exposed;  // to external zones, by kind/ns/name
     std::mutex mutex;  // control side only; queries never take it
     Store store;
     std::vector<ListenAddress> listen;
@@ -475,6 +509,11 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
             fail(Error{fmt::format("--listen {}", address.error().message)});
         }
         impl_->listen.push_back(*address);
+    }
+    for (const std::string& text : o.external_addresses) {
+        if (!parse_ip(text)) {
+            fail(Error{fmt::format("external_addresses: {} is not an IP address", quoted(text))});
+        }
     }
     for (const std::string& text : o.pod_cidrs) {
         auto prefix = parse_prefix(text);

@@ -27,6 +27,11 @@ struct Options {
     // Where the Pods of workloads in manifests (Deployments, StatefulSets, ...) get addresses:
     // one per CIDR, deterministic (zone/workloads.h).
     std::vector<std::string> pod_cidrs = {"10.244.0.0/16"};
+    // External zones (CoreDNS's k8s_external, k8s_gateway): Ingress hosts and LoadBalancer
+    // Services of the manifests (<svc>.<ns>.<zone>) answer there with their published addresses,
+    // else with `external_addresses`.
+    std::vector<std::string> external_zones;
+    std::vector<std::string> external_addresses;
     std::vector<std::string> listen = {"0.0.0.0:53"};  // ADDR:PORT or [IPv6]:PORT; port 0: any
     std::string zone = "cluster.local";
     uint32_t ttl_seconds = 30;

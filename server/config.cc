@@ -136,6 +136,24 @@ const Setting kSettings[] = {
          return {};
      },
      &Options::pod_cidrs},
+    {"external_zones", "--external-zone", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (auto name = Name::from_text(v); !name || v.empty() || v == ".") {
+             return Error{fmt::format("{}: {} is not a domain name", what, quoted(v))};
+         }
+         o.external_zones.emplace_back(v);
+         return {};
+     },
+     &Options::external_zones},
+    {"external_addresses", "--external-address", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (!parse_ip(v)) {
+             return Error{fmt::format("{}: {} is not an IP address", what, quoted(v))};
+         }
+         o.external_addresses.emplace_back(v);
+         return {};
+     },
+     &Options::external_addresses},
     {"listen", "--listen", Kind::List,
      [](Options& o, std::string_view, std::string_view v) -> Status {
          o.listen.emplace_back(v);

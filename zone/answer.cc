@@ -1,5 +1,7 @@
 #include "zone/answer.h"
 
+#include "zone/external.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "zone/external.h"
 #include "zone/schema.h"
 
 namespace clusterdns {
@@ -862,6 +865,11 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
     AnswerWork unused;
     if (snapshot.config().node_local) {
         return AnswerStatus::NotOurs;
+    }
+    if (const auto& external = snapshot.config().external;
+        external && answer_external(*external, q, snapshot.config().ttl_seconds,
+                                    snapshot.config().serial, w)) {
+        return AnswerStatus::Answered;
     }
     if (q.qclass != static_cast<uint16_t>(RrClass::In) || q.qtype == RrType::Axfr ||
         q.qtype == RrType::Ixfr) {

@@ -251,6 +251,41 @@ std::string target_pod(const DocNode& endpoint, const std::string& path) {
     return get_string(ref, path + ".targetRef", "name");
 }
 
+// status.loadBalancer.ingress[].ip of a Service or an Ingress (entries with a hostname instead
+// are left out: an address record cannot carry them).
+std::vector<IpAddress> load_balancer_ips(const DocNode& doc) {
+    std::vector<IpAddress> out;
+    const DocNode& lb = get_map(get_map(doc, "", "status"), "status", "loadBalancer");
+    const DocNode& ingress = get_list(lb, "status.loadBalancer", "ingress");
+    for (size_t i = 0; i < ingress.items.size(); ++i) {
+        const std::string path = fmt::format("status.loadBalancer.ingress[{}]", i);
+        const std::string ip = get_string(ingress.items[i], path, "ip");
+        if (!ip.empty()) {
+            out.push_back(get_ip(*ingress.items[i].find("ip"), ip, path + ".ip"));
+        }
+    }
+    return out;
+}
+
+Ingress to_ingress(const DocNode& doc, const std::string& ns, const std::string& name) {
+    Ingress ingress{ns, name, {}, load_balancer_ips(doc)};
+    const DocNode& rules = get_list(get_map(doc, "", "spec"), "spec", "rules");
+    for (size_t i = 0; i < rules.items.size(); ++i) {
+        std::string host = get_string(rules.items[i], fmt::format("spec.rules[{}]", i), "host");
+        std::transform(host.begin(), host.end(), host.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        const std::string_view bare = std::string_view(host).starts_with("*.")
+                                          ? std::string_view(host).substr(2)
+                                          : std::string_view(host);
+        if (!host.empty()) {
+            check(rules.items[i],
+                  check_dns1123_subdomain(fmt::format("spec.rules[{}].host", i), bare));
+            ingress.hosts.push_back(std::move(host));
+        }
+    }
+    return ingress;
+}
+
 Service to_service(const DocNode& doc, const std::string& ns, const std::string& name) {
     Service service;
     service.ns = ns;
@@ -331,6 +366,16 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
     }
     if (LabelMap selector = get_labels(spec, "spec", "selector"); !selector.empty()) {
         service.selector = std::move(selector);
+    }
+    service.external_ips = load_balancer_ips(doc);
+    const DocNode& external = get_list(spec, "spec", "externalIPs");
+    for (size_t i = 0; i < external.items.size(); ++i) {
+        const std::string path = fmt::format("spec.externalIPs[{}]", i);
+        if (!external.items[i].is_scalar()) {
+            fail(external.items[i], fmt::format("{}: expected a string", path));
+        }
+        service.external_ips.push_back(
+            get_ip(external.items[i], std::string(external.items[i].text), path));
     }
     // The specification's "ready" (2.1) also counts the annotation that predates the field.
     const DocNode& annotations = get_map(get_map(doc, "", "metadata"), "metadata", "annotations");
@@ -733,6 +778,12 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
                     return s;
                 }
             }
+            return {};
+        }
+        if (!remove && id.kind == "Ingress" && api_version == "networking.k8s.io/v1") {
+            const DocNode& metadata = read_id(doc, id);
+            check(*metadata.find("name"), check_dns1123_subdomain("metadata.name", id.name));
+            cluster.upsert(to_ingress(doc, id.ns, id.name));
             return {};
         }
         if (!remove && is_workload(id.kind, api_version)) {

@@ -71,6 +71,18 @@ struct Service {
     std::vector<ServicePort> ports;
     bool publish_not_ready_addresses = false;
     std::optional<LabelMap> selector;  // spec.selector; none (or empty): no endpoints are made
+    // status.loadBalancer.ingress IPs (LoadBalancer) and spec.externalIPs: what an external zone
+    // answers for it (zone/external.h). Read from manifests; the store drops them.
+    std::vector<IpAddress> external_ips;
+};
+
+// An Ingress's hosts and the addresses its controller published (status.loadBalancer.ingress):
+// what an external zone answers for them.
+struct Ingress {
+    std::string ns;
+    std::string name;
+    std::vector<std::string> hosts;  // spec.rules[].host, lowercase
+    std::vector<IpAddress> addresses;
 };
 
 struct Endpoint {
@@ -166,6 +178,7 @@ public:
     // Workloads make endpoints only where they are read from manifests (zone/workloads.h);
     // everywhere else they are dropped.
     virtual void upsert(Workload) {}
+    virtual void upsert(Ingress) {}
     // Removes one object (a namespace by its name; `ns` is ignored then). For Endpoints, every
     // set made from its subsets. Returns whether there was one.
     virtual bool erase(ObjectKind kind, std::string_view ns, std::string_view name) = 0;
@@ -187,6 +200,7 @@ public:
     void upsert(EndpointSet set) override;
     void upsert(Pod pod) override;
     void upsert(Workload workload) override { store_.upsert(std::move(workload)); }
+    void upsert(Ingress ingress) override { store_.upsert(std::move(ingress)); }
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
     void keep_only(ObjectKind kind, const NameSet& listed) override;
 

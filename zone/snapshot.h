@@ -21,6 +21,8 @@
 
 namespace clusterdns {
 
+struct ExternalZones;
+
 // Views below live inside the record that holds their text and arrays, and find them by offsets
 // from themselves: smaller than pointers, and why a view is never copied, only pointed at.
 inline int32_t offset_from(const void* view, const void* target) noexcept {
@@ -219,6 +221,8 @@ struct SnapshotConfig {
     std::vector<std::string> namespaces;
     // A node-local cache: no zone of its own, every name is someone else's (forwarded).
     bool node_local = false;
+    // External zones (zone/external.h); null: none.
+    std::shared_ptr<const ExternalZones> external;
 };
 
 class Snapshot {

@@ -106,7 +106,19 @@ void WorkloadSink::upsert(Service service) {
     } else {
         services_.erase(key);
     }
+    // Only what exposes something is kept: a load of 100,000 ClusterIP Services keeps nothing.
+    const bool load_balancer = service.type == ServiceType::LoadBalancer;
+    if (load_balancer || !service.external_ips.empty()) {
+        exposed_[fmt::format("Service/{}/{}", service.ns, service.name)] = {
+            {}, fmt::format("{}.{}", service.name, service.ns), service.external_ips,
+            load_balancer};
+    }
     out_.upsert(std::move(service));
+}
+
+void WorkloadSink::upsert(Ingress ingress) {
+    exposed_[fmt::format("Ingress/{}/{}", ingress.ns, ingress.name)] = {
+        std::move(ingress.hosts), {}, std::move(ingress.addresses), false};
 }
 
 void WorkloadSink::upsert(EndpointSet set) {
@@ -128,6 +140,7 @@ void WorkloadSink::upsert(Workload workload) {
 bool WorkloadSink::erase(ObjectKind kind, std::string_view ns, std::string_view name) {
     if (kind == ObjectKind::Service) {
         services_.erase({std::string(ns), std::string(name)});
+        exposed_[fmt::format("Service/{}/{}", ns, name)] = {};  // gone: exposes nothing
     } else if (kind == ObjectKind::Pod) {
         pods_.erase({std::string(ns), std::string(name)});
     }

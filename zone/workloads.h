@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "server/codec/result.h"
+#include "zone/external.h"
 #include "zone/objects.h"
 
 namespace clusterdns {
@@ -39,6 +40,7 @@ public:
     void upsert(EndpointSet set) override;
     void upsert(Pod pod) override;
     void upsert(Workload workload) override;
+    void upsert(Ingress ingress) override;
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
     void keep_only(ObjectKind kind, const NameSet& listed) override;
 
@@ -48,6 +50,10 @@ public:
 
     // The name of the EndpointSlice made for a Service.
     static std::string slice_name(std::string_view service);
+
+    // What the load's Ingresses and LoadBalancer (or externalIPs) Services expose to an external
+    // zone, by "<kind>/<ns>/<name>"; a Service erased has an empty entry.
+    const std::map<std::string, Exposed>& exposed() const noexcept { return exposed_; }
 
 private:
     struct Selecting {
@@ -62,6 +68,7 @@ private:
     std::unordered_set<uint64_t> have_endpoints_;
     std::map<std::pair<std::string, std::string>, Pod> pods_;
     std::map<std::tuple<std::string, std::string, std::string>, Workload> workloads_;
+    std::map<std::string, Exposed> exposed_;
 };
 
 }  // namespace clusterdns

@@ -1,5 +1,6 @@
-// Fuzzes the manifest loader and the snapshot builder behind it: any text either loads into a
-// snapshot or is refused with an Error; nothing crashes, hangs or throws.
+// Fuzzes the manifest loader, the workloads' Pods and endpoints made from it, and the snapshot
+// builder behind them: any text either loads into a snapshot or is refused with an Error;
+// nothing crashes, hangs or throws.
 
 #include <cstddef>
 #include <cstdint>
@@ -7,15 +8,19 @@
 
 #include "plugins/manifests/manifests.h"
 #include "zone/snapshot_build.h"
+#include "zone/workloads.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    clusterdns::Cluster cluster;
+    using namespace clusterdns;
+    Cluster cluster;
+    // Small CIDRs: a Deployment of many replicas runs them out, as it may.
+    WorkloadSink workloads(cluster, {*parse_prefix("10.244.0.0/28"), *parse_prefix("fd00::/124")});
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    if (!clusterdns::load_manifest_text(text, "fuzz", cluster)) {
+    if (!load_manifest_text(text, "fuzz", workloads) || !workloads.synthesize()) {
         return 0;
     }
-    clusterdns::SnapshotConfig config;
-    config.origin = *clusterdns::Name::from_text("cluster.local");
-    (void)clusterdns::build_snapshot(cluster, std::move(config));
+    SnapshotConfig config;
+    config.origin = *Name::from_text("cluster.local");
+    (void)build_snapshot(cluster, std::move(config));
     return 0;
 }
