@@ -21,6 +21,7 @@
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
 #include "server/config.h"
+#include "server/explain_command.h"
 #include "server/frontend.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -407,18 +408,43 @@ public:
         };
         const HttpEndpoint endpoints[] = {
             {"health", options.health, ":8080",
-             {"/health", [] { return HttpResponse{.body = "OK"}; }}},
+             {"/health", [](const HttpRequest&) { return HttpResponse{.body = "OK"}; }}},
             {"ready", options.ready, ":8181",
              {"/ready",
-              [this] {
+              [this](const HttpRequest&) {
                   return ready() ? HttpResponse{.body = "OK"}
                                  : HttpResponse{.status = 503,
                                                 .body = draining ? "shutting down" : "starting"};
               }}},
             {"prometheus", options.metrics, ":9153",
-             {"/metrics", [this] {
+             {"/metrics",
+              [this](const HttpRequest&) {
                   return HttpResponse{.body = metrics_text(),
                                       .content_type = "text/plain; version=0.0.4; charset=utf-8"};
+              }}},
+            // `clusterdns explain` for the zone being served, beside the metrics.
+            {"explain", options.metrics, ":9153",
+             {"/debug/explain", [this](const HttpRequest& request) {
+                  const auto arg = [&](const char* key, const char* fallback) {
+                      const auto it = request.args.find(key);
+                      return it == request.args.end() ? std::string(fallback) : it->second;
+                  };
+                  const std::string name = arg("name", "");
+                  if (name.empty()) {
+                      return HttpResponse{.status = 400, .body = "give ?name=NAME[&type=A][&from=NS]\n"};
+                  }
+                  std::shared_ptr<const Snapshot> zone;
+                  {
+                      std::lock_guard lock(mutex);
+                      zone = current;
+                  }
+                  if (!zone) {
+                      return HttpResponse{.status = 503, .body = "no zone yet\n"};
+                  }
+                  std::string type = arg("type", "A");
+                  std::transform(type.begin(), type.end(), type.begin(),
+                                 [](unsigned char c) { return std::toupper(c); });
+                  return HttpResponse{.body = explain_text(*zone, name, type, arg("from", ""))};
               }}}};
         struct Group {
             std::string address;

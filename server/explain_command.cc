@@ -155,20 +155,20 @@ public:
     bool explain(const std::string& name, RrType type, const std::string& type_name) {
         const ZoneAnswer a = ask_zone(zone_, fqdn(name), type);
         if (!a.ours) {
-            fmt::print("{} {}: not in the served zones: forwarded to the upstreams (or REFUSED "
+            fmt::format_to(std::back_inserter(out_), "{} {}: not in the served zones: forwarded to the upstreams (or REFUSED "
                        "without any)\n",
                        fqdn(name), type_name);
             return false;
         }
-        fmt::print("{} {}: {}\n", fqdn(name), type_name, a.rcode);
+        fmt::format_to(std::back_inserter(out_), "{} {}: {}\n", fqdn(name), type_name, a.rcode);
         for (const ZoneRecord& r : a.answers) {
-            fmt::print("  {} {} {} {}\n", r.name, r.ttl, r.type, r.data);
+            fmt::format_to(std::back_inserter(out_), "  {} {} {} {}\n", r.name, r.ttl, r.type, r.data);
             if (const std::string why = provenance(r); !why.empty()) {
-                fmt::print("    {}\n", why);
+                fmt::format_to(std::back_inserter(out_), "    {}\n", why);
             }
         }
         if (a.answers.empty()) {
-            fmt::print("  why: {}\n", reason(name, a.rcode, type_name));
+            fmt::format_to(std::back_inserter(out_), "  why: {}\n", reason(name, a.rcode, type_name));
         }
         return !a.answers.empty();
     }
@@ -195,18 +195,18 @@ public:
                 tries.push_back(name + ".");
             }
         }
-        fmt::print("a Pod in {} (search {}; ndots:5) asks for {} {}:\n", ns,
+        fmt::format_to(std::back_inserter(out_), "a Pod in {} (search {}; ndots:5) asks for {} {}:\n", ns,
                    fmt::format("{} {} {}", search[0], search[1], search[2]), name, type_name);
         for (size_t i = 0; i < tries.size(); ++i) {
             const ZoneAnswer a = ask_zone(zone_, tries[i], type);
             if (!a.ours) {
-                fmt::print("  {}. {} -> forwarded to the upstreams\n", i + 1, tries[i]);
+                fmt::format_to(std::back_inserter(out_), "  {}. {} -> forwarded to the upstreams\n", i + 1, tries[i]);
                 return;
             }
-            fmt::print("  {}. {} -> {}{}\n", i + 1, tries[i], a.rcode,
+            fmt::format_to(std::back_inserter(out_), "  {}. {} -> {}{}\n", i + 1, tries[i], a.rcode,
                        a.answers.empty() ? "" : fmt::format(", {} records", a.answers.size()));
             if (!a.answers.empty()) {
-                fmt::print("  the resolver stops here: {} queries for one name{}\n", i + 1,
+                fmt::format_to(std::back_inserter(out_), "  the resolver stops here: {} queries for one name{}\n", i + 1,
                            i + 1 > 1 ? " (autopath: true answers the first)" : "");
                 return;
             }
@@ -371,9 +371,28 @@ private:
     const Snapshot& zone_;
     const Manifests& m_;
     std::string origin_;
+
+public:
+    std::string out_;  // what it has to say
 };
 
 }  // namespace
+
+std::string explain_text(const Snapshot& zone, const std::string& name,
+                         const std::string& type_name, const std::string& from_ns) {
+    const auto type = rr_type_of(type_name);
+    if (!type) {
+        return fmt::format("unknown type {}\n", quoted(type_name));
+    }
+    static const Manifests kNone;
+    Explainer explainer(zone, kNone);
+    if (!from_ns.empty()) {
+        explainer.walk(from_ns, name, *type, type_name);
+    } else {
+        explainer.explain(name, *type, type_name);
+    }
+    return explainer.out_;
+}
 
 int explain_command(int argc, const char* const* argv) {
     std::string name;
@@ -456,11 +475,14 @@ int explain_command(int argc, const char* const* argv) {
         Server server(options);
         const std::shared_ptr<const Snapshot> zone = snapshot_of(server);
         Explainer explainer(*zone, manifests);
+        int status = 0;
         if (!from_ns.empty()) {
             explainer.walk(from_ns, name, *type, type_name);
-            return 0;
+        } else {
+            status = explainer.explain(name, *type, type_name) ? 0 : 1;
         }
-        return explainer.explain(name, *type, type_name) ? 0 : 1;
+        fmt::print("{}", explainer.out_);
+        return status;
     } catch (const std::exception& e) {
         fmt::print(stderr, "[ERROR] clusterdns explain: {}\n", e.what());
         return 1;

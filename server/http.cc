@@ -99,7 +99,15 @@ struct HttpListener::Impl {
         } else {
             for (const HttpRoute& route : impl.routes) {
                 if (route.path == url) {
-                    response = route.handler();
+                    HttpRequest request;
+                    MHD_get_connection_values(
+                        connection, MHD_GET_ARGUMENT_KIND,
+                        [](void* into, MHD_ValueKind, const char* key, const char* value) {
+                            static_cast<HttpRequest*>(into)->args[key] = value ? value : "";
+                            return MHD_YES;
+                        },
+                        &request);
+                    response = route.handler(request);
                     break;
                 }
             }

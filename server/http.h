@@ -3,6 +3,7 @@
 // libmicrohttpd on a thread of its own per listener: a scrape never runs on a DNS worker.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,9 +20,13 @@ struct HttpResponse {
     std::string content_type = "text/plain; charset=utf-8";
 };
 
+struct HttpRequest {
+    std::map<std::string, std::string, std::less<>> args;  // the query string's
+};
+
 struct HttpRoute {
     std::string path;  // "/health"
-    std::function<HttpResponse()> handler;
+    std::function<HttpResponse(const HttpRequest&)> handler;
 };
 
 class HttpListener {

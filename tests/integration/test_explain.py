@@ -9,6 +9,8 @@ On the workloads of test_workloads.py (Deployments, a StatefulSet, Services, no 
 - `--from production/pod` walks a Pod's search path with ndots:5: an outside name is asked under
   the three search domains (NXDOMAIN) before it goes upstream; a short Service name answers at the
   first.
+- the running server answers the same at GET /debug/explain?name=&type=&from= on its metrics
+  listener (400 without a name).
 """
 
 import re
@@ -64,6 +66,23 @@ def scenario(t):
         p = explain(t, app, "api-service", "--from", "production/web-0")
         t.check("1. api-service.production.svc.cluster.local. -> NOERROR" in p.stdout,
                 f"a short name answers at the first: {p.stdout}")
+
+        at = f"127.0.0.1:{harness.free_port()}"
+        with t.server("--manifests", app, "--metrics", at):
+            def get(query):
+                r = subprocess.run(["curl", "-s", "-w", "\n%{http_code}",
+                                    f"http://{at}/debug/explain?{query}"],
+                                   capture_output=True, text=True)
+                body, _, code = r.stdout.rpartition("\n")
+                return int(code or 0), body
+            code, body = get("name=" + svc("api-servce"))
+            t.check(code == 200 and "did you mean api-service" in body, f"over HTTP: {body!r}")
+            code, body = get(f"name={headless}&type=a")
+            t.eq(sorted(re.findall(r" 30 A (\S+)\n", body)), sorted(addresses),
+                 "the same records over HTTP")
+            code, body = get("name=www.example.com&from=production")
+            t.check(body.count("NXDOMAIN") == 3 and "forwarded" in body, f"the walk: {body!r}")
+            t.eq(get("")[0], 400, "no name")
 
 
 if __name__ == "__main__":
