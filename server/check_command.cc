@@ -12,6 +12,7 @@
 
 #include "plugins/manifests/manifests.h"
 #include "server/codec/name.h"
+#include "server/json_text.h"
 #include "zone/convert.h"
 #include "zone/workloads.h"
 
@@ -566,21 +567,6 @@ private:
     std::vector<PolicyInfo> policies_;
     std::vector<Finding> findings_;
 };
-
-std::string json_string(std::string_view text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
 
 }  // namespace
 

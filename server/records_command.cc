@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "server/clusterdns.h"
+#include "server/json_text.h"
 #include "server/config.h"
 
 namespace clusterdns {
@@ -28,25 +29,6 @@ Prints every record the zone holds, exactly as the server answers it: a table (d
 --out DIR, one file per served zone (cluster.local.zone, in-addr.arpa.zone, ip6.arpa.zone) that an
 authoritative server such as knot loads and answers the same from.
 )";
-
-std::string json_string(std::string_view text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out + "\"";
-}
 
 void print_table(const std::vector<Server::Record>& records) {
     size_t name_width = 4;
