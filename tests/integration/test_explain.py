@@ -11,6 +11,8 @@ On the workloads of test_workloads.py (Deployments, a StatefulSet, Services, no 
   first.
 - the running server answers the same at GET /debug/explain?name=&type=&from= on its metrics
   listener (400 without a name).
+- with --kubeconfig (the fake API server) instead of manifests, the cluster's Service explains
+  by its ClusterIP, and a typo of it is found.
 """
 
 import re
@@ -21,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
+import kube  # noqa: E402
 from harness import svc  # noqa: E402
 from test_workloads import APP  # noqa: E402
 
@@ -83,6 +86,17 @@ def scenario(t):
             code, body = get("name=www.example.com&from=production")
             t.check(body.count("NXDOMAIN") == 3 and "forwarded" in body, f"the walk: {body!r}")
             t.eq(get("")[0], 400, "no name")
+
+    with kube.fake_api() as api:
+        api.apply([kube.service("web", "prod", cluster_ip="10.96.5.5")])
+        args = [str(t.binary), "explain", "--kubeconfig", str(api.kubeconfig)]
+        p = subprocess.run([*args, "web.prod.svc.cluster.local"], capture_output=True, text=True,
+                           timeout=60)
+        t.check(p.returncode == 0 and "10.96.5.5" in p.stdout and "its ClusterIP" in p.stdout,
+                f"explain over the API: {p.stdout!r} {p.stderr!r}")
+        p = subprocess.run([*args, "wbe.prod.svc.cluster.local"], capture_output=True, text=True,
+                           timeout=60)
+        t.check(p.returncode == 1 and "did you mean web" in p.stdout, f"a typo: {p.stdout!r}")
 
 
 if __name__ == "__main__":
