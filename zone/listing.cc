@@ -245,6 +245,13 @@ std::vector<ZoneRecord> list_records(const Snapshot& snapshot) {
             ptr(e->address);
         }
     });
+    // The Pods the zone knows (a-b-c-d.<ns>.pod); with `pods: insecure` any such name answers,
+    // and these are the ones that are Pods.
+    snapshot.for_each_pod_address([&](std::string_view ns, const IpAddress& ip) {
+        const std::string name =
+            fmt::format("{}.{}.{}.{}", dashed_address(ip), ns, kPodsLabel, origin);
+        lister.ask(name, ip.v6 ? RrType::Aaaa : RrType::A, origin);
+    });
     return lister.take();
 }
 

@@ -75,6 +75,15 @@ void Snapshot::for_each_service(const std::function<void(const ServiceView&)>& v
     });
 }
 
+void Snapshot::for_each_pod_address(
+    const std::function<void(std::string_view ns, const IpAddress&)>& visit) const {
+    impl_->maps.pod_addresses.for_each([&](const PodAddressRecord& r) {
+        if (exposes(r.ns)) {
+            visit(r.ns, r.address);
+        }
+    });
+}
+
 PtrTargets Snapshot::ptr_targets(const IpAddress& address) const noexcept {
     PtrTargets out;
     bool service_found = false;  // a ClusterIP names only its Services

@@ -255,6 +255,9 @@ public:
 
     // Visits every Service of an exposed namespace, in no particular order (cold path).
     void for_each_service(const std::function<void(const ServiceView&)>& visit) const;
+    // Visits the address of every Pod of an exposed namespace (cold path).
+    void for_each_pod_address(
+        const std::function<void(std::string_view ns, const IpAddress&)>& visit) const;
 
     // Counts for the start-up summary and the benchmarks.
     size_t service_count() const noexcept;
