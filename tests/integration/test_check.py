@@ -15,7 +15,9 @@ Planted, each found with file, kind, namespace, name and field, and a fix:
   namespaceSelector `name: kube-system` that matches no namespace (warning, naming
   kubernetes.io/metadata.name).
 Errors exit 1, warnings exit 0 (1 with --strict); `-o json` carries every field. The same
-objects written right pass with exit 0, --strict too.
+objects written right pass with exit 0, --strict too, and resolve as the cluster would:
+api-service and admin-service their ClusterIPs, the headless postgres its two StatefulSet Pods
+(postgres-0.postgres and postgres-1.postgres), db-service its CNAME.
 """
 
 import json
@@ -284,6 +286,17 @@ def scenario(t):
         p = check(t, fixed, "-o", "json")
         t.eq((p.returncode, json.loads(p.stdout or "null")), (0, []), "the fixed objects pass")
         t.eq(check(t, fixed, "--strict").returncode, 0, "--strict too")
+        with t.server("--manifests", fixed) as srv:
+            for name, ip in (("api-service", "10.96.10.100"), ("admin-service", "10.96.10.102")):
+                t.expect(srv.dig(harness.svc(name)), answer=[(harness.svc(name), "A", ip)])
+            pg = harness.svc("postgres")
+            pods = sorted(rr.rdata for rr in srv.dig(pg).answer)
+            t.eq(len(pods), 2, f"the StatefulSet's Pods behind postgres: {pods}")
+            for i in range(2):
+                t.eq(len(srv.dig(f"postgres-{i}.{pg}").answer), 1, f"postgres-{i}.postgres")
+            db = harness.svc("db-service")
+            t.expect(srv.dig(db, "CNAME"),
+                     answer=[(db, "CNAME", "rds-endpoint.ap-southeast-1.rds.amazonaws.com.")])
 
         warned = Path(d) / "warned.yaml"
         warned.write_text(FIXED + "\n---\napiVersion: v1\nkind: Service\nmetadata: "
