@@ -646,7 +646,7 @@ def faults(t, fake):
     wb = fake.watch(f"{base}?watch=true&allowWatchBookmarks=true&resourceVersion={fake.rv()}")
     fake.wait_watches("/faults/")
     fake.fault(fault="bookmark")
-    t.check(wb.wait(lambda s: any(e["type"] == "BOOKMARK" for e in s.events()), timeout=3),
+    t.check(wb.wait(lambda s: any(e["type"] == "BOOKMARK" for e in s.events()), timeout=10),
             "faults: a BOOKMARK on command")
     wb.close()
 
