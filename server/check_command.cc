@@ -642,12 +642,27 @@ int check_command(int argc, const char* const* argv) {
         }
         fmt::print("{}]\n", findings.empty() ? "" : "\n");
     } else {
+        // An aligned table of where each finding is; its message and fix below it, indented.
         const bool colour = isatty(STDOUT_FILENO) != 0;
+        const auto object = [](const Finding& f) {
+            return fmt::format("{} {}/{}", f.kind, f.ns, f.name);
+        };
+        size_t object_width = 6;
+        size_t field_width = 5;
+        for (const Finding& f : findings) {
+            object_width = std::max(object_width, object(f).size());
+            field_width = std::max(field_width, f.field.size());
+        }
+        if (!findings.empty()) {
+            fmt::print("{}{:<9}{:<{}}  {:<{}}  {}{}\n", colour ? "\033[1m" : "", "SEVERITY",
+                       "OBJECT", object_width, "FIELD", field_width, "FILE",
+                       colour ? "\033[0m" : "");
+        }
         for (const Finding& f : findings) {
             const char* on = !colour ? "" : f.severity == "error" ? "\033[31m" : "\033[33m";
-            fmt::print("{}{}{}: {}: {} {}/{}{}: {}\n    fix: {}\n", on, f.severity,
-                       colour ? "\033[0m" : "", f.file, f.kind, f.ns, f.name,
-                       f.field.empty() ? "" : " " + f.field, f.message, f.fix);
+            fmt::print("{}{:<9}{}{:<{}}  {:<{}}  {}\n         {}\n         fix: {}\n", on,
+                       f.severity, colour ? "\033[0m" : "", object(f), object_width, f.field,
+                       field_width, f.file, f.message, f.fix);
         }
         fmt::print("{} error{}, {} warning{}\n", errors, errors == 1 ? "" : "s", warnings,
                    warnings == 1 ? "" : "s");
