@@ -62,8 +62,17 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
 
 The config file is re-read when it changes (or on SIGHUP), and so are the manifests.
 
+  --pod-cidr CIDR             addresses of the Pods workloads in manifests make (repeatable)
+  --external-zone ZONE        answer Ingress hosts and LoadBalancer Services there (repeatable)
+  --external-address ADDR     what those answer when the manifests publish no address
+
 Once the zone is loaded and the sockets are bound, prints one line to standard output:
   clusterdns: listening on ADDR:PORT [ADDR:PORT ...]
+
+Commands that read the manifests as the server does (each has --help):
+  clusterdns records --manifests PATH [-o table|json|zone] [--out DIR]
+  clusterdns check --manifests PATH [-o table|json] [--strict]
+  clusterdns explain NAME --manifests PATH [--type A] [--from NAMESPACE/POD]
 )";
 
 namespace {
