@@ -186,6 +186,18 @@ Result<Forwarding> forwarding_of(const Options& o, const std::vector<ListenAddre
                       .query_log = o.query_log};
 }
 
+// The host's search domains for autopath, as names (checked with the options).
+std::vector<Name> search_domains(const std::vector<std::string>& texts) {
+    std::vector<Name> out;
+    for (const std::string& text : texts) {
+        if (auto name = Name::from_text(text)) {
+            name->to_lower();
+            out.push_back(*name);
+        }
+    }
+    return out;
+}
+
 SnapshotConfig::Pods pods_mode(Options::Pods pods) {
     using Pods = SnapshotConfig::Pods;
     return pods == Options::Pods::Verified   ? Pods::Verified
@@ -526,6 +538,7 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
                              .ttl_seconds = o.ttl_seconds,
                              .endpoint_pod_names = o.endpoint_pod_names,
                              .autopath = o.autopath,
+                             .autopath_search = search_domains(o.autopath_search),
                              .pods = pods_mode(o.pods),
                              .namespaces = o.namespaces,
                              .node_local = o.node_local});
@@ -729,6 +742,7 @@ void Server::reload(const Options& next) {
     config.ttl_seconds = next.ttl_seconds;
     config.endpoint_pod_names = next.endpoint_pod_names;
     config.autopath = next.autopath;
+    config.autopath_search = search_domains(next.autopath_search);
     config.pods = pods_mode(next.pods);
     impl_->store.set_config(std::move(config));
     if (Status s = impl_->reread_manifests(); !s) {
@@ -737,6 +751,7 @@ void Server::reload(const Options& next) {
         restored.ttl_seconds = previous.ttl_seconds;
         restored.endpoint_pod_names = previous.endpoint_pod_names;
         restored.autopath = previous.autopath;
+        restored.autopath_search = search_domains(previous.autopath_search);
         restored.pods = pods_mode(previous.pods);
         impl_->store.set_config(std::move(restored));
         fail(s.error());

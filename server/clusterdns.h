@@ -67,6 +67,10 @@ struct Options {
     // Server-side search path for Pods (plugins/autopath): Pods are watched too, for their
     // addresses.
     bool autopath = false;
+    // The host's search domains autopath tries after the cluster's, in order, before the name
+    // as it is (CoreDNS takes them from its resolv.conf; here they are given). Each is asked
+    // upstream; NXDOMAIN goes on to the next.
+    std::vector<std::string> autopath_search;
     unsigned startup_timeout_seconds = 5;    // serve without the first full sync after this
     unsigned api_watch_timeout_seconds = 0;  // 0: 5-10 minutes, as client-go (tests: shorter)
 

@@ -297,6 +297,15 @@ const Setting kSettings[] = {
      [](Options& o, std::string_view what, std::string_view v) {
          return set_bool(o.autopath, what, v);
      }},
+    {"autopath_search", "--autopath-search", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (auto name = Name::from_text(v); !name || v.empty() || v == ".") {
+             return Error{fmt::format("{}: {} is not a domain name", what, quoted(v))};
+         }
+         o.autopath_search.emplace_back(v);
+         return {};
+     },
+     &Options::autopath_search},
     {"startup_timeout", "--startup-timeout", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.startup_timeout_seconds, what, v, 0, 3600);

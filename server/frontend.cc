@@ -132,6 +132,7 @@ struct PendingForward {
     bool background = false;        // a prefetch: nobody waits for it
     uint64_t received_ns = 0;       // when the client's query arrived (uv_hrtime)
     uint16_t qtype = 0;
+    size_t step = 0;                // a search path walk: which outside name `upstream` asks
 
     const IpAddress* client_address() const noexcept { return has_client ? &client : nullptr; }
     // What went to the upstreams: the client's query, or a chase's own.
@@ -654,6 +655,16 @@ void on_tcp_connection(uv_stream_t* server, int status) noexcept {
 
 // --- Forwarding ------------------------------------------------------------------------------
 
+// The channel a name goes to: its stub domain's (the most labels first), else the upstreams'.
+UpstreamChannel* channel_for(Worker& w, WireName name) noexcept {
+    for (const Worker::Stub& stub : w.stubs) {
+        if (name_in_zone(name, stub.domain.wire())) {
+            return stub.channel.get();
+        }
+    }
+    return w.upstream.get();
+}
+
 void on_forward_deadline(uv_timer_t* timer) noexcept;
 void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
                      std::string_view why = {}) noexcept;
@@ -701,7 +712,7 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
         return p.upstream.empty()
                    ? forwarded_response(p.query, response, out, transport)
                    : chased_response(w.zone.get(), p.query, p.client_address(), response, out,
-                                     transport);
+                                     transport, p.step);
     };
     // No upstream answered: an expired answer kept for serve-stale, if there is one.
     Responder by = response.empty() ? Responder::Server : Responder::Forward;
@@ -765,6 +776,24 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
             w.stats.cache_evictions.add(w.cache->evictions() - evicted);
         }
     }
+    // A search path walk goes on past an NXDOMAIN to its next outside name, if there is one.
+    if (!p->answered && !w.stopping && !p->upstream.empty() && response.size() > 3 &&
+        (response[3] & 0x0F) == static_cast<uint8_t>(Rcode::NxDomain)) {
+        uint8_t next[kMaxNameWire + 32];
+        const size_t size =
+            chase_query(w.zone.get(), p->query, p->client_address(), next, p->step + 1);
+        Query asked;
+        if (size != 0 && parse_query({next, size}, asked) == ParseStatus::Ok) {
+            if (UpstreamChannel* channel = channel_for(w, asked.qname_lower.wire())) {
+                ++p->step;
+                p->upstream.assign(next, next + size);
+                p->in_flight = true;
+                ++w.forwarding;
+                channel->forward(p->sent(), on_forwarded, p);
+                return;
+            }
+        }
+    }
     if (!p->answered) {
         p->answered = true;
         reply_forwarded(*p, response,
@@ -794,23 +823,50 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
                        .by = by,
                        .qtype = static_cast<uint16_t>(parsed.qtype)};
     };
-    // A chase asks for the ExternalName's target, and answers the client with the zone's CNAME
-    // chain followed by what came back.
+    // A chase asks for the ExternalName's target (or a search path's outside name), and answers
+    // the client with the zone's CNAME chain followed by what came back.
     uint8_t chase_packet[kMaxNameWire + 32];
     std::span<const uint8_t> upstream_query = packet;
+    size_t step = 0;
+    Query chased;
+    bool ok = true;
     if (chase) {
-        const size_t size = chase_query(w.zone.get(), packet, client.address, chase_packet);
+        size_t size = chase_query(w.zone.get(), packet, client.address, chase_packet);
         if (size == 0) {
             return answer(chased_response(w.zone.get(), packet, client.address, {}, out,
                                           client.transport),
                           Responder::Kubernetes);
         }
-        upstream_query = {chase_packet, size};
+        // The outside names the cache knows to be NXDOMAIN are passed over, as the upstreams'
+        // answers would have them passed over.
+        while (true) {
+            upstream_query = {chase_packet, size};
+            ok = parse_query(upstream_query, chased) == ParseStatus::Ok;
+            if (!ok || client.background) {
+                break;
+            }
+            const size_t cached = w.cache->lookup(chased, uv_now(&w.loop), w.upstream_answer,
+                                                  kMaxMessageSize);
+            if (cached == 0) {
+                w.stats.cache_misses.add();
+                break;
+            }
+            const std::span<const uint8_t> hit(w.upstream_answer, cached);
+            w.stats.cache_hits[is_denial(hit)].add();
+            if ((hit[3] & 0x0F) == static_cast<uint8_t>(Rcode::NxDomain)) {
+                if (const size_t next = chase_query(w.zone.get(), packet, client.address,
+                                                    chase_packet, step + 1)) {
+                    ++step;
+                    size = next;
+                    continue;
+                }
+            }
+            return answer(chased_response(w.zone.get(), packet, client.address, hit, out,
+                                          client.transport, step),
+                          Responder::Cache);
+        }
     }
-    // A cache hit is answered here, without allocating. A chase asks another question: parsed
-    // from the query built for it.
-    Query chased;
-    const bool ok = !chase || parse_query(upstream_query, chased) == ParseStatus::Ok;
+    // A cache hit is answered here, without allocating.
     const Query& q = chase ? chased : parsed;
     if (ok && !client.background) {
         if (!chase) {
@@ -825,26 +881,14 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
                 }
                 return answer(size, Responder::Cache);
             }
-        } else if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), w.upstream_answer,
-                                                       kMaxMessageSize)) {
-            w.stats.cache_hits[is_denial({w.upstream_answer, size})].add();
-            return answer(chased_response(w.zone.get(), packet, client.address,
-                                          {w.upstream_answer, size}, out, client.transport),
-                          Responder::Cache);
+            w.stats.cache_misses.add();
         }
-        w.stats.cache_misses.add();
     }
     if (w.owner->probing.load(std::memory_order_relaxed) &&
         name_equal(q.qname_lower.wire(), w.owner->loop_probe.wire())) {
         w.owner->loop_probe_seen.fetch_add(1, std::memory_order_relaxed);
     }
-    UpstreamChannel* channel = w.upstream.get();
-    for (const Worker::Stub& stub : w.stubs) {
-        if (name_in_zone(q.qname_lower.wire(), stub.domain.wire())) {
-            channel = stub.channel.get();
-            break;
-        }
-    }
+    UpstreamChannel* channel = channel_for(w, q.qname_lower.wire());
     if (w.forwarding >= w.max_forwarding || channel == nullptr) {
         if (client.background) {
             return {};
@@ -873,6 +917,7 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
         p->upstream.assign(upstream_query.begin(), upstream_query.end());
     }
     p->received_ns = client.received_ns;
+    p->step = step;
     p->qtype = static_cast<uint16_t>(parsed.qtype);
     p->deadline = uv_now(&w.loop) + w.forward_deadline_ms;
     PendingForward* raw = p.release();

@@ -126,7 +126,7 @@ void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
 }  // namespace
 
 size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
-                   const IpAddress* client, std::span<uint8_t> out) noexcept {
+                   const IpAddress* client, std::span<uint8_t> out, size_t step) noexcept {
     Query q;
     if (snapshot == nullptr || parse_query(query, q) != ParseStatus::Ok) {
         return 0;
@@ -135,9 +135,9 @@ size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
     ResponseWriter w(scratch, sizeof scratch);
     w.begin(q);
     Name target;
-    if (answer_with_search_path(*snapshot, q, client, w, true, &target) !=
+    if (answer_with_search_path(*snapshot, q, client, w, true, &target, step) !=
         AnswerStatus::External) {
-        return 0;  // the zone changed meanwhile
+        return 0;  // no such step, or the zone changed meanwhile
     }
     WireWriter out_writer(out);
     const uint8_t header[] = {0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};  // RD, QD 1, AR 1
@@ -154,7 +154,7 @@ size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
 
 size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
                        const IpAddress* client, std::span<const uint8_t> upstream,
-                       std::span<uint8_t> out, Transport transport) noexcept {
+                       std::span<uint8_t> out, Transport transport, size_t step) noexcept {
     Query q;
     if (snapshot == nullptr || parse_query(query, q) != ParseStatus::Ok) {
         return 0;
@@ -162,7 +162,7 @@ size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
     ResponseWriter w(out, response_limit(q, transport));
     w.begin(q);
     Name target;
-    if (answer_with_search_path(*snapshot, q, client, w, true, &target) ==
+    if (answer_with_search_path(*snapshot, q, client, w, true, &target, step) ==
             AnswerStatus::External &&
         well_formed_response(upstream) && !w.truncated()) {
         const auto rcode = static_cast<Rcode>(upstream[3] & 0x0F);

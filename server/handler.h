@@ -52,16 +52,18 @@ size_t response_limit(const Query& q, Transport transport) noexcept;
 size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_t> response,
                           std::span<uint8_t> out, Transport transport) noexcept;
 
-// Chase: the query for the records of the name an ExternalName's CNAME chain leaves our zones
-// at (the client's type, RD, EDNS with its DO bit), written to `out`; returns its size.
+// Chase: the query for the records of the name an ExternalName's CNAME chain (or the search path
+// walk, at its `step`th outside name) leaves our zones at (the client's type, RD, EDNS with its
+// DO bit), written to `out`; returns its size, 0 when there is no such step.
 size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
-                   const IpAddress* client, std::span<uint8_t> out) noexcept;
+                   const IpAddress* client, std::span<uint8_t> out, size_t step = 0) noexcept;
 
 // Chase: the client's answer, the CNAME chain from the zone followed by the answer records of
-// `upstream` (the response to chase_query's query; empty if none came), with its RCODE.
+// `upstream` (the response to chase_query's query for `step`; empty if none came), with its
+// RCODE.
 size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
                        const IpAddress* client, std::span<const uint8_t> upstream,
-                       std::span<uint8_t> out, Transport transport) noexcept;
+                       std::span<uint8_t> out, Transport transport, size_t step = 0) noexcept;
 
 // An empty response to `query` with `rcode` (REFUSED when too many queries are forwarded).
 size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uint8_t> out,

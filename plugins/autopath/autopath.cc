@@ -58,19 +58,23 @@ bool has_answer(const Snapshot& snapshot, const Query& q, const Name& name) noex
 
 AnswerStatus answer_with_search_path(const Snapshot& snapshot, const Query& q,
                                      const IpAddress* client, ResponseWriter& w,
-                                     bool reverse_fallthrough, Name* external_target) noexcept {
+                                     bool reverse_fallthrough, Name* external_target,
+                                     size_t step) noexcept {
     const SnapshotConfig& config = snapshot.config();
+    // Steps past the first are the walk's outside names only: an ExternalName's target (or a
+    // name answered in the cluster's domains) has one.
+    Name* const first_target = step == 0 ? external_target : nullptr;
     WireName base;
     std::string_view ns;
     if (!config.autopath || client == nullptr || q.qclass != 1 ||
         !first_expansion(q, config, base, ns) || !snapshot.has_pod(ns, *client) ||
         has_answer(snapshot, q, q.qname_lower)) {
-        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, external_target);
+        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, first_target);
     }
     // The rest of a pod's search path: svc.<zone>, then <zone>, then the name as it is.
     Name svc_zone = config.origin;
     if (!svc_zone.prepend(kServicesLabel)) {
-        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, external_target);
+        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, first_target);
     }
     const WireName suffixes[] = {svc_zone.wire(), config.origin.wire()};
     for (const WireName suffix : suffixes) {
@@ -81,17 +85,22 @@ AnswerStatus answer_with_search_path(const Snapshot& snapshot, const Query& q,
             next.qname_lower = candidate;
             w.add(Section::Answer, q.qname_lower.wire(), RrType::Cname, config.ttl_seconds,
                   candidate.wire());
-            return answer_query(snapshot, next, w, nullptr, false, external_target);
+            return answer_query(snapshot, next, w, nullptr, false, first_target);
         }
     }
-    Name bare;
+    // Past the cluster's domains: the host's own search domains (autopath_search), then the
+    // name as it is, each asked upstream in turn (`step`) until one is not NXDOMAIN.
+    Name target;
     const uint8_t root[] = {0};
-    if (external_target == nullptr || !join_names(base, root, bare)) {
-        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, external_target);
+    const auto& host = config.autopath_search;
+    const WireName suffix = step < host.size() ? host[step].wire() : WireName(root, 1);
+    if (external_target == nullptr || step > host.size() || !join_names(base, suffix, target)) {
+        return answer_query(snapshot, q, w, nullptr, reverse_fallthrough, first_target);
     }
     w.set_authoritative(true);
-    w.add(Section::Answer, q.qname_lower.wire(), RrType::Cname, config.ttl_seconds, bare.wire());
-    *external_target = bare;
+    w.add(Section::Answer, q.qname_lower.wire(), RrType::Cname, config.ttl_seconds,
+          target.wire());
+    *external_target = target;
     return AnswerStatus::External;
 }
 

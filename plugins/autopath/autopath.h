@@ -15,11 +15,14 @@
 namespace clusterdns {
 
 // Answers `q` as answer_query does, walking the search path when `client` (may be null) is a pod
-// of the namespace `q` names. A walk that leaves the cluster domains writes the CNAME to the bare
-// name and returns External with it in `external_target` (the caller resolves it), or, without
-// `external_target`, answers NXDOMAIN as the zone would have.
+// of the namespace `q` names. A walk that leaves the cluster domains writes the CNAME to its
+// `step`th outside candidate (the host's search domains of SnapshotConfig::autopath_search in
+// order, then the bare name) and returns External with it in `external_target`: the caller
+// resolves it, and on NXDOMAIN asks again with the next step. Past the last step, or without
+// `external_target`, it answers as the zone would have.
 AnswerStatus answer_with_search_path(const Snapshot& snapshot, const Query& q,
                                      const IpAddress* client, ResponseWriter& w,
-                                     bool reverse_fallthrough, Name* external_target) noexcept;
+                                     bool reverse_fallthrough, Name* external_target,
+                                     size_t step = 0) noexcept;
 
 }  // namespace clusterdns

@@ -12,6 +12,10 @@ production). Upstream: unbound on loopback serving example.test. Over UDP and TC
   (staging is not its namespace), get NXDOMAIN, before and after the pod asked the same names:
   the pod's answer never reaches anyone else through the cache;
 - without --autopath the pod gets NXDOMAIN too.
+- with the host's search domains (--autopath-search corp.test, as a node's resolv.conf would
+  have them): the pod's api.production.svc... becomes a CNAME to api.corp.test (the upstream has
+  it) with its A; www.example.test.production.svc... goes past corp.test (NXDOMAIN there) to
+  www.example.test, as the pod's resolver would have; the second time from the cache alike.
 """
 
 import sys
@@ -70,6 +74,20 @@ def scenario(t):
         with t.server("--manifests", EXAMPLES, "--manifests", manifests, "--upstream",
                       "none") as srv:
             t.nxdomain(srv.dig(CACHE_EXPANDED, extra=["-b", POD]))
+
+        api = "api.production.svc.cluster.local."
+        corp = Unbound(extra_zones=["corp.test"], extra_data=["api.corp.test. 300 IN A 192.0.2.99"])
+        with corp as unbound, t.server("--manifests", EXAMPLES, "--manifests", manifests,
+                                     "--upstream", unbound.address, "--autopath", "true",
+                                     "--autopath-search", "corp.test", "--workers", "1") as srv:
+            for tcp in (False, True, False):  # the third: every step from the cache
+                pod = ["-b", POD]
+                t.expect(srv.dig(api, tcp=tcp, extra=pod),
+                         answer=[(api, "CNAME", "api.corp.test."),
+                                 ("api.corp.test.", "A", "192.0.2.99")])
+                t.expect(srv.dig(WWW_EXPANDED, tcp=tcp, extra=pod),
+                         answer=[(WWW_EXPANDED, "CNAME", WWW), (WWW, "A", "192.0.2.10")])
+            t.nxdomain(srv.dig(api))  # not a pod: as ever
 
 
 if __name__ == "__main__":

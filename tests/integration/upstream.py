@@ -19,12 +19,13 @@ BIG_TXT = ["x" * 50 + f"{i:02d}" for i in range(24)]
 class Unbound:
     """unbound -d on HOST:PORT; `with` starts it and stops it."""
 
-    def __init__(self, host="127.0.0.1", port=None, ttl=300, extra_data=()):
+    def __init__(self, host="127.0.0.1", port=None, ttl=300, extra_data=(), extra_zones=()):
         self.host = host
         self.fixed_port = port is not None
         self.port = port or free_port(host)
         self.ttl = ttl
         self.extra_data = list(extra_data)  # more local-data lines ("name TTL IN A addr")
+        self.extra_zones = list(extra_zones)  # more zones it answers (NXDOMAIN for the rest)
         self.proc = None
         self.dir = None
 
@@ -51,6 +52,7 @@ class Unbound:
                  '  local-zone: "." refuse',
                  '  local-zone: "example.test." static',
                  '  local-zone: "2.0.192.in-addr.arpa." static']
+        lines += [f'  local-zone: "{zone}." static' for zone in self.extra_zones]
         lines += [f"  local-data: {d}" for d in data]
         lines += ['  local-data-ptr: "192.0.2.10 www.example.test."',
                   "remote-control:", "  control-enable: no"]
