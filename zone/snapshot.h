@@ -213,6 +213,8 @@ struct SnapshotConfig {
     bool endpoint_pod_names = false;
     // Server-side search path for clients that are Pods (plugins/autopath).
     bool autopath = false;
+    // The host's search domains autopath tries after the cluster's (lowercase); empty: none.
+    std::vector<Name> autopath_search;
     // a-b-c-d.<ns>.pod.<zone>, as CoreDNS's `pods`: Disabled answers NXDOMAIN, Insecure the address
     // the name spells, Verified only if a Pod of that namespace has that address.
     enum class Pods : uint8_t { Disabled, Insecure, Verified };
