@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "plugins/metrics/exposition.h"
+#include "server/codec/types.h"
 #include "server/clusterdns.h"
 
 #ifndef CLUSTERDNS_REVISION
@@ -122,7 +123,7 @@ void dns_metrics(Exposition& e, const MetricsSources& in) {
             if (n != 0) {
                 e.sample("coredns_dns_responses_total",
                          labels({{"server", server}, {"zone", "."}, {"view", ""},
-                                 {"rcode", rcode_name(rcode)},
+                                 {"rcode", rcode_name(static_cast<uint8_t>(rcode))},
                                  {"plugin", responder_name(static_cast<Responder>(by))}}),
                          static_cast<double>(n));
             }
@@ -241,7 +242,7 @@ void forward_metrics(Exposition& e, const MetricsSources& in) {
         for (size_t rcode = 0; rcode < kRcodes; ++rcode) {
             if (u.responses[rcode] != 0) {
                 e.sample("coredns_forward_responses_total",
-                         labels({{"rcode", rcode_name(rcode)}, {"to", to}}),
+                         labels({{"rcode", rcode_name(static_cast<uint8_t>(rcode))}, {"to", to}}),
                          static_cast<double>(u.responses[rcode]));
             }
         }
@@ -256,9 +257,9 @@ void forward_metrics(Exposition& e, const MetricsSources& in) {
                     continue;
                 }
                 const std::string l =
-                    proxy ? labels({{"proxy_name", "forward"}, {"rcode", rcode_name(rcode)},
+                    proxy ? labels({{"proxy_name", "forward"}, {"rcode", rcode_name(static_cast<uint8_t>(rcode))},
                                     {"to", to}})
-                          : labels({{"rcode", rcode_name(rcode)}, {"to", to}});
+                          : labels({{"rcode", rcode_name(static_cast<uint8_t>(rcode))}, {"to", to}});
                 write(e, name, l, kTimeBucketsNs, u.duration[rcode], kNs);
             }
         }

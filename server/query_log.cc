@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "plugins/metrics/query_stats.h"
 #include "server/codec/message.h"
+#include "server/codec/types.h"
 
 namespace clusterdns {
 
@@ -22,12 +22,11 @@ void write_line(const Line& line) noexcept {
     [[maybe_unused]] const ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
 }
 
-// "A", or "TYPE99" for types without a series of their own.
+// "A", or "TYPE99" for a type without a mnemonic (RFC 3597).
 template <class Out>
 Out type_text(Out out, uint16_t type) {
-    const size_t slot = type_slot(type);
-    return slot + 1 < kQueryTypes ? fmt::format_to(out, "{}", type_slot_name(slot))
-                                  : fmt::format_to(out, "TYPE{}", type);
+    const std::string_view name = rr_type_name(type);
+    return name.empty() ? fmt::format_to(out, "TYPE{}", type) : fmt::format_to(out, "{}", name);
 }
 
 template <class Out>
@@ -107,7 +106,7 @@ void log_query(const sockaddr* peer, std::span<const uint8_t> query,
     out = name_text(out, q);
     out = fmt::format_to(out, " {} {} {} {}\" {} ", tcp ? "tcp" : "udp", query.size(),
                          q.dnssec_ok, tcp ? 65535 : q.udp_payload_size,
-                         rcode_name(response.size() > 3 ? response[3] & 0x0F : 2));
+                         rcode_name(static_cast<uint8_t>(response.size() > 3 ? response[3] & 0x0F : 2)));
     // Header flags in CoreDNS's order.
     const uint16_t flags = response.size() > 3 ? static_cast<uint16_t>(response[2] << 8 | response[3]) : 0;
     const std::pair<uint16_t, const char*> names[] = {{0x8000, "qr"}, {0x0400, "aa"},

@@ -17,19 +17,10 @@ namespace clusterdns {
 
 namespace {
 
+// "A", or "TYPE99" for a type without a mnemonic (RFC 3597).
 std::string type_text(RrType type) {
-    switch (type) {
-        case RrType::A: return "A";
-        case RrType::Ns: return "NS";
-        case RrType::Cname: return "CNAME";
-        case RrType::Soa: return "SOA";
-        case RrType::Ptr: return "PTR";
-        case RrType::Txt: return "TXT";
-        case RrType::Aaaa: return "AAAA";
-        case RrType::Srv: return "SRV";
-        case RrType::Any: return "ANY";
-        default: return fmt::format("TYPE{}", static_cast<uint16_t>(type));
-    }
+    const std::string_view name = rr_type_name(static_cast<uint16_t>(type));
+    return name.empty() ? fmt::format("TYPE{}", static_cast<uint16_t>(type)) : std::string(name);
 }
 
 std::string name_text(WireReader& r) {
@@ -161,10 +152,7 @@ ZoneAnswer ask_zone(const Snapshot& snapshot, const std::string& name, RrType ty
     w.begin(q);
     out.ours = answer_query(snapshot, q, w) == AnswerStatus::Answered;
     const size_t size = w.finish();
-    static constexpr const char* kRcodes[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                             "NOTIMP",  "REFUSED"};
-    const size_t rcode = size > 3 ? buf[3] & 0x0F : 2;
-    out.rcode = rcode < std::size(kRcodes) ? kRcodes[rcode] : fmt::format("RCODE{}", rcode);
+    out.rcode = rcode_name(static_cast<uint8_t>(size > 3 ? buf[3] & 0x0F : 2));
     if (!out.ours) {
         return out;
     }
@@ -191,13 +179,8 @@ ZoneAnswer ask_zone(const Snapshot& snapshot, const std::string& name, RrType ty
 }
 
 std::optional<RrType> rr_type_of(std::string_view text) {
-    for (const RrType t : {RrType::A, RrType::Aaaa, RrType::Ns, RrType::Cname, RrType::Soa,
-                           RrType::Ptr, RrType::Txt, RrType::Srv, RrType::Any}) {
-        if (type_text(t) == text) {
-            return t;
-        }
-    }
-    return std::nullopt;
+    const uint16_t type = rr_type_from_name(text);
+    return type == 0 ? std::nullopt : std::optional<RrType>(static_cast<RrType>(type));
 }
 
 std::vector<ZoneRecord> list_records(const Snapshot& snapshot) {

@@ -50,8 +50,7 @@ struct Histogram {
 using TimeHistogram = Histogram<kTimeBucketsNs.size()>;
 using SizeHistogram = Histogram<kSizeBuckets.size()>;
 
-// The 16 RCODEs a header carries, by name as CoreDNS labels them.
+// The 16 RCODEs a header carries (their names: rcode_name, server/codec/types.h).
 inline constexpr size_t kRcodes = 16;
-const char* rcode_name(size_t rcode) noexcept;
 
 }  // namespace clusterdns

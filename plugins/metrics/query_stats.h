@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "plugins/metrics/counters.h"
 
@@ -19,7 +20,7 @@ const char* responder_name(Responder r) noexcept;
 // Query types with a series of their own (CoreDNS's monitored types); the rest are "other".
 inline constexpr size_t kQueryTypes = 21;
 size_t type_slot(uint16_t qtype) noexcept;
-const char* type_slot_name(size_t slot) noexcept;
+std::string_view type_slot_name(size_t slot) noexcept;
 
 struct alignas(64) WorkerStats {
     Counter requests[2][2][kQueryTypes];  // [UDP, TCP][IPv4, IPv6][type]

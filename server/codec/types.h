@@ -3,6 +3,7 @@
 // mnemonics collide with <arpa/nameser_compat.h> macros.
 
 #include <cstdint>
+#include <string_view>
 
 namespace clusterdns {
 
@@ -53,5 +54,11 @@ constexpr uint16_t kMaxNameWire = 255;
 constexpr uint16_t kMaxLabel = 63;
 constexpr uint16_t kClassicUdpSize = 512;    // RFC 1035 4.2.1
 constexpr uint16_t kMaxMessageSize = 65535;  // TCP frames carry a 16-bit length
+
+// Presentation names, as dig prints them: a type's mnemonic ("A", "SRV"; empty for one without,
+// printed TYPEnn as RFC 3597 has it), the type a mnemonic names (0: none), a header RCODE's name.
+std::string_view rr_type_name(uint16_t type) noexcept;
+uint16_t rr_type_from_name(std::string_view name) noexcept;
+std::string_view rcode_name(uint8_t rcode) noexcept;
 
 }  // namespace clusterdns
