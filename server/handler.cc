@@ -109,15 +109,11 @@ namespace {
 // Copies `count` RRs at the reader's position into the answer section, their names (owners and
 // inside the RDATA of the types that hold names) decompressed for the writer to compress anew.
 void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
-    for (uint16_t i = 0; i < count && r.ok(); ++i) {
-        const Name owner = Name::read(r);
-        const auto type = static_cast<RrType>(r.u16());
-        r.skip(2);
-        const uint32_t ttl = r.u32();
-        const uint16_t length = r.u16();
+    for (uint16_t i = 0; i < count; ++i) {
         uint8_t buf[kMaxNamedRdata];
-        const std::span<const uint8_t> rdata = read_rdata(r, type, length, buf);
-        if (!r.ok() || !w.add(Section::Answer, owner.wire(), type, ttl, rdata)) {
+        WireRecord rr;
+        if (!read_record(r, buf, rr) || !w.add(Section::Answer, rr.owner.wire(), rr.type, rr.ttl,
+                                               rr.rdata)) {
             return;
         }
     }

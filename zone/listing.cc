@@ -162,18 +162,14 @@ ZoneAnswer ask_zone(const Snapshot& snapshot, const std::string& name, RrType ty
     r.skip(4);
     Name::read(r);
     r.skip(4);
-    for (uint16_t i = 0; i < answers && r.ok(); ++i) {
-        const Name owner = Name::read(r);
-        const auto rr_type = static_cast<RrType>(r.u16());
-        r.skip(2);
-        const uint32_t ttl = r.u32();
-        const uint16_t length = r.u16();
-        uint8_t rdata_buf[kMaxNamedRdata];
-        const std::span<const uint8_t> rdata = read_rdata(r, rr_type, length, rdata_buf);
-        if (r.ok()) {
-            out.answers.push_back(
-                {owner.to_text(), type_text(rr_type), ttl, rdata_text(rr_type, rdata), {}});
+    for (uint16_t i = 0; i < answers; ++i) {
+        uint8_t names[kMaxNamedRdata];
+        WireRecord rr;
+        if (!read_record(r, names, rr)) {
+            break;
         }
+        out.answers.push_back(
+            {rr.owner.to_text(), type_text(rr.type), rr.ttl, rdata_text(rr.type, rr.rdata), {}});
     }
     return out;
 }

@@ -58,14 +58,21 @@ bool well_formed_response(std::span<const uint8_t> message, const Query* q) noex
         }
     }
     for (uint32_t i = 0; i < records && r.ok(); ++i) {
-        Name::read(r);
-        const auto type = static_cast<RrType>(r.u16());
-        r.skip(6);
-        const uint16_t length = r.u16();
         uint8_t buf[kMaxNamedRdata];
-        read_rdata(r, type, length, buf);
+        WireRecord record;
+        read_record(r, buf, record);
     }
     return r.ok() && r.remaining() == 0;
+}
+
+bool read_record(WireReader& r, std::span<uint8_t, kMaxNamedRdata> buf, WireRecord& out) noexcept {
+    out.owner = Name::read(r);
+    out.type = static_cast<RrType>(r.u16());
+    r.skip(2);  // class
+    out.ttl = r.u32();
+    const uint16_t length = r.u16();
+    out.rdata = read_rdata(r, out.type, length, buf);
+    return r.ok();
 }
 
 std::span<const uint8_t> read_rdata(WireReader& r, RrType type, uint16_t length,

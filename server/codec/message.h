@@ -49,6 +49,18 @@ constexpr size_t kMaxNamedRdata = 2 * kMaxNameWire + 20;
 std::span<const uint8_t> read_rdata(WireReader& r, RrType type, uint16_t length,
                                     std::span<uint8_t, kMaxNamedRdata> buf) noexcept;
 
+// A resource record of a message: its owner, type, TTL and RDATA as read_rdata gives it.
+struct WireRecord {
+    Name owner;
+    RrType type = RrType::A;
+    uint32_t ttl = 0;
+    std::span<const uint8_t> rdata;
+};
+
+// Reads the record at the reader's position (the RDATA into `buf` where it holds names); false,
+// the reader failed, when it is malformed.
+bool read_record(WireReader& r, std::span<uint8_t, kMaxNamedRdata> buf, WireRecord& out) noexcept;
+
 // Whether `message` is a well-formed response (to `q`, when given: the same question, names
 // compared case-insensitively): QR set, every name decompresses, each RDATA (with the names of
 // NS, CNAME, PTR, DNAME, SOA, MX and SRV) fills exactly its RDLENGTH, nothing after the last
