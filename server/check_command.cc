@@ -43,38 +43,9 @@ struct Finding {
     std::string fix;
 };
 
-// Lenient readers: check reports what it understands and never fails on the rest.
-const DocNode* at(const DocNode& node, std::initializer_list<std::string_view> path) {
-    const DocNode* n = &node;
-    for (const std::string_view key : path) {
-        if (!n->is_mapping() || (n = n->find(key)) == nullptr) {
-            return nullptr;
-        }
-    }
-    return n;
-}
-
-std::string text_at(const DocNode& node, std::initializer_list<std::string_view> path) {
-    const DocNode* n = at(node, path);
-    return n != nullptr && n->is_scalar() ? std::string(n->text) : std::string();
-}
-
-LabelMap labels_at(const DocNode& node, std::initializer_list<std::string_view> path) {
-    LabelMap out;
-    const DocNode* n = at(node, path);
-    if (n != nullptr && n->is_mapping()) {
-        for (const DocMember& m : n->members) {
-            out.emplace_back(std::string(m.key),
-                             m.value.is_scalar() ? std::string(m.value.text) : std::string());
-        }
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
-std::span<const DocNode> items_at(const DocNode& node, std::initializer_list<std::string_view> path) {
-    const DocNode* n = at(node, path);
-    return n != nullptr && n->is_sequence() ? n->items : std::span<const DocNode>();
+// A scalar's text as a string the findings keep.
+std::string text_of(const DocNode& node, std::initializer_list<std::string_view> path) {
+    return std::string(scalar_at(node, path));
 }
 
 std::string labels_text(const LabelMap& labels) {
@@ -133,12 +104,12 @@ struct PolicyInfo {
 
 // Whether a NetworkPolicy port entry lets `protocol` port 53 through (no port: every port).
 bool allows_dns(const DocNode& port, std::string_view protocol) {
-    std::string p = text_at(port, {"protocol"});
+    std::string p = text_of(port, {"protocol"});
     if (p.empty()) {
         p = "TCP";
     }
-    const std::string number = text_at(port, {"port"});
-    const std::string end = text_at(port, {"endPort"});
+    const std::string number = text_of(port, {"port"});
+    const std::string end = text_of(port, {"endPort"});
     if (p != protocol) {
         return false;
     }
@@ -153,15 +124,15 @@ public:
     explicit Checker(std::vector<IpPrefix> cidrs) : workloads_(objects_, std::move(cidrs)) {}
 
     void document(const std::string& file, size_t index, const DocNode& doc) {
-        const std::string kind = text_at(doc, {"kind"});
+        const std::string kind = text_of(doc, {"kind"});
         if (kind == "List" || (kind.ends_with("List") && kind.size() > 4)) {
             for (const DocNode& item : items_at(doc, {"items"})) {
                 document(file, index, item);
             }
             return;
         }
-        Where w{file, kind, text_at(doc, {"metadata", "namespace"}),
-                text_at(doc, {"metadata", "name"})};
+        Where w{file, kind, text_of(doc, {"metadata", "namespace"}),
+                text_of(doc, {"metadata", "name"})};
         if (w.ns.empty()) {
             w.ns = "default";
         }
@@ -183,7 +154,7 @@ public:
             ingress(w, doc);
         } else if (kind == "IngressClass") {
             ingress_classes_.insert(w.name);
-            if (text_at(doc, {"metadata", "annotations",
+            if (text_of(doc, {"metadata", "annotations",
                               "ingressclass.kubernetes.io/is-default-class"}) == "true") {
                 default_class_ = true;
             }
@@ -193,7 +164,7 @@ public:
             own_endpoints_.insert(
                 {w.ns, kind == "Endpoints"
                            ? w.name
-                           : text_at(doc, {"metadata", "labels", "kubernetes.io/service-name"})});
+                           : text_of(doc, {"metadata", "labels", "kubernetes.io/service-name"})});
         } else if (kind == "Pod") {
             pod_labels_.push_back({w.ns, labels_at(doc, {"metadata", "labels"})});
         } else if (kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet" ||
@@ -223,12 +194,12 @@ private:
     void service(const Where& w, const DocNode& doc) {
         ServiceInfo s;
         s.where = w;
-        s.type = text_at(doc, {"spec", "type"});
+        s.type = text_of(doc, {"spec", "type"});
         const LabelMap selector = labels_at(doc, {"spec", "selector"});
         if (!selector.empty()) {
             s.selector = selector;
         }
-        const std::string ip = text_at(doc, {"spec", "clusterIP"});
+        const std::string ip = text_of(doc, {"spec", "clusterIP"});
         s.headless = ip == "None";
         if (!ip.empty() && ip != "None") {
             s.cluster_ips.push_back(ip);
@@ -238,11 +209,11 @@ private:
                 s.cluster_ips.emplace_back(extra.text);
             }
         }
-        s.external_name = text_at(doc, {"spec", "externalName"});
-        s.publish_not_ready = text_at(doc, {"spec", "publishNotReadyAddresses"}) == "true";
+        s.external_name = text_of(doc, {"spec", "externalName"});
+        s.publish_not_ready = text_of(doc, {"spec", "publishNotReadyAddresses"}) == "true";
         for (const DocNode& p : items_at(doc, {"spec", "ports"})) {
-            const std::string number = text_at(p, {"port"});
-            s.ports.push_back({text_at(p, {"name"}), text_at(p, {"protocol"}),
+            const std::string number = text_of(p, {"port"});
+            s.ports.push_back({text_of(p, {"name"}), text_of(p, {"protocol"}),
                                number.empty() ? 0 : std::atoll(number.c_str())});
         }
         if (services_.count({w.ns, w.name}) == 0) {
@@ -254,25 +225,25 @@ private:
     void ingress(const Where& w, const DocNode& doc) {
         IngressInfo in;
         in.where = w;
-        in.class_name = text_at(doc, {"spec", "ingressClassName"});
+        in.class_name = text_of(doc, {"spec", "ingressClassName"});
         const auto backend = [&](const DocNode& b, std::string field) {
-            const DocNode* svc = at(b, {"service"});
+            const DocNode* svc = find_path(b, {"service"});
             if (svc == nullptr) {
                 return;
             }
-            const std::string number = text_at(*svc, {"port", "number"});
-            in.backends.push_back({std::move(field), text_at(*svc, {"name"}),
-                                   text_at(*svc, {"port", "name"}),
+            const std::string number = text_of(*svc, {"port", "number"});
+            in.backends.push_back({std::move(field), text_of(*svc, {"name"}),
+                                   text_of(*svc, {"port", "name"}),
                                    number.empty() ? 0 : std::atoll(number.c_str())});
         };
-        if (const DocNode* d = at(doc, {"spec", "defaultBackend"})) {
+        if (const DocNode* d = find_path(doc, {"spec", "defaultBackend"})) {
             backend(*d, "spec.defaultBackend.service");
         }
         const auto rules = items_at(doc, {"spec", "rules"});
         for (size_t r = 0; r < rules.size(); ++r) {
             const auto paths = items_at(rules[r], {"http", "paths"});
             for (size_t p = 0; p < paths.size(); ++p) {
-                if (const DocNode* b = at(paths[p], {"backend"})) {
+                if (const DocNode* b = find_path(paths[p], {"backend"})) {
                     backend(*b, fmt::format("spec.rules[{}].http.paths[{}].backend.service", r, p));
                 }
             }
@@ -288,7 +259,7 @@ private:
         for (const DocNode& t : items_at(doc, {"spec", "policyTypes"})) {
             egress_type = egress_type || (t.is_scalar() && t.text == "Egress");
         }
-        const DocNode* egress = at(doc, {"spec", "egress"});
+        const DocNode* egress = find_path(doc, {"spec", "egress"});
         p.restricts_egress = egress_type || egress != nullptr;
         const auto rules = items_at(doc, {"spec", "egress"});
         for (size_t r = 0; r < rules.size(); ++r) {
@@ -302,7 +273,7 @@ private:
             }
             const auto to = items_at(rules[r], {"to"});
             for (size_t i = 0; i < to.size(); ++i) {
-                if (at(to[i], {"namespaceSelector"}) != nullptr) {
+                if (find_path(to[i], {"namespaceSelector"}) != nullptr) {
                     p.namespace_selectors.emplace_back(
                         fmt::format("spec.egress[{}].to[{}].namespaceSelector", r, i),
                         labels_at(to[i], {"namespaceSelector", "matchLabels"}));
@@ -313,7 +284,7 @@ private:
         for (size_t r = 0; r < ingress.size(); ++r) {
             const auto from = items_at(ingress[r], {"from"});
             for (size_t i = 0; i < from.size(); ++i) {
-                if (at(from[i], {"namespaceSelector"}) != nullptr) {
+                if (find_path(from[i], {"namespaceSelector"}) != nullptr) {
                     p.namespace_selectors.emplace_back(
                         fmt::format("spec.ingress[{}].from[{}].namespaceSelector", r, i),
                         labels_at(from[i], {"namespaceSelector", "matchLabels"}));

@@ -75,50 +75,26 @@ struct Manifests {
 };
 
 void read_document(Manifests& m, const std::string& file, const DocNode& doc) {
-    const auto text = [](const DocNode* n) {
-        return n != nullptr && n->is_scalar() ? std::string(n->text) : std::string();
-    };
-    const auto find = [](const DocNode& node, std::initializer_list<std::string_view> path) {
-        const DocNode* n = &node;
-        for (const auto key : path) {
-            if (!n->is_mapping() || (n = n->find(key)) == nullptr) {
-                return static_cast<const DocNode*>(nullptr);
-            }
-        }
-        return n;
-    };
-    const auto labels = [&](const DocNode* n) {
-        LabelMap out;
-        if (n != nullptr && n->is_mapping()) {
-            for (const DocMember& member : n->members) {
-                out.emplace_back(std::string(member.key), text(&member.value));
-            }
-        }
-        std::sort(out.begin(), out.end());
-        return out;
-    };
-    const std::string kind = text(find(doc, {"kind"}));
+    const std::string kind(scalar_at(doc, {"kind"}));
     if (kind == "List") {
-        if (const DocNode* items = find(doc, {"items"}); items && items->is_sequence()) {
-            for (const DocNode& item : items->items) {
-                read_document(m, file, item);
-            }
+        for (const DocNode& item : items_at(doc, {"items"})) {
+            read_document(m, file, item);
         }
         return;
     }
-    std::string ns = text(find(doc, {"metadata", "namespace"}));
+    std::string ns(scalar_at(doc, {"metadata", "namespace"}));
     if (ns.empty()) {
         ns = "default";
     }
-    const std::string name = text(find(doc, {"metadata", "name"}));
+    const std::string name(scalar_at(doc, {"metadata", "name"}));
     m.files.emplace(std::make_tuple(kind, ns, name), file);
     if (kind == "Service") {
-        m.selectors[{ns, name}] = labels(find(doc, {"spec", "selector"}));
+        m.selectors[{ns, name}] = labels_at(doc, {"spec", "selector"});
     } else if (kind == "Pod") {
-        m.pod_labels.emplace_back(ns, labels(find(doc, {"metadata", "labels"})));
-    } else if (find(doc, {"spec", "template"}) != nullptr) {
+        m.pod_labels.emplace_back(ns, labels_at(doc, {"metadata", "labels"}));
+    } else if (find_path(doc, {"spec", "template"}) != nullptr) {
         m.workloads.emplace_back(kind, ns, name);
-        m.pod_labels.emplace_back(ns, labels(find(doc, {"spec", "template", "metadata", "labels"})));
+        m.pod_labels.emplace_back(ns, labels_at(doc, {"spec", "template", "metadata", "labels"}));
     }
 }
 

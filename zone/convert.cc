@@ -829,4 +829,16 @@ Status remove_objects(const DocNode& doc, std::string_view source, std::string_v
     return visit_objects(doc, source, where, cluster, true);
 }
 
+LabelMap labels_at(const DocNode& node, std::initializer_list<std::string_view> path) {
+    LabelMap out;
+    if (const DocNode* map = find_path(node, path); map != nullptr && map->is_mapping()) {
+        for (const DocMember& m : map->members) {
+            out.emplace_back(std::string(m.key),
+                             std::string(m.value.is_scalar() ? m.value.text : std::string_view()));
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 }  // namespace clusterdns

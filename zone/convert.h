@@ -22,4 +22,7 @@ Status add_objects(const DocNode& doc, std::string_view source, std::string_view
 Status remove_objects(const DocNode& doc, std::string_view source, std::string_view where,
                       ObjectSink& cluster);
 
+// The labels at `path` (a mapping of strings), read leniently: what is not one gives none.
+LabelMap labels_at(const DocNode& node, std::initializer_list<std::string_view> path);
+
 }  // namespace clusterdns

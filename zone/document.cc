@@ -4,6 +4,27 @@
 
 namespace clusterdns {
 
+const DocNode* find_path(const DocNode& node, std::initializer_list<std::string_view> path) {
+    const DocNode* at = &node;
+    for (const std::string_view key : path) {
+        at = at->find(key);
+        if (at == nullptr) {
+            return nullptr;
+        }
+    }
+    return at;
+}
+
+std::string_view scalar_at(const DocNode& node, std::initializer_list<std::string_view> path) {
+    const DocNode* found = find_path(node, path);
+    return found != nullptr && found->is_scalar() ? found->text : std::string_view();
+}
+
+std::span<const DocNode> items_at(const DocNode& node, std::initializer_list<std::string_view> path) {
+    const DocNode* found = find_path(node, path);
+    return found != nullptr && found->is_sequence() ? found->items : std::span<const DocNode>();
+}
+
 const DocNode* DocNode::find(std::string_view key) const {
     if (kind != Kind::Mapping) {
         return nullptr;

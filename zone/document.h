@@ -5,6 +5,7 @@
 // one piece.
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory_resource>
 #include <span>
 #include <string_view>
@@ -36,6 +37,13 @@ struct DocMember {
     std::string_view key;
     DocNode value;
 };
+
+// Reading a document leniently, for what only looks (the API's watch events, `clusterdns
+// check`, `clusterdns explain`): the node at `path` (mapping keys in turn) or nullptr, the text of
+// the scalar there or empty, the items of the sequence there or none.
+const DocNode* find_path(const DocNode& node, std::initializer_list<std::string_view> path);
+std::string_view scalar_at(const DocNode& node, std::initializer_list<std::string_view> path);
+std::span<const DocNode> items_at(const DocNode& node, std::initializer_list<std::string_view> path);
 
 // Owns the memory of every node and string of the documents parsed into it.
 class DocArena {

@@ -62,22 +62,6 @@ constexpr ResourceType kEndpointSlices{"/apis/discovery.k8s.io/v1/endpointslices
                                        ObjectKind::EndpointSlice};
 constexpr ResourceType kPods{"/api/v1/pods", "pods", "Pod", "v1", ObjectKind::Pod};
 
-const DocNode* path_find(const DocNode& node, std::initializer_list<std::string_view> keys) {
-    const DocNode* at = &node;
-    for (const std::string_view key : keys) {
-        at = at->find(key);
-        if (at == nullptr) {
-            return nullptr;
-        }
-    }
-    return at;
-}
-
-std::string_view scalar_at(const DocNode& node, std::initializer_list<std::string_view> keys) {
-    const DocNode* found = path_find(node, keys);
-    return found != nullptr && found->is_scalar() ? found->text : std::string_view();
-}
-
 // A list item as a whole object: "kind" and "apiVersion" first, then the item's own members.
 DocNode typed_item(const DocNode& item, std::string_view kind, std::string_view api_version,
                    DocArena& arena) {
