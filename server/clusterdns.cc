@@ -304,46 +304,35 @@ public:
 
     // Applies a change from the manifests or the embedding API, all or nothing: a failure
     // half-way restores the store as it was.
-    // A change is one load: the workloads it reads make their Pods and endpoints once it is
-    // complete (zone/workloads.h).
     template <class Change>
     void change(Change&& apply) {
         std::lock_guard lock(mutex);
-        const Store::Checkpoint saved = store.checkpoint();
-        Store::Writer manifests = store.writer(Source::Manifests);
-        Status s;
-        std::map<std::string, Exposed> exposed_now;
-        {
-            WorkloadSink workloads(manifests, pod_cidrs);  // gone before the heap is trimmed
-            s = apply(workloads);
-            if (s) {
-                s = workloads.synthesize();
-                exposed_now = workloads.exposed();
-            }
-        }
-        if (!s) {
-            store.restore(saved);
+        if (Status s = load(apply, false); !s) {
             fail(s.error());
         }
-        for (auto& [key, e] : exposed_now) {
-            if (e.hosts.empty() && e.service.empty()) {
-                exposed.erase(key);
-            } else {
-                exposed[key] = std::move(e);
-            }
-        }
-        update_external();
-        if (frontend) {
-            publish();
-        }
-        // Loading leaves much freed heap behind (parse trees, replaced records): hand it back to
-        // the system so the resident size is the store's.
-        malloc_trim(0);
     }
 
     // Reads every manifest again into the store, all or nothing: what the files no longer hold
     // goes. Caller holds `mutex`.
     Status reread_manifests() {
+        return load(
+            [&](ObjectSink& objects) -> Status {
+                for (const std::string& path : options.manifests) {
+                    if (Status s = clusterdns::load_manifests(path, objects); !s) {
+                        return s;
+                    }
+                }
+                return {};
+            },
+            true);
+    }
+
+    // One load into the store as Source::Manifests, all or nothing: `apply` writes its objects,
+    // then the workloads among them make their Pods and endpoints (zone/workloads.h), the
+    // external zones follow and the zone is published. With `whole`, the load is all the
+    // manifests hold: what it did not name goes. Caller holds `mutex`.
+    template <class Apply>
+    Status load(Apply&& apply, bool whole) {
         const Store::Checkpoint saved = store.checkpoint();
         Store::Writer manifests = store.writer(Source::Manifests);
         NameSet listed[5];
@@ -351,10 +340,9 @@ public:
         Status s;
         std::map<std::string, Exposed> exposed_now;
         {
-            WorkloadSink workloads(listing, pod_cidrs);  // gone before the heap is trimmed
-            for (size_t i = 0; i < options.manifests.size() && s; ++i) {
-                s = clusterdns::load_manifests(options.manifests[i], workloads);
-            }
+            WorkloadSink workloads(whole ? static_cast<ObjectSink&>(listing) : manifests,
+                                   pod_cidrs);  // gone before the heap is trimmed
+            s = apply(workloads);
             if (s) {
                 s = workloads.synthesize();
                 exposed_now = workloads.exposed();
@@ -364,18 +352,26 @@ public:
             store.restore(saved);
             return s;
         }
-        std::erase_if(exposed_now, [](const auto& e) {
-            return e.second.hosts.empty() && e.second.service.empty();
-        });
-        exposed = std::move(exposed_now);
+        if (whole) {
+            exposed.clear();
+        }
+        for (auto& [key, e] : exposed_now) {
+            if (e.hosts.empty() && e.service.empty()) {
+                exposed.erase(key);
+            } else {
+                exposed[key] = std::move(e);
+            }
+        }
         update_external();
-        for (size_t kind = 0; kind < 5; ++kind) {
+        for (size_t kind = 0; whole && kind < 5; ++kind) {
             listed[kind].seal();
             manifests.keep_only(static_cast<ObjectKind>(kind), listed[kind]);
         }
         if (frontend) {
             publish();
         }
+        // Loading leaves much freed heap behind (parse trees, replaced records): hand it back to
+        // the system so the resident size is the store's.
         malloc_trim(0);
         return {};
     }
