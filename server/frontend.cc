@@ -829,7 +829,6 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
     std::span<const uint8_t> upstream_query = packet;
     size_t step = 0;
     Query chased;
-    bool ok = true;
     if (chase) {
         size_t size = chase_query(w.zone.get(), packet, client.address, chase_packet);
         if (size == 0) {
@@ -841,8 +840,7 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
         // answers would have them passed over.
         while (true) {
             upstream_query = {chase_packet, size};
-            ok = parse_query(upstream_query, chased) == ParseStatus::Ok;
-            if (!ok || client.background) {
+            if (parse_query(upstream_query, chased) != ParseStatus::Ok || client.background) {
                 break;
             }
             const size_t cached = w.cache->lookup(chased, uv_now(&w.loop), w.upstream_answer,
@@ -866,23 +864,20 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
                           Responder::Cache);
         }
     }
-    // A cache hit is answered here, without allocating.
+    // A cache hit is answered here, without allocating (a chase's was looked up above).
     const Query& q = chase ? chased : parsed;
-    if (ok && !client.background) {
-        if (!chase) {
-            bool refresh = false;
-            if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
-                                                    response_limit(q, client.transport),
-                                                    &refresh)) {
-                w.stats.cache_hits[is_denial(out)].add();
-                if (refresh) {  // popular and about to expire: fetched again behind the answer
-                    w.stats.cache_prefetches.add();
-                    forward_query(w, {.background = true}, packet, parsed, out);
-                }
-                return answer(size, Responder::Cache);
+    if (!chase && !client.background) {
+        bool refresh = false;
+        if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
+                                                response_limit(q, client.transport), &refresh)) {
+            w.stats.cache_hits[is_denial(out)].add();
+            if (refresh) {  // popular and about to expire: fetched again behind the answer
+                w.stats.cache_prefetches.add();
+                forward_query(w, {.background = true}, packet, parsed, out);
             }
-            w.stats.cache_misses.add();
+            return answer(size, Responder::Cache);
         }
+        w.stats.cache_misses.add();
     }
     if (w.owner->probing.load(std::memory_order_relaxed) &&
         name_equal(q.qname_lower.wire(), w.owner->loop_probe.wire())) {
