@@ -525,6 +525,7 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
     // Pages go to the store as they come, their names noted: once the list is complete, what it
     // did not name goes. A re-list holds one page and the names, never a second copy of every
     // object, and no name in both the old and the new state vanishes meanwhile.
+    const bool last = page->continue_token.empty();
     store.update([&](ObjectSink& sink) {
         ListingSink listing(sink, {&r.listed, &r.listed, &r.listed, &r.listed, &r.listed});
         for (const DocNode& item : page->items) {
@@ -532,19 +533,22 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
                 log("WARNING", "{}: object skipped: {}", r.what(), s.error().message);
             }
         }
+        if (last) {
+            // Complete: what the list did not name is gone, in the publish of its last page, so
+            // no query sees the list's new objects beside ones it no longer holds.
+            r.listed.seal();
+            sink.keep_only(r.type->object_kind, r.listed);
+        }
     });
     r.listed_items += page->items.size();
     r.backoff_seconds = 0;
-    if (!page->continue_token.empty()) {
+    if (!last) {
         r.continue_token = std::move(page->continue_token);
         r.next_attempt = Clock::now();
         return;
     }
-    // Complete: what the list did not name is gone.
     log("INFO", "{}: {} objects at resourceVersion {}", r.what(), r.listed_items,
         page->resource_version);
-    r.listed.seal();
-    store.update([&](ObjectSink& sink) { sink.keep_only(r.type->object_kind, r.listed); });
     forget_list(r);
     std::string().swap(r.body);  // a page's worth of capacity, and the parser's likewise
     parser.release();
