@@ -38,6 +38,33 @@ namespace {
     throw std::runtime_error(error.message);
 }
 
+// This host's own addresses of one family, as its interfaces hold them.
+std::vector<IpAddress> host_addresses(bool v6) {
+    std::vector<IpAddress> out;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) {
+        return out;
+    }
+    for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+        if (i->ifa_addr == nullptr) {
+            continue;
+        }
+        IpAddress found;
+        if (i->ifa_addr->sa_family == AF_INET && !v6) {
+            const auto* sa = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+            std::memcpy(found.bytes.data(), &sa->sin_addr, 4);
+            out.push_back(found);
+        } else if (i->ifa_addr->sa_family == AF_INET6 && v6) {
+            const auto* sa = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+            found.v6 = true;
+            std::memcpy(found.bytes.data(), &sa->sin6_addr, 16);
+            out.push_back(found);
+        }
+    }
+    freeifaddrs(list);
+    return out;
+}
+
 // The addresses ns.dns.<zone> answers with: where we listen, or every interface address for a
 // wildcard listen address (as CoreDNS does).
 std::vector<IpAddress> ns_addresses(const std::vector<ListenAddress>& listen) {
@@ -51,27 +78,8 @@ std::vector<IpAddress> ns_addresses(const std::vector<ListenAddress>& listen) {
             out.push_back(*ip);
             continue;
         }
-        ifaddrs* list = nullptr;
-        if (getifaddrs(&list) != 0) {
-            continue;
-        }
-        for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-            if (i->ifa_addr == nullptr) {
-                continue;
-            }
-            IpAddress found;
-            if (i->ifa_addr->sa_family == AF_INET && !ip->v6) {
-                const auto* sa = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
-                std::memcpy(found.bytes.data(), &sa->sin_addr, 4);
-                out.push_back(found);
-            } else if (i->ifa_addr->sa_family == AF_INET6 && ip->v6) {
-                const auto* sa = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
-                found.v6 = true;
-                std::memcpy(found.bytes.data(), &sa->sin6_addr, 16);
-                out.push_back(found);
-            }
-        }
-        freeifaddrs(list);
+        const std::vector<IpAddress> all = host_addresses(ip->v6);
+        out.insert(out.end(), all.begin(), all.end());
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -89,7 +97,10 @@ KubernetesConfig kubernetes_config(const Options& o) {
 }
 
 // Whether `upstream` ("ADDR:PORT") is one of our own listening sockets: forwarding there would
-// loop. A wildcard listener is every local address, so any loopback upstream on its port is us.
+// loop. A wildcard listener receives on every address of this host (127.0.0.0/8 and ::1
+// included), so an upstream is us only if it is one of those on a port we serve; a cluster DNS
+// Service's address or a VPC resolver on port 53 is not. Loops through other servers are the
+// loop probe's to find.
 bool is_self(std::string_view upstream, const std::vector<ListenAddress>& listen) {
     if (upstream.starts_with(kTcpScheme)) {
         upstream.remove_prefix(kTcpScheme.size());
@@ -99,19 +110,22 @@ bool is_self(std::string_view upstream, const std::vector<ListenAddress>& listen
         return false;
     }
     const auto ip = parse_ip(address->host);
+    if (!ip) {
+        return false;
+    }
+    const auto on_this_host = [&] {
+        const bool loopback = ip->v6 ? *ip == *parse_ip("::1") : ip->bytes[0] == 127;
+        const std::vector<IpAddress> own = host_addresses(ip->v6);
+        return loopback || std::find(own.begin(), own.end(), *ip) != own.end();
+    };
     for (const ListenAddress& l : listen) {
         const auto ours = parse_ip(l.host);
-        if (l.port != address->port || !ip || !ours) {
+        if (l.port != address->port || !ours) {
             continue;
         }
-        const bool wildcard = ours->bytes == IpAddress{}.bytes;
-        const bool loopback = ip->v6 ? (ip->bytes[15] == 1 && std::all_of(ip->bytes.begin(),
-                                                                         ip->bytes.end() - 1,
-                                                                         [](uint8_t b) {
-                                                                             return b == 0;
-                                                                         }))
-                                     : ip->bytes[0] == 127;
-        if (*ip == *ours || (wildcard && (loopback || ip->v6 == ours->v6))) {
+        // An IPv6 wildcard socket is IPV6_V6ONLY (frontend.cc): it does not take IPv4.
+        const bool wildcard = *ours == IpAddress{.v6 = ours->v6};
+        if (*ip == *ours || (wildcard && ip->v6 == ours->v6 && on_this_host())) {
             return true;
         }
     }
@@ -234,6 +248,7 @@ const char* needs_restart(const Options& a, const Options& b) {
         {"health", a.health != b.health},
         {"ready", a.ready != b.ready},
         {"metrics", a.metrics != b.metrics},
+        {"debug_explain", a.debug_explain != b.debug_explain},
     };
     for (const auto& [name, differs] : fields) {
         if (differs) {
@@ -414,6 +429,7 @@ public:
             const char* fallback;
             HttpRoute route;
         };
+        static const std::string kOff = "none";
         const HttpEndpoint endpoints[] = {
             {"health", options.health, ":8080",
              {"/health", [](const HttpRequest&) { return HttpResponse{.body = "OK"}; }}},
@@ -430,8 +446,10 @@ public:
                   return HttpResponse{.body = metrics_text(),
                                       .content_type = "text/plain; version=0.0.4; charset=utf-8"};
               }}},
-            // `clusterdns explain` for the zone being served, beside the metrics.
-            {"explain", options.metrics, ":9153",
+            // `clusterdns explain` for the zone being served, beside the metrics, when asked
+            // for: the metrics port is open to every pod, and explain's suggestions name
+            // Services that DNS never lists.
+            {"explain", options.debug_explain ? options.metrics : kOff, ":9153",
              {"/debug/explain", [this](const HttpRequest& request) {
                   const auto arg = [&](const char* key, const char* fallback) {
                       const auto it = request.args.find(key);
@@ -441,6 +459,13 @@ public:
                   if (name.empty()) {
                       return HttpResponse{.status = 400, .body = "give ?name=NAME[&type=A][&from=NS]\n"};
                   }
+                  std::string type = arg("type", "A");
+                  std::transform(type.begin(), type.end(), type.begin(),
+                                 [](unsigned char c) { return std::toupper(c); });
+                  const std::string from = arg("from", "");
+                  if (Status valid = check_explain_arguments(name, type, from); !valid) {
+                      return HttpResponse{.status = 400, .body = valid.error().message + "\n"};
+                  }
                   std::shared_ptr<const Snapshot> zone;
                   {
                       std::lock_guard lock(mutex);
@@ -449,10 +474,7 @@ public:
                   if (!zone) {
                       return HttpResponse{.status = 503, .body = "no zone yet\n"};
                   }
-                  std::string type = arg("type", "A");
-                  std::transform(type.begin(), type.end(), type.begin(),
-                                 [](unsigned char c) { return std::toupper(c); });
-                  return HttpResponse{.body = explain_text(*zone, name, type, arg("from", ""))};
+                  return HttpResponse{.body = explain_text(*zone, name, type, from)};
               }}}};
         struct Group {
             std::string address;

@@ -19,8 +19,11 @@ BIG_TXT = ["x" * 50 + f"{i:02d}" for i in range(24)]
 class Unbound:
     """unbound -d on HOST:PORT; `with` starts it and stops it."""
 
-    def __init__(self, host="127.0.0.1", port=None, ttl=300, extra_data=(), extra_zones=()):
+    def __init__(self, host="127.0.0.1", port=None, ttl=300, extra_data=(), extra_zones=(),
+                 allow="127.0.0.0/8", command_prefix=()):
         self.host = host
+        self.allow = allow  # the clients' network
+        self.command_prefix = list(command_prefix)  # e.g. ip netns exec NAME
         self.fixed_port = port is not None
         self.port = port or free_port(host)
         self.ttl = ttl
@@ -46,7 +49,7 @@ class Unbound:
                  f"  port: {self.port}",
                  "  do-daemonize: no", "  use-syslog: no", '  chroot: ""', '  username: ""',
                  f'  directory: "{self.dir}"', f'  pidfile: "{self.dir}/unbound.pid"',
-                 '  logfile: ""', "  do-ip6: no", "  access-control: 127.0.0.0/8 allow",
+                 '  logfile: ""', "  do-ip6: no", f"  access-control: {self.allow} allow",
                  "  module-config: iterator",
                  # Everything but the test zones is refused: no query ever goes further.
                  '  local-zone: "." refuse',
@@ -73,7 +76,7 @@ class Unbound:
         self.dir = tempfile.mkdtemp(prefix="clusterdns-unbound-")
         conf = Path(self.dir) / "unbound.conf"
         conf.write_text(self.config())
-        self.proc = subprocess.Popen(["unbound", "-d", "-c", str(conf)],
+        self.proc = subprocess.Popen([*self.command_prefix, "unbound", "-d", "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
