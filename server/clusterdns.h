@@ -84,6 +84,9 @@ struct Options {
     std::string health = "none";   // GET /health: 200 while the process serves
     std::string ready = "none";    // GET /ready: 200 once serving with every source synced
     std::string metrics = "none";  // GET /metrics: Prometheus text with CoreDNS's names
+    // GET /debug/explain beside /metrics. Off: the metrics port is open to every pod, and its
+    // suggestions would list Service names DNS never enumerates.
+    bool debug_explain = false;
     // After SIGTERM: /ready says 503 and queries are still answered this long, then exit.
     unsigned lameduck_seconds = 5;
     bool query_log = false;  // a line per query on stderr (CoreDNS's log format), rate-limited

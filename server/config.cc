@@ -56,6 +56,7 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --health ADDR:PORT          GET /health (default :8080; "none": off)
   --ready ADDR:PORT           GET /ready, 200 once serving with every source synced (default :8181)
   --metrics ADDR:PORT         GET /metrics, Prometheus text with CoreDNS's names (default :9153)
+  --debug-explain true        GET /debug/explain on the metrics listener (off: 404)
   --lameduck SECONDS          after SIGTERM, not ready but answering this long (default 5)
   --log true                  log every query on stderr (CoreDNS's log format, rate-limited)
   --check-config FILE         check a config file and the manifests it names, then exit
@@ -326,6 +327,10 @@ const Setting kSettings[] = {
     {"metrics", "--metrics", Kind::Text,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_http(o.metrics, what, v);
+     }},
+    {"debug_explain", "--debug-explain", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.debug_explain, what, v);
      }},
     {"lameduck", "--lameduck", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {

@@ -149,6 +149,14 @@ max_tcp_connections: 100
     }
 }
 
+TEST_CASE("config: debug_explain is off unless asked for") {
+    CHECK_FALSE(parse_ok({}).debug_explain);
+    CHECK(parse_ok({"--debug-explain", "true"}).debug_explain);
+    const TempFile file("debug_explain: true\n");
+    CHECK(parse_ok({"--config", file.path()}).debug_explain);
+    CHECK(parse_error({"--debug-explain", "yes"}).find("--debug-explain") != std::string::npos);
+}
+
 TEST_CASE("config: a single string where a list may stand") {
     const TempFile file("manifests: /srv/manifests\nlisten: 127.0.0.1:0\n");
     const Options o = parse_ok({"--config", file.path()});

@@ -10,9 +10,11 @@
 
 #include "plugins/manifests/manifests.h"
 #include "server/clusterdns.h"
+#include "server/codec/name.h"
 #include "server/config.h"
 #include "zone/convert.h"
 #include "zone/listing.h"
+#include "zone/objects.h"
 #include "zone/schema.h"
 #include "zone/snapshot.h"
 #include "zone/workloads.h"
@@ -368,6 +370,27 @@ std::string explain_text(const Snapshot& zone, const std::string& name,
         explainer.explain(name, *type, type_name);
     }
     return explainer.out_;
+}
+
+Status check_explain_arguments(std::string_view name, std::string_view type_name,
+                               std::string_view from_ns) {
+    // A NUL or a control character would be cut or misread further on; a query name with
+    // them is not what anyone means to explain.
+    const auto printable = [](unsigned char c) { return c > 0x20 && c < 0x7f; };
+    if (!std::all_of(name.begin(), name.end(), printable)) {
+        return Error{fmt::format("name: {} has a character that is not printable ASCII",
+                                 quoted(name))};
+    }
+    if (auto parsed = Name::from_text(name); !parsed) {
+        return Error{fmt::format("name: {}: {}", quoted(name), parsed.error().message)};
+    }
+    if (!rr_type_of(type_name)) {
+        return Error{fmt::format("type: unknown type {}", quoted(type_name))};
+    }
+    if (!from_ns.empty()) {
+        return check_dns1123_label("from", from_ns);
+    }
+    return {};
 }
 
 int explain_command(int argc, const char* const* argv) {

@@ -4,6 +4,9 @@
 // queries that Pod's resolver sends for a short name (search path and ndots, as glibc does).
 
 #include <string>
+#include <string_view>
+
+#include "server/codec/result.h"
 
 namespace clusterdns {
 
@@ -17,5 +20,11 @@ int explain_command(int argc, const char* const* argv);
 // only the manifests' files know.
 std::string explain_text(const Snapshot& zone, const std::string& name,
                          const std::string& type_name, const std::string& from_ns);
+
+// Checks the arguments of GET /debug/explain before explain_text sees them: `name` a domain name
+// of printable ASCII (labels of 1-63 bytes, at most 255 in wire form), `type_name` a type explain
+// knows, `from_ns` empty or a namespace name. The error names the argument and why.
+Status check_explain_arguments(std::string_view name, std::string_view type_name,
+                               std::string_view from_ns);
 
 }  // namespace clusterdns

@@ -100,10 +100,14 @@ struct HttpListener::Impl {
             for (const HttpRoute& route : impl.routes) {
                 if (route.path == url) {
                     HttpRequest request;
-                    MHD_get_connection_values(
+                    // With their lengths: a NUL (%00) stays in the value for the handler to
+                    // refuse, rather than cutting it short.
+                    MHD_get_connection_values_n(
                         connection, MHD_GET_ARGUMENT_KIND,
-                        [](void* into, MHD_ValueKind, const char* key, const char* value) {
-                            static_cast<HttpRequest*>(into)->args[key] = value ? value : "";
+                        [](void* into, MHD_ValueKind, const char* key, size_t key_size,
+                           const char* value, size_t value_size) {
+                            static_cast<HttpRequest*>(into)->args[std::string(key, key_size)] =
+                                value ? std::string(value, value_size) : std::string();
                             return MHD_YES;
                         },
                         &request);

@@ -9,8 +9,13 @@ On the workloads of test_workloads.py (Deployments, a StatefulSet, Services, no 
 - `--from production/pod` walks a Pod's search path with ndots:5: an outside name is asked under
   the three search domains (NXDOMAIN) before it goes upstream; a short Service name answers at the
   first.
-- the running server answers the same at GET /debug/explain?name=&type=&from= on its metrics
-  listener (400 without a name).
+- with --debug-explain true, the running server answers the same at
+  GET /debug/explain?name=&type=&from= on its metrics listener (400 without a name); without
+  it (the default) /debug/explain is 404 while /metrics answers: the metrics port is open to
+  every pod, and the suggestions would list Service names.
+- the server's explain refuses with 400 and the reason a label over 63 bytes, a name over 255,
+  a NUL inside the name (it used to be cut there and the rest explained), an empty label, a type
+  it does not know and a `from` that is not a namespace name.
 - with --kubeconfig (the fake API server) instead of manifests, the cluster's Service explains
   by its ClusterIP, and a typo of it is found.
 """
@@ -71,13 +76,29 @@ def scenario(t):
                 f"a short name answers at the first: {p.stdout}")
 
         at = f"127.0.0.1:{harness.free_port()}"
+
+        def get(query, path="/debug/explain"):
+            r = subprocess.run(["curl", "-s", "-m", "5", "-w", "\n%{http_code}",
+                                f"http://{at}{path}?{query}"],
+                               capture_output=True, text=True)
+            body, _, code = r.stdout.rpartition("\n")
+            return int(code or 0), body
+
         with t.server("--manifests", app, "--metrics", at):
-            def get(query):
-                r = subprocess.run(["curl", "-s", "-w", "\n%{http_code}",
-                                    f"http://{at}/debug/explain?{query}"],
-                                   capture_output=True, text=True)
-                body, _, code = r.stdout.rpartition("\n")
-                return int(code or 0), body
+            t.eq(get("name=" + svc("api-servce"))[0], 404,
+                 "/debug/explain is off by default")
+            t.eq(get("", "/metrics")[0], 200, "while /metrics answers")
+
+        with t.server("--manifests", app, "--metrics", at, "--debug-explain", "true"):
+            for query, why in ((f"name={'a' * 64}.production.svc.cluster.local", "63"),
+                               ("name=" + ".".join(["a" * 50] * 6), "255"),
+                               (f"name=api-service%00.{svc('x')}", "printable"),
+                               ("name=api-service..production.svc.cluster.local", "empty label"),
+                               ("name=" + svc("api-service") + "&type=BOGUS", "unknown type"),
+                               ("name=api-service&from=Bad_NS", "from")):
+                code, body = get(query)
+                t.eq(code, 400, f"{query[:60]!r} is refused: {body!r}")
+                t.check(why in body, f"{query[:60]!r}: the reason says {why!r}: {body!r}")
             code, body = get("name=" + svc("api-servce"))
             t.check(code == 200 and "did you mean api-service" in body, f"over HTTP: {body!r}")
             code, body = get(f"name={headless}&type=a")
