@@ -86,7 +86,11 @@ size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_
     if (parse_query(query, q) != ParseStatus::Ok) {
         return 0;  // it parsed when it was forwarded: cannot happen
     }
-    if (!well_formed_response(response, &q)) {
+    // The ID and the question were matched by c-ares, QR and the question again by
+    // well_formed_response; a reply to another opcode answers some other request (RFC 1035 4.1.1:
+    // the opcode is copied into the response).
+    if (!well_formed_response(response, &q) ||
+        ((response[2] >> 3) & 0x0F) != static_cast<uint8_t>(q.opcode)) {
         return error_response(query, Rcode::ServFail, out, transport);  // none, or not a DNS answer
     }
     const size_t limit = response_limit(q, transport);

@@ -47,7 +47,8 @@ size_t response_limit(const Query& q, Transport transport) noexcept;
 
 // The response to a forwarded query: the upstream's `response` with the client's ID, or, when it
 // does not fit `transport`'s limit for this client, an empty one with TC set (the client retries
-// over TCP). With an empty `response` (no upstream answered), SERVFAIL. Returns the size in
+// over TCP). With an empty `response` (no upstream answered), or one that does not answer
+// `query` (QR clear, another question or opcode, malformed), SERVFAIL. Returns the size in
 // `out`, 0 if `query` cannot be answered at all.
 size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_t> response,
                           std::span<uint8_t> out, Transport transport) noexcept;

@@ -146,4 +146,31 @@ TEST_CASE("handler: the UDP size limit is 512, the EDNS size up to 1232, TCP 655
     }
 }
 
+TEST_CASE("handler: a forwarded reply is relayed only if it answers the query, opcode included") {
+    const std::vector<uint8_t> query = make_query({.name = "www.example.test", .id = 0x4242});
+    // The upstream's answer: c-ares's ID, QR RD RA, NOERROR, the question, no records.
+    std::vector<uint8_t> reply = query;
+    reply[0] = 0x77;
+    reply[2] = 0x81;
+    reply[3] = 0x80;
+    std::vector<uint8_t> out(512);
+    SUBCASE("the same opcode: relayed, with the client's ID") {
+        const Decoded d = decode(std::span<const uint8_t>(out).first(
+            forwarded_response(query, reply, out, Transport::Udp)));
+        REQUIRE(d.ok);
+        CHECK(d.id == 0x4242);
+        CHECK(d.rcode() == 0);
+    }
+    SUBCASE("another opcode (NOTIFY, UPDATE): SERVFAIL") {
+        for (const int opcode : {4, 5}) {
+            reply[2] = static_cast<uint8_t>(0x81 | opcode << 3);
+            const Decoded d = decode(std::span<const uint8_t>(out).first(
+                forwarded_response(query, reply, out, Transport::Udp)));
+            REQUIRE(d.ok);
+            CHECK(d.rcode() == 2);
+            CHECK(((d.flags >> 11) & 0xF) == 0);  // ours answers the client's opcode
+        }
+    }
+}
+
 }  // namespace clusterdns

@@ -161,8 +161,9 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
         return;  // only NOERROR and NXDOMAIN answers are kept
     }
     Scan s;
-    if (!well_formed_response(response, &q) || !scan(response, s)) {
-        return;
+    if (!well_formed_response(response, &q) || !scan(response, s) ||
+        ((response[2] >> 3) & 0x0F) != static_cast<uint8_t>(q.opcode)) {
+        return;  // not an answer to this query: relayed as SERVFAIL, never kept
     }
     const bool negative = rcode == 3 || s.answers == 0;
     uint32_t ttl = negative ? std::min(s.negative_ttl, s.min_ttl) : s.min_ttl;

@@ -99,7 +99,7 @@ TEST_CASE("cache: an answer is kept 5 s at least, a negative one for the SOA's n
     CHECK(cache.lookup(missing, 60'000, out, sizeof out) == 0);
 }
 
-TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers are not kept") {
+TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers (question, opcode) are not kept") {
     AnswerCache cache;
     uint8_t out[512];
     const Query q = query_for("www.example.test");
@@ -113,6 +113,10 @@ TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers are not 
     CHECK(cache.lookup(q, 1000, out, sizeof out) == 0);
     const Query other = query_for("other.example.test");
     cache.store(q, response(other, 0, {300}), 0);
+    CHECK(cache.lookup(q, 1000, out, sizeof out) == 0);
+    std::vector<uint8_t> notify = response(q, 0, {300});
+    notify[2] |= 4 << 3;  // opcode NOTIFY in reply to a QUERY
+    cache.store(q, notify, 0);
     CHECK(cache.lookup(q, 1000, out, sizeof out) == 0);
     CHECK(cache.size() == 0);
 }
