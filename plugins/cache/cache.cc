@@ -40,7 +40,10 @@ bool scan(std::span<const uint8_t> message, Scan& out) {
         const uint16_t type = r.u16();
         r.skip(2);
         const size_t at = r.pos();
-        const uint32_t ttl = r.u32();
+        uint32_t ttl = r.u32();
+        if (ttl > INT32_MAX) {
+            ttl = 0;  // RFC 2181 8: a TTL with the top bit set is read as zero
+        }
         const uint16_t length = r.u16();
         const size_t rdata = r.pos();
         if (!r.ok() || at > UINT16_MAX) {
@@ -170,7 +173,13 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
     if (ttl == UINT32_MAX) {
         ttl = options_.min_ttl;  // a negative answer without SOA: the shortest stay
     }
-    ttl = std::clamp(ttl, options_.min_ttl, negative ? options_.max_denial_ttl : options_.max_ttl);
+    const uint32_t cap = negative ? options_.max_denial_ttl : options_.max_ttl;
+    ttl = std::clamp(ttl, options_.min_ttl, cap);
+    // What the clients are told is capped as well: else they would keep for a day what we keep
+    // for an hour, and a TTL near 2^31 would be counted down from there.
+    for (uint32_t& record_ttl : s.ttls) {
+        record_ttl = std::min(record_ttl, cap);
+    }
     uint8_t key[kMaxNameWire + 5];
     const size_t key_size = key_of(q, key);
     const uint64_t hash = hash_of({key, key_size});

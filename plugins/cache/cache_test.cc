@@ -99,6 +99,40 @@ TEST_CASE("cache: an answer is kept 5 s at least, a negative one for the SOA's n
     CHECK(cache.lookup(missing, 60'000, out, sizeof out) == 0);
 }
 
+TEST_CASE("cache: served TTLs are capped; a TTL with the top bit set reads as 0 (RFC 2181 8)") {
+    AnswerCache cache;  // caps: 3600 s for answers, 1800 s for denials
+    uint8_t out[512];
+    const Query big = query_for("big.example.test");
+    cache.store(big, response(big, 0, {INT32_MAX, 7200}), 0);
+    size_t size = cache.lookup(big, 10'000, out, sizeof out);
+    REQUIRE(size > 0);
+    test::Decoded d = test::decode({out, size});
+    REQUIRE(d.answer.size() == 2);
+    CHECK(d.answer[0].ttl == 3590);
+    CHECK(d.answer[1].ttl == 3590);
+    CHECK(cache.lookup(big, 3'600'000, out, sizeof out) == 0);
+
+    const Query wrapped = query_for("wrapped.example.test");
+    cache.store(wrapped, response(wrapped, 0, {0x80000000u, 0xFFFFFFFFu, 300}), 0);
+    size = cache.lookup(wrapped, 1000, out, sizeof out);
+    REQUIRE(size > 0);  // kept for the minimum, 5 s: its smallest TTL is 0
+    d = test::decode({out, size});
+    REQUIRE(d.answer.size() == 3);
+    CHECK(d.answer[0].ttl == 0);
+    CHECK(d.answer[1].ttl == 0);
+    CHECK(d.answer[2].ttl == 299);
+    CHECK(cache.lookup(wrapped, 5000, out, sizeof out) == 0);
+
+    const Query missing = query_for("nope.example.test");
+    cache.store(missing, response(missing, 3, {}, 86400, 86400), 0);
+    size = cache.lookup(missing, 0, out, sizeof out);
+    REQUIRE(size > 0);
+    d = test::decode({out, size});
+    REQUIRE(d.authority.size() == 1);
+    CHECK(d.authority[0].ttl == 1800);
+    CHECK(cache.lookup(missing, 1'800'000, out, sizeof out) == 0);
+}
+
 TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers (question, opcode) are not kept") {
     AnswerCache cache;
     uint8_t out[512];
