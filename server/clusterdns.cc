@@ -286,6 +286,14 @@ public:
         {
             std::lock_guard lock(mutex);
             api_synced = true;
+            if (!store.config().complete) {
+                SnapshotConfig config = store.config();
+                config.complete = true;  // what the zone lacks now is NXDOMAIN, not SERVFAIL
+                store.set_config(std::move(config));
+                if (frontend) {
+                    publish();
+                }
+            }
             malloc_trim(0);  // the first list's parse trees and pages are gone: give them back
         }
         synced_changed.notify_all();
@@ -559,7 +567,9 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
                              .autopath_search = search_domains(o.autopath_search),
                              .pods = pods_mode(o.pods),
                              .namespaces = o.namespaces,
-                             .node_local = o.node_local});
+                             .node_local = o.node_local,
+                             // With the API, names wait for its first sync (SERVFAIL till then).
+                             .complete = o.kubeconfig.empty() && !o.in_cluster});
     for (const std::string& text : impl_->options.listen) {
         auto address = parse_listen_address(text);
         if (!address) {

@@ -788,6 +788,24 @@ void add_soa(Answerer& a, const Apex& apex) noexcept {
     emit(a, Node{.kind = Kind::Apex}, apex, RrType::Soa, Section::Authority, apex.name);
 }
 
+// NXDOMAIN for a Missing node, NODATA for another, each with the SOA; or, for a cluster-zone name
+// while the zone is not complete (SnapshotConfig::complete), SERVFAIL: its objects may only be
+// late, and resolvers keep a negative answer (RFC 2308) where they retry a failure. The zone's
+// own names (apex, dns-version, ns.dns) need no objects.
+AnswerStatus negative(Answerer& a, const Apex& apex, Kind kind) noexcept {
+    if (!a.config.complete && apex.kind == ZoneKind::Cluster && kind != Kind::Apex &&
+        kind != Kind::Version && kind != Kind::NameServer) {
+        a.w.set_rcode(Rcode::ServFail);
+        a.w.set_authoritative(false);
+        return AnswerStatus::Answered;
+    }
+    if (kind == Kind::Missing) {
+        a.w.set_rcode(Rcode::NxDomain);  // RFC 6604: the RCODE is that of the last name
+    }
+    add_soa(a, apex);  // NODATA (RFC 2308 2.2) or NXDOMAIN
+    return AnswerStatus::Answered;
+}
+
 // Both address RRsets of a target in the additional section, each whole or not at all (RFC 2181
 // 9). False once one did not fit: the section is full.
 bool add_addresses(Answerer& a, const Node& node, const Apex& apex, WireName owner) noexcept {
@@ -899,9 +917,7 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
         }
         chain[hop] = node.kind == Kind::Service ? node.service : nullptr;
         if (node.kind == Kind::Missing) {
-            w.set_rcode(Rcode::NxDomain);  // RFC 6604: the RCODE is that of the last name
-            add_soa(a, apex);
-            return AnswerStatus::Answered;
+            return negative(a, apex, node.kind);
         }
         if (q.qtype != RrType::Cname && q.qtype != RrType::Any && node.kind == Kind::Service &&
             node.service->type() == ServiceType::ExternalName) {
@@ -944,8 +960,7 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
             }
         }
         if (!answered) {
-            add_soa(a, apex);  // NODATA (RFC 2308 2.2)
-            return AnswerStatus::Answered;
+            return negative(a, apex, node.kind);
         }
         if (with_targets != RrType::Any && !w.truncated()) {
             add_target_addresses(a, node, apex, with_targets);

@@ -862,4 +862,41 @@ TEST_CASE("answer: partial reverse names of existing addresses are NODATA") {
     }
 }
 
+TEST_CASE("answer: until the zone is complete, a cluster name without records is SERVFAIL") {
+    SnapshotConfig config = test::snapshot_config();
+    config.ttl_seconds = 30;
+    config.complete = false;  // the API's first sync is not done
+    const auto partial = build(fixture(), config);
+    const auto rcode = [&](std::string_view name, uint16_t type) {
+        const Decoded d = ask(*partial, name, type);
+        REQUIRE(d.ok);
+        return d.rcode();
+    };
+    SUBCASE("what the zone holds answers as ever") {
+        const Decoded d = ask(*partial, "svc1.testns.svc.cluster.local", kA);
+        check_answer(d, {"svc1.testns.svc.cluster.local. 30 A 10.0.0.1"});
+        CHECK(rcode("external-to-service.testns.svc.cluster.local", kA) == kNoError);
+        CHECK(rcode("cluster.local", kSoa) == kNoError);
+        CHECK(rcode("dns-version.cluster.local", kTxt) == kNoError);
+    }
+    SUBCASE("NXDOMAIN and NODATA of objects become SERVFAIL, without SOA or AA") {
+        for (const char* name : {"svc0.testns.svc.cluster.local", "nonexist-ns.svc.cluster.local",
+                                 "hdls-unready.testns.svc.cluster.local", "foo.cluster.local"}) {
+            CAPTURE(name);
+            const Decoded d = ask(*partial, name, kA);
+            REQUIRE(d.ok);
+            CHECK(d.rcode() == kServFail);
+            CHECK_FALSE(d.aa());
+            CHECK(d.authority.empty());
+        }
+        CHECK(rcode("svc1.testns.svc.cluster.local", kAaaa) == kServFail);
+        CHECK(rcode("testns.svc.cluster.local", kA) == kServFail);
+    }
+    SUBCASE("the zone's own names and the reverse zones answer negatively as ever") {
+        CHECK(rcode("cluster.local", kA) == kNoError);
+        CHECK(rcode("dns-version.cluster.local", kA) == kNoError);
+        CHECK(rcode("11.in-addr.arpa", kPtr) == kNxDomain);
+    }
+}
+
 }  // namespace clusterdns

@@ -223,6 +223,10 @@ struct SnapshotConfig {
     std::vector<std::string> namespaces;
     // A node-local cache: no zone of its own, every name is someone else's (forwarded).
     bool node_local = false;
+    // Every source has given its objects once (the API source's first sync). Until then a
+    // cluster-zone name without records may only be late: SERVFAIL, which resolvers retry,
+    // instead of the NXDOMAIN or NODATA they would keep. Manifests alone are always complete.
+    bool complete = true;
     // External zones (zone/external.h); null: none.
     std::shared_ptr<const ExternalZones> external;
 };

@@ -3,10 +3,11 @@
 - The Services list stalls 2 s, the startup timeout is 30 s: the line comes only once the list
   was served, so the first query after it already answers (no polling).
 - The Services list stalls 8 s, the startup timeout is 1 s: the line comes (before the list is
-  served), a warning says the sync is not done, names the API has not given yet are NXDOMAIN
-  (answered normally, not SERVFAIL), and they answer once the list arrives.
-- The API server down at start, with --manifests: after the timeout the manifests answer; once
-  the API is back its objects join them.
+  served), a warning says the sync is not done, names the API has not given yet are SERVFAIL
+  (not NXDOMAIN, which resolvers would keep) while the zone's own names answer, and once the
+  list arrives the late names answer and a name nobody has is NXDOMAIN.
+- The API server down at start, with --manifests: after the timeout the manifests answer and the
+  API's names are SERVFAIL; once the API is back its objects join them.
 """
 
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 import kube  # noqa: E402
-from kube import name, query, wait_answer  # noqa: E402
+from kube import ZONE, name, query, wait_answer  # noqa: E402
 
 SVC = "/api/v1/services"
 
@@ -38,10 +39,14 @@ def times_out(t, api):
         lists = [r for r in kube.requests_after(api, seq, SVC) if not r["watch"]]
         t.check(lists and lists[0]["status"] is None,
                 f"the line came while the list was still stalled: {lists}")
-        t.nxdomain(srv.dig(name("web", "prod")))
+        t.expect(srv.dig(name("web", "prod")), rcode="SERVFAIL", aa=False, answer=[],
+                 authority=[])
+        t.eq(query(srv, name("nobody", "prod"))[0], "SERVFAIL", "no name is NXDOMAIN yet")
+        t.expect(srv.dig(ZONE, "SOA"), answer_types={"SOA": 1})
         t.check("not synced after the startup timeout" in srv.stderr_text(),
                 f"the timeout is logged: {srv.stderr_text()[-400:]!r}")
         wait_answer(srv, name("web", "prod"), [kube.cluster_ip(api, "web", "prod")])
+        t.nxdomain(srv.dig(name("nobody", "prod")))
 
 
 def down_at_start(t, api):
@@ -54,7 +59,7 @@ def down_at_start(t, api):
         with t.server("--manifests", manifest, *kube.server_args(api, startup_timeout=1)) as srv:
             t.eq(query(srv, name("static", "prod")), ("NOERROR", ["10.96.99.98"]),
                  "manifests answer while the API is down")
-            t.eq(query(srv, name("web", "prod"))[0], "NXDOMAIN", "the API's names not yet")
+            t.eq(query(srv, name("web", "prod"))[0], "SERVFAIL", "the API's names not yet")
             wait_answer(srv, name("web", "prod"), [kube.cluster_ip(api, "web", "prod")],
                         timeout=30)
             t.eq(query(srv, name("static", "prod")), ("NOERROR", ["10.96.99.98"]),
