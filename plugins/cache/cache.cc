@@ -118,6 +118,7 @@ size_t AnswerCache::copy_out(const Entry& e, const Query& q, std::span<uint8_t> 
     std::memcpy(out.data(), e.message.data(), e.message.size());
     out[0] = static_cast<uint8_t>(q.id >> 8);
     out[1] = static_cast<uint8_t>(q.id);
+    out[2] = static_cast<uint8_t>((out[2] & ~0x01) | (q.rd() ? 0x01 : 0));  // RD is the query's
     // The question as the client wrote it: the case of its name is the client's.
     std::memcpy(out.data() + 12, q.qname.wire().data(), q.qname.wire().size());
     constexpr uint32_t kStaleTtl = 30;  // RFC 8767 4
@@ -135,7 +136,8 @@ size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> o
         return 0;
     }
     ++e->hits;
-    if (refresh != nullptr && options_.prefetch != 0 && e->hits >= options_.prefetch &&
+    // A prefetch would forward this client's query, and an RD=0 query's answer is not kept.
+    if (refresh != nullptr && q.rd() && options_.prefetch != 0 && e->hits >= options_.prefetch &&
         !e->refreshing && (e->expires_ms - now_ms) * 10 <= e->expires_ms - e->stored_ms) {
         e->refreshing = true;
         *refresh = true;
@@ -155,7 +157,11 @@ size_t AnswerCache::lookup_stale(const Query& q, uint64_t now_ms, std::span<uint
 }
 
 void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms) {
-    if (response.size() < 12 || options_.capacity == 0) {
+    // An RD=0 query's answer is what the upstream had without recursing (a referral, or
+    // nothing), not the answer an RD=1 client wants: not kept, as unbound keeps it out of its
+    // message cache. An RD=0 query is still answered from what RD=1 queries brought (unbound's
+    // answer from cache without recursion, RFC 1034 4.3.1), so RD is not part of the key.
+    if (response.size() < 12 || options_.capacity == 0 || !q.rd()) {
         return;
     }
     const uint8_t rcode = response[3] & 0x0F;

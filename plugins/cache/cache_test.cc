@@ -12,8 +12,9 @@ namespace {
 
 constexpr uint16_t kA = 1;
 
-Query query_for(const std::string& name, uint16_t type = kA) {
-    const std::vector<uint8_t> packet = test::make_query({.name = name, .type = type});
+Query query_for(const std::string& name, uint16_t type = kA, uint16_t flags = 0x0100) {
+    const std::vector<uint8_t> packet =
+        test::make_query({.name = name, .type = type, .flags = flags});
     Query q;
     REQUIRE(parse_query(packet, q) == ParseStatus::Ok);
     return q;
@@ -131,6 +132,29 @@ TEST_CASE("cache: served TTLs are capped; a TTL with the top bit set reads as 0 
     REQUIRE(d.authority.size() == 1);
     CHECK(d.authority[0].ttl == 1800);
     CHECK(cache.lookup(missing, 1'800'000, out, sizeof out) == 0);
+}
+
+TEST_CASE("cache: an RD=0 query's answer is not kept; RD=0 is answered from RD=1's answers") {
+    AnswerCache cache;
+    uint8_t out[512];
+    const Query norec = query_for("www.example.test", kA, 0);
+    const Query rec = query_for("www.example.test");
+    // A referral is shaped so: NOERROR and no answer (its NS records left out here).
+    cache.store(norec, response(norec, 0, {}), 0);
+    CHECK(cache.lookup(rec, 1000, out, sizeof out) == 0);
+    CHECK(cache.lookup(norec, 1000, out, sizeof out) == 0);
+    CHECK(cache.size() == 0);
+
+    cache.store(rec, response(rec, 0, {300}), 0);
+    size_t size = cache.lookup(norec, 1000, out, sizeof out);
+    REQUIRE(size > 0);
+    test::Decoded d = test::decode({out, size});
+    CHECK(d.answer.size() == 1);
+    CHECK((d.flags & 0x0100) == 0);  // RD as the client sent it
+    size = cache.lookup(rec, 1000, out, sizeof out);
+    REQUIRE(size > 0);
+    d = test::decode({out, size});
+    CHECK((d.flags & 0x0100) != 0);
 }
 
 TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers (question, opcode) are not kept") {
