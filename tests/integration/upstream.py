@@ -142,3 +142,85 @@ class BlackHole:
         self._stop = True
         self._thread.join()
         self.sock.close()
+
+
+def reply(query, answers=(), rcode=0, opcode=None, aa=False):
+    """A response to `query` (bytes): its header and question, QR and RA set, `rcode`, and
+    `answers` as (name, type, ttl, rdata bytes). The question is copied as it came, so c-ares
+    takes it for the answer to what it asked; `opcode` overrides the query's."""
+    import struct
+    from harness import TYPES, encode_name
+    qid, flags = struct.unpack("!HH", query[:4])
+    question_end = 12
+    while query[question_end] != 0:
+        question_end += 1 + query[question_end]
+    question_end += 5
+    if opcode is not None:
+        flags = (flags & ~0x7800) | ((opcode & 0xF) << 11)
+    flags = (flags & 0x7900) | 0x8080 | (0x0400 if aa else 0) | (rcode & 0xF)
+    out = struct.pack("!HHHHHH", qid, flags, 1, len(answers), 0, 0) + query[12:question_end]
+    for name, rtype, ttl, rdata in answers:
+        rtype = TYPES[rtype] if isinstance(rtype, str) else rtype
+        out += encode_name(name) + struct.pack("!HHIH", rtype, 1, ttl, len(rdata)) + rdata
+    return out
+
+
+def question_of(query):
+    """(name lowercased with a final dot, type number) of a query's first question."""
+    import struct
+    labels, off = [], 12
+    while query[off] != 0:
+        labels.append(query[off + 1:off + 1 + query[off]].decode("ascii", "replace").lower())
+        off += 1 + query[off]
+    return ".".join(labels) + ".", struct.unpack("!H", query[off + 1:off + 3])[0]
+
+
+class Scripted:
+    """An upstream that misbehaves on demand, for what a real one cannot be made to do: a UDP
+    port on loopback where `answer(query bytes)` returns the response bytes (None: silence) and
+    `delay` seconds pass before each is sent (concurrently: a late answer does not hold up the
+    next). Records every query's question in `asked`."""
+
+    def __init__(self, answer, delay=0.0, host="127.0.0.1"):
+        self.answer = answer
+        self.delay = delay
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.2)
+        self.address = f"{host}:{self.sock.getsockname()[1]}"
+        self.asked = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _send_later(self, response, peer, delay):
+        time.sleep(delay)
+        try:
+            self.sock.sendto(response, peer)
+        except OSError:
+            pass
+
+    def _run(self):
+        while not self._stop:
+            try:
+                query, peer = self.sock.recvfrom(65535)
+            except OSError:
+                continue
+            self.asked.append(question_of(query))
+            response = self.answer(query)
+            if response is None:
+                continue
+            delay = self.delay(query) if callable(self.delay) else self.delay
+            if delay:
+                threading.Thread(target=self._send_later, args=(response, peer, delay),
+                                 daemon=True).start()
+            else:
+                self._send_later(response, peer, 0)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self._thread.join()
+        self.sock.close()
