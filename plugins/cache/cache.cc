@@ -21,7 +21,33 @@ struct Scan {
     uint32_t min_ttl = UINT32_MAX;
     uint32_t negative_ttl = UINT32_MAX;  // min(SOA TTL, SOA MINIMUM) of the authority section
     uint16_t answers = 0;
+    size_t opt_options = 0;        // where the OPT's options start (after its RDLENGTH); 0: none
+    bool opt_last = false;         // the OPT is the message's last record
+    uint8_t subnet_scope = 0;      // the largest SCOPE PREFIX-LENGTH of a client subnet option
 };
+
+constexpr uint16_t kOptionClientSubnet = 8;  // RFC 7871
+
+// Reads the options of the OPT record's RDATA at `at` for their client subnet scope; false if
+// they do not fill it exactly.
+bool scan_options(std::span<const uint8_t> message, size_t at, size_t end, Scan& out) {
+    WireReader r(message, at);
+    while (r.pos() < end) {
+        const uint16_t code = r.u16();
+        const uint16_t length = r.u16();
+        const size_t data = r.pos();
+        if (!r.ok()) {
+            return false;
+        }
+        if (code == kOptionClientSubnet && length >= 4) {
+            r.skip(3);  // FAMILY, SOURCE PREFIX-LENGTH
+            out.subnet_scope = std::max(out.subnet_scope, r.u8());
+        }
+        r = WireReader(message, data);
+        r.skip(length);
+    }
+    return r.ok() && r.pos() == end;
+}
 
 bool scan(std::span<const uint8_t> message, Scan& out) {
     WireReader r(message);
@@ -48,6 +74,13 @@ bool scan(std::span<const uint8_t> message, Scan& out) {
         const size_t rdata = r.pos();
         if (!r.ok() || at > UINT16_MAX) {
             return false;
+        }
+        if (type == kTypeOpt && length != 0) {
+            out.opt_options = rdata;
+            out.opt_last = i + 1 == records;
+            if (!scan_options(message, rdata, rdata + length, out)) {
+                return false;
+            }
         }
         if (type != kTypeOpt) {
             out.offsets.push_back(static_cast<uint16_t>(at));
@@ -174,6 +207,14 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
         ((response[2] >> 3) & 0x0F) != static_cast<uint8_t>(q.opcode)) {
         return;  // not an answer to this query: relayed as SERVFAIL, never kept
     }
+    // The OPT record belongs to one exchange and is never cached (RFC 6891 6.1.1): its options
+    // (the client subnet the asker sent, a cookie, padding) are cut from the kept copy, so one
+    // client's options are never served to another. An answer scoped to the asker's subnet
+    // (SCOPE PREFIX-LENGTH > 0) is good for that subnet only (RFC 7871 7.3.1): not kept. Options
+    // are cut from the end only: a record after them would have to move.
+    if (s.subnet_scope > 0 || (s.opt_options != 0 && !s.opt_last)) {
+        return;
+    }
     const bool negative = rcode == 3 || s.answers == 0;
     uint32_t ttl = negative ? std::min(s.negative_ttl, s.min_ttl) : s.min_ttl;
     if (ttl == UINT32_MAX) {
@@ -197,7 +238,13 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
     denials_ -= !e.key.empty() && e.negative;  // replaced
     e.negative = negative;
     e.key.assign(key, key + key_size);
-    e.message.assign(response.begin(), response.end());
+    if (s.opt_options != 0) {
+        e.message.assign(response.begin(), response.begin() + static_cast<ptrdiff_t>(s.opt_options));
+        e.message[s.opt_options - 2] = 0;  // RDLENGTH
+        e.message[s.opt_options - 1] = 0;
+    } else {
+        e.message.assign(response.begin(), response.end());
+    }
     e.ttl_offsets = std::move(s.offsets);
     e.ttls = std::move(s.ttls);
     e.stored_ms = now_ms;

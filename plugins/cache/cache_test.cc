@@ -64,6 +64,23 @@ std::vector<uint8_t> response(const Query& q, uint8_t rcode, std::vector<uint32_
     return m;
 }
 
+// `m` with an OPT record (UDP size 1232) carrying `options` appended to its additional section.
+std::vector<uint8_t> with_opt(std::vector<uint8_t> m, const std::vector<uint8_t>& options) {
+    m[11] = static_cast<uint8_t>(m[11] + 1);
+    m.push_back(0);  // root owner
+    put16(m, 41);
+    put16(m, 1232);
+    put32(m, 0);
+    put16(m, static_cast<uint16_t>(options.size()));
+    m.insert(m.end(), options.begin(), options.end());
+    return m;
+}
+
+// An EDNS client subnet option (RFC 7871) for 198.51.100.0/24 with `scope`.
+std::vector<uint8_t> client_subnet(uint8_t scope) {
+    return {0, 8, 0, 7, 0, 1, 24, scope, 198, 51, 100};
+}
+
 // The TTL of the first answer record of a message built by response().
 uint32_t first_ttl(const uint8_t* m, const Query& q) {
     const size_t at = 12 + q.qname.size() + 4 + 2 + 4;
@@ -155,6 +172,38 @@ TEST_CASE("cache: an RD=0 query's answer is not kept; RD=0 is answered from RD=1
     REQUIRE(size > 0);
     d = test::decode({out, size});
     CHECK((d.flags & 0x0100) != 0);
+}
+
+TEST_CASE("cache: the OPT's options (client subnet, cookie) are not kept; a scoped answer is not") {
+    AnswerCache cache;
+    uint8_t out[512];
+    const std::vector<uint8_t> packet =
+        test::make_query({.name = "www.example.test", .edns_version = 0});
+    Query q;
+    REQUIRE(parse_query(packet, q) == ParseStatus::Ok);
+    std::vector<uint8_t> options = client_subnet(0);
+    const std::vector<uint8_t> cookie = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+    options.insert(options.end(), cookie.begin(), cookie.end());
+    cache.store(q, with_opt(response(q, 0, {300}), options), 0);
+    size_t size = cache.lookup(q, 1000, out, sizeof out);  // another client
+    REQUIRE(size > 0);
+    const test::Decoded d = test::decode({out, size});
+    REQUIRE(d.ok);
+    CHECK(d.answer.size() == 1);
+    REQUIRE(d.opt() != nullptr);
+    CHECK(d.opt()->rdata.empty());
+
+    const Query scoped = query_for("cdn.example.test");
+    cache.store(scoped, with_opt(response(scoped, 0, {300}), client_subnet(24)), 0);
+    CHECK(cache.lookup(scoped, 1000, out, sizeof out) == 0);
+    // Options followed by another record: they cannot be cut from the end.
+    const Query inner = query_for("inner.example.test");
+    std::vector<uint8_t> m = with_opt(response(inner, 0, {300}), client_subnet(0));
+    m[11] = static_cast<uint8_t>(m[11] + 1);
+    m.insert(m.end(), {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 11});
+    cache.store(inner, m, 0);
+    CHECK(cache.lookup(inner, 1000, out, sizeof out) == 0);
+    CHECK(cache.size() == 1);
 }
 
 TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers (question, opcode) are not kept") {
