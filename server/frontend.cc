@@ -792,6 +792,8 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
                 channel->forward(p->sent(), on_forwarded, p);
                 return;
             }
+        } else if (chase_ends_in_zone(w.zone.get(), p->query, p->client_address(), p->step + 1)) {
+            ++p->step;  // the zone answers the next step: the reply below is its answer
         }
     }
     if (!p->answered) {
@@ -857,6 +859,9 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
                     ++step;
                     size = next;
                     continue;
+                }
+                if (chase_ends_in_zone(w.zone.get(), packet, client.address, step + 1)) {
+                    ++step;  // answered by the zone below
                 }
             }
             return answer(chased_response(w.zone.get(), packet, client.address, hit, out,

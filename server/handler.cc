@@ -110,17 +110,59 @@ size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_
 
 namespace {
 
-// Copies `count` RRs at the reader's position into the answer section, their names (owners and
-// inside the RDATA of the types that hold names) decompressed for the writer to compress anew.
-void copy_answers(WireReader& r, uint16_t count, ResponseWriter& w) noexcept {
-    for (uint16_t i = 0; i < count; ++i) {
-        uint8_t buf[kMaxNamedRdata];
-        WireRecord rr;
-        if (!read_record(r, buf, rr) || !w.add(Section::Answer, rr.owner.wire(), rr.type, rr.ttl,
-                                               rr.rdata)) {
-            return;
+// The longest CNAME chain followed through an upstream's answer (CoreDNS's forward follows none;
+// resolvers give up around 8-16).
+constexpr size_t kMaxUpstreamChain = 16;
+
+// Copies from an upstream's answer section (`count` RRs at `answers_at`) the records
+// of the chain that starts at `target`: its records of the query's type (and their RRSIGs), and
+// CNAMEs, followed. Records of other names are dropped: an upstream is not believed about names
+// it was not asked for. Returns where the chain went into our zones (`reentered`, set), if it
+// did; the names are decompressed for the writer to compress anew.
+bool copy_chain(std::span<const uint8_t> message, size_t answers_at, uint16_t count, const Query& q,
+                const Snapshot& snapshot, Name target, ResponseWriter& w,
+                Name& reentered) noexcept {
+    for (size_t hop = 0; hop < kMaxUpstreamChain; ++hop) {
+        WireReader r(message);  // the whole message: names point back into it
+        r.skip(answers_at);
+        bool followed = false;
+        Name next;
+        for (uint16_t i = 0; i < count && r.ok(); ++i) {
+            uint8_t buf[kMaxNamedRdata];
+            WireRecord rr;
+            if (!read_record(r, buf, rr)) {
+                return false;
+            }
+            if (!name_equal(rr.owner.wire(), target.wire())) {
+                continue;
+            }
+            const bool cname = rr.type == RrType::Cname;
+            if (!cname && rr.type != q.qtype && q.qtype != RrType::Any && rr.type != RrType::Rrsig) {
+                continue;
+            }
+            w.add(Section::Answer, rr.owner.wire(), rr.type, rr.ttl, rr.rdata);
+            if (cname && !followed && Name::from_wire(rr.rdata.subspan(0, name_wire_size(rr.rdata)),
+                                                      next)) {
+                followed = true;
+            }
         }
+        if (!followed) {
+            return false;
+        }
+        Query probe = q;
+        probe.qname = next;
+        probe.qname_lower = next;
+        probe.qname_lower.to_lower();
+        uint8_t scratch[kClassicUdpSize];
+        ResponseWriter ours(scratch, sizeof scratch);
+        ours.begin(probe);
+        if (answer_query(snapshot, probe, ours) != AnswerStatus::NotOurs) {
+            reentered = probe.qname_lower;
+            return true;
+        }
+        target = next;
     }
+    return false;
 }
 
 }  // namespace
@@ -152,6 +194,13 @@ size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
     return out_writer.ok() ? out_writer.pos() : 0;
 }
 
+bool chase_ends_in_zone(const Snapshot* snapshot, std::span<const uint8_t> query,
+                        const IpAddress* client, size_t step) noexcept {
+    Query q;
+    return snapshot != nullptr && parse_query(query, q) == ParseStatus::Ok &&
+           search_path_ends_in_zone(*snapshot, q, client, step);
+}
+
 size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
                        const IpAddress* client, std::span<const uint8_t> upstream,
                        std::span<uint8_t> out, Transport transport, size_t step) noexcept {
@@ -177,7 +226,19 @@ size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
                 Name::read(r);
                 r.skip(4);
             }
-            copy_answers(r, answers, w);
+            const uint16_t before = w.count(Section::Answer);
+            Name reentered;
+            target.to_lower();
+            if (r.ok() && copy_chain(upstream, r.pos(), answers, q, *snapshot, target, w,
+                                     reentered)) {
+                // Back in our zones: the zone answers the rest, whatever the upstream said.
+                Query next = q;
+                next.qname = reentered;
+                next.qname_lower = reentered;
+                answer_query(*snapshot, next, w);
+            }
+            // Authoritative only when every record is ours.
+            w.set_authoritative(w.count(Section::Answer) == before);
         }
     }
     return w.finish();

@@ -59,6 +59,11 @@ size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_
 size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
                    const IpAddress* client, std::span<uint8_t> out, size_t step = 0) noexcept;
 
+// Chase: whether the search path walk's `step` is answered by the zone (chased_response at that
+// step, whatever the upstream said), not asked upstream.
+bool chase_ends_in_zone(const Snapshot* snapshot, std::span<const uint8_t> query,
+                        const IpAddress* client, size_t step) noexcept;
+
 // Chase: the client's answer, the CNAME chain from the zone followed by the answer records of
 // `upstream` (the response to chase_query's query for `step`; empty if none came), with its
 // RCODE.

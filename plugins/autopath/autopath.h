@@ -25,4 +25,10 @@ AnswerStatus answer_with_search_path(const Snapshot& snapshot, const Query& q,
                                      bool reverse_fallthrough, Name* external_target,
                                      size_t step = 0) noexcept;
 
+// Whether the walk's `step`th stop past the cluster's domains is a name of our zones (one that
+// has records: the outside names before it were NXDOMAIN), which answer_with_search_path then
+// answers from the zone: the caller answers the client there instead of asking upstream again.
+bool search_path_ends_in_zone(const Snapshot& snapshot, const Query& q, const IpAddress* client,
+                              size_t step) noexcept;
+
 }  // namespace clusterdns

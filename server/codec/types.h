@@ -19,6 +19,7 @@ enum class RrType : uint16_t {
     Srv = 33,
     Dname = 39,
     Opt = 41,
+    Rrsig = 46,
     Ixfr = 251,
     Axfr = 252,
     Any = 255,

@@ -16,6 +16,10 @@ production). Upstream: unbound on loopback serving example.test. Over UDP and TC
   have them): the pod's api.production.svc... becomes a CNAME to api.corp.test (the upstream has
   it) with its A; www.example.test.production.svc... goes past corp.test (NXDOMAIN there) to
   www.example.test, as the pod's resolver would have; the second time from the cache alike.
+- cluster names asked undotted (glibc's first query for kubernetes.default.svc.cluster.local is
+  kubernetes.default.svc.cluster.local.production.svc.cluster.local) are answered by the zone at
+  every step, never by the upstream, which here holds other addresses for them: a CNAME to the
+  name and the zone's A; a name the zone does not have is NXDOMAIN, not forwarded.
 """
 
 import sys
@@ -65,7 +69,7 @@ def scenario(t):
                 pod = ["-b", POD]
                 t.expect(srv.dig(CACHE_EXPANDED, tcp=tcp, extra=pod),
                          answer=[(CACHE_EXPANDED, "CNAME", CACHE), (CACHE, "A", "10.96.50.5")])
-                t.expect(srv.dig(WWW_EXPANDED, tcp=tcp, extra=pod),
+                t.expect(srv.dig(WWW_EXPANDED, tcp=tcp, extra=pod), aa=False,
                          answer=[(WWW_EXPANDED, "CNAME", WWW), (WWW, "A", "192.0.2.10")])
                 t.expect(srv.dig(svc("api-service"), tcp=tcp, extra=pod),
                          answer=[(svc("api-service"), "A", "10.96.10.100")])
@@ -82,12 +86,35 @@ def scenario(t):
                                      "--autopath-search", "corp.test", "--workers", "1") as srv:
             for tcp in (False, True, False):  # the third: every step from the cache
                 pod = ["-b", POD]
-                t.expect(srv.dig(api, tcp=tcp, extra=pod),
+                t.expect(srv.dig(api, tcp=tcp, extra=pod), aa=False,
                          answer=[(api, "CNAME", "api.corp.test."),
                                  ("api.corp.test.", "A", "192.0.2.99")])
-                t.expect(srv.dig(WWW_EXPANDED, tcp=tcp, extra=pod),
+                t.expect(srv.dig(WWW_EXPANDED, tcp=tcp, extra=pod), aa=False,
                          answer=[(WWW_EXPANDED, "CNAME", WWW), (WWW, "A", "192.0.2.10")])
             t.nxdomain(srv.dig(api))  # not a pod: as ever
+
+        # An upstream that claims the cluster's names: the walk must never ask it for them.
+        liar = Unbound(extra_zones=["cluster.local", "corp.test"], extra_data=[
+            "kubernetes.default.svc.cluster.local. 300 IN A 192.0.2.1",
+            "api-service.production.svc.cluster.local. 300 IN A 6.6.6.6",
+            "nosuch.production.svc.cluster.local. 300 IN A 6.6.6.7"])
+        for search in ([], ["--autopath-search", "corp.test"]):
+            with liar as unbound, t.server("--manifests", EXAMPLES, "--manifests", manifests,
+                                           "--upstream", unbound.address, "--autopath", "true",
+                                           *search) as srv:
+                for tcp in (False, True):
+                    pod = ["-b", POD]
+                    for name, address in (("kubernetes.default", "10.96.0.1"),
+                                          ("api-service.production", "10.96.10.100")):
+                        full = f"{name}.svc.cluster.local."
+                        asked = f"{full}production.svc.cluster.local."
+                        t.expect(srv.dig(asked, tcp=tcp, extra=pod),
+                                 answer=[(asked, "CNAME", full), (full, "A", address)])
+                    res = srv.dig("nosuch.production.svc.cluster.local.production.svc."
+                                  "cluster.local.", tcp=tcp, extra=pod)
+                    t.expect(res, rcode="NXDOMAIN", aa=None)
+                    t.check(not [rr for rr in res.answer if rr.type == "A"],
+                            f"a cluster name the zone lacks is not the upstream's: {res.answer}")
 
 
 if __name__ == "__main__":
