@@ -98,6 +98,53 @@ private:
     clusterdns::Options options_;
 };
 
+// The file watcher starts before the manifests load, so a change made while they load (or just
+// after the listening line) is not lost: it is kept until the server runs, then reloaded.
+class ReloadGate {
+public:
+    explicit ReloadGate(const clusterdns::CommandLine& command_line)
+        : config_path_(command_line.config_path), start_paths_(command_line.options.manifests) {
+        if (!config_path_.empty()) {
+            start_paths_.push_back(config_path_);
+        }
+    }
+
+    void changed() {
+        std::lock_guard lock(mutex_);
+        if (reloader_ == nullptr) {
+            missed_ = true;
+            return;
+        }
+        reloader_->reload("files changed");
+    }
+
+    std::vector<std::string> watched() {
+        std::lock_guard lock(mutex_);
+        return reloader_ ? reloader_->watched(config_path_) : start_paths_;
+    }
+
+    // Serving: changes reload from now on, and one that came while loading reloads now.
+    void open(Reloader& reloader) {
+        std::lock_guard lock(mutex_);
+        reloader_ = &reloader;
+        if (missed_) {
+            reloader_->reload("files changed while loading");
+        }
+    }
+
+    void close() {
+        std::lock_guard lock(mutex_);
+        reloader_ = nullptr;
+    }
+
+private:
+    std::mutex mutex_;
+    std::string config_path_;
+    std::vector<std::string> start_paths_;
+    Reloader* reloader_ = nullptr;
+    bool missed_ = false;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,6 +196,18 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "[WARNING] clusterdns: no source given (--manifests, --kubeconfig): "
                            "serving an empty zone\n");
     }
+    ReloadGate gate(*command_line);
+    std::unique_ptr<clusterdns::PathWatcher> watcher;
+    if (!command_line->config_path.empty() || !options.manifests.empty()) {
+        auto started = clusterdns::PathWatcher::start([&gate] { return gate.watched(); },
+                                                      [&gate] { gate.changed(); });
+        if (!started) {
+            fmt::print(stderr, "[WARNING] plugin/reload: {}; reload with SIGHUP\n",
+                       started.error().message);
+        } else {
+            watcher = std::move(*started);
+        }
+    }
     try {
         const auto loading = std::chrono::steady_clock::now();
         clusterdns::Server server(command_line->options);
@@ -173,19 +232,11 @@ int main(int argc, char** argv) {
             std::fflush(stdout);
         }
         Reloader reloader(argc, argv, server, options);
-        std::unique_ptr<clusterdns::PathWatcher> watcher;
-        if (!command_line->config_path.empty() || !options.manifests.empty()) {
-            const std::string config_path = command_line->config_path;
-            auto started = clusterdns::PathWatcher::start(
-                [&reloader, config_path] { return reloader.watched(config_path); },
-                [&reloader] { reloader.reload("files changed"); });
-            if (!started) {
-                fmt::print(stderr, "[WARNING] plugin/reload: {}; reload with SIGHUP\n",
-                           started.error().message);
-            } else {
-                watcher = std::move(*started);
-            }
-        }
+        gate.open(reloader);
+        const struct Closing {
+            ReloadGate& gate;
+            ~Closing() { gate.close(); }  // before the reloader goes, however the block ends
+        } closing{gate};
         int signal_number = 0;
         while (sigwait(&handled, &signal_number) == 0 && sigismember(&ignored, signal_number)) {
             if (signal_number == SIGHUP) {

@@ -214,6 +214,11 @@ Status load_manifest_text(std::string_view text, std::string_view source, Object
     return add_documents(**parsed, source, cluster);
 }
 
+bool is_manifest_file_name(std::string_view name) {
+    const std::string ext = std::filesystem::path(name).extension().string();
+    return ext == ".yaml" || ext == ".yml" || ext == ".json";
+}
+
 namespace {
 
 // The files load_manifests reads for `path`, in the order it applies them.
@@ -224,8 +229,7 @@ Result<std::vector<std::filesystem::path>> manifest_files(const std::string& pat
     if (fs::is_directory(path, ec)) {
         for (auto it = fs::recursive_directory_iterator(path, ec);
              !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-            const std::string ext = it->path().extension().string();
-            if (it->is_regular_file(ec) && (ext == ".yaml" || ext == ".yml" || ext == ".json")) {
+            if (it->is_regular_file(ec) && is_manifest_file_name(it->path().filename().string())) {
                 files.push_back(it->path());
             }
         }

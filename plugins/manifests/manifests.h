@@ -22,6 +22,9 @@ constexpr uint64_t kMaxManifestFileBytes = 256ull << 20;
 // Loads one file, or every *.yaml, *.yml and *.json file below a directory (sorted by path).
 Status load_manifests(const std::string& path, ObjectSink& cluster);
 
+// Whether a file of this name inside a directory is read as a manifest (*.yaml, *.yml, *.json).
+bool is_manifest_file_name(std::string_view name);
+
 // Each non-empty document of the files load_manifests reads for `path`, in the same order, with
 // its file and index (from 0): for tools that read more of the manifests than DNS does
 // (`clusterdns check`). Stops at a file that does not parse, or at the first error of `visit`.
