@@ -286,6 +286,7 @@ public:
         {
             std::lock_guard lock(mutex);
             api_synced = true;
+            api_ready = true;
             if (!store.config().complete) {
                 SnapshotConfig config = store.config();
                 config.complete = true;  // what the zone lacks now is NXDOMAIN, not SERVFAIL
@@ -297,6 +298,10 @@ public:
             malloc_trim(0);  // the first list's parse trees and pages are gone: give them back
         }
         synced_changed.notify_all();
+    }
+
+    void failed(std::string_view) override {
+        api_ready = false;  // the source starts again; ready once it has listed everything anew
     }
 
     void programmed(std::string_view ns, std::string_view service,
@@ -414,7 +419,21 @@ public:
         store.set_config(std::move(config));
     }
 
-    bool ready() const { return serving.load() && !draining.load(); }
+    // Serving, not in the lameduck, and the API source (if any) has listed every resource.
+    bool ready() const { return serving.load() && !draining.load() && api_ready.load(); }
+
+    // Why /ready answers 503.
+    std::string not_ready_reason() const {
+        if (draining.load()) {
+            return "shutting down";
+        }
+        if (!serving.load()) {
+            return "starting";
+        }
+        const KubernetesSource* api = source_view.load();
+        return fmt::format("waiting for the kubernetes API: {}",
+                           api != nullptr ? api->waiting_for() : std::string("starting"));
+    }
 
     std::string metrics_text() {
         std::lock_guard lock(mutex);
@@ -445,8 +464,7 @@ public:
              {"/ready",
               [this](const HttpRequest&) {
                   return ready() ? HttpResponse{.body = "OK"}
-                                 : HttpResponse{.status = 503,
-                                                .body = draining ? "shutting down" : "starting"};
+                                 : HttpResponse{.status = 503, .body = not_ready_reason()};
               }}},
             {"prometheus", options.metrics, ":9153",
              {"/metrics",
@@ -542,6 +560,10 @@ public:
     SourceStats source_stats;
     bool api_synced = false;
     std::condition_variable synced_changed;
+    // False from the API source's start until it has listed every resource, and again while it
+    // restarts after a failure: /ready is 503 meanwhile, whatever startup_timeout let through.
+    std::atomic<bool> api_ready{true};
+    std::atomic<const KubernetesSource*> source_view{nullptr};  // `source`, for /ready
     std::unique_ptr<KubernetesSource> source;  // last: stopped before the rest goes
 };
 
@@ -605,18 +627,20 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
     if (!config) {
         fail(config.error());
     }
+    impl_->api_ready = false;
     auto source = KubernetesSource::start(std::move(*config), *impl_);
     if (!source) {
         fail(source.error());
     }
     std::unique_lock lock(impl_->mutex);
     impl_->source = std::move(*source);
+    impl_->source_view = impl_->source.get();
     if (!impl_->synced_changed.wait_for(lock, std::chrono::seconds(o.startup_timeout_seconds),
                                         [&] { return impl_->api_synced; })) {
         fmt::print(stderr,
-                   "[WARNING] plugin/kubernetes: not synced after the startup timeout ({} s); "
-                   "serving what there is, the rest follows\n",
-                   o.startup_timeout_seconds);
+                   "[WARNING] plugin/kubernetes: not synced after the startup timeout ({} s): "
+                   "waiting for {}; serving what there is (not ready), the rest follows\n",
+                   o.startup_timeout_seconds, impl_->source->waiting_for());
     }
 }
 

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include <curl/curl.h>
@@ -61,6 +62,15 @@ constexpr ResourceType kEndpointSlices{"/apis/discovery.k8s.io/v1/endpointslices
                                        "EndpointSlice", "discovery.k8s.io/v1",
                                        ObjectKind::EndpointSlice};
 constexpr ResourceType kPods{"/api/v1/pods", "pods", "Pod", "v1", ObjectKind::Pod};
+
+// The resource as an RBAC rule names it: "services", "endpointslices.discovery.k8s.io".
+std::string rbac_resource(const ResourceType& type) {
+    const std::string_view version = type.api_version;
+    const size_t slash = version.find('/');
+    return slash == std::string_view::npos
+               ? std::string(type.plural)
+               : fmt::format("{}.{}", type.plural, version.substr(0, slash));
+}
 
 // A list item as a whole object: "kind" and "apiVersion" first, then the item's own members.
 DocNode typed_item(const DocNode& item, std::string_view kind, std::string_view api_version,
@@ -242,9 +252,11 @@ struct Reflector {
     std::string watch_error;  // another ERROR event's message
     Clock::time_point started;
 
-    // When the next request may go out, and the backoff that set it.
+    // When the next request may go out, the backoff that set it, and why (until a request
+    // succeeds).
     Clock::time_point next_attempt;
     double backoff_seconds = 0;
+    std::string problem;
 
     std::string what() const {
         return fmt::format("{} {}", type->plural, phase == Phase::List ? "list" : "watch");
@@ -280,6 +292,13 @@ struct KubernetesSource::Impl {
     Clock::time_point token_read;
     std::mt19937_64 rng{std::random_device{}()};
 
+    // What waiting_for() says, rebuilt by the source's thread (update_status); the reason of the
+    // last restart, until everything is listed again.
+    mutable std::mutex status_mutex;
+    std::string waiting;
+    std::string restarted_after;
+    Clock::time_point status_updated;
+
     Impl(KubernetesConfig c, KubernetesStore& s) : config(std::move(c)), store(s) {}
 
     ~Impl() {
@@ -291,7 +310,13 @@ struct KubernetesSource::Impl {
         }
     }
 
+    // Runs the source until it stops; after an exception, tells the store, waits a backoff and
+    // starts again from new lists.
+    void supervise();
     void run();
+    // Back to the state of a new source: no transfer, nothing listed, an empty batch.
+    void reset();
+    void update_status();
     void start_request(Reflector& r);
     void finish(Reflector& r, CURLcode result);
     void end_transfer(Reflector& r);
@@ -430,6 +455,9 @@ void KubernetesSource::Impl::start_request(Reflector& r) {
     r.watch_error.clear();
     r.started = Clock::now();
     curl_multi_add_handle(multi, easy);
+    if (!r.synced) {
+        update_status();
+    }
 }
 
 void KubernetesSource::Impl::end_transfer(Reflector& r) {
@@ -542,6 +570,7 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
     });
     r.listed_items += page->items.size();
     r.backoff_seconds = 0;
+    r.problem.clear();
     if (!last) {
         r.continue_token = std::move(page->continue_token);
         r.next_attempt = Clock::now();
@@ -558,6 +587,7 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
     r.synced = true;
     r.phase = Reflector::Phase::Watch;
     r.next_attempt = Clock::now();
+    update_status();
     flush();  // reports the first sync once every resource is listed
 }
 
@@ -584,6 +614,8 @@ void KubernetesSource::Impl::retry_later(Reflector& r, std::string_view why,
     delay = std::max(delay, at_least_seconds);
     log("WARNING", "{}: {}; retrying in {:.1f} s", r.what(), why, delay);
     r.next_attempt = Clock::now() + std::chrono::duration_cast<Clock::duration>(Seconds(delay));
+    r.problem = fmt::format("{}: {}", r.what(), why);
+    update_status();
 }
 
 void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
@@ -655,6 +687,12 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
     if (status == 401) {
         bearer_token(true);  // a rotated token: read the file again before retrying
     }
+    if (status == 403) {
+        // RBAC: say the rule the account lacks (examples/kube-system/rbac.yaml grants them all).
+        retry_later(r, fmt::format("{} (RBAC: the account may not {} {})", message,
+                                   watch ? "watch" : "list", rbac_resource(*r.type)));
+        return;
+    }
     retry_later(r, message);
 }
 
@@ -707,6 +745,7 @@ void KubernetesSource::Impl::flush() {
                                         [](const Reflector& r) { return r.synced; })) {
         synced_reported = true;
         log("INFO", "synced in {:.3f} s", Seconds(Clock::now() - started).count());
+        update_status();
         store.synced();
     }
 }
@@ -720,7 +759,9 @@ void KubernetesSource::Impl::run() {
             }
         }
         int running = 0;
-        curl_multi_perform(multi, &running);
+        if (const CURLMcode code = curl_multi_perform(multi, &running); code != CURLM_OK) {
+            throw std::runtime_error(fmt::format("libcurl: {}", curl_multi_strerror(code)));
+        }
         int left = 0;
         while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
             if (message->msg != CURLMSG_DONE) {
@@ -731,6 +772,9 @@ void KubernetesSource::Impl::run() {
             finish(*transfer->reflector, message->data.result);
         }
         now = Clock::now();
+        if (!synced_reported && now - status_updated >= std::chrono::seconds(1)) {
+            update_status();  // how far the lists under way are
+        }
         if (!batch.empty()) {
             int readable = 0;  // more already waiting to be read: let it join the batch
             curl_multi_poll(multi, nullptr, 0, 0, &readable);
@@ -753,7 +797,90 @@ void KubernetesSource::Impl::run() {
     }
 }
 
+void KubernetesSource::Impl::supervise() {
+    double backoff_seconds = 0;
+    while (!stopping.load()) {
+        std::string why;
+        try {
+            run();
+            return;  // stopping
+        } catch (const std::exception& e) {
+            why = e.what();
+        } catch (...) {
+            why = "an unknown exception";
+        }
+        // A source that synced since its last restart starts from the first step again.
+        backoff_seconds = backoff_seconds == 0 || synced_reported
+                              ? kBackoffInitialSeconds
+                              : std::min(backoff_seconds * 2, kBackoffMaxSeconds);
+        const double delay =
+            backoff_seconds * std::uniform_real_distribution<double>(1.0, 1.5)(rng);
+        log("ERROR", "stopped: {}; starting again with new lists in {:.1f} s", why, delay);
+        reset();
+        {
+            std::lock_guard lock(status_mutex);
+            restarted_after = why;
+        }
+        update_status();
+        store.failed(why);
+        const auto until =
+            Clock::now() + std::chrono::duration_cast<Clock::duration>(Seconds(delay));
+        for (auto now = Clock::now(); now < until && !stopping.load(); now = Clock::now()) {
+            const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
+            curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()) + 1, nullptr);
+        }
+    }
+}
+
+void KubernetesSource::Impl::reset() {
+    for (Reflector& r : reflectors) {
+        end_transfer(r);
+        Reflector fresh;
+        fresh.type = r.type;
+        fresh.label_selector = std::move(r.label_selector);
+        r = std::move(fresh);
+    }
+    batch.clear();
+    batch_arena = std::make_unique<DocArena>();
+    parser.release();
+    synced_reported = false;
+    started = Clock::now();
+}
+
+void KubernetesSource::Impl::update_status() {
+    std::string text;
+    for (const Reflector& r : reflectors) {
+        if (r.synced) {
+            continue;
+        }
+        if (!text.empty()) {
+            text += "; ";
+        }
+        if (!r.problem.empty()) {
+            text += r.problem;
+        } else if (r.easy != nullptr) {
+            text += fmt::format("{} under way for {:.0f} s, {} objects so far", r.what(),
+                                Seconds(Clock::now() - r.started).count(), r.listed_items);
+        } else {
+            text += fmt::format("{} not started", r.what());
+        }
+    }
+    status_updated = Clock::now();
+    std::lock_guard lock(status_mutex);
+    if (text.empty()) {
+        restarted_after.clear();
+    } else if (!restarted_after.empty()) {
+        text = fmt::format("restarted after {}; {}", restarted_after, text);
+    }
+    waiting = std::move(text);
+}
+
 KubernetesSource::KubernetesSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+}
+
+std::string KubernetesSource::waiting_for() const {
+    std::lock_guard lock(impl_->status_mutex);
+    return impl_->waiting;
 }
 
 KubernetesSource::~KubernetesSource() {
@@ -789,14 +916,9 @@ Result<std::unique_ptr<KubernetesSource>> KubernetesSource::start(KubernetesConf
         }
     }
     log("INFO", "watching {} ({})", impl->config.api.server, impl->config.api.origin);
+    impl->update_status();
     Impl* running = impl.get();
-    impl->thread = start_quiet_thread([running] {
-        try {
-            running->run();
-        } catch (const std::exception& e) {
-            log("ERROR", "stopped: {}", e.what());
-        }
-    });
+    impl->thread = start_quiet_thread([running] { running->supervise(); });
     return std::unique_ptr<KubernetesSource>(new KubernetesSource(std::move(impl)));
 }
 

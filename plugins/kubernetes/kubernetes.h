@@ -28,8 +28,13 @@ public:
     // Runs `edit` on the objects from the API, then publishes them: whatever `edit` changes
     // becomes visible to queries at once, as one batch.
     virtual void update(const std::function<void(ObjectSink&)>& edit) = 0;
-    // Every watched resource has been listed once: the API's objects are all in.
+    // Every watched resource has been listed once: the API's objects are all in. Called again
+    // each time the source has listed everything anew after failed().
     virtual void synced() = 0;
+    // The source failed (an exception or a fatal libcurl error on its thread; `why` says which)
+    // and starts again after a backoff, from a new list of every resource. The zone keeps what
+    // it had, but does not follow the cluster until synced() comes again.
+    virtual void failed(std::string_view /*why*/) {}
     // A watched EndpointSlice change of Service `ns`/`service` is in the zone, `latency` after
     // the change that triggered it (endpoints.kubernetes.io/last-change-trigger-time): the
     // DNS programming latency of CoreDNS's kubernetes plugin.
@@ -48,6 +53,11 @@ public:
                                                            KubernetesStore& store);
     // Stops the thread; the store is not called after this returns.
     ~KubernetesSource();
+
+    // What the source waits for, one resource at a time: "endpointslices list: HTTP 403: ...";
+    // empty once every resource has been listed (since the start or the last restart). Any
+    // thread may ask.
+    std::string waiting_for() const;
     KubernetesSource(const KubernetesSource&) = delete;
     KubernetesSource& operator=(const KubernetesSource&) = delete;
 

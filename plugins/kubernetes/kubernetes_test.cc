@@ -1,6 +1,16 @@
 #include "plugins/kubernetes/kubernetes.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -212,6 +222,127 @@ TEST_CASE("kubernetes: RFC 3339 trigger times, as the EndpointSlice controller w
                             "1969-12-31T23:59:59Z", "2026-13-02T06:43:33Z", "2026-12-02T24:00:00Z"}) {
         CHECK_MESSAGE(!parse_rfc3339(bad), bad);
     }
+}
+
+// An API server on loopback, plain HTTP: every list is empty, every watch stays open (and quiet)
+// until the client hangs up. Enough to run the source for real.
+class QuietApi {
+public:
+    QuietApi() {
+        listener_ = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{
+            .sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+        REQUIRE(bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(listen(listener_, 16) == 0);
+        socklen_t size = sizeof address;
+        getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size);
+        port_ = ntohs(address.sin_port);
+        acceptor_ = std::thread([this] { accept_all(); });
+    }
+    ~QuietApi() {
+        shutdown(listener_, SHUT_RDWR);
+        acceptor_.join();
+        close(listener_);
+        {
+            std::lock_guard lock(mutex_);
+            for (const int fd : clients_) {
+                shutdown(fd, SHUT_RDWR);
+            }
+        }
+        for (std::thread& t : handlers_) {
+            t.join();
+        }
+        for (const int fd : clients_) {
+            close(fd);
+        }
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    void accept_all() {
+        for (int fd; (fd = accept(listener_, nullptr, nullptr)) >= 0;) {
+            std::lock_guard lock(mutex_);
+            clients_.push_back(fd);
+            handlers_.emplace_back([this, fd] { answer(fd); });
+        }
+    }
+    static void answer(int fd) {
+        std::string in;
+        char buf[4096];
+        for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) {
+            in.append(buf, static_cast<size_t>(n));
+            for (size_t end; (end = in.find("\r\n\r\n")) != std::string::npos;) {
+                const bool watch =
+                    in.substr(0, in.find("\r\n")).find("watch=true") != std::string::npos;
+                in.erase(0, end + 4);
+                const std::string body = R"({"metadata":{"resourceVersion":"1"},"items":[]})";
+                const std::string out =
+                    watch
+                        ? "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n"
+                        : "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+                if (write(fd, out.data(), out.size()) < 0) {
+                    return;
+                }
+            }
+        }
+    }
+
+    int listener_ = -1;
+    uint16_t port_ = 0;
+    std::thread acceptor_;
+    std::mutex mutex_;
+    std::vector<int> clients_;
+    std::vector<std::thread> handlers_;
+};
+
+// A store whose first update throws, as a store that runs out of memory would.
+class BrittleStore : public KubernetesStore {
+public:
+    void update(const std::function<void(ObjectSink&)>& edit) override {
+        std::lock_guard lock(mutex);
+        if (updates++ == 0) {
+            throw std::runtime_error("the store broke");
+        }
+        edit(objects);
+    }
+    void synced() override {
+        std::lock_guard lock(mutex);
+        events.push_back("synced");
+        changed.notify_all();
+    }
+    void failed(std::string_view why) override {
+        std::lock_guard lock(mutex);
+        events.push_back("failed: " + std::string(why));
+        changed.notify_all();
+    }
+
+    std::mutex mutex;
+    std::condition_variable changed;
+    int updates = 0;
+    Cluster objects;
+    std::vector<std::string> events;
+};
+
+TEST_CASE("kubernetes: an exception on the source's thread is reported, and the source restarts") {
+    QuietApi api;
+    BrittleStore store;
+    KubernetesConfig config;
+    config.api.server = api.url();
+    config.api.origin = "test";
+    auto source = KubernetesSource::start(config, store);
+    REQUIRE(source.has_value());
+    std::unique_lock lock(store.mutex);
+    // The backoff before the restart is 0.8-1.2 s; the deadline is for a loaded machine.
+    const bool restarted = store.changed.wait_for(lock, std::chrono::seconds(30),
+                                                  [&] { return store.events.size() >= 2; });
+    REQUIRE(restarted);
+    CHECK(store.events[0] == "failed: the store broke");
+    CHECK(store.events[1] == "synced");
+    CHECK((*source)->waiting_for().empty());
+    lock.unlock();
+    source->reset();  // stopped before the server and the store go
 }
 
 }  // namespace

@@ -1109,6 +1109,8 @@ preferences: {{}}
         elif name == "stall":
             self.faults.add({**spec, "seconds": float(spec.get("seconds", 5)),
                              "count": int(spec.get("count", 1))})
+        elif name in ("garbage", "endless"):
+            self.faults.add({**spec, "count": int(spec.get("count", 1))})
         elif name == "close_watches":
             mode = spec.get("mode", "clean")
             if mode not in ("clean", "mid_event", "reset"):
@@ -1148,6 +1150,17 @@ preferences: {{}}
         if retry_after is not None:
             spec["retry_after"] = retry_after
         return self.fault(spec)
+
+    def garbage(self, text=None, count=1, match=None, method=None, watch=None):
+        spec = {"fault": "garbage", "count": count, "match": match, "method": method,
+                "watch": watch}
+        if text is not None:
+            spec["text"] = text
+        return self.fault(spec)
+
+    def endless(self, rate=0, count=1, match=None, method=None, watch=None):
+        return self.fault({"fault": "endless", "rate": rate, "count": count, "match": match,
+                           "method": method, "watch": watch})
 
     def stall(self, seconds, count=1, match=None, then="serve", method=None, watch=None):
         return self.fault({"fault": "stall", "seconds": seconds, "count": count, "match": match,
@@ -1331,11 +1344,22 @@ preferences: {{}}
                     pass
                 return
             fault = self.faults.take(method, path, is_watch)
+        if fault and fault["fault"] == "garbage":
+            rec["status"] = 200
+            rec["fault"] = True
+            return h.send_body(200, fault.get("text", "<html><body>502 Bad Gateway</body></html>")
+                               .encode(), fault.get("content_type", "application/json"))
+        if fault and fault["fault"] == "endless":
+            rec["status"] = 200
+            rec["fault"] = True
+            return self._endless(h, float(fault.get("rate", 0)))
         if fault and fault["fault"] == "error":
             code = fault["status"]
             reason, msg = ERROR_FOR_STATUS.get(code, ("InternalError", "injected error"))
             details = None
             headers = {}
+            if code == 403 and not fault.get("message"):
+                msg, details = self._forbidden(h, method, path, is_watch)
             if fault.get("retry_after") is not None:
                 headers["Retry-After"] = str(int(fault["retry_after"]))
                 details = {"retryAfterSeconds": int(fault["retry_after"])}
@@ -1354,6 +1378,49 @@ preferences: {{}}
         except ApiError as e:
             rec["status"] = e.code
             h.send_json(e.code, e.status, headers=e.headers)
+
+    def _forbidden(self, h, method, path, is_watch):
+        """The message and details of the real RBAC refusal: `endpointslices.discovery.k8s.io is
+        forbidden: User "..." cannot list resource "endpointslices" in API group
+        "discovery.k8s.io" at the cluster scope`."""
+        route = self._route(path)
+        user = self._authenticate(h) or "system:anonymous"
+        user = {"token": "system:serviceaccount:kube-system:clusterdns"}.get(
+            user, user.removeprefix("client-cert:"))
+        if route is None:
+            return f'forbidden: User "{user}" cannot {method.lower()} path "{path}"', None
+        res, ns, name, _, path_watch = route
+        verb = ("watch" if is_watch or path_watch else "get" if name else "list") \
+            if method == "GET" else {"POST": "create", "PUT": "update", "PATCH": "patch",
+                                     "DELETE": "delete"}.get(method, method.lower())
+        resource = f"{res.plural}.{res.group}" if res.group else res.plural
+        scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
+        named = f'{resource} "{name}"' if name else resource
+        message = (f'{named} is forbidden: User "{user}" cannot {verb} resource "{res.plural}" '
+                   f'in API group "{res.group}" {scope}')
+        details = {"kind": res.plural, **({"group": res.group} if res.group else {}),
+                   **({"name": name} if name else {})}
+        return message, details
+
+    def _endless(self, h, rate):
+        """200 with a list that never ends: `{"kind":"List","items":[` and then items, `rate`
+        bytes a second (0: as fast as the client reads), until the client hangs up."""
+        h.close_connection = True
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            self._send(h, chunk(b'{"kind":"List","apiVersion":"v1","metadata":{},"items":['))
+            item = b'{"metadata":{"name":"endless","namespace":"default"}},'
+            piece = item * max(1, int(min(rate, 1 << 20) or 1 << 20) // len(item))
+            while not self._stopping.is_set() and self._httpd is not None:
+                self._send(h, chunk(piece))
+                if rate:
+                    self._stopping.wait(len(piece) / rate)
+        except (OSError, ValueError):
+            pass
+        return 200
 
     def _authenticate(self, h):
         auth = h.headers.get("Authorization", "")

@@ -3,9 +3,9 @@
 - The Services list stalls 2 s, the startup timeout is 30 s: the line comes only once the list
   was served, so the first query after it already answers (no polling).
 - The Services list stalls 8 s, the startup timeout is 1 s: the line comes (before the list is
-  served), a warning says the sync is not done, names the API has not given yet are SERVFAIL
-  (not NXDOMAIN, which resolvers would keep) while the zone's own names answer, and once the
-  list arrives the late names answer and a name nobody has is NXDOMAIN.
+  served), a warning says the sync waits for the Services list, names the API has not given yet
+  are SERVFAIL (not NXDOMAIN, which resolvers would keep) while the zone's own names answer, and
+  once the list arrives the late names answer and a name nobody has is NXDOMAIN.
 - The API server down at start, with --manifests: after the timeout the manifests answer and the
   API's names are SERVFAIL; once the API is back its objects join them.
 """
@@ -45,6 +45,8 @@ def times_out(t, api):
         t.expect(srv.dig(ZONE, "SOA"), answer_types={"SOA": 1})
         t.check("not synced after the startup timeout" in srv.stderr_text(),
                 f"the timeout is logged: {srv.stderr_text()[-400:]!r}")
+        t.check("waiting for services list under way" in srv.stderr_text(),
+                f"the timeout names the kind: {srv.stderr_text()[-400:]!r}")
         wait_answer(srv, name("web", "prod"), [kube.cluster_ip(api, "web", "prod")])
         t.nxdomain(srv.dig(name("nobody", "prod")))
 
