@@ -1,6 +1,7 @@
 #include "plugins/cache/cache.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "server/codec/name.h"
@@ -132,15 +133,101 @@ uint64_t AnswerCache::hash_of(std::span<const uint8_t> key) noexcept {
     return h * 0xD6E8FEB86659FD93ull;
 }
 
+AnswerCache::AnswerCache(CacheOptions options) noexcept
+    : options_(options), probation_target_(std::max<size_t>(1, options.capacity / 10)) {
+}
+
+AnswerCache::Slot AnswerCache::find_slot(uint64_t hash) const noexcept {
+    if (index_.empty()) {
+        return kNoSlot;
+    }
+    const size_t mask = index_.size() - 1;
+    const auto tag = static_cast<uint32_t>(hash);
+    for (size_t i = home_of(hash);; i = (i + 1) & mask) {
+        const Bucket& b = index_[i];
+        if (b.slot == kNoSlot || (b.tag == tag && entries_[b.slot].hash == hash)) {
+            return b.slot;
+        }
+    }
+}
+
+void AnswerCache::index_insert(Slot slot) noexcept {
+    const uint64_t hash = entries_[slot].hash;
+    const size_t mask = index_.size() - 1;
+    size_t i = home_of(hash);
+    while (index_[i].slot != kNoSlot) {
+        i = (i + 1) & mask;
+    }
+    index_[i] = {.tag = static_cast<uint32_t>(hash), .slot = slot};
+}
+
+void AnswerCache::index_erase(Slot slot) noexcept {
+    const size_t mask = index_.size() - 1;
+    size_t hole = home_of(entries_[slot].hash);
+    while (index_[hole].slot != slot) {
+        hole = (hole + 1) & mask;
+    }
+    // Backward shift: each later bucket of the run moves into the hole unless that would put it
+    // before its home, so a probe never meets a gap before what it looks for.
+    for (size_t i = (hole + 1) & mask; index_[i].slot != kNoSlot; i = (i + 1) & mask) {
+        const size_t home = home_of(entries_[index_[i].slot].hash);
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            index_[hole] = index_[i];
+            hole = i;
+        }
+    }
+    index_[hole] = Bucket{};
+}
+
 AnswerCache::Entry* AnswerCache::find(const Query& q) noexcept {
     uint8_t key[kMaxNameWire + 5];
     const size_t key_size = key_of(q, key);
-    const auto it = entries_.find(hash_of({key, key_size}));
-    if (it == entries_.end() || it->second.key.size() != key_size ||
-        std::memcmp(it->second.key.data(), key, key_size) != 0) {
+    const Slot slot = find_slot(hash_of({key, key_size}));
+    if (slot == kNoSlot) {
         return nullptr;
     }
-    return &it->second;
+    Entry& e = entries_[slot];
+    if (e.key.size() != key_size || std::memcmp(e.key.data(), key, key_size) != 0) {
+        return nullptr;
+    }
+    return &e;
+}
+
+void AnswerCache::push(Queue& queue, Slot slot) noexcept {
+    entries_[slot].next = kNoSlot;
+    if (queue.newest == kNoSlot) {
+        queue.oldest = slot;
+    } else {
+        entries_[queue.newest].next = slot;
+    }
+    queue.newest = slot;
+    ++queue.size;
+}
+
+AnswerCache::Slot AnswerCache::pop(Queue& queue) noexcept {
+    const Slot slot = queue.oldest;
+    queue.oldest = entries_[slot].next;
+    if (queue.oldest == kNoSlot) {
+        queue.newest = kNoSlot;
+    }
+    --queue.size;
+    return slot;
+}
+
+void AnswerCache::remember_dropped(uint64_t hash) noexcept {
+    ghost_[hash & (ghost_.size() - 1)] = {.hash = hash, .dropped = ++ghost_dropped_};
+}
+
+// Among the last hashes dropped from probation, as many as the main queue has entries.
+bool AnswerCache::dropped_lately(uint64_t hash) const noexcept {
+    const Ghost& g = ghost_[hash & (ghost_.size() - 1)];
+    return g.dropped != 0 && g.hash == hash &&
+           ghost_dropped_ - g.dropped < options_.capacity - probation_target_;
+}
+
+// Past serving, even stale: the first to go, whatever its uses.
+bool AnswerCache::dead(const Entry& e, uint64_t now_ms) const noexcept {
+    return e.expires_ms + uint64_t{options_.serve_stale} * 1000 <= now_ms;
 }
 
 size_t AnswerCache::copy_out(const Entry& e, const Query& q, std::span<uint8_t> out,
@@ -165,7 +252,12 @@ size_t AnswerCache::copy_out(const Entry& e, const Query& q, std::span<uint8_t> 
 size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
                            size_t limit, bool* refresh) noexcept {
     Entry* e = find(q);
-    if (e == nullptr || e->expires_ms <= now_ms) {
+    if (e == nullptr) {
+        return 0;
+    }
+    // A use, even of an expired answer: the name is wanted, and its new answer replaces this one.
+    e->uses = static_cast<uint8_t>(std::min(e->uses + 1, 3));
+    if (e->expires_ms <= now_ms) {
         return 0;
     }
     ++e->hits;
@@ -230,16 +322,36 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
     uint8_t key[kMaxNameWire + 5];
     const size_t key_size = key_of(q, key);
     const uint64_t hash = hash_of({key, key_size});
-    if (entries_.size() >= options_.capacity && entries_.count(hash) == 0) {
-        make_room(now_ms);
+    if (index_.empty()) {
+        // The index at most half full; the ghost has room for the main queue's share and more.
+        index_.resize(std::bit_ceil(std::max<size_t>(16, options_.capacity * 2)));
+        index_shift_ = static_cast<unsigned>(64 - std::countr_zero(index_.size()));
+        ghost_.resize(std::bit_ceil(std::max<size_t>(16, options_.capacity)));
     }
-    Entry& e = entries_[hash];
+    // The same hash is the same entry: another key under it (a collision) takes its place.
+    Slot slot = find_slot(hash);
+    if (slot == kNoSlot) {
+        if (entries_.size() < options_.capacity) {
+            slot = static_cast<Slot>(entries_.size());
+            entries_.emplace_back();
+        } else {
+            slot = make_room(now_ms);
+        }
+        Entry& fresh = entries_[slot];
+        fresh.hash = hash;
+        fresh.uses = 0;
+        fresh.negative = false;
+        index_insert(slot);
+        push(dropped_lately(hash) ? main_ : probation_, slot);
+    }
+    Entry& e = entries_[slot];
     denials_ += negative;
-    denials_ -= !e.key.empty() && e.negative;  // replaced
+    denials_ -= e.negative;  // replaced
     e.negative = negative;
     e.key.assign(key, key + key_size);
     if (s.opt_options != 0) {
-        e.message.assign(response.begin(), response.begin() + static_cast<ptrdiff_t>(s.opt_options));
+        e.message.assign(response.begin(),
+                         response.begin() + static_cast<ptrdiff_t>(s.opt_options));
         e.message[s.opt_options - 2] = 0;  // RDLENGTH
         e.message[s.opt_options - 1] = 0;
     } else {
@@ -253,23 +365,36 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
     e.refreshing = false;
 }
 
-void AnswerCache::make_room(uint64_t now_ms) {
-    // The first few entries of the table are as good as a random sample: the one that expires
-    // first goes (an expired one at once).
-    auto victim = entries_.begin();
-    size_t sampled = 0;
-    for (auto it = entries_.begin(); it != entries_.end() && sampled < 8; ++it, ++sampled) {
-        if (it->second.expires_ms + uint64_t{options_.serve_stale} * 1000 <= now_ms) {
-            victim = it;  // past even serving stale
-            break;
+AnswerCache::Slot AnswerCache::make_room(uint64_t now_ms) noexcept {
+    // Ends: every turn either drops an entry, moves one from probation to the main queue (which
+    // probation then no longer holds), or takes a use from one (each has at most 3).
+    while (true) {
+        if (probation_.size >= probation_target_ || main_.size == 0) {
+            const Slot slot = pop(probation_);
+            Entry& e = entries_[slot];
+            if (e.uses > 0 && !dead(e, now_ms)) {
+                e.uses = 0;
+                push(main_, slot);  // asked again while on probation
+                continue;
+            }
+            remember_dropped(e.hash);
+            index_erase(slot);
+            denials_ -= e.negative;
+            ++evictions_;
+            return slot;
         }
-        if (it->second.expires_ms < victim->second.expires_ms) {
-            victim = it;
+        const Slot slot = pop(main_);
+        Entry& e = entries_[slot];
+        if (e.uses > 0 && !dead(e, now_ms)) {
+            --e.uses;
+            push(main_, slot);  // used since it last came round: once more
+            continue;
         }
+        index_erase(slot);
+        denials_ -= e.negative;
+        ++evictions_;
+        return slot;
     }
-    denials_ -= victim->second.negative;
-    ++evictions_;
-    entries_.erase(victim);
 }
 
 }  // namespace clusterdns

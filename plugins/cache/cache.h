@@ -6,13 +6,21 @@
 // Keyed on the question (name case-insensitively, type, class) and on what changes the answer:
 // the DO and CD bits and whether the query had EDNS. Positive answers are kept between
 // `min_ttl` and `max_ttl` seconds, negative ones (NXDOMAIN, NODATA) for the SOA's negative TTL
-// (RFC 2308) between `min_ttl` and `max_denial_ttl`. SERVFAIL, truncated and unparseable answers
-// are not kept. Full, it drops an entry to make room (the oldest of a few sampled).
+// (RFC 2308) between `min_ttl` and `max_denial_ttl`; the TTLs served are capped the same way.
+// SERVFAIL, truncated and unparseable answers, answers to RD=0 queries and answers scoped to a
+// client subnet are not kept; the OPT's options never are.
+//
+// Full, it makes room as S3-FIFO does (Yang et al., SOSP 2023): a new answer enters a small
+// probation queue (a tenth of the entries); one asked again by the time it leaves moves to the
+// main queue, the others are dropped and only their hashes remembered (the ghost), so that a name
+// asked again soon after goes straight to the main queue. The main queue is a CLOCK: an entry
+// used since it was last looked at goes round again. A flood of names asked once passes through
+// probation without touching the main queue. A hit only counts a use (no queue moves), which is
+// what lets a cache shared by several workers serve hits under a shared lock, or none.
 
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "server/codec/message.h"
@@ -35,7 +43,7 @@ struct CacheOptions {
 
 class AnswerCache {
 public:
-    explicit AnswerCache(CacheOptions options = {}) : options_(options) {}
+    explicit AnswerCache(CacheOptions options = {}) noexcept;
 
     // Writes the cached answer to `q` into `out` with the query's ID and the TTLs counted down
     // to `now_ms`; returns its size, or 0 on a miss (or if it does not fit `limit`).
@@ -51,31 +59,71 @@ public:
     // Keeps `response`, the upstream's answer to `q`, if it may be kept.
     void store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms);
 
-    size_t size() const noexcept { return entries_.size(); }
+    size_t size() const noexcept { return entries_.size(); }  // no slot is ever left empty
     size_t denials() const noexcept { return denials_; }  // of size(): NXDOMAIN and NODATA
     uint64_t evictions() const noexcept { return evictions_; }  // dropped to make room
 
 private:
+    using Slot = uint32_t;  // an entry's place in entries_
+    static constexpr Slot kNoSlot = UINT32_MAX;
+
     struct Entry {
+        uint64_t hash = 0;  // of the key
         std::vector<uint8_t> key;
         std::vector<uint8_t> message;
         std::vector<uint16_t> ttl_offsets;  // where each RR's TTL is (not the OPT's)
-        std::vector<uint32_t> ttls;         // as the upstream gave them
+        std::vector<uint32_t> ttls;         // as the upstream gave them, capped
         uint64_t stored_ms = 0;
         uint64_t expires_ms = 0;
-        uint32_t hits = 0;        // since it was kept
+        uint32_t hits = 0;        // since it was kept (prefetch)
+        Slot next = kNoSlot;      // the next newer entry of its queue
+        uint8_t uses = 0;         // since it entered its queue or last went round: 0-3
         bool refreshing = false;  // a prefetch was asked for
         bool negative = false;    // NXDOMAIN or NODATA
     };
+    // A FIFO of entries linked through Entry::next, taken from its oldest end.
+    struct Queue {
+        Slot oldest = kNoSlot;
+        Slot newest = kNoSlot;
+        size_t size = 0;
+    };
+    // The index: open addressing with linear probing, at most half full.
+    struct Bucket {
+        uint32_t tag = 0;  // the low half of the hash, checked before the entry is touched
+        Slot slot = kNoSlot;
+    };
+    // A hash dropped from probation: direct-mapped, so a collision forgets one (that name then
+    // goes through probation again).
+    struct Ghost {
+        uint64_t hash = 0;
+        uint64_t dropped = 0;  // ghost_dropped_ when it was added; 0: empty
+    };
+
     static size_t key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noexcept;
+    static uint64_t hash_of(std::span<const uint8_t> key) noexcept;
     Entry* find(const Query& q) noexcept;
+    size_t home_of(uint64_t hash) const noexcept { return hash >> index_shift_; }
+    Slot find_slot(uint64_t hash) const noexcept;
+    void index_insert(Slot slot) noexcept;  // of the entry's hash
+    void index_erase(Slot slot) noexcept;
+    void remember_dropped(uint64_t hash) noexcept;
+    bool dropped_lately(uint64_t hash) const noexcept;
+    void push(Queue& queue, Slot slot) noexcept;
+    Slot pop(Queue& queue) noexcept;
+    bool dead(const Entry& e, uint64_t now_ms) const noexcept;
+    Slot make_room(uint64_t now_ms) noexcept;
     static size_t copy_out(const Entry& e, const Query& q, std::span<uint8_t> out,
                            size_t limit, uint32_t elapsed, bool stale) noexcept;
-    static uint64_t hash_of(std::span<const uint8_t> key) noexcept;
-    void make_room(uint64_t now_ms);
 
     CacheOptions options_;
-    std::unordered_map<uint64_t, Entry> entries_;
+    std::vector<Entry> entries_;  // grows to the capacity, then a dropped entry's slot is reused
+    std::vector<Bucket> index_;   // sized at the first store: a cache never used costs nothing
+    unsigned index_shift_ = 64;
+    Queue probation_;
+    Queue main_;
+    size_t probation_target_ = 1;
+    std::vector<Ghost> ghost_;
+    uint64_t ghost_dropped_ = 0;  // hashes added to the ghost so far
     size_t denials_ = 0;
     uint64_t evictions_ = 0;
 };

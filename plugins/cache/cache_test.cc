@@ -1,6 +1,8 @@
 #include "plugins/cache/cache.h"
 
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -62,6 +64,13 @@ std::vector<uint8_t> response(const Query& q, uint8_t rcode, std::vector<uint32_
         }
     }
     return m;
+}
+
+// "<prefix><n>.example.test"
+std::string numbered(const char* prefix, size_t n) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%s%zu.example.test", prefix, n);
+    return name;
 }
 
 // `m` with an OPT record (UDP size 1232) carrying `options` appended to its additional section.
@@ -206,7 +215,7 @@ TEST_CASE("cache: the OPT's options (client subnet, cookie) are not kept; a scop
     CHECK(cache.size() == 1);
 }
 
-TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers (question, opcode) are not kept") {
+TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched (question, opcode) are not kept") {
     AnswerCache cache;
     uint8_t out[512];
     const Query q = query_for("www.example.test");
@@ -226,6 +235,57 @@ TEST_CASE("cache: SERVFAIL, truncated, malformed and mismatched answers (questio
     cache.store(q, notify, 0);
     CHECK(cache.lookup(q, 1000, out, sizeof out) == 0);
     CHECK(cache.size() == 0);
+}
+
+TEST_CASE("cache: a flood of names asked once does not push out the names in use") {
+    // 100 entries, full of one-off names; then 20 names in use (TTL 300), each asked after a new
+    // one-off name (TTL 3600) in turn: 1,000 of each.
+    AnswerCache cache({.capacity = 100});
+    uint8_t out[512];
+    size_t flood = 0;
+    const auto one_off = [&](uint64_t now_ms) {
+        const Query q = query_for(numbered("flood-", flood++));
+        REQUIRE(cache.lookup(q, now_ms, out, sizeof out) == 0);
+        cache.store(q, response(q, 0, {3600}), now_ms);
+    };
+    for (int i = 0; i < 100; ++i) {
+        one_off(0);
+    }
+    size_t hits = 0;
+    for (uint64_t i = 0; i < 1000; ++i) {
+        const uint64_t now_ms = i * 100;
+        one_off(now_ms);
+        const Query q = query_for(numbered("ws-", i % 20));
+        if (cache.lookup(q, now_ms, out, sizeof out) > 0) {
+            ++hits;
+        } else {
+            cache.store(q, response(q, 0, {300}), now_ms);
+        }
+    }
+    CHECK(cache.size() == 100);
+    CHECK(hits >= 1000 - 20 - 20);  // each name's first ask misses; the first few hits may too
+}
+
+TEST_CASE("cache: a name dropped from probation and asked again soon is kept in the main queue") {
+    AnswerCache cache({.capacity = 10});
+    uint8_t out[512];
+    const auto store = [&](const std::string& name) {
+        const Query q = query_for(name);
+        cache.store(q, response(q, 0, {300}), 0);
+    };
+    for (size_t i = 0; i < 11; ++i) {
+        store(numbered("n", i));  // n0 dropped, never asked
+    }
+    const Query n0 = query_for("n0.example.test");
+    CHECK(cache.lookup(n0, 0, out, sizeof out) == 0);
+    store("n0.example.test");  // asked again: its hash is remembered
+    for (size_t i = 0; i < 50; ++i) {
+        store(numbered("other", i));
+    }
+    CHECK(cache.lookup(n0, 0, out, sizeof out) > 0);
+    CHECK(cache.lookup(query_for("n1.example.test"), 0, out, sizeof out) == 0);
+    CHECK(cache.size() == 10);
+    CHECK(cache.evictions() == 62 - 10);  // every store past the tenth
 }
 
 TEST_CASE("cache: bounded, and serving stale only when asked to") {
