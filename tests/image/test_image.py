@@ -35,6 +35,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -389,6 +390,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--context", default=str(REPO), help="the tree to build (default: this one)")
     opts = ap.parse_args()
+    # A CI run that stops early terminates us: clean up (containers, namespaces, the store) first.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"== test_image: {__doc__.splitlines()[0]}", flush=True)
     t = Checker("test_image")
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
