@@ -201,9 +201,9 @@ struct Worker {
     uv_timer_t retire_timer;
     bool query_log = false;
     std::deque<PendingForward*> forwards;
-    size_t forwarding = 0;  // in flight
+    size_t forwarding = 0;  // clients waiting for an upstream (late answers still due are not)
     size_t max_forwarding = 0;
-    uint64_t forward_deadline_ms = 2000;
+    uint64_t forward_deadline_ms = 5000;
     uv_timer_t forward_timer;
     bool stopping = false;
     std::thread thread;
@@ -669,6 +669,13 @@ void on_forward_deadline(uv_timer_t* timer) noexcept;
 void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
                      std::string_view why = {}) noexcept;
 
+// The client of `p` is answered now: its slot of max_concurrent is free, though an upstream's
+// late answer may still come for the cache.
+void answered(PendingForward& p) noexcept {
+    p.answered = true;
+    --p.worker->forwarding;
+}
+
 // Takes completed forwards off the front of the deadline queue, and answers SERVFAIL to those
 // whose deadline has passed; then sets the timer for the next deadline.
 void settle_forwards(Worker& w) noexcept {
@@ -681,7 +688,7 @@ void settle_forwards(Worker& w) noexcept {
         w.forwards.pop_front();
         p->queued = false;
         if (!p->answered) {
-            p->answered = true;
+            answered(*p);
             reply_forwarded(*p, {}, "no upstream answered in time");
         }
         if (!p->in_flight) {
@@ -764,7 +771,6 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
     auto* p = static_cast<PendingForward*>(context);
     Worker& w = *p->worker;
     p->in_flight = false;
-    --w.forwarding;
     if (!response.empty() && !w.stopping) {
         Query q;
         if (parse_query(p->sent(), q) == ParseStatus::Ok) {
@@ -788,7 +794,6 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
                 ++p->step;
                 p->upstream.assign(next, next + size);
                 p->in_flight = true;
-                ++w.forwarding;
                 channel->forward(p->sent(), on_forwarded, p);
                 return;
             }
@@ -797,7 +802,7 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
         }
     }
     if (!p->answered) {
-        p->answered = true;
+        answered(*p);
         reply_forwarded(*p, response,
                         failure == UpstreamChannel::Failure::Timeout   ? "upstreams timed out"
                         : failure == UpstreamChannel::Failure::Refused ? "upstreams refused"
@@ -988,7 +993,8 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
     std::sort(stubs.begin(), stubs.end(), [](const auto& a, const auto& b) {
         return a.domain.label_count() > b.domain.label_count();
     });
-    const uint64_t drained_ms = w.forward_deadline_ms + 100;
+    // An attempt sent just before a query's deadline may be answered a deadline later.
+    const uint64_t drained_ms = 2 * uint64_t{f.forward.deadline_ms} + 100;
     retire(w, std::move(w.upstream), drained_ms);
     for (Worker::Stub& stub : w.stubs) {
         retire(w, std::move(stub.channel), drained_ms);
@@ -1000,7 +1006,7 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
     w.stats.cache_entries[0].set(0);
     w.stats.cache_entries[1].set(0);
     w.max_forwarding = std::max(1u, f.max_concurrent / workers);
-    w.forward_deadline_ms = f.deadline_ms;
+    w.forward_deadline_ms = f.forward.deadline_ms;
     w.query_log = f.query_log;
     return {};
 }

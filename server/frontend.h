@@ -38,7 +38,6 @@ struct Forwarding {
     ForwardOptions forward;
     CacheOptions cache;  // in front of the upstreams, per worker
     unsigned max_concurrent = 1000;  // over all workers; beyond it REFUSED
-    unsigned deadline_ms = 2000;     // then SERVFAIL, whatever the upstreams still do
     bool query_log = false;          // a line per query on stderr, rate-limited
 };
 

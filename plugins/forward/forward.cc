@@ -4,6 +4,8 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <mutex>
 #include <random>
 
@@ -38,8 +40,17 @@ UpstreamChannel::Failure failure_of(int status) {
     }
 }
 
-// ". IN NS", the health check's question (as CoreDNS's).
-constexpr uint8_t kHealthQuery[] = {0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1};
+// ". IN NS", the health check's question (as CoreDNS's), with RD clear: an upstream answers it
+// from what it holds and never forwards it, so two servers pointed at each other cannot pass it
+// around in a circle.
+constexpr uint8_t kHealthQuery[] = {0, 0, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1};
+
+// The attempt time-out never goes below this: a recursive upstream answers names it has cached
+// in microseconds and others in hundreds of milliseconds, so the estimate from the fast ones
+// would send every cold lookup twice.
+constexpr double kMinAttemptMs = 250;
+// Attempts to one query back off up to this factor of the upstream's time-out.
+constexpr unsigned kMaxBackoffShift = 3;
 
 }  // namespace
 
@@ -58,18 +69,35 @@ struct UpstreamChannel::Impl {
         size_t pending = 0;
         uint32_t fails = 0;  // in a row
         bool healthy = true;
-        bool checking = false;  // a health check in flight
+        bool checking = false;  // the last health check is unanswered
+        // Its round trips, smoothed as TCP does (RFC 6298); negative until the first answer.
+        double srtt_ms = -1;
+        double rttvar_ms = 0;
         UpstreamStats stats;
     };
-    // One forwarded query, from forward() to its last attempt's callback.
+    // One forwarded query, from forward() until done() has been called and c-ares holds none
+    // of its attempts. Attempts overlap: a slow upstream's answer is taken whenever it comes
+    // (before the deadline for the client, after it for the cache), while a time-out from the
+    // upstream's measured round trips sends the query on to the next upstream (or again).
     struct Call {
         Done done;
         void* context;
         Impl* impl;
         std::vector<uint8_t> query;
-        uint64_t tried = 0;  // a bit per upstream
-        size_t upstream = 0;
-        uint64_t sent_ns = 0;  // the current attempt's
+        uint64_t tried = 0;        // upstreams asked in this round, a bit each
+        unsigned outstanding = 0;  // attempts c-ares still holds
+        unsigned sent = 0;
+        size_t last = 0;           // the upstream of the latest attempt
+        uint64_t deadline_ms = 0;  // loop time: no attempt is sent after it
+        bool finished = false;     // done() was called
+        bool queued = false;       // in `retries`, at `retry`
+        std::multimap<uint64_t, Call*>::iterator retry;
+        Failure failure = Failure::Timeout;  // the last attempt's, for done()
+    };
+    struct Attempt {
+        Call* call;
+        size_t upstream;
+        uint64_t sent_ns;
     };
 
     ~Impl() {
@@ -86,6 +114,8 @@ struct UpstreamChannel::Impl {
     std::vector<Socket*> sockets;
     uv_timer_t timer;   // c-ares's own timeouts
     uv_timer_t health;  // checks of the upstreams left aside
+    uv_timer_t retry_timer;
+    std::multimap<uint64_t, Call*> retries;  // by when the next attempt goes out
     bool open = false;
     size_t next_turn = 0;  // round_robin
     Counter all_down;
@@ -182,7 +212,7 @@ struct UpstreamChannel::Impl {
         if (candidates.empty()) {
             return false;
         }
-        if (call.tried == 0 && !upstreams[candidates.front()]->healthy) {
+        if (call.tried == 0 && call.sent == 0 && !upstreams[candidates.front()]->healthy) {
             all_down.add();
         }
         size_t chosen = candidates.front();
@@ -191,19 +221,99 @@ struct UpstreamChannel::Impl {
         } else if (options.policy == UpstreamPolicy::RoundRobin) {
             chosen = candidates[next_turn++ % candidates.size()];
         }
-        call.upstream = chosen;
         call.tried |= uint64_t{1} << chosen;
+        return send(call, chosen);
+    }
+
+    // How long an attempt at `u` waits before the query also goes elsewhere (or again).
+    double attempt_ms(const Upstream& u) const {
+        const double estimate = u.srtt_ms < 0 ? options.try_timeout_ms
+                                              : u.srtt_ms + 4 * u.rttvar_ms;
+        return std::max(estimate, kMinAttemptMs);
+    }
+
+    void measured(Upstream& u, uint64_t sent_ns) {
+        const double sample = static_cast<double>(uv_hrtime() - sent_ns) / 1e6;
+        if (u.srtt_ms < 0) {
+            u.srtt_ms = sample;
+            u.rttvar_ms = sample / 2;
+        } else {
+            u.rttvar_ms = 0.75 * u.rttvar_ms + 0.25 * std::abs(u.srtt_ms - sample);
+            u.srtt_ms = 0.875 * u.srtt_ms + 0.125 * sample;
+        }
+    }
+
+    bool send(Call& call, size_t upstream) {
+        Upstream& u = *upstreams[upstream];
+        ++u.pending;
+        ++call.outstanding;
+        ++call.sent;
+        call.last = upstream;
+        u.stats.requests.add();
+        unqueue(call);
+        const uint64_t now = uv_now(loop);
+        const auto wait = static_cast<uint64_t>(attempt_ms(u))
+                          << std::min(call.sent - 1, kMaxBackoffShift);
+        if (now + wait < call.deadline_ms) {
+            call.retry = retries.emplace(now + wait, &call);
+            call.queued = true;
+            arm_retries();
+        }
+        ares_send(u.channel, call.query.data(), static_cast<int>(call.query.size()), on_answer,
+                  new Attempt{&call, upstream, uv_hrtime()});
+        arm_timer();
         return true;
     }
 
-    void send(Call* call) {
-        Upstream& u = *upstreams[call->upstream];
-        ++u.pending;
-        u.stats.requests.add();
-        call->sent_ns = uv_hrtime();
-        ares_send(u.channel, call->query.data(), static_cast<int>(call->query.size()), on_answer,
-                  call);
-        arm_timer();
+    void unqueue(Call& call) {
+        if (call.queued) {
+            retries.erase(call.retry);
+            call.queued = false;
+        }
+    }
+
+    void arm_retries() {
+        if (!open) {
+            return;
+        }
+        if (retries.empty()) {
+            uv_timer_stop(&retry_timer);
+            return;
+        }
+        const uint64_t now = uv_now(loop);
+        const uint64_t due = retries.begin()->first;
+        uv_timer_start(&retry_timer, on_retry, due > now ? due - now : 0, 0);
+    }
+
+    // The attempt time-out of a query passed: it goes to the next upstream not asked yet, or,
+    // every one asked, to the policy's choice again.
+    static void on_retry(uv_timer_t* timer) {
+        Impl& impl = *static_cast<Impl*>(timer->data);
+        const uint64_t now = uv_now(impl.loop);
+        while (!impl.retries.empty() && impl.retries.begin()->first <= now) {
+            Call& call = *impl.retries.begin()->second;
+            impl.unqueue(call);
+            // No answer in the upstream's time: a failure, as CoreDNS counts a read time-out
+            // (an answer that comes after all makes it healthy again).
+            impl.failed(*impl.upstreams[call.last]);
+            if (!impl.pick(call)) {
+                call.tried = 0;
+                impl.pick(call);
+            }
+        }
+        impl.arm_retries();
+    }
+
+    // Calls the query's done() once; frees it once c-ares holds none of its attempts.
+    void finish(Call& call, std::span<const uint8_t> response, Failure failure) {
+        if (!call.finished) {
+            call.finished = true;
+            unqueue(call);
+            call.done(call.context, response, failure);
+        }
+        if (call.outstanding == 0) {
+            delete &call;
+        }
     }
 
     void failed(Upstream& u) {
@@ -217,34 +327,49 @@ struct UpstreamChannel::Impl {
     }
 
     static void on_answer(void* arg, int status, int, unsigned char* answer, int size) {
-        auto* call = static_cast<Call*>(arg);
-        Impl& impl = *call->impl;
-        Upstream& u = *impl.upstreams[call->upstream];
+        const Attempt attempt = *static_cast<Attempt*>(arg);
+        delete static_cast<Attempt*>(arg);
+        Call& call = *attempt.call;
+        Impl& impl = *call.impl;
+        Upstream& u = *impl.upstreams[attempt.upstream];
         --u.pending;
+        --call.outstanding;
         const Failure failure = failure_of(status);
         if (answer != nullptr && size > 3) {
             const size_t rcode = answer[3] & 0x0F;
             u.stats.responses[rcode].add();
-            u.stats.duration[rcode].observe(uv_hrtime() - call->sent_ns, kTimeBucketsNs);
+            u.stats.duration[rcode].observe(uv_hrtime() - attempt.sent_ns, kTimeBucketsNs);
+            impl.measured(u, attempt.sent_ns);
         }
         if (failure == Failure::None && answer != nullptr && size > 0) {
             u.fails = 0;
             u.healthy = true;
-            call->done(call->context, {answer, static_cast<size_t>(size)}, Failure::None);
-            delete call;
+            // A later answer than the first (the client has one) is dropped here.
+            impl.finish(call, {answer, static_cast<size_t>(size)}, Failure::None);
             return;
         }
-        if (status != ARES_EDESTRUCTION) {
-            impl.failed(u);
-            if (impl.open && impl.pick(*call)) {
-                impl.send(call);  // the next upstream
-                return;
+        if (status == ARES_EDESTRUCTION) {
+            if (call.outstanding == 0) {
+                impl.finish(call, {}, Failure::Other);
             }
+            return;
         }
-        call->done(call->context, {}, failure == Failure::None ? Failure::Other : failure);
-        delete call;
+        impl.failed(u);
+        call.failure = failure == Failure::None ? Failure::Other : failure;
+        // A refusal, SERVFAIL or REFUSED is an answer: the next upstream is asked at once, and
+        // with none left the client hears so now rather than at the deadline.
+        const bool definite = failure != Failure::Timeout;
+        if (!call.finished && impl.open && definite && uv_now(impl.loop) < call.deadline_ms &&
+            impl.pick(call)) {
+            return;
+        }
+        if (call.outstanding == 0 && (definite || !call.queued)) {
+            impl.finish(call, {}, call.failure);
+        }
     }
 
+    // Every interval each upstream left aside is asked again: a check still unanswered by then
+    // has failed (an attempt lives as long as a query's, far longer than the interval).
     static void on_health(uv_timer_t* timer) {
         Impl& impl = *static_cast<Impl*>(timer->data);
         bool any_down = false;
@@ -253,12 +378,12 @@ struct UpstreamChannel::Impl {
                 continue;
             }
             any_down = true;
-            if (!u->checking) {
-                u->checking = true;
-                ++u->pending;
-                ares_send(u->channel, kHealthQuery, sizeof kHealthQuery, on_health_answer,
-                          u.get());
+            if (u->checking) {
+                u->stats.healthcheck_failures.add();
             }
+            u->checking = true;
+            ++u->pending;
+            ares_send(u->channel, kHealthQuery, sizeof kHealthQuery, on_health_answer, u.get());
         }
         if (!any_down) {
             uv_timer_stop(timer);
@@ -269,14 +394,12 @@ struct UpstreamChannel::Impl {
     static void on_health_answer(void* arg, int status, int, unsigned char*, int) {
         Upstream& u = *static_cast<Upstream*>(arg);
         --u.pending;
-        u.checking = false;
         // Any answer, NXDOMAIN or REFUSED included, says the server is there and answering.
         if (status == ARES_SUCCESS || status == ARES_ENOTFOUND || status == ARES_EREFUSED ||
             status == ARES_ENODATA || status == ARES_ESERVFAIL) {
+            u.checking = false;
             u.fails = 0;
             u.healthy = true;
-        } else {
-            u.stats.healthcheck_failures.add();
         }
     }
 };
@@ -306,8 +429,9 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
         o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | (tcp ? ARES_FLAG_USEVC : 0);
         o.sock_state_cb = Impl::on_socket_state;
         o.sock_state_cb_data = u.get();
-        o.timeout = static_cast<int>(options.try_timeout_ms);
-        o.tries = 1;  // the next attempt goes to another upstream
+        // An attempt lives as long as the client may wait: a late answer is still taken.
+        o.timeout = static_cast<int>(options.deadline_ms);
+        o.tries = 1;  // the next attempt is ours to send (on_retry)
         const int mask = ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
         if (const int s = ares_init_options(&u->channel, &o, mask); s != ARES_SUCCESS) {
             return Error{fmt::format("forward: c-ares: {}", ares_strerror(s))};
@@ -324,18 +448,19 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
     impl->timer.data = impl.get();
     uv_timer_init(loop, &impl->health);
     impl->health.data = impl.get();
+    uv_timer_init(loop, &impl->retry_timer);
+    impl->retry_timer.data = impl.get();
     impl->open = true;
     return std::unique_ptr<UpstreamChannel>(new UpstreamChannel(std::move(impl)));
 }
 
 void UpstreamChannel::forward(std::span<const uint8_t> query, Done done, void* context) {
     auto* call = new Impl::Call{done, context, impl_.get(), {query.begin(), query.end()}};
+    call->deadline_ms = uv_now(impl_->loop) + impl_->options.deadline_ms;
     if (!impl_->open || !impl_->pick(*call)) {
         done(context, {}, Failure::Other);
         delete call;
-        return;
     }
-    impl_->send(call);
 }
 
 size_t UpstreamChannel::upstream_count() const noexcept {
@@ -363,8 +488,12 @@ void UpstreamChannel::close() {
         ares_destroy(u->channel);  // closes its sockets through on_socket_state
         u->channel = nullptr;
     }
+    while (!impl_->retries.empty()) {  // waiting to be sent again, with nothing in flight
+        impl_->finish(*impl_->retries.begin()->second, {}, Failure::Other);
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&impl_->timer), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&impl_->health), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&impl_->retry_timer), nullptr);
 }
 
 }  // namespace clusterdns

@@ -38,9 +38,14 @@ struct ForwardOptions {
     std::vector<std::string> upstreams;  // "ADDR:PORT", "[V6]:PORT", or either after tcp://
     std::vector<StubDomain> stub_domains;
     UpstreamPolicy policy = UpstreamPolicy::Random;
-    // One attempt at one upstream; a failed attempt (time-out, refused, SERVFAIL, REFUSED) goes on
-    // to the next upstream, each at most once.
-    uint32_t try_timeout_ms = 700;
+    // A query is asked until it is answered or this long has passed (CoreDNS's forward gives a
+    // query 5 s across its attempts); an answer after it is still delivered, for the cache.
+    uint32_t deadline_ms = 5000;
+    // How long the first attempt at an upstream waits before the query also goes to the next
+    // (or, each asked, again); from then on the upstream's measured round trips (RFC 6298's
+    // smoothed estimate, at least 250 ms) decide, doubling per attempt. A refusal, SERVFAIL or
+    // REFUSED goes on to the next upstream at once, and with none left fails at once.
+    uint32_t try_timeout_ms = 400;
     // As CoreDNS's health_check and max_fails: an upstream that failed this many queries in a row
     // is left aside (tried only when all are) and asked ". NS" every interval until it answers.
     uint32_t health_check_ms = 500;

@@ -22,7 +22,7 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
 - a stub domain (`--stub-domain example.test=ADDR`) takes the names below it to its own upstream,
   with or without a default upstream (which here never answers);
 - the upstream stopped (connections refused): SERVFAIL at once; an upstream that never answers:
-  SERVFAIL within 3 s, and cluster names answer meanwhile;
+  SERVFAIL at the 5 s deadline, and cluster names answer meanwhile;
 - `--max-concurrent 2 --workers 1` with an upstream that never answers: the third query in flight
   is REFUSED at once;
 - an ExternalName to an outside name answers its CNAME and, resolved through the server's own
@@ -208,7 +208,7 @@ def scenario(t):
         t.check(time.monotonic() - started < 1.5, "refused upstream: SERVFAIL at once")
     with BlackHole() as hole, t.server("--manifests", EXAMPLES, "--upstream", hole.address,
                                        "--workers", "1", "--max-concurrent", "2") as srv:
-        time.sleep(2.3)  # the start-up loop probe has left the upstream's slots
+        time.sleep(5.3)  # the start-up loop probe has left the upstream's slots (5 s deadline)
         with ThreadPoolExecutor(4) as pool:
             started = time.monotonic()
             slow = [pool.submit(srv.dig, f"q{i}.example.test.", "A", False,
@@ -220,7 +220,8 @@ def scenario(t):
             t.expect(srv.dig(svc("api-service")), answer=[(svc("api-service"), "A", "10.96.10.100")])
             for f in slow:
                 t.expect(f.result(), rcode="SERVFAIL", aa=None, answer=[])
-            t.check(time.monotonic() - started < 3.0, "silent upstream: SERVFAIL within 3 s")
+            t.check(time.monotonic() - started < 7.0,
+                    "silent upstream: SERVFAIL at the 5 s deadline, before the client gives up")
         t.check(hole.received >= 2, f"the black hole saw the queries ({hole.received})")
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -189,6 +189,7 @@ class Scripted:
         self.sock.settimeout(0.2)
         self.address = f"{host}:{self.sock.getsockname()[1]}"
         self.asked = []
+        self.queries = []  # as they came, bytes
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -205,6 +206,7 @@ class Scripted:
                 query, peer = self.sock.recvfrom(65535)
             except OSError:
                 continue
+            self.queries.append(query)
             self.asked.append(question_of(query))
             response = self.answer(query)
             if response is None:
