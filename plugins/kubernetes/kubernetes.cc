@@ -28,6 +28,8 @@ constexpr int kPageSize = 500;
 constexpr double kBackoffInitialSeconds = 0.8;
 constexpr double kBackoffMaxSeconds = 30;
 constexpr unsigned kMinWatchTimeoutSeconds = 300;
+// A watch that ends sooner without an event is a failure (client-go's "very short watch").
+constexpr Seconds kShortWatch{1.0};
 // Events that keep arriving (a re-list, a rollout) are published together, at most this long
 // after the first of them; an event on a quiet stream is published at once.
 constexpr auto kBatchWindow = std::chrono::milliseconds(5);
@@ -626,6 +628,15 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
     end_transfer(r);
     const bool watch = r.phase == Reflector::Phase::Watch;
     const auto now = Clock::now();
+    const Seconds lasted = now - r.started;
+    // A stream that delivered events or stayed open a while was healthy, however it ended: the
+    // API server is up, and what went wrong before it counts no more (client-go's reflector
+    // re-watches such a stream at once).
+    const bool healthy_stream =
+        watch && status == 200 && (r.events > 0 || lasted >= kShortWatch);
+    if (healthy_stream) {
+        r.backoff_seconds = 0;
+    }
 
     if (watch && r.gone) {
         log("INFO", "{}: resourceVersion {} is too old (410 Gone), listing again", r.what(),
@@ -638,7 +649,12 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
         return;
     }
     if (result != CURLE_OK) {
-        if (watch && status == 200) {
+        if (healthy_stream) {
+            // Every moment away from the stream is a moment the zone may be stale.
+            log("WARNING", "{}: connection lost after {:.0f} s and {} events: {}; watching again",
+                r.what(), lasted.count(), r.events, curl_easy_strerror(result));
+            r.next_attempt = now;
+        } else if (watch && status == 200) {
             retry_later(r, fmt::format("connection lost after {} events: {}", r.events,
                                        curl_easy_strerror(result)));
         } else {
@@ -654,15 +670,13 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
             on_list_page(r);
             return;
         }
-        const Seconds lasted = now - r.started;
-        if (r.events == 0 && lasted < Seconds(1)) {
+        if (!healthy_stream) {
             // client-go's "very short watch": an immediate clean close is a problem, not a loop.
             retry_later(r, "watch closed at once without events");
             return;
         }
         log("INFO", "{}: closed after {:.0f} s and {} events, resuming at resourceVersion {}",
             r.what(), lasted.count(), r.events, r.resource_version);
-        r.backoff_seconds = 0;
         r.next_attempt = now;
         return;
     }
