@@ -27,8 +27,8 @@ namespace {
 
 // IN_MODIFY and IN_CREATE only say a file is being written; the others say a write is done or
 // a file came, went or was swapped.
-constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                             IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB | IN_MODIFY;
+constexpr uint32_t kEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                             IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB | IN_MODIFY;
 // A file still open for writing holds a reload back (it would be read half written), until its
 // writer has been silent this long: one that left it open must not stop reloads for good.
 constexpr uint64_t kWriterPatienceMs = 10'000;
