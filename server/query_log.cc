@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -70,25 +69,16 @@ Out peer_text(Out out, const sockaddr* peer) {
 }  // namespace
 
 bool LogLimiter::allow(std::string_view what) noexcept {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    const auto second = static_cast<uint64_t>(now.tv_sec);
-    uint64_t current = second_.load(std::memory_order_relaxed);
-    if (second != current && second_.compare_exchange_strong(current, second)) {
-        written_.store(0, std::memory_order_relaxed);
-        if (const uint64_t left_out = suppressed_.exchange(0)) {
-            Line line;
-            fmt::format_to(std::back_inserter(line),
-                           "[WARNING] plugin/log: {} {} lines left out (more than {} a second)\n",
-                           left_out, what, kLogLinesPerSecond);
-            write_line(line);
-        }
+    uint64_t left_out = 0;
+    const bool allowed = lines_.allow(left_out);
+    if (left_out != 0) {
+        Line line;
+        fmt::format_to(std::back_inserter(line),
+                       "[WARNING] plugin/log: {} {} lines left out (more than {} a second)\n",
+                       left_out, what, kLogLinesPerSecond);
+        write_line(line);
     }
-    if (written_.fetch_add(1, std::memory_order_relaxed) >= kLogLinesPerSecond) {
-        suppressed_.fetch_add(1, std::memory_order_relaxed);
-        return false;
-    }
-    return true;
+    return allowed;
 }
 
 void log_query(const sockaddr* peer, std::span<const uint8_t> query,

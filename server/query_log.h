@@ -7,10 +7,11 @@
 
 #include <sys/socket.h>
 
-#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string_view>
+
+#include "server/codec/rate_limit.h"
 
 namespace clusterdns {
 
@@ -24,9 +25,7 @@ public:
     bool allow(std::string_view what) noexcept;
 
 private:
-    std::atomic<uint64_t> second_{0};
-    std::atomic<uint32_t> written_{0};
-    std::atomic<uint64_t> suppressed_{0};
+    LineLimiter lines_{kLogLinesPerSecond};
 };
 
 // `[INFO] 10.0.0.1:53122 - 4321 "A IN name. udp 41 false 512" NOERROR qr,aa,rd 106 0.000181s`:

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include "server/codec/rate_limit.h"
 #include "server/codec/threads.h"
 #include "zone/convert.h"
 
@@ -41,12 +42,8 @@ constexpr size_t kMaxBodyBytes = 256u << 20;
 constexpr size_t kMaxEventBytes = 16u << 20;
 // Bound tokens rotate (client-go re-reads the file every minute).
 constexpr auto kTokenRefresh = std::chrono::seconds(60);
-
-template <class... Args>
-void log(const char* level, fmt::format_string<Args...> format, Args&&... args) {
-    fmt::print(stderr, "[{}] plugin/kubernetes: {}\n", level,
-               fmt::format(format, std::forward<Args>(args)...));
-}
+// Log lines a second at most: an API server that sends garbage in a loop cannot fill a disk.
+constexpr uint32_t kLogLinesPerSecond = 20;
 
 struct ResourceType {
     const char* path;  // the cluster-wide collection
@@ -301,6 +298,8 @@ struct KubernetesSource::Impl {
     std::string restarted_after;
     Clock::time_point status_updated;
 
+    LineLimiter log_lines{kLogLinesPerSecond};
+
     Impl(KubernetesConfig c, KubernetesStore& s) : config(std::move(c)), store(s) {}
 
     ~Impl() {
@@ -316,13 +315,28 @@ struct KubernetesSource::Impl {
     // starts again from new lists.
     void supervise();
     void run();
+    // `[LEVEL] plugin/kubernetes: message` on stderr, within kLogLinesPerSecond.
+    template <class... Args>
+    void log(const char* level, fmt::format_string<Args...> format, Args&&... args) {
+        uint64_t left_out = 0;
+        const bool allowed = log_lines.allow(left_out);
+        if (left_out != 0) {
+            fmt::print(stderr,
+                       "[WARNING] plugin/kubernetes: {} lines left out (more than {} a second)\n",
+                       left_out, kLogLinesPerSecond);
+        }
+        if (allowed) {
+            fmt::print(stderr, "[{}] plugin/kubernetes: {}\n", level,
+                       fmt::format(format, std::forward<Args>(args)...));
+        }
+    }
     // Back to the state of a new source: no transfer, nothing listed, an empty batch.
     void reset();
     void update_status();
     void start_request(Reflector& r);
     void finish(Reflector& r, CURLcode result);
     void end_transfer(Reflector& r);
-    bool on_watch_data(Reflector& r);
+    bool on_watch_data(Reflector& r, size_t new_bytes);
     void on_list_page(Reflector& r);
     void relist(Reflector& r, Clock::time_point when);
     // Drops the list under way (its pages stay in the store until a complete list replaces them).
@@ -484,26 +498,30 @@ size_t KubernetesSource::Impl::on_data(char* data, size_t size, size_t count, vo
     curl_easy_getinfo(r.easy, CURLINFO_RESPONSE_CODE, &status);
     const bool events = r.phase == Reflector::Phase::Watch && status == 200;
     if (r.body.size() + bytes > (events ? kMaxEventBytes : kMaxBodyBytes)) {
-        log("ERROR", "{}: answer larger than {} MiB, dropped", r.what(),
-            (events ? kMaxEventBytes : kMaxBodyBytes) >> 20);
+        transfer->impl->log("ERROR", "{}: answer larger than {} MiB, dropped", r.what(),
+                            (events ? kMaxEventBytes : kMaxBodyBytes) >> 20);
         return 0;  // aborts the transfer
     }
     try {
         r.body.append(data, bytes);
-        if (events && !transfer->impl->on_watch_data(r)) {
+        if (events && !transfer->impl->on_watch_data(r, bytes)) {
             return 0;
         }
     } catch (const std::exception& e) {
-        log("ERROR", "{}: {}", r.what(), e.what());
+        transfer->impl->log("ERROR", "{}: {}", r.what(), e.what());
         return 0;
     }
     return bytes;
 }
 
-// Decodes the complete lines of a watch stream into the batch. False stops the stream.
-bool KubernetesSource::Impl::on_watch_data(Reflector& r) {
+// Decodes the complete lines of a watch stream into the batch, the last `new_bytes` of the body
+// having just arrived. False stops the stream.
+bool KubernetesSource::Impl::on_watch_data(Reflector& r, size_t new_bytes) {
+    // What came before holds no newline (it is the incomplete last line): only the new bytes are
+    // searched, so a 15 MB event in 4 KiB pieces costs its length, not its length squared.
     size_t start = 0;
-    for (size_t end; (end = r.body.find('\n', start)) != std::string::npos; start = end + 1) {
+    size_t from = r.body.size() - new_bytes;
+    for (size_t end; (end = r.body.find('\n', from)) != std::string::npos; start = from = end + 1) {
         const std::string_view line(r.body.data() + start, end - start);
         if (line.find_first_not_of(" \t\r") == std::string_view::npos) {
             continue;
@@ -632,8 +650,7 @@ void KubernetesSource::Impl::finish(Reflector& r, CURLcode result) {
     // A stream that delivered events or stayed open a while was healthy, however it ended: the
     // API server is up, and what went wrong before it counts no more (client-go's reflector
     // re-watches such a stream at once).
-    const bool healthy_stream =
-        watch && status == 200 && (r.events > 0 || lasted >= kShortWatch);
+    const bool healthy_stream = watch && status == 200 && (r.events > 0 || lasted >= kShortWatch);
     if (healthy_stream) {
         r.backoff_seconds = 0;
     }
@@ -929,7 +946,7 @@ Result<std::unique_ptr<KubernetesSource>> KubernetesSource::start(KubernetesConf
             impl->reflectors[i].label_selector = impl->config.label_selector;
         }
     }
-    log("INFO", "watching {} ({})", impl->config.api.server, impl->config.api.origin);
+    impl->log("INFO", "watching {} ({})", impl->config.api.server, impl->config.api.origin);
     impl->update_status();
     Impl* running = impl.get();
     impl->thread = start_quiet_thread([running] { running->supervise(); });

@@ -1120,7 +1120,9 @@ preferences: {{}}
             return {"watches": self._command_watches(("expire",), spec.get("match"))}
         elif name == "malformed_event":
             text = spec.get("text", '{"type":"MODIFIED","object":{"kind":"Service","metadata":')
-            return {"watches": self._command_watches(("malformed", text), spec.get("match"))}
+            cmd = ("malformed", text, max(1, int(spec.get("repeat", 1))),
+                   max(0, int(spec.get("piece_bytes", 0))))
+            return {"watches": self._command_watches(cmd, spec.get("match"))}
         elif name == "bookmark":
             return {"watches": self._command_watches(("bookmark", bool(spec.get("force"))),
                                                      spec.get("match"))}
@@ -1172,8 +1174,9 @@ preferences: {{}}
     def expire_watches(self, match=None):
         return self.fault({"fault": "expire_watches", "match": match})
 
-    def malformed_event(self, text=None, match=None):
-        spec = {"fault": "malformed_event", "match": match}
+    def malformed_event(self, text=None, match=None, repeat=1, piece_bytes=0):
+        spec = {"fault": "malformed_event", "match": match, "repeat": repeat,
+                "piece_bytes": piece_bytes}
         if text is not None:
             spec["text"] = text
         return self.fault(spec)
@@ -1885,7 +1888,17 @@ preferences: {{}}
                 if cmd[0] == "bookmark" and (w.bookmarks or cmd[1]):
                     out.append(self._bookmark(res, pos))
                 elif cmd[0] == "malformed":
-                    out.append(chunk(cmd[1].encode() + b"\n"))
+                    _, text, repeat, piece = cmd
+                    line = text.encode() + b"\n"
+                    if piece:
+                        # The line in HTTP chunks of `piece` bytes, each written on its own.
+                        self._send(h, b"".join(out))
+                        out = []
+                        for _ in range(repeat):
+                            for at in range(0, len(line), piece):
+                                self._send(h, chunk(line[at:at + piece]))
+                    else:
+                        out.append(chunk(line * repeat))
             if out:
                 self._send(h, b"".join(out))
                 w.sent_events += len(out)
