@@ -1,25 +1,26 @@
 """The cache never hands one client's exchange to another (issue 19).
 
-One worker (one cache), forwarding to a small resolver written here, which answers as a resolver
-with a cached delegation does: an RD=0 query gets a referral (NOERROR, no answer, the zone's NS),
-an RD=1 query the address; a query with an EDNS client subnet option (RFC 7871) gets the option
-back, with scope 0 for www.example.test and scope /24 for cdn.example.test, whose address depends
-on the subnet. (unbound cannot play it: it answers RD=0 for a stub zone in full, and echoes no
-client subnet for local data.)
+One worker (one cache), forwarding to a small resolver scripted here (upstream.Scripted), which
+answers as a resolver with a cached delegation does: an RD=0 query gets a referral (NOERROR, no
+answer, the zone's NS), an RD=1 query the address; a query with an EDNS client subnet option
+(RFC 7871) gets the option back, with scope 0 for most names and scope /24 for cdn.example.test,
+whose address depends on the subnet. (unbound cannot play it: it answers RD=0 for a stub zone in
+full, and echoes no client subnet for local data.)
 - an RD=0 query is relayed the referral, which is not kept: the RD=1 query after it gets the
   address, and an RD=0 query after that is answered from the cache, RD clear;
 - a client's subnet option is relayed to that client only: another client asking the same name
   gets the cached answer without any option, and the upstream is asked once;
 - an answer scoped to a subnet is not kept: a client of another subnet gets its own answer from
-  the upstream.
+  the upstream;
+- a reply with another opcode than the query's (NOTIFY to a QUERY) is answered SERVFAIL and not
+  kept.
 """
 
-import socket
 import struct
-import threading
 
 import harness
 from harness import EXAMPLES, build_query, encode_name, parse_message
+from upstream import Scripted, question_of
 
 WWW = "www.example.test."
 CDN = "cdn.example.test."
@@ -37,32 +38,19 @@ def query(name, rd=True, options=b""):
 
 
 class Resolver:
-    """Answers as described above; counts the queries for each name and RD bit."""
+    """The answers described above, for upstream.Scripted; counts the queries for each name and
+    RD bit. With `opcode` set, replies carry that opcode instead of the query's (and another
+    address)."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
         self.asked = {}
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.opcode = None
 
-    def _run(self):
-        while not self._stop:
-            try:
-                packet, peer = self.sock.recvfrom(65535)
-            except OSError:
-                continue
-            reply = self.answer(packet)
-            if reply:
-                self.sock.sendto(reply, peer)
-
-    def answer(self, packet):
+    def __call__(self, packet):
         qid, flags = struct.unpack("!HH", packet[:4])
         rd = bool(flags & 0x0100)
-        end = packet.index(b"\x00", 12) + 5
-        qname = self._name(packet[12:end - 4])
+        qname, _ = question_of(packet)
+        end = 12 + len(encode_name(qname)) + 4
         self.asked[(qname, rd)] = self.asked.get((qname, rd), 0) + 1
         subnet = None
         at = packet.find(b"\x00\x08\x00\x07\x00\x01", end)  # our option, as query() wrote it
@@ -80,31 +68,17 @@ class Resolver:
             if subnet is not None:
                 options = subnet_option(subnet, scope=24)
         else:
+            last = 10 if self.opcode is None else 66
             answers.append(b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 300, 4)
-                           + bytes([192, 0, 2, 10]))
+                           + bytes([192, 0, 2, last]))
             if subnet is not None:
                 options = subnet_option(subnet, scope=0)
-        header = struct.pack("!HHHHHH", qid, 0x8080 | (flags & 0x0100), 1, len(answers),
-                             len(authority), 1)
+        flags = 0x8080 | (flags & 0x7900)
+        if self.opcode is not None:
+            flags = (flags & ~0x7800) | (self.opcode << 11)
+        header = struct.pack("!HHHHHH", qid, flags, 1, len(answers), len(authority), 1)
         opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, len(options)) + options
         return header + packet[12:end] + b"".join(answers) + b"".join(authority) + opt
-
-    @staticmethod
-    def _name(wire):
-        labels, at = [], 0
-        while wire[at]:
-            labels.append(wire[at + 1:at + 1 + wire[at]].decode().lower())
-            at += 1 + wire[at]
-        return ".".join(labels) + "."
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._thread.join()
-        self.sock.close()
 
 
 def addresses(msg):
@@ -112,8 +86,9 @@ def addresses(msg):
 
 
 def scenario(t):
-    with Resolver() as upstream, t.server("--manifests", EXAMPLES, "--upstream",
-                                          upstream.address, "--workers", "1") as srv:
+    resolver = Resolver()
+    with Scripted(resolver) as upstream, t.server("--manifests", EXAMPLES, "--upstream",
+                                                  upstream.address, "--workers", "1") as srv:
         # RD=0: the referral is relayed, not kept.
         referral = parse_message(srv.udp(query(WWW, rd=False)))
         t.check(referral.rcode == 0 and not referral.answer and referral.authority
@@ -124,7 +99,7 @@ def scenario(t):
         again = parse_message(srv.udp(query(WWW, rd=False)))
         t.eq(addresses(again), ["192.0.2.10"], f"RD=0 {WWW} again: answered from the cache")
         t.check(not again.rd, f"RD=0 {WWW} from the cache: RD clear, got {again}")
-        t.eq(upstream.asked.get((WWW, True)), 1, f"{WWW} asked upstream with RD=1 once")
+        t.eq(resolver.asked.get((WWW, True)), 1, f"{WWW} asked upstream with RD=1 once")
 
         # A client's subnet option goes back to that client only.
         mail = "mail.example.test."
@@ -135,7 +110,7 @@ def scenario(t):
         t.eq(addresses(theirs), ["192.0.2.10"], f"{mail} from another client: the address")
         t.check(theirs.opt is not None and theirs.opt["options"] == b"",
                 f"{mail} from another client: no option of the first one's, got {theirs.opt}")
-        t.eq(upstream.asked.get((mail, True)), 1, f"{mail} asked upstream once (then cached)")
+        t.eq(resolver.asked.get((mail, True)), 1, f"{mail} asked upstream once (then cached)")
 
         # An answer scoped to one subnet is not served to another.
         first = parse_message(srv.udp(query(CDN, options=subnet_option([198, 51, 100]))))
@@ -144,7 +119,17 @@ def scenario(t):
         t.eq(addresses(other), ["192.0.2.52"], f"{CDN} from 203.0.113.0/24: its own answer")
         t.check(other.opt and subnet_option([203, 0, 113], scope=24) in other.opt["options"],
                 f"{CDN} from 203.0.113.0/24: its own option back, got {other.opt}")
-        t.eq(upstream.asked.get((CDN, True)), 2, f"{CDN} asked upstream for each subnet")
+        t.eq(resolver.asked.get((CDN, True)), 2, f"{CDN} asked upstream for each subnet")
+
+        # A reply with another opcode answers some other request: SERVFAIL, and not kept.
+        odd = "odd.example.test."
+        resolver.opcode = 4  # NOTIFY
+        first = parse_message(srv.udp(query(odd)))
+        t.eq((first.rcode, first.opcode, addresses(first)), (2, 0, []),
+             f"{odd} answered with opcode NOTIFY: (rcode, opcode, addresses)")
+        resolver.opcode = None
+        second = parse_message(srv.udp(query(odd)))
+        t.eq(addresses(second), ["192.0.2.10"], f"{odd} again, answered right: not from the cache")
 
 
 harness.main(__doc__, scenario)
