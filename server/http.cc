@@ -66,7 +66,10 @@ int listen_on(const ListenAddress& address, bool every) {
     }
     const int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 || listen(fd, 128) != 0) {
+    // A deep queue: a flood of connections beyond it would have the kernel drop a probe's SYN,
+    // and its retry comes a second later; in the queue it waits for one turn of the loop each.
+    if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
         const int err = errno;
         close(fd);
         return -err;
