@@ -288,6 +288,32 @@ TEST_CASE("cache: a name dropped from probation and asked again soon is kept in 
     CHECK(cache.evictions() == 62 - 10);  // every store past the tenth
 }
 
+TEST_CASE("cache: after any mix of stores and lookups, every entry kept can be found") {
+    AnswerCache cache({.capacity = 64});
+    uint8_t out[512];
+    std::vector<Query> names;
+    for (size_t i = 0; i < 300; ++i) {
+        names.push_back(query_for(numbered("n", i)));
+    }
+    uint32_t state = 12345;  // a fixed sequence: the test is the same every run
+    const auto next = [&] {
+        state = state * 1103515245u + 12345u;
+        return (state >> 8) % 300;
+    };
+    for (int i = 0; i < 20000; ++i) {
+        const Query& q = names[next() % (i % 2 == 0 ? 300 : 40)];  // some names asked more
+        if (cache.lookup(q, 0, out, sizeof out) == 0) {
+            cache.store(q, response(q, 0, {300}), 0);
+        }
+    }
+    size_t found = 0;
+    for (const Query& q : names) {
+        found += cache.lookup(q, 0, out, sizeof out) > 0;
+    }
+    CHECK(cache.size() == 64);
+    CHECK(found == cache.size());
+}
+
 TEST_CASE("cache: bounded, and serving stale only when asked to") {
     AnswerCache cache({.capacity = 2, .serve_stale = 60});
     uint8_t out[512];
