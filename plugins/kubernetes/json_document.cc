@@ -76,6 +76,8 @@ JsonParser::JsonParser() : impl_(std::make_unique<Impl>()) {
 }
 
 void JsonParser::release() {
+    // A new parser: allocate() alone would keep the copy of the largest document parsed.
+    impl_->parser = simdjson::dom::parser();
     // Only the depth matters here; the capacity grows with the first document that needs it.
     if (impl_->parser.allocate(64 * 1024, kMaxJsonDepth) != simdjson::SUCCESS) {
         throw std::bad_alloc();
@@ -89,9 +91,16 @@ Result<DocNode> JsonParser::parse(std::string_view text, DocArena& arena) {
     // realloc_if_needed: simdjson reads up to SIMDJSON_PADDING bytes past the end, so it copies
     // the text into a padded buffer of its own.
     if (const auto error = impl_->parser.parse(text.data(), text.size(), true).get(root)) {
+        if (text.size() > kKeptDocumentBytes) {
+            release();
+        }
         return Error{fmt::format("invalid JSON: {}", simdjson::error_message(error))};
     }
-    return to_node(root, arena);
+    DocNode node = to_node(root, arena);
+    if (text.size() > kKeptDocumentBytes) {
+        release();  // the tree is in the arena; the buffers would stay as big as this document
+    }
+    return node;
 }
 
 }  // namespace clusterdns

@@ -15,7 +15,12 @@ namespace clusterdns {
 // built recursively.
 constexpr size_t kMaxJsonDepth = 128;
 
-// One reusable simdjson parser (its buffers grow to the largest document and stay).
+// Documents up to this size leave the parser's buffers (up to 15 times the document) in place for
+// the next one; a larger one's are freed once it is parsed.
+constexpr size_t kKeptDocumentBytes = 1u << 20;
+
+// One reusable simdjson parser: its buffers grow to the document, and stay only while the
+// documents are at most kKeptDocumentBytes (a list page, a watch event).
 class JsonParser {
 public:
     JsonParser();
@@ -28,8 +33,8 @@ public:
     // false are plain scalars in their JSON spelling; null is a Null node. Lines are 0 (unknown).
     // Fails with simdjson's reason on invalid JSON, or when nested deeper than kMaxJsonDepth.
     Result<DocNode> parse(std::string_view text, DocArena& arena);
-    // Gives back what a big document (a list page) grew the parser to; the next one grows it
-    // again. Watch events are small: a few MiB held after the list would be waste.
+    // Gives back every buffer the documents so far grew the parser to; the next one grows it
+    // again. Watch events are small: a few MiB held after a list would be waste.
     void release();
 
 private:

@@ -1,5 +1,7 @@
 #include "plugins/kubernetes/kubernetes.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -40,6 +42,9 @@ constexpr long kWatchGraceSeconds = 30;
 // The API server's objects are at most 1.5 MiB; a list page of 500 fits easily in this.
 constexpr size_t kMaxBodyBytes = 256u << 20;
 constexpr size_t kMaxEventBytes = 16u << 20;
+// A body buffer keeps room up to this between answers (a list page is a few MiB at most); a
+// larger one, a list cut at kMaxBodyBytes or a huge event, is freed once used.
+constexpr size_t kKeptBufferBytes = 4u << 20;
 // Bound tokens rotate (client-go re-reads the file every minute).
 constexpr auto kTokenRefresh = std::chrono::seconds(60);
 // Log lines a second at most: an API server that sends garbage in a loop cannot fill a disk.
@@ -336,6 +341,8 @@ struct KubernetesSource::Impl {
     void start_request(Reflector& r);
     void finish(Reflector& r, CURLcode result);
     void end_transfer(Reflector& r);
+    // Empties the body once its answer is used up; frees it if it grew past kKeptBufferBytes.
+    static void release_body(Reflector& r);
     bool on_watch_data(Reflector& r, size_t new_bytes);
     void on_list_page(Reflector& r);
     void relist(Reflector& r, Clock::time_point when);
@@ -558,7 +565,18 @@ bool KubernetesSource::Impl::on_watch_data(Reflector& r, size_t new_bytes) {
         }
     }
     r.body.erase(0, start);
+    if (r.body.capacity() > kKeptBufferBytes && r.body.size() <= kKeptBufferBytes / 2) {
+        r.body.shrink_to_fit();  // a huge event has passed; its room need not stay
+    }
     return true;
+}
+
+void KubernetesSource::Impl::release_body(Reflector& r) {
+    r.body.clear();
+    if (r.body.capacity() > kKeptBufferBytes) {
+        std::string().swap(r.body);
+        malloc_trim(0);  // the heap's freed pages too, whatever malloc's thresholds
+    }
 }
 
 void KubernetesSource::Impl::on_list_page(Reflector& r) {
@@ -599,8 +617,7 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
     log("INFO", "{}: {} objects at resourceVersion {}", r.what(), r.listed_items,
         page->resource_version);
     forget_list(r);
-    std::string().swap(r.body);  // a page's worth of capacity, and the parser's likewise
-    parser.release();
+    parser.release();  // a page's worth of buffers: watch events are small
     r.resource_version = std::move(page->resource_version);
     r.continue_token.clear();
     r.whole_list = false;
@@ -800,7 +817,9 @@ void KubernetesSource::Impl::run() {
             }
             Transfer* transfer = nullptr;
             curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
-            finish(*transfer->reflector, message->data.result);
+            Reflector& r = *transfer->reflector;  // `transfer` goes with the transfer
+            finish(r, message->data.result);
+            release_body(r);
         }
         now = Clock::now();
         if (!synced_reported && now - status_updated >= std::chrono::seconds(1)) {
