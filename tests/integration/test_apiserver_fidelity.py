@@ -12,7 +12,8 @@ tests rely on. Started on 127.0.0.1:0 from its command line, it is driven by:
   get services -A -o json, create -f (Namespace + Service), get service -o yaml, get
   endpointslices -A, get namespaces, delete service, and "Unauthorized" for a wrong token;
 - plain sockets, for each fault: 410 both forms, 429 with Retry-After, 500 then success, 401/403
-  on command, stall, clean and mid-event close, a malformed line, expiry mid-stream, bookmarks
+  on command (403 worded as RBAC words it, which kubectl prints as is), garbage, an endless list,
+  stall, clean and mid-event close, a malformed line, expiry mid-stream, bookmarks
   (periodic, on command, only when asked), timeoutSeconds, selector-driven DELETED, down and back
   on the same port, and the request log.
 Exits 77 when python3-kubernetes or kubectl is missing.
@@ -465,6 +466,12 @@ spec:
 """
 
 
+FORBIDDEN_MESSAGE = ('endpointslices.discovery.k8s.io is forbidden: User '
+                     '"system:serviceaccount:kube-system:clusterdns" cannot list resource '
+                     '"endpointslices" in API group "discovery.k8s.io" at the cluster scope')
+FORBIDDEN_LINE = "Error from server (Forbidden): " + FORBIDDEN_MESSAGE
+
+
 def kubectl_checks(t, fake, kubectl, work):
     home = Path(tempfile.mkdtemp(dir=work))
     env = {**os.environ, "HOME": str(home)}
@@ -525,15 +532,45 @@ def kubectl_checks(t, fake, kubectl, work):
     p = k("--token", "wrong", "get", "services", ok=False)
     t.check(p.returncode != 0 and "Unauthorized" in p.stderr,
             f"{tag}: wrong token: exit {p.returncode}, stderr {p.stderr!r}")
+    fake.fault(fault="error", status=403, match="/endpointslices")
+    p = k("get", "endpointslices", "-A", ok=False)
+    t.check(p.returncode != 0 and FORBIDDEN_LINE in p.stderr,
+            f"{tag}: 403 as RBAC words it: exit {p.returncode}, stderr {p.stderr!r}")
 
 
 # --------------------------------------------------------------------------------------------
 # Faults over plain sockets
 
 
+def raw_get(fake, path, limit=None):
+    """(status, body bytes) of a GET, reading at most `limit` bytes of the body."""
+    c = fake.conn()
+    try:
+        c.request("GET", path, headers={"Authorization": f"Bearer {fake.token}"})
+        r = c.getresponse()
+        return r.status, r.read(limit) if limit else r.read()
+    finally:
+        c.close()
+
+
 def faults(t, fake):
     base = "/api/v1/namespaces/faults/services"
     fake.apply(svc("one", "faults"))
+
+    # 403 words it as RBAC does; garbage is a 200 that is not JSON; endless never ends.
+    fake.fault(fault="error", status=403, match="/endpointslices")
+    st, _, body = fake.get("/apis/discovery.k8s.io/v1/endpointslices?limit=500")
+    t.eq((st, body["reason"], body["message"], body["details"]),
+         (403, "Forbidden", FORBIDDEN_MESSAGE,
+          {"group": "discovery.k8s.io", "kind": "endpointslices"}), "faults: 403 as RBAC")
+    fake.fault(fault="garbage", match="/faults/")
+    st, body = raw_get(fake, base)
+    t.check(st == 200 and body.startswith(b"<html>"), f"faults: garbage: {st} {body[:40]!r}")
+    fake.fault(fault="endless", match="/faults/")
+    st, body = raw_get(fake, base, limit=3 << 20)
+    t.check(st == 200 and len(body) == 3 << 20 and body.startswith(b'{"kind":"List"'),
+            f"faults: endless: {st}, {len(body)} bytes read")
+    t.eq(fake.get(base)[0], 200, "faults: the request after the endless one succeeds")
 
     # 410, HTTP form and ERROR-event form.
     old = fake.rv()
