@@ -842,8 +842,11 @@ void KubernetesSource::Impl::run() {
             wake = std::min(wake, batch_deadline);
         }
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now);
-        curl_multi_poll(multi, nullptr, 0, static_cast<int>(std::max<int64_t>(wait.count(), 0)),
-                        nullptr);
+        if (const CURLMcode code = curl_multi_poll(
+                multi, nullptr, 0, static_cast<int>(std::max<int64_t>(wait.count(), 0)), nullptr);
+            code != CURLM_OK) {
+            throw std::runtime_error(fmt::format("libcurl: {}", curl_multi_strerror(code)));
+        }
     }
 }
 
