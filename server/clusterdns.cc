@@ -420,6 +420,23 @@ public:
     }
 
     // Serving, not in the lameduck, and the API source (if any) has listed every resource.
+    // Like CoreDNS's loop plugin: a random name asked of ourselves comes back through the
+    // upstreams if they lead here. Once is enough to tell (a resolver in between may pass it on
+    // only once or twice before giving up, as dnsmasq does); waiting for an upstream that is slow
+    // or away would only hold things up.
+    Status no_loop(const ForwardOptions& forward) {
+        if (forward.upstreams.empty()) {
+            return {};
+        }
+        if (const unsigned seen = frontend->loop_probe(500); seen > 1) {
+            return Error{fmt::format(
+                "plugin/forward: loop detected: a query forwarded to the upstreams ({}) came "
+                "back {} times; point them at a resolver that does not forward to this server",
+                fmt::join(forward.upstreams, ", "), seen - 1)};
+        }
+        return {};
+    }
+
     bool ready() const { return serving.load() && !draining.load() && api_ready.load(); }
 
     // Why /ready answers 503.
@@ -733,12 +750,9 @@ void Server::start() {
         // The upstreams must not lead back here: every forwarded query would circle for ever.
         // A loop brings the probe back within milliseconds; waiting for an answer from an
         // upstream that is slow or away would only delay the start.
-        if (const unsigned seen = impl_->frontend->loop_probe(500); seen > 2) {
+        if (Status s = impl_->no_loop(forward); !s) {
             impl_->frontend.reset();
-            fail(Error{fmt::format(
-                "plugin/forward: loop detected: a query forwarded to the upstreams ({}) came "
-                "back {} times; point them at a resolver that does not forward to this server",
-                fmt::join(forward.upstreams, ", "), seen)});
+            fail(s.error());
         }
     }
     // ns.dns.<zone> names the ports we actually bound to; addresses are known now.
@@ -779,7 +793,7 @@ void Server::reload(const Options& next) {
     if (Status valid = validate(next); !valid) {
         fail(valid.error());
     }
-    std::lock_guard lock(impl_->mutex);
+    std::unique_lock lock(impl_->mutex);
     Options& current = impl_->options;
     if (const char* setting = needs_restart(current, next)) {
         fail(Error{fmt::format("{} changed: that takes a restart; nothing was applied", setting)});
@@ -808,9 +822,32 @@ void Server::reload(const Options& next) {
         impl_->store.set_config(std::move(restored));
         fail(s.error());
     }
-    if (impl_->frontend) {
-        if (Status s = impl_->frontend->reconfigure(*forwarding); !s) {
-            fail(s.error());
+    if (!impl_->frontend) {
+        failure.failed = false;
+        return;
+    }
+    if (Status s = impl_->frontend->reconfigure(*forwarding); !s) {
+        fail(s.error());
+    }
+    // New upstreams may lead back here (B edited to forward to A, which forwards to B): probed
+    // as at start-up, without the lock (the probe takes up to half a second), and on a loop the
+    // upstreams go back to what they were.
+    const bool upstreams_changed = previous.upstreams != next.upstreams ||
+                                   previous.resolv_conf != next.resolv_conf ||
+                                   next.upstreams.empty();
+    lock.unlock();
+    if (upstreams_changed) {
+        if (Status s = impl_->no_loop(forwarding->forward); !s) {
+            lock.lock();
+            current.upstreams = previous.upstreams;
+            current.resolv_conf = previous.resolv_conf;
+            if (auto restored = forwarding_of(current, impl_->listen)) {
+                (void)impl_->frontend->reconfigure(*restored);
+            }
+            fail(Error{fmt::format("{}; the upstreams stay {}", s.error().message,
+                                   previous.upstreams.empty()
+                                       ? previous.resolv_conf + "'s"
+                                       : fmt::format("{}", fmt::join(previous.upstreams, ", ")))});
         }
     }
     failure.failed = false;

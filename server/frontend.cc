@@ -190,6 +190,7 @@ struct Worker {
     std::vector<Stub> stubs;  // most labels first: the first that holds a name takes it
     bool forwarding_enabled = false;
     std::unique_ptr<AnswerCache> cache;  // forwarded answers; always there, maybe empty
+    CacheOptions cache_options;          // what `cache` was made with
     // Channels replaced by reconfigure(): closed once no query can still wait on them, freed on
     // the tick after (their handles finish closing in between).
     struct Retired {
@@ -1002,9 +1003,12 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
     w.upstream = std::move(upstream);
     w.stubs = std::move(stubs);
     w.forwarding_enabled = w.upstream != nullptr || !w.stubs.empty();
-    w.cache = std::make_unique<AnswerCache>(f.cache);
-    w.stats.cache_entries[0].set(0);
-    w.stats.cache_entries[1].set(0);
+    if (w.cache == nullptr || !(w.cache_options == f.cache)) {  // else what it holds stays
+        w.cache = std::make_unique<AnswerCache>(f.cache);
+        w.cache_options = f.cache;
+        w.stats.cache_entries[0].set(0);
+        w.stats.cache_entries[1].set(0);
+    }
     w.max_forwarding = std::max(1u, f.max_concurrent / workers);
     w.forward_deadline_ms = f.forward.deadline_ms;
     w.query_log = f.query_log;

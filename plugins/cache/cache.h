@@ -39,6 +39,8 @@ struct CacheOptions {
     // is fetched again when a hit finds a tenth or less of its time left, so popular names never
     // expire under their clients. 0: off.
     uint32_t prefetch = 0;
+
+    bool operator==(const CacheOptions&) const = default;
 };
 
 class AnswerCache {
