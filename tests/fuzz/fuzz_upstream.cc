@@ -66,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const Transport t : {Transport::Udp, Transport::Tcp}) {
             check(out, forwarded_response(www, response, out, t), response_limit(q, t));
         }
-        AnswerCache cache({.capacity = 4});  // one answer at a time: a larger index costs every input
+        AnswerCache cache({.capacity = 4});  // a larger index would cost every input
         cache.store(q, response, 1000);
         check(out, cache.lookup(q, 3000, out, kMaxUdpResponse), kMaxUdpResponse);
 
