@@ -1019,6 +1019,14 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
 
 // Closes every handle of the worker's loop, its channels' too: the loop then runs to its end.
 void close_everything(Worker& w) noexcept {
+    // Clients still waiting for an upstream hear SERVFAIL now (a stale answer if one is kept),
+    // not silence: their resolvers move on at once.
+    for (PendingForward* p : w.forwards) {
+        if (!p->answered) {
+            answered(*p);
+            reply_forwarded(*p, {}, "shutting down");
+        }
+    }
     w.stopping = true;
     if (w.upstream) {
         w.upstream->close();  // calls back every query in flight, unanswered

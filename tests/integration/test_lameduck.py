@@ -4,7 +4,7 @@ answering for the lameduck period, then exits 0; nothing in flight is lost.
 - `--lameduck 2`: right after SIGTERM /ready answers 503 while /health still answers 200; UDP and
   TCP queries sent throughout the period are all answered; the process exits 0 after about 2 s.
 - A query forwarded to an upstream that never answers, sent just before SIGTERM, still gets its
-  SERVFAIL (at the forward deadline, inside the lameduck) instead of being dropped.
+  SERVFAIL (at the end of the lameduck, before its 5 s forward deadline) instead of being dropped.
 - A second stop signal ends the lameduck at once.
 """
 
