@@ -213,7 +213,8 @@ size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
     Name target;
     if (answer_with_search_path(*snapshot, q, client, w, true, &target, step) ==
             AnswerStatus::External &&
-        well_formed_response(upstream) && !w.truncated()) {
+        well_formed_response(upstream) && ((upstream[2] >> 3) & 0x0F) == 0 &&  // our QUERY's
+        !w.truncated()) {
         const auto rcode = static_cast<Rcode>(upstream[3] & 0x0F);
         if (rcode == Rcode::NoError || rcode == Rcode::NxDomain) {
             w.set_rcode(rcode);  // RFC 6604: the RCODE of the last name of the chain
