@@ -55,6 +55,9 @@ SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 READY_SECONDS = 60
 TOOLS = ("podman", "runc", "debootstrap", "ip", "unbound", "dig", "curl", "openssl")
 
+# Everything started, so that main() can remove what a SIGTERM in the middle of a step left.
+STARTED = {"containers": [], "processes": [], "netns": []}
+
 try:
     import yaml
 except ImportError:  # python3-yaml, which python3-kubernetes in .ci/packages pulls in
@@ -156,6 +159,7 @@ class Network:
         for ns in (self.node, self.pod):
             run(["ip", "netns", "add", ns])
             self.made.append(ns)
+            STARTED["netns"].append(ns)
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
         # Made inside the node namespace: no interface ever appears in the host's.
         run(["ip", "-n", self.node, "link", "add", "eth0", "type", "veth",
@@ -177,6 +181,7 @@ class Process:
         self.log = open(log, "w+")
         self.proc = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
+        STARTED["processes"].append(self.proc)
 
     def __enter__(self):
         return self
@@ -290,6 +295,7 @@ class Podman:
 
 def serve_and_check(t, podman, net, name, run_opts, image, args, checks):
     """Start the container, wait for /ready 200, run `checks`, stop it with SIGTERM."""
+    STARTED["containers"].append(name)
     podman("run", "-d", "--name", name, "--network", f"ns:/run/netns/{net.pod}",
            *run_opts, image, *args)
     started = time.monotonic()
@@ -339,10 +345,18 @@ def scenario(t, context, work, store):
                CONTAINERS_CONF=os.environ.get("CONTAINERS_CONF", str(HERE / "containers.conf")))
     build_log = work / "build.log"
     with open(build_log, "w") as log:
-        p = subprocess.run(["bash", HERE / "build.sh", image, context], env=env, stdout=log,
-                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    if p.returncode != 0:
-        raise Failure(f"tests/image/build.sh exit {p.returncode}:\n"
+        # A session of its own: interrupted, the whole build (podman's children too) stops.
+        build = subprocess.Popen(["bash", HERE / "build.sh", image, context], env=env,
+                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        try:
+            build.wait()
+        except BaseException:
+            os.killpg(build.pid, signal.SIGTERM)
+            build.wait()
+            raise
+    if build.returncode != 0:
+        raise Failure(f"tests/image/build.sh exit {build.returncode}:\n"
                       + "\n".join(build_log.read_text().splitlines()[-60:]))
     print(f"image {image} built in {time.monotonic() - began:.0f} s", flush=True)
     os.environ["CONTAINERS_CONF"] = env["CONTAINERS_CONF"]
@@ -386,6 +400,30 @@ def scenario(t, context, work, store):
     print(f"image test: {time.monotonic() - began:.0f} s in all", flush=True)
 
 
+def sweep(store):
+    """Removes whatever is left of STARTED (nothing, unless a step was interrupted)."""
+    for name in STARTED["containers"]:
+        run(["podman", "--root", store / "root", "--runroot", store / "run", "rm", "-f",
+             "-t", "0", "--ignore", name], check=False)
+    for proc in STARTED["processes"]:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for ns in STARTED["netns"]:
+        if Path("/run/netns", ns).exists():
+            run(["ip", "netns", "delete", ns], check=False)
+
+
+def unmount_under(store):
+    """containers/storage bind-mounts its overlay directory onto itself: unmounted here, so the
+    scratch store can be removed. (Not `podman system reset`: it deletes the host's networks.)"""
+    with open("/proc/self/mounts") as f:
+        mounts = [line.split()[1] for line in f]
+    for path in reversed(mounts):
+        if path == str(store) or path.startswith(f"{store}/"):
+            run(["umount", path], check=False)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--context", default=str(REPO), help="the tree to build (default: this one)")
@@ -411,10 +449,10 @@ def main():
         except Exception:
             t.check(False, traceback.format_exc())
         finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up runs to its end
+            sweep(store)
             if not kept:
-                # Unmounts what the store still holds before the directory goes.
-                run(["podman", "--root", store / "root", "--runroot", store / "run",
-                     "system", "reset", "--force"], check=False)
+                unmount_under(store)
             shutil.rmtree(work, ignore_errors=True)
     print(f"test_image: {t.passed} passed, {len(t.failures)} failed", flush=True)
     sys.exit(1 if t.failures else 0)
