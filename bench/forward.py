@@ -76,7 +76,8 @@ def measure(name, cmd, port, queries, seconds, source=None):
 
 
 def conf_forwarder(tmp, port, upstream):
-    """unbound as a caching forwarder to `upstream`, one thread, on 127.0.0.1:port."""
+    """unbound as a caching forwarder to `upstream` (with .host and .port), one thread, on
+    127.0.0.1:port."""
     return "\n".join([
         "server:", f"  interface: 127.0.0.1@{port}", f"  port: {port}", "  num-threads: 1",
         "  do-daemonize: no", "  use-syslog: no", '  chroot: ""', '  username: ""',

@@ -49,6 +49,8 @@ constexpr uint8_t kHealthQuery[] = {0, 0, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0,
 // in microseconds and others in hundreds of milliseconds, so the estimate from the fast ones
 // would send every cold lookup twice.
 constexpr double kMinAttemptMs = 250;
+// c-ares's own time-outs (an attempt's whole life) are acted on this late at most.
+constexpr uint64_t kTimerGrainMs = 50;
 // Attempts to one query back off up to this factor of the upstream's time-out.
 constexpr unsigned kMaxBackoffShift = 3;
 
@@ -173,8 +175,11 @@ struct UpstreamChannel::Impl {
     }
 
     // Wakes the loop when c-ares next has a timeout to act on; idle while nothing is pending.
+    // An attempt's time-out is the query's whole deadline, the same for all, so one set earlier
+    // fires first and a running timer stays as it is; and it fires at most every 50 ms, since
+    // ares_timeout walks every pending query (a dead upstream holds a thousand).
     void arm_timer() {
-        if (!open) {
+        if (!open || uv_is_active(reinterpret_cast<uv_handle_t*>(&timer))) {
             return;
         }
         uint64_t wait_ms = UINT64_MAX;
@@ -188,10 +193,8 @@ struct UpstreamChannel::Impl {
             wait_ms = std::min(wait_ms, static_cast<uint64_t>(wait->tv_sec) * 1000 +
                                             static_cast<uint64_t>(wait->tv_usec + 999) / 1000);
         }
-        if (wait_ms == UINT64_MAX) {
-            uv_timer_stop(&timer);
-        } else {
-            uv_timer_start(&timer, on_timer, wait_ms, 0);
+        if (wait_ms != UINT64_MAX) {
+            uv_timer_start(&timer, on_timer, std::max<uint64_t>(wait_ms, kTimerGrainMs), 0);
         }
     }
 
