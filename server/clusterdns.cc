@@ -318,6 +318,29 @@ public:
                                                kProgrammingBucketsNs);
     }
 
+    // What the zone takes from the options, in one place for start-up, every reload and the
+    // undoing of a failed one; nothing is changed when the options cannot be used. Caller holds
+    // `mutex` (or is the constructor).
+    Status take_settings(const Options& o) {
+        std::vector<IpPrefix> prefixes;
+        for (const std::string& text : o.pod_cidrs) {
+            auto prefix = parse_prefix(text);
+            if (!prefix) {
+                return Error{fmt::format("pod_cidrs: {}", prefix.error().message)};
+            }
+            prefixes.push_back(*prefix);
+        }
+        pod_cidrs = std::move(prefixes);
+        SnapshotConfig config = store.config();
+        config.ttl_seconds = o.ttl_seconds;
+        config.endpoint_pod_names = o.endpoint_pod_names;
+        config.autopath = o.autopath;
+        config.autopath_search = search_domains(o.autopath_search);
+        config.pods = pods_mode(o.pods);
+        store.set_config(std::move(config));
+        return {};
+    }
+
     // Takes what changed in the store to a new snapshot and hands it to the workers. Caller holds
     // `mutex`.
     void publish() {
@@ -600,11 +623,6 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
     // Health answers (and ready says 503) from now on, while the sources load and sync.
     impl_->start_http();
     impl_->store.set_config({.origin = *origin,
-                             .ttl_seconds = o.ttl_seconds,
-                             .endpoint_pod_names = o.endpoint_pod_names,
-                             .autopath = o.autopath,
-                             .autopath_search = search_domains(o.autopath_search),
-                             .pods = pods_mode(o.pods),
                              .namespaces = o.namespaces,
                              .node_local = o.node_local,
                              // With the API, names wait for its first sync (SERVFAIL till then).
@@ -621,12 +639,8 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
             fail(Error{fmt::format("external_addresses: {} is not an IP address", quoted(text))});
         }
     }
-    for (const std::string& text : o.pod_cidrs) {
-        auto prefix = parse_prefix(text);
-        if (!prefix) {
-            fail(Error{fmt::format("pod_cidrs: {}", prefix.error().message)});
-        }
-        impl_->pod_cidrs.push_back(*prefix);
+    if (Status s = impl_->take_settings(o); !s) {
+        fail(s.error());
     }
     // Every path in one load: a Service in one file selects the Pods of a workload in another.
     impl_->change([&](ObjectSink& objects) -> Status {
@@ -803,23 +817,13 @@ void Server::reload(const Options& next) {
         fail(forwarding.error());
     }
     const Options previous = current;
+    if (Status s = impl_->take_settings(next); !s) {
+        fail(s.error());
+    }
     current = next;
-    SnapshotConfig config = impl_->store.config();
-    config.ttl_seconds = next.ttl_seconds;
-    config.endpoint_pod_names = next.endpoint_pod_names;
-    config.autopath = next.autopath;
-    config.autopath_search = search_domains(next.autopath_search);
-    config.pods = pods_mode(next.pods);
-    impl_->store.set_config(std::move(config));
     if (Status s = impl_->reread_manifests(); !s) {
         current = previous;  // the store is as it was; so are its settings
-        SnapshotConfig restored = impl_->store.config();
-        restored.ttl_seconds = previous.ttl_seconds;
-        restored.endpoint_pod_names = previous.endpoint_pod_names;
-        restored.autopath = previous.autopath;
-        restored.autopath_search = search_domains(previous.autopath_search);
-        restored.pods = pods_mode(previous.pods);
-        impl_->store.set_config(std::move(restored));
+        (void)impl_->take_settings(previous);
         fail(s.error());
     }
     if (!impl_->frontend) {
