@@ -1,10 +1,13 @@
 #include "server/clusterdns.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <string>
 
 #include <doctest/doctest.h>
 
@@ -19,16 +22,47 @@ size_t open_descriptors() {
     return n;
 }
 
-// Whether `port` on 127.0.0.1 can be bound again with `type` (no SO_REUSEPORT: exclusive).
-bool can_bind(uint16_t port, int type) {
-    const int fd = socket(AF_INET, type, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-    close(fd);
-    return bound;
+// The inodes of the sockets this process holds: /proc/self/fd links read "socket:[INODE]".
+std::set<unsigned long> own_socket_inodes() {
+    std::set<unsigned long> inodes;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+        unsigned long inode = 0;
+        if (!ec && std::sscanf(target.c_str(), "socket:[%lu]", &inode) == 1) inodes.insert(inode);
+    }
+    return inodes;
+}
+
+// The inodes of every socket in this network namespace bound to local `port`, any address, from
+// the kernel's tables (`table`: "tcp" or "udp", v4 and v6). A closed socket leaves them (a
+// connection in TIME_WAIT stays with inode 0, which a listener or UDP socket never has).
+std::set<unsigned long> kernel_sockets_on(uint16_t port, const std::string& table) {
+    std::set<unsigned long> inodes;
+    for (const std::string& file : {"/proc/net/" + table, "/proc/net/" + table + "6"}) {
+        std::ifstream in(file);
+        std::string line;
+        std::getline(in, line);  // the header
+        while (std::getline(in, line)) {
+            // "0: 0100007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1234 ..."
+            std::istringstream fields(line);
+            std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout;
+            unsigned long inode = 0;
+            fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+                timeout >> inode;
+            const size_t colon = local.rfind(':');
+            if (!fields || colon == std::string::npos) continue;
+            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && inode != 0)
+                inodes.insert(inode);
+        }
+    }
+    return inodes;
+}
+
+std::set<unsigned long> both(const std::set<unsigned long>& a, const std::set<unsigned long>& b) {
+    std::set<unsigned long> out;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::inserter(out, out.end()));
+    return out;
 }
 
 TEST_CASE("server: stop() gives back every socket and descriptor, start after start fails cleanly") {
@@ -43,10 +77,19 @@ TEST_CASE("server: stop() gives back every socket and descriptor, start after st
         Server server({.listen = {"127.0.0.1:0"}, .workers = 2, .upstreams = {"none"}});
         server.start();
         port = server.port();
-        CHECK_FALSE(can_bind(port, SOCK_DGRAM));
+        // What the server holds on its port, by inode: whether the port number is free afterwards
+        // proves nothing, another process may take it as soon as it is.
+        const auto udp = both(own_socket_inodes(), kernel_sockets_on(port, "udp"));
+        const auto tcp = both(own_socket_inodes(), kernel_sockets_on(port, "tcp"));
+        CHECK_FALSE(udp.empty());
+        CHECK_FALSE(tcp.empty());
         server.stop();
-        CHECK(can_bind(port, SOCK_DGRAM));
-        CHECK(can_bind(port, SOCK_STREAM));
+        // Closed, not merely handed elsewhere: gone from this process and from the kernel's tables,
+        // listen queues included.
+        CHECK(both(own_socket_inodes(), udp).empty());
+        CHECK(both(own_socket_inodes(), tcp).empty());
+        CHECK(both(kernel_sockets_on(port, "udp"), udp).empty());
+        CHECK(both(kernel_sockets_on(port, "tcp"), tcp).empty());
     }
     CHECK(open_descriptors() == before);
 
