@@ -81,7 +81,9 @@ bool walks(const Snapshot& snapshot, const Query& q, const IpAddress* client,
            WireName& base) noexcept {
     const SnapshotConfig& config = snapshot.config();
     std::string_view ns;
-    return config.autopath && client != nullptr && q.qclass == 1 &&
+    // Not before the first sync: a cluster name missing then may only be late (SERVFAIL), and
+    // the walk would take it for absent and go on to outside names.
+    return config.autopath && config.complete && client != nullptr && q.qclass == 1 &&
            first_expansion(q, config, base, ns) && snapshot.has_pod(ns, *client) &&
            !has_answer(snapshot, q, q.qname_lower);
 }
