@@ -318,6 +318,13 @@ public:
                                                kProgrammingBucketsNs);
     }
 
+    // New forwarding for the workers; the scrape waits, as it reads their channels. Caller
+    // holds `mutex`.
+    Status reconfigure(const Forwarding& forwarding) {
+        std::lock_guard serving(serving_mutex);
+        return frontend->reconfigure(forwarding);
+    }
+
     // What the zone takes from the options, in one place for start-up, every reload and the
     // undoing of a failed one; nothing is changed when the options cannot be used. Caller holds
     // `mutex` (or is the constructor).
@@ -476,7 +483,7 @@ public:
     }
 
     std::string metrics_text() {
-        std::lock_guard lock(mutex);
+        std::lock_guard lock(serving_mutex);
         MetricsSources in{.server = server_label(listen), .source = &source_stats};
         if (frontend) {
             in.workers = frontend->worker_stats();
@@ -588,6 +595,11 @@ public:
     std::vector<IpPrefix> pod_cidrs;  // for the Pods of workloads read from manifests
     std::map<std::string, Exposed> exposed;  // to external zones, by kind/ns/name
     std::mutex mutex;  // control side only; queries never take it
+    // What a scrape reads besides counters: the frontend (its existence and its channels),
+    // `listen` and `plugins`. Written with `mutex` held too (taken after it); read by the scrape
+    // alone, so a publish, which holds `mutex` for as long as a big zone takes, never holds up
+    // /metrics.
+    std::mutex serving_mutex;
     Store store;
     std::vector<ListenAddress> listen;
     std::shared_ptr<const Snapshot> current;
@@ -758,21 +770,22 @@ void Server::start() {
     if (!frontend) {
         fail(frontend.error());
     }
-    impl_->frontend = std::move(*frontend);
+    {
+        std::lock_guard serving(impl_->serving_mutex);
+        impl_->frontend = std::move(*frontend);
+    }
     const ForwardOptions& forward = options.forwarding.forward;
     if (!forward.upstreams.empty()) {
         // The upstreams must not lead back here: every forwarded query would circle for ever.
         // A loop brings the probe back within milliseconds; waiting for an answer from an
         // upstream that is slow or away would only delay the start.
         if (Status s = impl_->no_loop(forward); !s) {
+            std::lock_guard serving(impl_->serving_mutex);
             impl_->frontend.reset();
             fail(s.error());
         }
     }
-    // ns.dns.<zone> names the ports we actually bound to; addresses are known now.
-    impl_->listen = impl_->frontend->bound();
-    auto& plugins = impl_->plugins;
-    plugins.clear();
+    std::vector<std::string> plugins;
     if (!impl_->options.node_local) {
         plugins.emplace_back("kubernetes");
     }
@@ -785,6 +798,12 @@ void Server::start() {
     plugins.insert(plugins.end(), {"errors", "reload"});
     if (impl_->options.query_log) {
         plugins.emplace_back("log");
+    }
+    {
+        std::lock_guard serving(impl_->serving_mutex);
+        // ns.dns.<zone> names the ports we actually bound to; addresses are known now.
+        impl_->listen = impl_->frontend->bound();
+        impl_->plugins = std::move(plugins);
     }
     impl_->serving = true;
 }
@@ -830,7 +849,7 @@ void Server::reload(const Options& next) {
         failure.failed = false;
         return;
     }
-    if (Status s = impl_->frontend->reconfigure(*forwarding); !s) {
+    if (Status s = impl_->reconfigure(*forwarding); !s) {
         fail(s.error());
     }
     // New upstreams may lead back here (B edited to forward to A, which forwards to B): probed
@@ -846,7 +865,7 @@ void Server::reload(const Options& next) {
             current.upstreams = previous.upstreams;
             current.resolv_conf = previous.resolv_conf;
             if (auto restored = forwarding_of(current, impl_->listen)) {
-                (void)impl_->frontend->reconfigure(*restored);
+                (void)impl_->reconfigure(*restored);
             }
             fail(Error{fmt::format("{}; the upstreams stay {}", s.error().message,
                                    previous.upstreams.empty()
@@ -877,6 +896,7 @@ void Server::stop() {
     }
     http.clear();  // waits for requests being answered, which may take the mutex (metrics)
     std::lock_guard lock(impl_->mutex);
+    std::lock_guard serving(impl_->serving_mutex);
     impl_->frontend.reset();
 }
 
