@@ -488,6 +488,9 @@ public:
         if (frontend) {
             in.workers = frontend->worker_stats();
             in.channels = frontend->upstream_channels();
+            const SharedCache::Sizes cache = frontend->cache_sizes();
+            in.cache_entries[0] = cache.entries - cache.denials;
+            in.cache_entries[1] = cache.denials;
         }
         in.plugins = plugins;
         in.plugins.insert(in.plugins.end(), http_plugins.begin(), http_plugins.end());

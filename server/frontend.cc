@@ -189,8 +189,7 @@ struct Worker {
     };
     std::vector<Stub> stubs;  // most labels first: the first that holds a name takes it
     bool forwarding_enabled = false;
-    std::unique_ptr<AnswerCache> cache;  // forwarded answers; always there, maybe empty
-    CacheOptions cache_options;          // what `cache` was made with
+    std::shared_ptr<SharedCache> cache;  // Frontend::Impl's, as this worker last took it
     // Channels replaced by reconfigure(): closed once no query can still wait on them, freed on
     // the tick after (their handles finish closing in between).
     struct Retired {
@@ -227,6 +226,9 @@ public:
     std::atomic<unsigned> loop_probe_seen{0};
     std::vector<ListenAddress> bound;
     std::vector<std::unique_ptr<Worker>> workers;
+    // The one cache of every worker; replaced when reconfigure() changes its settings, the old
+    // one freed when the last worker lets go of it.
+    std::shared_ptr<SharedCache> cache;
     LogLimiter query_lines;
     LogLimiter error_lines;
     std::mutex mailbox_mutex;
@@ -775,12 +777,7 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
     if (!response.empty() && !w.stopping) {
         Query q;
         if (parse_query(p->sent(), q) == ParseStatus::Ok) {
-            const uint64_t evicted = w.cache->evictions();
-            w.cache->store(q, response, uv_now(&w.loop));
-            const size_t denials = w.cache->denials();
-            w.stats.cache_entries[0].set(w.cache->size() - denials);
-            w.stats.cache_entries[1].set(denials);
-            w.stats.cache_evictions.add(w.cache->evictions() - evicted);
+            w.stats.cache_evictions.add(w.cache->store(q, response, uv_now(&w.loop)));
         }
     }
     // A search path walk goes on past an NXDOMAIN to its next outside name, if there is one.
@@ -1003,12 +1000,7 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
     w.upstream = std::move(upstream);
     w.stubs = std::move(stubs);
     w.forwarding_enabled = w.upstream != nullptr || !w.stubs.empty();
-    if (w.cache == nullptr || !(w.cache_options == f.cache)) {  // else what it holds stays
-        w.cache = std::make_unique<AnswerCache>(f.cache);
-        w.cache_options = f.cache;
-        w.stats.cache_entries[0].set(0);
-        w.stats.cache_entries[1].set(0);
-    }
+    w.cache = w.owner->cache;  // a new one only when its settings changed (Frontend::Impl)
     w.max_forwarding = std::max(1u, f.max_concurrent / workers);
     w.forward_deadline_ms = f.forward.deadline_ms;
     w.query_log = f.query_log;
@@ -1350,6 +1342,7 @@ Status set_up_worker(Worker& w, const FrontendOptions& options, unsigned per_wor
 Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options,
                                                   std::shared_ptr<const Snapshot> zone) {
     auto impl = std::make_unique<Impl>();
+    impl->cache = std::make_shared<SharedCache>(options.forwarding.cache);
     const unsigned workers = std::max(1u, options.workers);
     // Each worker has its own pool (the kernel picks the worker), so the cap is split between
     // them; every worker needs one slot, or connections the kernel hands it would wait forever.
@@ -1435,6 +1428,9 @@ Status Frontend::reconfigure(const Forwarding& forwarding) {
     std::unique_lock lock(impl_->mailbox_mutex);
     if (impl_->stopping) {
         return {};
+    }
+    if (!(impl_->cache->options() == forwarding.cache)) {  // else what it holds stays
+        impl_->cache = std::make_shared<SharedCache>(forwarding.cache);
     }
     const uint64_t generation = ++impl_->generation;
     for (auto& w : impl_->workers) {
@@ -1526,6 +1522,15 @@ std::vector<const WorkerStats*> Frontend::worker_stats() const {
         out.push_back(&w->stats);
     }
     return out;
+}
+
+SharedCache::Sizes Frontend::cache_sizes() const {
+    std::shared_ptr<SharedCache> cache;
+    {
+        std::lock_guard lock(impl_->mailbox_mutex);
+        cache = impl_->cache;
+    }
+    return cache->sizes();
 }
 
 std::vector<const UpstreamChannel*> Frontend::upstream_channels() const {

@@ -36,7 +36,7 @@ Result<ListenAddress> parse_listen_address(std::string_view text);
 struct Forwarding {
     // Names outside our zones go to these upstreams; none: they are REFUSED.
     ForwardOptions forward;
-    CacheOptions cache;  // in front of the upstreams, per worker
+    CacheOptions cache;  // in front of the upstreams, one for all workers
     unsigned max_concurrent = 1000;  // over all workers; beyond it REFUSED
     bool query_log = false;          // a line per query on stderr, rate-limited
 };
@@ -93,6 +93,8 @@ public:
     // included): for the metrics, read while the workers count. Valid until stop().
     std::vector<const WorkerStats*> worker_stats() const;
     std::vector<const UpstreamChannel*> upstream_channels() const;
+    // How many answers the cache holds, for coredns_cache_entries.
+    SharedCache::Sizes cache_sizes() const;
 
     class Impl;
 

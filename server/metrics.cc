@@ -172,8 +172,7 @@ void cache_metrics(Exposition& e, const MetricsSources& in) {
     for (size_t t = 0; t < 2; ++t) {
         e.sample("coredns_cache_entries",
                  labels({{"server", in.server}, {"type", types[t]}, {"zones", "."}, {"view", ""}}),
-                 static_cast<double>(
-                     sum(ws, [&](const WorkerStats& w) -> const Counter& { return w.cache_entries[t]; })));
+                 static_cast<double>(in.cache_entries[t]));
     }
     uint64_t hits = 0;
     e.family("coredns_cache_hits_total", "counter", "The count of cache hits.");

@@ -28,6 +28,7 @@ struct MetricsSources {
     std::vector<const UpstreamChannel*> channels;
     std::vector<std::string> plugins;  // enabled, for coredns_plugin_enabled
     const SourceStats* source = nullptr;
+    size_t cache_entries[2] = {};  // [success, denial]: the cache is one for all workers
 };
 
 std::string metrics_page(const MetricsSources& in);

@@ -397,4 +397,57 @@ AnswerCache::Slot AnswerCache::make_room(uint64_t now_ms) noexcept {
     }
 }
 
+uint64_t AnswerCache::key_hash(const Query& q) noexcept {
+    uint8_t key[kMaxNameWire + 5];
+    return hash_of({key, key_of(q, key)});
+}
+
+SharedCache::SharedCache(CacheOptions options) : options_(options) {
+    CacheOptions each = options;
+    each.capacity = (options.capacity + kShards - 1) / kShards;
+    shards_ = std::unique_ptr<Shard[]>(new Shard[kShards]);
+    for (size_t i = 0; i < kShards; ++i) {
+        shards_[i].cache = AnswerCache(each);
+    }
+}
+
+SharedCache::Shard& SharedCache::shard_for(const Query& q) noexcept {
+    // The top bits: AnswerCache's index takes its home bucket from the same hash's top bits
+    // too, so mix them first to keep the shards' indexes evenly used.
+    const uint64_t hash = AnswerCache::key_hash(q) * 0x9E3779B97F4A7C15ULL;
+    return shards_[hash % kShards];
+}
+
+size_t SharedCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                           size_t limit, bool* refresh) noexcept {
+    Shard& shard = shard_for(q);
+    std::lock_guard lock(shard.mutex);
+    return shard.cache.lookup(q, now_ms, out, limit, refresh);
+}
+
+size_t SharedCache::lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                                 size_t limit) noexcept {
+    Shard& shard = shard_for(q);
+    std::lock_guard lock(shard.mutex);
+    return shard.cache.lookup_stale(q, now_ms, out, limit);
+}
+
+uint64_t SharedCache::store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms) {
+    Shard& shard = shard_for(q);
+    std::lock_guard lock(shard.mutex);
+    const uint64_t before = shard.cache.evictions();
+    shard.cache.store(q, response, now_ms);
+    return shard.cache.evictions() - before;
+}
+
+SharedCache::Sizes SharedCache::sizes() const noexcept {
+    Sizes out;
+    for (size_t i = 0; i < kShards; ++i) {
+        std::lock_guard lock(shards_[i].mutex);
+        out.entries += shards_[i].cache.size();
+        out.denials += shards_[i].cache.denials();
+    }
+    return out;
+}
+
 }  // namespace clusterdns

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -28,7 +29,7 @@
 namespace clusterdns {
 
 struct CacheOptions {
-    size_t capacity = 10000;      // entries per worker
+    size_t capacity = 10000;      // entries, for all workers together
     uint32_t min_ttl = 5;         // CoreDNS's minimum: an answer is kept at least this long
     uint32_t max_ttl = 3600;      // success
     uint32_t max_denial_ttl = 1800;
@@ -60,6 +61,9 @@ public:
 
     // Keeps `response`, the upstream's answer to `q`, if it may be kept.
     void store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms);
+
+    // The hash of the key `q` is kept under: queries with the same one share an answer.
+    static uint64_t key_hash(const Query& q) noexcept;
 
     size_t size() const noexcept { return entries_.size(); }  // no slot is ever left empty
     size_t denials() const noexcept { return denials_; }  // of size(): NXDOMAIN and NODATA
@@ -128,6 +132,42 @@ private:
     uint64_t ghost_dropped_ = 0;  // hashes added to the ghost so far
     size_t denials_ = 0;
     uint64_t evictions_ = 0;
+};
+
+// One cache for every worker, as CoreDNS, unbound and dnsmasq keep one per process: a name is
+// fetched once, not once per worker, its TTL counts down from one insertion for every client,
+// and serve-stale finds it whichever worker asks. Shards of AnswerCache by key, each behind a
+// lock held only while one answer is copied in or out (a hit still allocates nothing); the
+// capacity is split between them.
+class SharedCache {
+public:
+    explicit SharedCache(CacheOptions options);
+
+    const CacheOptions& options() const noexcept { return options_; }
+    // As AnswerCache's, each under its shard's lock.
+    size_t lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out, size_t limit,
+                  bool* refresh = nullptr) noexcept;
+    size_t lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                        size_t limit) noexcept;
+    // Returns how many answers were dropped to make room for it.
+    uint64_t store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms);
+
+    struct Sizes {
+        size_t entries = 0;
+        size_t denials = 0;  // of entries: NXDOMAIN and NODATA
+    };
+    Sizes sizes() const noexcept;  // summed over the shards, for the metrics
+
+private:
+    static constexpr size_t kShards = 16;
+    struct Shard {
+        mutable std::mutex mutex;
+        AnswerCache cache;
+    };
+    Shard& shard_for(const Query& q) noexcept;
+
+    CacheOptions options_;
+    std::unique_ptr<Shard[]> shards_;
 };
 
 }  // namespace clusterdns

@@ -37,7 +37,6 @@ struct alignas(64) WorkerStats {
     Counter cache_prefetches;
     Counter cache_served_stale;
     Counter cache_evictions;
-    Counter cache_entries[2];  // gauges: [success, denial]
     // plugins/forward, beside the counters of each upstream (plugins/forward/forward.h)
     Counter forward_rejects;  // over max_concurrent
 
