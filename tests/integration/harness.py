@@ -166,6 +166,18 @@ def run_binary(binary, args, timeout=10):
         return Ran(" ".join(cmd), None, out or "", err or "", True)
 
 
+def wait_until(condition, timeout, interval=0.05):
+    """Calls condition() until it returns something truthy or `timeout` seconds have passed;
+    returns its last value for the test to check. A test waits for a state, never a fixed time:
+    a fixed sleep is too short on a busy machine and too long on an idle one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
 class Server:
     """The real clusterdns, started with `args` plus one `--listen` per entry of `listen`."""
 

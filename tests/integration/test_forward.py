@@ -13,8 +13,9 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
   client's case; NXDOMAIN is cached too, with the upstream's SOA;
 - serve-stale (`--serve-stale 60`, RFC 8767): once an answer has expired and the upstream is
   stopped, it is served with TTL 30; without serve-stale, SERVFAIL;
-- prefetch (`--prefetch 1`): a hit with a tenth or less of its time left fetches the answer again,
-  so it outlives the upstream's stop past its first expiry, with a fresh TTL;
+- prefetch (`--prefetch 1`, an upstream that notes when it is asked): a hit with a tenth or less
+  of its time left fetches the answer again before it expires, so it outlives the upstream's
+  refusals past its first expiry, with a fresh TTL;
 - `--upstream none` answers outside names REFUSED;
 - failover and health checks (`--policy sequential`, a silent first upstream, unbound second):
   the first queries wait out the silent one and are answered by unbound; after two failures in a
@@ -36,6 +37,7 @@ example.test and 192.0.2.0/24's reverse names. Over UDP and TCP:
   back, as with CoreDNS's loop plugin) and exits with a message naming it.
 """
 
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,9 +48,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import EXAMPLES, svc  # noqa: E402
-from upstream import BIG_TXT, BlackHole, Unbound, free_port  # noqa: E402
+from upstream import BIG_TXT, Scripted, Unbound, free_port, question_of, reply  # noqa: E402
 
 WWW = "www.example.test."
+
+
+def silent():
+    """An upstream that never answers; its `asked` lists the questions it got."""
+    return Scripted(lambda query: None)
+
+
+def ttl(res):
+    """The first answer record's TTL, None without one."""
+    return res.answer[0].ttl if res.answer else None
+
+
+def until(ask, done, timeout, interval=0.2):
+    """Calls ask() until done(what it returned) or `timeout` seconds; returns its last result."""
+    last = [None]
+
+    def step():
+        last[0] = ask()
+        return done(last[0])
+    harness.wait_until(step, timeout, interval)
+    return last[0]
 
 
 EXTERNAL = """\
@@ -116,18 +139,22 @@ def scenario(t):
 
     with Unbound() as unbound, t.server("--manifests", EXAMPLES, "--upstream", unbound.address,
                                         "--workers", "1") as srv:
+        asked = time.monotonic()
         first = srv.dig(WWW)
         t.expect(first, aa=None, answer=[(WWW, "A", "192.0.2.10")])
         nx = srv.dig("nope.example.test.")
         t.expect(nx, rcode="NXDOMAIN", aa=None, answer=[])
-        time.sleep(2.2)
+        # Two seconds of the cached TTL go by (it counts whole seconds from the fetch).
+        if first.answer:
+            until(lambda: srv.dig(WWW), lambda res: (ttl(res) or 0) <= ttl(first) - 2, 10)
         unbound.stop()
         for tcp in (False, True):
             again = srv.dig("WWW.example.TEST.", tcp=tcp)
+            gone = time.monotonic() - asked  # at least as long as the answer has been cached
             t.expect(again, aa=None, answer=[("www.example.test.", "A", "192.0.2.10")])
             t.check(again.answer and first.answer and
-                    first.answer[0].ttl - 4 <= again.answer[0].ttl <= first.answer[0].ttl - 2,
-                    f"cached TTL counts down: {first.answer} then {again.answer}")
+                    ttl(first) - gone - 1 <= ttl(again) <= ttl(first) - 2,
+                    f"cached TTL counts down ({gone:.1f} s): {first.answer} then {again.answer}")
             t.check(again.answer and again.answer[0].name == "WWW.example.TEST.",
                     f"the client's case: {again.answer}")
             cached_nx = srv.dig("nope.example.test.", tcp=tcp)
@@ -142,18 +169,21 @@ def scenario(t):
                      "--workers", "1") as fresh:
         for srv in (stale, fresh):
             t.expect(srv.dig(WWW), aa=None, answer=[(WWW, "A", "192.0.2.10")])
-        time.sleep(5.5)  # the 1 s TTL is kept for the 5 s minimum, then expires
         unbound.stop()
+        # The 1 s TTL is kept for the 5 s minimum: answered from the cache until it expires
+        # (`stale` kept it first, so it has expired by then too).
+        expired = until(lambda: fresh.dig(WWW, extra=["+tries=1", "+time=5"]),
+                        lambda res: res.rcode != "NOERROR", 15)
+        t.expect(expired, rcode="SERVFAIL", aa=None, answer=[])
         res = stale.dig(WWW, extra=["+tries=1", "+time=5"])
         t.expect(res, aa=None, answer=[(WWW, "A", "192.0.2.10")])
-        t.check(res.answer and res.answer[0].ttl == 30, f"a stale answer has TTL 30: {res.answer}")
-        t.expect(fresh.dig(WWW, extra=["+tries=1", "+time=5"]), rcode="SERVFAIL", aa=None,
-                 answer=[])
+        t.check(ttl(res) == 30, f"a stale answer has TTL 30: {res.answer}")
 
-    with BlackHole() as hole, Unbound() as unbound, \
+    with silent() as hole, Unbound() as unbound, \
             t.server("--manifests", EXAMPLES, "--upstream", hole.address, "--upstream",
                      unbound.address, "--policy", "sequential", "--workers", "1") as srv:
-        time.sleep(1.0)  # the start-up loop probe fails over too: two failures already
+        # Each of these waits out the silent upstream: two failures in a row (the start-up loop
+        # probe may have been one already).
         for name in ("www", "alias"):
             res = srv.dig(f"{name}.example.test.", extra=["+tries=1", "+time=5"])
             t.check(res.rcode == "NOERROR" and res.answer, f"failed over to unbound: {res}")
@@ -161,44 +191,58 @@ def scenario(t):
         t.expect(srv.dig(WWW, "AAAA", extra=["+tries=1", "+time=5"]), aa=None,
                  answer=[(WWW, "AAAA", "2001:db8::10")])
         t.check(time.monotonic() - started < 0.5, "a failing upstream is left aside")
-        seen = hole.received
-        deadline = time.monotonic() + 5
-        while hole.received < seen + 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        t.check(hole.received >= seen + 2, f"health checks of the silent upstream "
-                                           f"({hole.received - seen} in 5 s)")
 
-    with Unbound(ttl=10) as unbound, \
-            t.server("--manifests", EXAMPLES, "--upstream", unbound.address, "--workers", "1",
+        def health_checks():
+            return hole.asked.count((".", 2))  # ". NS"
+        seen = health_checks()
+        harness.wait_until(lambda: health_checks() >= seen + 2, 5)
+        t.check(health_checks() >= seen + 2, f"health checks of the silent upstream "
+                                             f"({health_checks() - seen} in 5 s)")
+
+    # Prefetch, with an upstream that notes when it is asked: its second fetch of www, before
+    # the first answer expired, can only be the prefetch (a miss would come after).
+    fetches = []  # time.monotonic() of each
+    answering = [True]
+
+    def www_for_10s(query):
+        if not answering[0] or question_of(query) != (WWW, 1):
+            return reply(query, rcode=5)  # REFUSED: the loop probe, health checks, and at the end
+        fetches.append(time.monotonic())
+        return reply(query, [(WWW, "A", 10, socket.inet_aton("192.0.2.10"))])
+    with Scripted(www_for_10s) as upstream, \
+            t.server("--manifests", EXAMPLES, "--upstream", upstream.address, "--workers", "1",
                      "--prefetch", "1") as srv:
         t.expect(srv.dig(WWW), aa=None, answer=[(WWW, "A", "192.0.2.10")])
-        time.sleep(9.3)
-        late = srv.dig(WWW)  # a tenth of its time left: answered, and fetched again
-        t.check(late.answer and late.answer[0].ttl <= 1, f"still the first answer: {late.answer}")
-        time.sleep(0.5)
-        unbound.stop()
-        time.sleep(1.0)  # the first answer has expired now
-        res = srv.dig(WWW, extra=["+tries=1", "+time=5"])
+        # The first hit with a tenth of its time left (TTL 1 or 0) is answered and fetches again.
+        late = until(lambda: srv.dig(WWW), lambda res: (ttl(res) or 0) <= 1, 15)
+        t.check(late.answer and ttl(late) <= 1, f"still the first answer: {late.answer}")
+        harness.wait_until(lambda: len(fetches) >= 2, 5)
+        t.check(len(fetches) == 2 and fetches[1] < fetches[0] + 10,
+                f"fetched again before the first answer expired: at {fetches}")
+        answering[0] = False
+        # A second after the prefetch (TTL 9 or less) the first answer has expired.
+        res = until(lambda: srv.dig(WWW, extra=["+tries=1", "+time=5"]),
+                    lambda res: (ttl(res) or 0) <= 9, 5)
         t.expect(res, aa=None, answer=[(WWW, "A", "192.0.2.10")])
-        t.check(res.answer and res.answer[0].ttl >= 7, f"the prefetched answer: {res.answer}")
+        t.check(ttl(res) is not None and ttl(res) >= 7, f"the prefetched answer: {res.answer}")
 
     with t.server("--manifests", EXAMPLES, "--upstream", "none") as srv:
         t.refused(srv.dig(WWW))
 
-    with Unbound() as unbound, BlackHole() as hole:
+    with Unbound() as unbound, silent() as hole:
         stub = f"example.test={unbound.address}"
         with t.server("--manifests", EXAMPLES, "--upstream", "none", "--stub-domain", stub) as srv:
             t.expect(srv.dig(WWW), aa=None, answer=[(WWW, "A", "192.0.2.10")])
             t.refused(srv.dig("www.example.com."))
         with t.server("--manifests", EXAMPLES, "--upstream", hole.address,
                       "--stub-domain", stub) as srv:
-            probes = hole.received  # the loop probe at start-up went to the default upstream
             started = time.monotonic()
             t.expect(srv.dig(WWW, "AAAA", tcp=True), aa=None,
                      answer=[(WWW, "AAAA", "2001:db8::10")])
             t.check(time.monotonic() - started < 1.0, "a stub domain's name skips the default")
-            t.check(hole.received == probes,
-                    "the default upstream saw nothing of the stub domain")
+            # It saw the loop probe at start-up, and health checks once the probe failed.
+            t.check(not [q for q in hole.asked if q[0].endswith("example.test.")],
+                    f"the default upstream saw nothing of the stub domain: {hole.asked}")
 
     # Upstreams that fail: SERVFAIL soon, never a client time-out.
     with t.server("--manifests", EXAMPLES, "--upstream", f"127.0.0.1:{free_port()}") as srv:
@@ -206,14 +250,19 @@ def scenario(t):
         t.expect(srv.dig(WWW, extra=["+tries=1", "+time=5"]), rcode="SERVFAIL", aa=None,
                  answer=[])
         t.check(time.monotonic() - started < 1.5, "refused upstream: SERVFAIL at once")
-    with BlackHole() as hole, t.server("--manifests", EXAMPLES, "--upstream", hole.address,
-                                       "--workers", "1", "--max-concurrent", "2") as srv:
-        time.sleep(5.3)  # the start-up loop probe has left the upstream's slots (5 s deadline)
+    # Silent, but the start-up loop probe is refused: else it would hold a slot for 5 s.
+    def silent_but_probe(query):
+        return reply(query, rcode=5) if question_of(query)[0].endswith(".invalid.") else None
+    with Scripted(silent_but_probe) as hole, \
+            t.server("--manifests", EXAMPLES, "--upstream", hole.address, "--workers", "1",
+                     "--max-concurrent", "2") as srv:
+        slow_names = [(f"q{i}.example.test.", 1) for i in range(2)]
         with ThreadPoolExecutor(4) as pool:
             started = time.monotonic()
-            slow = [pool.submit(srv.dig, f"q{i}.example.test.", "A", False,
-                                ["+tries=1", "+time=8"]) for i in range(2)]
-            time.sleep(0.3)
+            slow = [pool.submit(srv.dig, name, "A", False, ["+tries=1", "+time=8"])
+                    for name, _ in slow_names]
+            # Both forwarded: they hold the two slots.
+            harness.wait_until(lambda: all(q in hole.asked for q in slow_names), 5, 0.01)
             over = srv.dig("q3.example.test.", extra=["+tries=1", "+time=8"])
             t.expect(over, rcode="REFUSED", aa=None, answer=[])
             t.check(time.monotonic() - started < 1.5, "over the cap: REFUSED at once")
@@ -222,7 +271,8 @@ def scenario(t):
                 t.expect(f.result(), rcode="SERVFAIL", aa=None, answer=[])
             t.check(time.monotonic() - started < 7.0,
                     "silent upstream: SERVFAIL at the 5 s deadline, before the client gives up")
-        t.check(hole.received >= 2, f"the black hole saw the queries ({hole.received})")
+        t.check(all(q in hole.asked for q in slow_names),
+                f"the silent upstream saw the queries: {hole.asked}")
 
     with tempfile.TemporaryDirectory() as tmp:
         manifests = Path(tmp) / "external.yaml"

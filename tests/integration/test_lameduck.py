@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import EXAMPLES, build_query, free_port, svc  # noqa: E402
-from upstream import BlackHole  # noqa: E402
+from upstream import Scripted  # noqa: E402
 
 
 def curl_status(url):
@@ -29,7 +29,7 @@ def curl_status(url):
 
 def drains(t):
     ready, health = free_port(), free_port()
-    with BlackHole() as hole:
+    with Scripted(lambda query: None) as hole:  # never answers
         srv = harness.Server(t.binary, "--manifests", EXAMPLES, "--lameduck", "2",
                              "--ready", f"127.0.0.1:{ready}", "--health", f"127.0.0.1:{health}",
                              "--upstream", hole.address).start()
@@ -40,7 +40,8 @@ def drains(t):
             waiting = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             waiting.settimeout(4)
             waiting.sendto(build_query("lost.example.test", "A"), (srv.host, srv.port))
-            time.sleep(0.2)
+            t.check(harness.wait_until(lambda: ("lost.example.test.", 1) in hole.asked, 5),
+                    f"the query is forwarded: the upstream got {hole.asked}")
             stopped = time.monotonic()
             srv.proc.send_signal(signal.SIGTERM)
             status = 200
@@ -76,7 +77,9 @@ def second_signal(t):
     try:
         stopped = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        began = harness.wait_until(
+            lambda: "not ready; answering 30 s more" in srv.stderr_text(), 5)
+        t.check(began, f"the first signal begins the lameduck: {srv.describe()}")
         srv.proc.send_signal(signal.SIGINT)
         rc = srv.proc.wait(timeout=10)
         t.eq(rc, 0, "exit code")
