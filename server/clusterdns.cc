@@ -321,7 +321,7 @@ public:
     // New forwarding for the workers; the scrape waits, as it reads their channels. Caller
     // holds `mutex`.
     Status reconfigure(const Forwarding& forwarding) {
-        std::lock_guard serving(serving_mutex);
+        std::lock_guard scrape_lock(serving_mutex);
         return frontend->reconfigure(forwarding);
     }
 
@@ -774,7 +774,7 @@ void Server::start() {
         fail(frontend.error());
     }
     {
-        std::lock_guard serving(impl_->serving_mutex);
+        std::lock_guard scrape_lock(impl_->serving_mutex);
         impl_->frontend = std::move(*frontend);
     }
     const ForwardOptions& forward = options.forwarding.forward;
@@ -783,7 +783,7 @@ void Server::start() {
         // A loop brings the probe back within milliseconds; waiting for an answer from an
         // upstream that is slow or away would only delay the start.
         if (Status s = impl_->no_loop(forward); !s) {
-            std::lock_guard serving(impl_->serving_mutex);
+            std::lock_guard scrape_lock(impl_->serving_mutex);
             impl_->frontend.reset();
             fail(s.error());
         }
@@ -803,7 +803,7 @@ void Server::start() {
         plugins.emplace_back("log");
     }
     {
-        std::lock_guard serving(impl_->serving_mutex);
+        std::lock_guard scrape_lock(impl_->serving_mutex);
         // ns.dns.<zone> names the ports we actually bound to; addresses are known now.
         impl_->listen = impl_->frontend->bound();
         impl_->plugins = std::move(plugins);
@@ -899,7 +899,7 @@ void Server::stop() {
     }
     http.clear();  // waits for requests being answered, which may take the mutex (metrics)
     std::lock_guard lock(impl_->mutex);
-    std::lock_guard serving(impl_->serving_mutex);
+    std::lock_guard scrape_lock(impl_->serving_mutex);
     impl_->frontend.reset();
 }
 

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <unordered_map>
 #include <mutex>
 #include <new>
 #include <random>
@@ -130,6 +131,10 @@ struct PendingForward {
     IpAddress client;               // its address, for the search path the chase repeats
     bool has_client = false;
     bool background = false;        // a prefetch: nobody waits for it
+    bool fetching = false;          // the one fetch of `key` in flight, for every worker's clients
+    bool parked = false;            // waiting for another query's fetch of `key`
+    bool holds_slot = true;         // counts toward max_concurrent (parked clients do not)
+    uint64_t key = 0;               // AnswerCache::key_hash of the question, when either
     uint64_t received_ns = 0;       // when the client's query arrived (uv_hrtime)
     uint16_t qtype = 0;
     size_t step = 0;                // a search path walk: which outside name `upstream` asks
@@ -190,6 +195,8 @@ struct Worker {
     std::vector<Stub> stubs;  // most labels first: the first that holds a name takes it
     bool forwarding_enabled = false;
     std::shared_ptr<SharedCache> cache;  // Frontend::Impl's, as this worker last took it
+    unsigned number = 0;                 // its place in Frontend::Impl::workers
+    std::vector<PendingForward*> parked;  // clients waiting for a fetch of their question
     // Channels replaced by reconfigure(): closed once no query can still wait on them, freed on
     // the tick after (their handles finish closing in between).
     struct Retired {
@@ -214,6 +221,7 @@ struct Worker {
     std::shared_ptr<const Snapshot> retired;
     uint64_t wanted_generation = 0;
     uint64_t adopted_generation = 0;
+    std::vector<std::pair<uint64_t, bool>> fetched;  // keys whose fetch ended, and whether it failed
     alignas(64) uint8_t answer[kTcpFrame];  // 2 bytes of TCP length, then the message
     uint8_t upstream_answer[kMaxMessageSize];  // a cached answer to a chase's query
 };
@@ -229,6 +237,12 @@ public:
     // The one cache of every worker; replaced when reconfigure() changes its settings, the old
     // one freed when the last worker lets go of it.
     std::shared_ptr<SharedCache> cache;
+    // CoreDNS's singleflight, over all workers: the questions being fetched from the upstreams,
+    // each with a bit for every worker whose clients wait for it (the fetching one's too). The
+    // others' misses of the same question park their clients instead of asking again, so a name
+    // a thousand clients ask at once is fetched once.
+    std::mutex fetching_mutex;
+    std::unordered_map<uint64_t, uint64_t> fetching;
     LogLimiter query_lines;
     LogLimiter error_lines;
     std::mutex mailbox_mutex;
@@ -676,7 +690,7 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
 // late answer may still come for the cache.
 void answered(PendingForward& p) noexcept {
     p.answered = true;
-    --p.worker->forwarding;
+    p.worker->forwarding -= p.holds_slot ? 1 : 0;
 }
 
 // Takes completed forwards off the front of the deadline queue, and answers SERVFAIL to those
@@ -690,6 +704,11 @@ void settle_forwards(Worker& w) noexcept {
         }
         w.forwards.pop_front();
         p->queued = false;
+        if (p->parked) {  // the fetch it waits for is still out: it waits no longer
+            std::erase(w.parked, p);
+            p->parked = false;
+            p->in_flight = false;
+        }
         if (!p->answered) {
             answered(*p);
             reply_forwarded(*p, {}, "no upstream answered in time");
@@ -769,6 +788,78 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
     }
 }
 
+// Whether a response is a denial (NXDOMAIN, or NOERROR without answers), as the cache counts.
+bool is_denial(std::span<const uint8_t> response) noexcept {
+    return (response[3] & 0x0F) == 3 || (response[6] == 0 && response[7] == 0);
+}
+
+void on_forwarded(void* context, std::span<const uint8_t> response,
+                  UpstreamChannel::Failure failure) noexcept;
+
+// A client parked on another query's fetch, which has ended: answered from the cache, or with
+// SERVFAIL (a stale answer if one is kept) when the fetch failed; an answer the cache did not
+// keep (truncated, say) is asked for again, for this client alone.
+void resume(Worker& w, PendingForward& p, bool failed) noexcept {
+    Query q;
+    if (!failed && parse_query(p.query, q) == ParseStatus::Ok) {
+        if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), w.upstream_answer,
+                                                kMaxMessageSize)) {
+            p.in_flight = false;
+            answered(p);
+            w.stats.cache_hits[is_denial({w.upstream_answer, size})].add();
+            reply_forwarded(p, {w.upstream_answer, size});
+            return;
+        }
+        if (UpstreamChannel* channel = channel_for(w, q.qname_lower.wire())) {
+            channel->forward(p.sent(), on_forwarded, &p);  // in flight, as it was
+            return;
+        }
+    }
+    p.in_flight = false;
+    answered(p);
+    reply_forwarded(p, {}, "no upstream answered");
+}
+
+// The fetch of `key` ended on some worker: this worker's clients parked on it go on (the caller
+// settles the deadline queue afterwards: the fetching query itself may still be in use).
+void wake_parked(Worker& w, uint64_t key, bool failed) noexcept {
+    for (size_t i = 0; i < w.parked.size();) {
+        PendingForward* p = w.parked[i];
+        if (p->key != key) {
+            ++i;
+            continue;
+        }
+        w.parked[i] = w.parked.back();
+        w.parked.pop_back();
+        p->parked = false;
+        resume(w, *p, failed);
+    }
+}
+
+// The one fetch of `key` in flight has ended (`failed`: no answer): every worker with clients
+// parked on it is told, each on its own loop.
+void fetch_ended(Worker& w, uint64_t key, bool failed) noexcept {
+    Frontend::Impl& impl = *w.owner;
+    uint64_t waiting = 0;
+    {
+        std::lock_guard lock(impl.fetching_mutex);
+        if (const auto it = impl.fetching.find(key); it != impl.fetching.end()) {
+            waiting = it->second & ~(uint64_t{1} << w.number);
+            impl.fetching.erase(it);
+        }
+    }
+    if (waiting != 0) {
+        std::lock_guard lock(impl.mailbox_mutex);
+        for (size_t i = 0; i < impl.workers.size() && i < 64 && !impl.stopping; ++i) {
+            if ((waiting >> i & 1) != 0) {
+                impl.workers[i]->fetched.emplace_back(key, failed);
+                uv_async_send(&impl.workers[i]->wake);
+            }
+        }
+    }
+    wake_parked(w, key, failed);
+}
+
 void on_forwarded(void* context, std::span<const uint8_t> response,
                   UpstreamChannel::Failure failure) noexcept {
     auto* p = static_cast<PendingForward*>(context);
@@ -779,6 +870,10 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
         if (parse_query(p->sent(), q) == ParseStatus::Ok) {
             w.stats.cache_evictions.add(w.cache->store(q, response, uv_now(&w.loop)));
         }
+    }
+    if (p->fetching) {
+        p->fetching = false;
+        fetch_ended(w, p->key, response.empty());
     }
     // A search path walk goes on past an NXDOMAIN to its next outside name, if there is one.
     if (!p->answered && !w.stopping && !p->upstream.empty() && response.size() > 3 &&
@@ -811,11 +906,6 @@ void on_forwarded(void* context, std::span<const uint8_t> response,
     } else if (!w.stopping) {
         settle_forwards(w);
     }
-}
-
-// Whether a response is a denial (NXDOMAIN, or NOERROR without answers), as the cache counts.
-bool is_denial(std::span<const uint8_t> response) noexcept {
-    return (response[3] & 0x0F) == 3 || (response[6] == 0 && response[7] == 0);
 }
 
 // Sends a client's query to the upstreams, to be answered when they answer (Drop: nothing to send
@@ -892,7 +982,21 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
         w.owner->loop_probe_seen.fetch_add(1, std::memory_order_relaxed);
     }
     UpstreamChannel* channel = channel_for(w, q.qname_lower.wire());
-    if (w.forwarding >= w.max_forwarding || channel == nullptr) {
+    // One fetch per question in flight, whichever worker it came to (not for chases, prefetches,
+    // or RD=0 queries, whose answers are not kept for the others; nor past 64 workers). A client
+    // parked on another's fetch takes no place of max_concurrent: it sends nothing.
+    const bool shared = !chase && !client.background && q.rd() && w.number < 64;
+    const uint64_t key = shared ? AnswerCache::key_hash(q) : 0;
+    const uint64_t bit = shared ? uint64_t{1} << w.number : 0;
+    bool parked = false;
+    if (shared && channel != nullptr) {
+        std::lock_guard lock(w.owner->fetching_mutex);
+        if (const auto it = w.owner->fetching.find(key); it != w.owner->fetching.end()) {
+            it->second |= bit;
+            parked = true;
+        }
+    }
+    if (!parked && (w.forwarding >= w.max_forwarding || channel == nullptr)) {
         if (client.background) {
             return {};
         }
@@ -923,11 +1027,25 @@ Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> 
     p->step = step;
     p->qtype = static_cast<uint16_t>(parsed.qtype);
     p->deadline = uv_now(&w.loop) + w.forward_deadline_ms;
+    p->key = key;
+    if (shared && !parked) {  // another worker may have begun the same fetch meanwhile
+        std::lock_guard lock(w.owner->fetching_mutex);
+        auto [it, first] = w.owner->fetching.try_emplace(key, 0);
+        it->second |= bit;
+        p->fetching = first;
+        parked = !first;
+    }
+    p->holds_slot = !parked;
     PendingForward* raw = p.release();
     w.forwards.push_back(raw);
-    ++w.forwarding;
+    w.forwarding += raw->holds_slot ? 1 : 0;
     if (w.forwards.size() == 1) {
         uv_timer_start(&w.forward_timer, on_forward_deadline, w.forward_deadline_ms, 0);
+    }
+    if (parked) {
+        raw->parked = true;  // in flight as far as the deadline queue knows
+        w.parked.push_back(raw);
+        return {};
     }
     channel->forward(raw->sent(), on_forwarded, raw);
     return {};
@@ -1036,6 +1154,7 @@ void close_everything(Worker& w) noexcept {
         delete p;
     }
     w.forwards.clear();
+    w.parked.clear();
     uv_walk(
         &w.loop,
         [](uv_handle_t* handle, void*) {
@@ -1050,6 +1169,7 @@ void on_wake(uv_async_t* async) noexcept {
     Worker& w = *static_cast<Worker*>(async->data);
     Frontend::Impl& impl = *w.owner;
     bool stop = false;
+    std::vector<std::pair<uint64_t, bool>> fetched;
     {
         std::lock_guard lock(impl.mailbox_mutex);
         if (w.incoming) {
@@ -1064,10 +1184,18 @@ void on_wake(uv_async_t* async) noexcept {
         }
         w.adopted_generation = w.wanted_generation;
         stop = impl.stopping;
+        fetched.swap(w.fetched);
     }
     impl.adopted.notify_all();
     if (stop) {
         close_everything(w);
+        return;
+    }
+    for (const auto& [key, failed] : fetched) {
+        wake_parked(w, key, failed);
+    }
+    if (!fetched.empty()) {
+        settle_forwards(w);  // the clients answered above leave the deadline queue
     }
 }
 
@@ -1381,6 +1509,7 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
     for (unsigned i = 0; i < workers; ++i) {
         auto w = std::make_unique<Worker>();
         w->owner = impl.get();
+        w->number = i;
         w->zone = zone;
         w->idle_timeout_ms = uint64_t{options.tcp_idle_timeout_seconds} * 1000;
         w->io_timeout_ms = uint64_t{options.tcp_io_timeout_seconds} * 1000;
