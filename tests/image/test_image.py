@@ -341,7 +341,9 @@ def scenario(t, context, work, store):
     image, deploy_opts, deploy_args = deployment_pod(work, deployment, configmaps)
 
     began = time.monotonic()
-    env = dict(os.environ, CLUSTERDNS_PODMAN_ROOT=str(store),
+    (work / "tmp").mkdir()
+    # TMPDIR: what an interrupted build leaves (buildah's working directories) goes with `work`.
+    env = dict(os.environ, CLUSTERDNS_PODMAN_ROOT=str(store), TMPDIR=str(work / "tmp"),
                CONTAINERS_CONF=os.environ.get("CONTAINERS_CONF", str(HERE / "containers.conf")))
     build_log = work / "build.log"
     with open(build_log, "w") as log:
@@ -414,13 +416,14 @@ def sweep(store):
             run(["ip", "netns", "delete", ns], check=False)
 
 
-def unmount_under(store):
-    """containers/storage bind-mounts its overlay directory onto itself: unmounted here, so the
-    scratch store can be removed. (Not `podman system reset`: it deletes the host's networks.)"""
+def unmount_under(directory):
+    """containers/storage bind-mounts its overlay directory onto itself (and an interrupted build
+    may leave a root file system mounted): unmounted here, so the directory can be removed. (Not
+    `podman system reset`: it deletes the host's networks too.)"""
     with open("/proc/self/mounts") as f:
         mounts = [line.split()[1] for line in f]
     for path in reversed(mounts):
-        if path == str(store) or path.startswith(f"{store}/"):
+        if path == str(directory) or path.startswith(f"{directory}/"):
             run(["umount", path], check=False)
 
 
@@ -451,8 +454,7 @@ def main():
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up runs to its end
             sweep(store)
-            if not kept:
-                unmount_under(store)
+            unmount_under(work)  # the scratch store too, not a kept one
             shutil.rmtree(work, ignore_errors=True)
     print(f"test_image: {t.passed} passed, {len(t.failures)} failed", flush=True)
     sys.exit(1 if t.failures else 0)
