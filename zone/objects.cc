@@ -254,11 +254,6 @@ Status validate(const Service& service) {
         }
         return check_dns1123_subdomain("spec.externalName", service.external_name);
     }
-    if (!service.headless && service.cluster_ips.empty()) {
-        return Error{
-            "spec.clusterIP: required when loading manifests (no API server allocates one); "
-            "set an address, or \"None\" for a headless Service"};
-    }
     if (service.cluster_ips.size() == 2 && service.cluster_ips[0].v6 == service.cluster_ips[1].v6) {
         return Error{"spec.clusterIPs: a dual-stack Service needs one IPv4 and one IPv6 address"};
     }
