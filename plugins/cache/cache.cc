@@ -125,10 +125,18 @@ size_t AnswerCache::key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noe
 }
 
 uint64_t AnswerCache::hash_of(std::span<const uint8_t> key) noexcept {
-    uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a, then a final mix
-    for (const uint8_t b : key) {
-        h = (h ^ b) * 0x100000001B3ull;
+    // Eight bytes a step (a name is 20-40 bytes: a byte a step was most of a hit's cost), each
+    // word multiplied in and the state rotated, then a final mix.
+    uint64_t h = 0xCBF29CE484222325ull ^ key.size();
+    size_t i = 0;
+    for (; i + 8 <= key.size(); i += 8) {
+        uint64_t word = 0;
+        std::memcpy(&word, key.data() + i, 8);
+        h = std::rotl((h ^ word) * 0x9E3779B97F4A7C15ull, 29);
     }
+    uint64_t tail = 0;
+    std::memcpy(&tail, key.data() + i, key.size() - i);
+    h = (h ^ tail) * 0x9E3779B97F4A7C15ull;
     h ^= h >> 32;
     return h * 0xD6E8FEB86659FD93ull;
 }
