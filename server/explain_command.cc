@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -30,6 +32,9 @@ constexpr const char* kExplainUsage =
 Prints the answer the server gives for NAME and why: which Service, EndpointSlice, endpoint or
 workload made each record, and for NXDOMAIN the reason (no such namespace, no such Service and
 the names closest to it, a Service without ready endpoints, a selector that matches no Pod).
+A ClusterIP Service without ready endpoints answers, yet every connection to it fails: explain
+says so, with its endpoints that are not ready, or its selector, the labels the Pods of its
+namespace have and the closest of them.
 With --from, the queries a Pod of that namespace sends for NAME: its search path
 (<ns>.svc.<zone> svc.<zone> <zone>) and ndots:5, as glibc's resolver walks them.
 Exit 0 when the name answers, 1 when it does not.
@@ -52,13 +57,73 @@ size_t distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
-// What the manifests say of their objects, beyond the zone: files, selectors, workloads.
+std::string labels_text(const LabelMap& labels) {
+    std::string out;
+    for (const auto& [k, v] : labels) {
+        out += fmt::format("{}{}: {}", out.empty() ? "" : ", ", k, v);
+    }
+    return "{" + out + "}";
+}
+
+// How far a Pod's labels are from what a selector wants: the key/values they miss, how many
+// characters apart the nearest spellings are (to find the closest Pods), and each difference.
+struct Mismatch {
+    size_t missing = 0;
+    size_t edits = 0;
+    size_t typos = 0;  // differences of one or two characters
+    std::vector<std::string> differences;
+};
+
+Mismatch mismatch(const LabelMap& selector, const LabelMap& labels) {
+    Mismatch out;
+    for (const auto& [key, wanted] : selector) {
+        const auto same_key = std::find_if(labels.begin(), labels.end(),
+                                           [&](const auto& l) { return l.first == key; });
+        if (same_key != labels.end() && same_key->second == wanted) {
+            continue;
+        }
+        ++out.missing;
+        if (same_key != labels.end()) {
+            const size_t d = distance(same_key->second, wanted);
+            out.edits += d;
+            out.typos += d <= 2;
+            out.differences.push_back(fmt::format("{} is {} where the selector wants {}{}", key,
+                                                  quoted(same_key->second), quoted(wanted),
+                                                  d <= 2 ? " (a typo?)" : ""));
+            continue;
+        }
+        // The wanted value under a key spelled a little differently ("apps: web" for "app").
+        const auto near_key = std::find_if(labels.begin(), labels.end(), [&](const auto& l) {
+            return l.second == wanted && distance(l.first, key) <= 2;
+        });
+        if (near_key != labels.end()) {
+            out.edits += distance(near_key->first, key);
+            ++out.typos;
+            out.differences.push_back(fmt::format("key {} where the selector wants {} (a typo?)",
+                                                  quoted(near_key->first), quoted(key)));
+        } else {
+            out.edits += key.size() + wanted.size();
+            out.differences.push_back(fmt::format("no label {}", quoted(key)));
+        }
+    }
+    return out;
+}
+
+// Lists at most `most` items, then how many more: "a, b, c and 4 more".
+std::string some_of(const std::vector<std::string>& items, size_t most) {
+    std::string out;
+    for (size_t i = 0; i < items.size() && i < most; ++i) {
+        out += fmt::format("{}{}", i == 0 ? "" : ", ", items[i]);
+    }
+    return items.size() > most ? fmt::format("{} and {} more", out, items.size() - most) : out;
+}
+
+// What the manifests say of their objects, beyond the zone: files, workloads, and the objects
+// themselves (Services with their selectors, every Pod with its labels, made ones too).
 struct Manifests {
     std::map<std::tuple<std::string, std::string, std::string>, std::string> files;  // kind/ns/name
-    std::map<std::pair<std::string, std::string>, LabelMap> selectors;
-    std::vector<std::pair<std::string, LabelMap>> pod_labels;  // (namespace, labels)
     std::vector<std::tuple<std::string, std::string, std::string>> workloads;  // kind, ns, name
-    Cluster objects;  // as the server reads them, with the endpoints workloads make
+    Cluster objects;  // as the server reads them, with the Pods and endpoints workloads make
 
     std::string file(const std::string& kind, const std::string& ns,
                      const std::string& name) const {
@@ -90,13 +155,8 @@ void read_document(Manifests& m, const std::string& file, const DocNode& doc) {
     }
     const std::string name(scalar_at(doc, {"metadata", "name"}));
     m.files.emplace(std::make_tuple(kind, ns, name), file);
-    if (kind == "Service") {
-        m.selectors[{ns, name}] = labels_at(doc, {"spec", "selector"});
-    } else if (kind == "Pod") {
-        m.pod_labels.emplace_back(ns, labels_at(doc, {"metadata", "labels"}));
-    } else if (find_path(doc, {"spec", "template"}) != nullptr) {
+    if (kind != "Pod" && find_path(doc, {"spec", "template"}) != nullptr) {
         m.workloads.emplace_back(kind, ns, name);
-        m.pod_labels.emplace_back(ns, labels_at(doc, {"spec", "template", "metadata", "labels"}));
     }
 }
 
@@ -147,6 +207,11 @@ public:
         }
         if (a.answers.empty()) {
             fmt::format_to(std::back_inserter(out_), "  why: {}\n", reason(name, a.rcode, type_name));
+        } else if (const std::vector<std::string> why = leads_nowhere(name); !why.empty()) {
+            fmt::format_to(std::back_inserter(out_), "  but {}\n", why.front());
+            for (size_t i = 1; i < why.size(); ++i) {
+                fmt::format_to(std::back_inserter(out_), "    {}\n", why[i]);
+            }
         }
         return !a.answers.empty();
     }
@@ -235,6 +300,159 @@ private:
         return fmt::format("from {}", service);
     }
 
+    // For a name that answers a ClusterIP Service's address (or its SRV records) while the
+    // Service has no ready endpoint: every connection to it fails. The lines saying so and why;
+    // none for a name that leads somewhere.
+    std::vector<std::string> leads_nowhere(const std::string& name) const {
+        const auto labels = labels_under(fqdn(name), origin_);
+        if (!labels) {
+            return {};
+        }
+        const std::vector<std::string>& l = *labels;
+        const size_t n = l.size();
+        // <svc>.<ns>.svc or _<port>._<proto>.<svc>.<ns>.svc
+        const bool port = n == 5 && l[0].starts_with('_') && l[1].starts_with('_');
+        if ((n != 3 && !port) || l[n - 1] != kServicesLabel) {
+            return {};
+        }
+        const std::string& ns = l[n - 2];
+        const std::string& svc = l[n - 3];
+        const ServiceView* view = zone_.service(ns, svc);
+        if (view == nullptr || view->headless() || view->type() == ServiceType::ExternalName ||
+            view->cluster_ips().empty() || view->endpoint_count() != 0) {
+            return {};
+        }
+        std::vector<std::string> ips;
+        for (const IpAddress& ip : view->cluster_ips()) {
+            ips.push_back(ip_to_text(ip));
+        }
+        std::vector<std::string> out = {fmt::format(
+            "it leads nowhere: Service {}/{} has no ready endpoints, so every connection to {} "
+            "fails",
+            ns, svc, some_of(ips, 2))};
+        for (std::string& line : no_ready_endpoints(ns, svc)) {
+            out.push_back(std::move(line));
+        }
+        return out;
+    }
+
+    // Why Service ns/svc has no ready endpoint: the endpoints it has and that none is ready, or
+    // its selector beside the labels the Pods of its namespace have, and the closest of them.
+    // Only the manifests know this; without them, where to look.
+    std::vector<std::string> no_ready_endpoints(const std::string& ns,
+                                                const std::string& svc) const {
+        const auto service = m_.objects.services.find(fmt::format("{}/{}", ns, svc));
+        if (service == m_.objects.services.end()) {
+            return {fmt::format("its endpoints and whether they are ready: kubectl get "
+                                "endpointslices -n {} -l kubernetes.io/service-name={} (clusterdns "
+                                "explain with --manifests names the Pods and their labels)",
+                                ns, svc)};
+        }
+        size_t endpoints = 0;
+        std::vector<std::string> own_sets;
+        std::vector<std::string> not_ready;
+        for (const auto& [key, set] : m_.objects.endpoint_sets) {
+            if (set.ns != ns || set.service != svc) {
+                continue;
+            }
+            if (!set.name.starts_with(WorkloadSink::slice_name(svc))) {
+                own_sets.push_back(set.name);
+            }
+            for (const Endpoint& e : set.endpoints) {
+                ++endpoints;
+                const std::string who =
+                    e.pod.empty() ? (e.addresses.empty() ? std::string("an endpoint")
+                                                         : ip_to_text(e.addresses.front()))
+                                  : fmt::format("Pod {}", e.pod);
+                if (!e.ready &&
+                    std::find(not_ready.begin(), not_ready.end(), who + " not ready") ==
+                        not_ready.end()) {
+                    not_ready.push_back(who + " not ready");
+                }
+            }
+        }
+        if (endpoints != 0) {
+            return {fmt::format("{} endpoint{}, none ready: {}", endpoints,
+                                endpoints == 1 ? "" : "s", some_of(not_ready, 5))};
+        }
+        if (!own_sets.empty()) {
+            return {fmt::format("its EndpointSlice{} {} list{} no endpoint",
+                                own_sets.size() == 1 ? "" : "s", some_of(own_sets, 3),
+                                own_sets.size() == 1 ? "s" : "")};
+        }
+        if (!service->second.selector || service->second.selector->empty()) {
+            return {"it has no selector, and no EndpointSlice or Endpoints of its own: nothing "
+                    "gives it endpoints"};
+        }
+        const LabelMap& selector = *service->second.selector;
+        std::vector<std::string> out = {fmt::format("its selector {} matches no Pod in namespace {}",
+                                                    labels_text(selector), ns)};
+        // The Pods of the namespace (the manifests' and those workloads make), by label set.
+        std::map<LabelMap, std::vector<std::string>> groups;
+        std::set<std::string> elsewhere;  // namespaces with Pods it would select
+        for (const auto& [key, pod] : m_.objects.pods) {
+            if (pod.ns == ns) {
+                groups[pod.spec.labels].push_back(pod.name);
+            } else if (selects(selector, pod.spec.labels)) {
+                elsewhere.insert(pod.ns);
+            }
+        }
+        if (!elsewhere.empty()) {
+            out.push_back(fmt::format("Pods it would select are in namespace {} (a Service "
+                                      "selects the Pods of its own namespace only)",
+                                      some_of({elsewhere.begin(), elsewhere.end()}, 3)));
+        }
+        if (groups.empty()) {
+            out.push_back(fmt::format("no Pod is in namespace {}: no Pod or workload of the "
+                                      "manifests puts one there",
+                                      ns));
+            return out;
+        }
+        struct Group {
+            const LabelMap* labels;
+            const std::vector<std::string>* pods;
+            Mismatch miss;
+        };
+        std::vector<Group> ranked;
+        for (const auto& [labels, pods] : groups) {
+            ranked.push_back({&labels, &pods, mismatch(selector, labels)});
+        }
+        std::stable_sort(ranked.begin(), ranked.end(), [](const Group& a, const Group& b) {
+            return std::tie(a.miss.missing, a.miss.edits) < std::tie(b.miss.missing, b.miss.edits);
+        });
+        const auto who = [&](const Group& g) {
+            const std::vector<std::string>& pods = *g.pods;
+            if (const std::string owner = m_.owner(ns, pods.front()); !owner.empty()) {
+                return fmt::format("{} Pod{} of {}", pods.size(), pods.size() == 1 ? "" : "s",
+                                   owner);
+            }
+            return pods.size() == 1
+                       ? fmt::format("Pod {}{}", pods.front(), m_.file("Pod", ns, pods.front()))
+                       : fmt::format("Pods {}", some_of(pods, 3));
+        };
+        constexpr size_t kShown = 8;
+        out.push_back(fmt::format("the labels of the Pods in {}, closest first:", ns));
+        for (size_t i = 0; i < ranked.size() && i < kShown; ++i) {
+            const LabelMap& labels = *ranked[i].labels;
+            out.push_back(fmt::format("  {}: {}", labels.empty() ? "no labels" : labels_text(labels),
+                                      who(ranked[i])));
+        }
+        if (ranked.size() > kShown) {
+            out.push_back(fmt::format("  and {} more sets of labels", ranked.size() - kShown));
+        }
+        // Closest only when it has something in common with the selector, or a near spelling.
+        const Group& best = ranked.front();
+        if (best.miss.missing < selector.size() || best.miss.typos != 0) {
+            std::string differences;
+            for (const std::string& d : best.miss.differences) {
+                differences += fmt::format("{}{}", differences.empty() ? "" : "; ", d);
+            }
+            out.push_back(fmt::format("closest: {} ({}): {}", labels_text(*best.labels), who(best),
+                                      differences));
+        }
+        return out;
+    }
+
     // The slice, Pod and workload behind an endpoint of the manifests.
     std::string endpoint_pod(const std::string& ns, const std::string& svc,
                              const std::string& address) const {
@@ -315,21 +533,9 @@ private:
         if (view->headless() && view->endpoint_count() == 0) {
             std::string out = fmt::format("Service {}/{} is headless and has no ready endpoints",
                                           ns, svc);
-            const auto it = m_.selectors.find({ns, svc});
-            if (it != m_.selectors.end() && !it->second.empty()) {
-                const bool any = std::any_of(m_.pod_labels.begin(), m_.pod_labels.end(),
-                                             [&](const auto& p) {
-                                                 return p.first == ns && selects(it->second, p.second);
-                                             });
-                if (!any) {
-                    std::string selector;
-                    for (const auto& [k, v] : it->second) {
-                        selector += fmt::format("{}{}: {}", selector.empty() ? "" : ", ", k, v);
-                    }
-                    out += fmt::format(": its selector {{{}}} matches no Pod", selector);
-                } else {
-                    out += ": the Pods it selects are not ready";
-                }
+            const std::vector<std::string> why = no_ready_endpoints(ns, svc);
+            for (size_t i = 0; i < why.size(); ++i) {
+                out += fmt::format("{}{}", i == 0 ? ": " : "\n    ", why[i]);
             }
             return out;
         }

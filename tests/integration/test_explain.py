@@ -18,6 +18,15 @@ On the workloads of test_workloads.py (Deployments, a StatefulSet, Services, no 
   it does not know and a `from` that is not a namespace name.
 - with --kubeconfig (the fake API server) instead of manifests, the cluster's Service explains
   by its ClusterIP, and a typo of it is found.
+- a name that answers but leads nowhere (the seed article's first common error: a ClusterIP and
+  no endpoints): a ClusterIP Service whose selector has a typo answers its ClusterIP (exit 0)
+  and explain says every connection to it fails, with the selector, the label sets of the
+  namespace's Pods (a Deployment's made Pods, the manifests' own) closest first, and the closest
+  with the value that differs; its SRV name says the same; a Service whose Pods are all not ready
+  says "2 endpoints, none ready: Pod warming-0 not ready, ..."; a selector matching Pods of
+  another namespace says where they are; a headless Service's NXDOMAIN names a key typo; a
+  Service with endpoints says nothing of the kind. Over HTTP, without the manifests' labels,
+  the same warning and where to look.
 """
 
 import re
@@ -38,7 +47,140 @@ def explain(t, manifests, *args):
                            str(manifests)], capture_output=True, text=True, timeout=60)
 
 
+NOWHERE = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api-server, namespace: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: api-server}}
+  template:
+    metadata: {labels: {app: api-server, tier: backend}}
+    spec:
+      containers: [{name: api, image: api:1.0, ports: [{name: http, containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: tools, namespace: shop, labels: {run: tools}}
+spec:
+  containers: [{name: t, image: busybox}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  clusterIP: 10.96.20.1
+  selector: {app: api-servr, tier: backend}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api-ok, namespace: shop}
+spec:
+  clusterIP: 10.96.20.4
+  selector: {app: api-server}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: warming-0, namespace: shop, labels: {app: cache}}
+status:
+  podIP: 10.244.200.7
+  conditions: [{type: Ready, status: "False"}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: warming-1, namespace: shop, labels: {app: cache}}
+status:
+  podIP: 10.244.200.8
+  conditions: [{type: Ready, status: "False"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cache, namespace: shop}
+spec:
+  clusterIP: 10.96.20.2
+  selector: {app: cache}
+  ports: [{name: redis, port: 6379}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hl, namespace: shop}
+spec:
+  clusterIP: None
+  selector: {apps: cache}
+  ports: [{name: redis, port: 6379}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: front}
+spec:
+  clusterIP: 10.96.20.3
+  selector: {app: api-server}
+  ports: [{name: http, port: 80}]
+"""
+
+
+def leads_nowhere(t, d):
+    app = Path(d) / "nowhere.yaml"
+    app.write_text(NOWHERE)
+    p = explain(t, app, svc("api", "shop"))
+    t.eq(p.returncode, 0, f"the name answers: {p.stdout}")
+    out = p.stdout
+    t.check("30 A 10.96.20.1" in out, f"its ClusterIP: {out}")
+    t.check("but it leads nowhere: Service shop/api has no ready endpoints, so every "
+            "connection to 10.96.20.1 fails" in out, f"says so: {out}")
+    t.check("its selector {app: api-servr, tier: backend} matches no Pod in namespace shop"
+            in out, f"the selector: {out}")
+    lines = [line.strip() for line in out.splitlines()]
+    first = lines.index("the labels of the Pods in shop, closest first:")
+    t.eq(lines[first + 1:first + 4],
+         [f"{{app: api-server, tier: backend}}: 3 Pods of Deployment shop/api-server ({app})",
+          "{app: cache}: Pods warming-0, warming-1", f"{{run: tools}}: Pod tools ({app})"],
+         f"the Pods' labels, made Pods too, closest first: {out}")
+    t.check('closest: {app: api-server, tier: backend} (3 Pods of Deployment shop/api-server'
+            in out and 'app is "api-server" where the selector wants "api-servr" (a typo?)'
+            in out, f"the closest match and its difference: {out}")
+
+    p = explain(t, app, "_http._tcp." + svc("api", "shop"), "--type", "SRV")
+    t.check(p.returncode == 0 and "leads nowhere" in p.stdout and "(a typo?)" in p.stdout,
+            f"its SRV name too: {p.stdout}")
+
+    p = explain(t, app, svc("cache", "shop"))
+    t.check(p.returncode == 0 and "leads nowhere" in p.stdout and
+            "2 endpoints, none ready: Pod warming-0 not ready, Pod warming-1 not ready"
+            in p.stdout, f"none ready: {p.stdout}")
+
+    p = explain(t, app, svc("api", "front"))
+    t.check("matches no Pod in namespace front" in p.stdout and
+            "Pods it would select are in namespace shop" in p.stdout and
+            "no Pod is in namespace front" in p.stdout, f"Pods of another namespace: {p.stdout}")
+
+    p = explain(t, app, svc("hl", "shop"))
+    t.check(p.returncode == 1 and "NXDOMAIN" in p.stdout and
+            'closest: {app: cache} (Pods warming-0, warming-1): key "app" where the selector '
+            'wants "apps" (a typo?)' in p.stdout, f"a headless Service's key typo: {p.stdout}")
+
+    p = explain(t, app, svc("api-ok", "shop"))
+    t.check(p.returncode == 0 and "leads nowhere" not in p.stdout and
+            "its ClusterIP" in p.stdout, f"a Service with endpoints: {p.stdout}")
+
+    at = f"127.0.0.1:{harness.free_port()}"
+    with t.server("--manifests", app, "--metrics", at, "--debug-explain", "true"):
+        r = subprocess.run(["curl", "-s", "-m", "5", f"http://{at}/debug/explain?name="
+                            + svc("api", "shop")], capture_output=True, text=True)
+        t.check("leads nowhere" in r.stdout and "kubectl get endpointslices -n shop -l "
+                "kubernetes.io/service-name=api" in r.stdout, f"over HTTP: {r.stdout!r}")
+        r = subprocess.run(["curl", "-s", "-m", "5", f"http://{at}/debug/explain?name="
+                            + svc("api-ok", "shop")], capture_output=True, text=True)
+        t.check("10.96.20.4" in r.stdout and "leads nowhere" not in r.stdout,
+                f"over HTTP, a Service with endpoints: {r.stdout!r}")
+
+
 def scenario(t):
+    with tempfile.TemporaryDirectory() as d:
+        leads_nowhere(t, d)
+
     with tempfile.TemporaryDirectory() as d:
         app = Path(d) / "app.yaml"
         app.write_text(APP)
