@@ -943,7 +943,12 @@ Server::ZoneSummary Server::zone_summary() const {
 std::shared_ptr<const Snapshot> snapshot_of(const Server& server) {
     std::lock_guard lock(server.impl_->mutex);
     if (!server.impl_->current) {
-        server.impl_->publish();  // not started: the zone as it would be served
+        // Not started: the zone as it would be served, ns.dns.<zone> answering where it would
+        // listen (start() sets the same), so zone files written from it have their glue.
+        SnapshotConfig config = server.impl_->store.config();
+        config.ns_addresses = ns_addresses(server.impl_->listen);
+        server.impl_->store.set_config(std::move(config));
+        server.impl_->publish();
     }
     return server.impl_->current;
 }

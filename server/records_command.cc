@@ -22,12 +22,16 @@ namespace {
 constexpr const char* kRecordsUsage =
     R"(usage: clusterdns records --manifests PATH [--manifests PATH ...] [-o table|zone|json]
                          [--out DIR] [--zone cluster.local] [--ttl 30] [--pod-cidr CIDR ...]
+                         [--listen ADDR:PORT ...] [--external-zone ZONE ...]
                          [--config FILE] [--kubeconfig FILE]
 
 Prints every record the zone holds, exactly as the server answers it: a table (default), JSON
 (an array of objects with name, type, ttl, data), or RFC 1035 zone files. With -o zone and
---out DIR, one file per served zone (cluster.local.zone, in-addr.arpa.zone, ip6.arpa.zone) that an
-authoritative server such as knot loads and answers the same from.
+--out DIR, one file per served zone (cluster.local.zone, in-addr.arpa.zone, ip6.arpa.zone, and
+each --external-zone) that an authoritative server such as knot loads and answers the same from,
+and that zone checkers such as kzonecheck accept. The name server ns.dns.<zone>
+answers where the server would listen (--listen; a wildcard address: this host's addresses),
+and the zones carry those addresses as its glue.
 )";
 
 void print_table(const std::vector<Server::Record>& records) {
@@ -69,6 +73,24 @@ std::string zone_text(const std::string& zone, const std::vector<const Server::R
         out += fmt::format("{} {} IN {} {}\n", r->name, r->ttl, r->type, r->data);
     }
     return out;
+}
+
+// The name server of `zone` inside it that has no A or AAAA there (RFC 1034 4.2.1: glue);
+// empty when there is none.
+std::string missing_glue(const std::string& zone,
+                         const std::vector<const Server::Record*>& records) {
+    for (const Server::Record* ns : records) {
+        if (ns->type != "NS" || !(ns->data == zone || ns->data.ends_with("." + zone))) {
+            continue;
+        }
+        const bool glue = std::any_of(records.begin(), records.end(), [&](const auto* r) {
+            return (r->type == "A" || r->type == "AAAA") && r->name == ns->data;
+        });
+        if (!glue) {
+            return ns->data;
+        }
+    }
+    return {};
 }
 
 }  // namespace
@@ -139,6 +161,13 @@ int records_command(int argc, const char* const* argv) {
         }
     }
     for (const auto& [zone, zone_records] : zones) {
+        if (const std::string name = missing_glue(zone, zone_records); !name.empty()) {
+            fmt::print(stderr,
+                       "[WARNING] clusterdns records: {} has no address (the server answers "
+                       "where it listens): zone checkers will report missing glue; give --listen "
+                       "ADDR:PORT\n",
+                       name);
+        }
         const std::string text = zone_text(zone, zone_records);
         if (out_dir.empty()) {
             fmt::print("{}\n", text);

@@ -888,7 +888,8 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
     }
     if (const auto& external = snapshot.config().external;
         external && answer_external(*external, q, snapshot.config().ttl_seconds,
-                                    snapshot.config().serial, w)) {
+                                    snapshot.config().serial, snapshot.config().ns_addresses,
+                                    w)) {
         return AnswerStatus::Answered;
     }
     if (q.qclass != static_cast<uint16_t>(RrClass::In) || q.qtype == RrType::Axfr ||

@@ -46,15 +46,39 @@ void add_soa(ResponseWriter& w, Section section, WireName zone, uint32_t ttl,
     w.add(section, zone, RrType::Soa, ttl, {rdata, at});
 }
 
-void add_ns(ResponseWriter& w, WireName zone, uint32_t ttl) noexcept {
-    uint8_t rdata[kMaxNameWire];
-    if (zone.size() + 8 > sizeof rdata) {
+// ns.dns.<zone> into `out`; its size, or 0 when the zone is too long for it.
+size_t name_server(WireName zone, uint8_t (&out)[kMaxNameWire]) noexcept {
+    const uint8_t labels[] = {2, 'n', 's', 3, 'd', 'n', 's'};
+    if (zone.size() + sizeof labels > sizeof out) {
+        return 0;
+    }
+    std::memcpy(out, labels, sizeof labels);
+    std::memcpy(out + sizeof labels, zone.data(), zone.size());
+    return sizeof labels + zone.size();
+}
+
+bool add_addresses(ResponseWriter& w, Section section, WireName owner,
+                   std::span<const IpAddress> addresses, RrType type, uint32_t ttl) noexcept {
+    bool added = false;
+    for (const IpAddress& ip : addresses) {
+        if ((type == RrType::A && !ip.v6) || (type == RrType::Aaaa && ip.v6) ||
+            type == RrType::Any) {
+            added |= w.add(section, owner, ip.v6 ? RrType::Aaaa : RrType::A, ttl, ip.octets());
+        }
+    }
+    return added;
+}
+
+// The apex NS and, in the additional section, its addresses (as the cluster zone answers).
+void add_ns(ResponseWriter& w, WireName zone, uint32_t ttl,
+            std::span<const IpAddress> ns_addresses) noexcept {
+    uint8_t ns[kMaxNameWire];
+    const size_t size = name_server(zone, ns);
+    if (size == 0) {
         return;
     }
-    const uint8_t labels[] = {2, 'n', 's', 3, 'd', 'n', 's'};
-    std::memcpy(rdata, labels, sizeof labels);
-    std::memcpy(rdata + sizeof labels, zone.data(), zone.size());
-    w.add(Section::Answer, zone, RrType::Ns, ttl, {rdata, sizeof labels + zone.size()});
+    w.add(Section::Answer, zone, RrType::Ns, ttl, {ns, size});
+    add_addresses(w, Section::Additional, {ns, size}, ns_addresses, RrType::Any, ttl);
 }
 
 }  // namespace
@@ -98,7 +122,8 @@ std::shared_ptr<const ExternalZones> build_external_zones(
 }
 
 bool answer_external(const ExternalZones& external, const Query& q, uint32_t ttl,
-                     uint32_t serial, ResponseWriter& w) noexcept {
+                     uint32_t serial, std::span<const IpAddress> ns_addresses,
+                     ResponseWriter& w) noexcept {
     const WireName name = q.qname_lower.wire();
     const Name* zone = nullptr;
     for (const Name& z : external.zones) {
@@ -111,9 +136,16 @@ bool answer_external(const ExternalZones& external, const Query& q, uint32_t ttl
         return false;
     }
     w.set_authoritative(true);
+    // ns.dns.<zone>, and dns.<zone> above it (empty: NODATA, and no wildcard answers it).
+    uint8_t ns[kMaxNameWire];
+    const size_t ns_size = ns_addresses.empty() ? 0 : name_server(zone->wire(), ns);
+    const bool is_name_server = ns_size != 0 && name_equal(name, {ns, ns_size});
+    const bool above_name_server =
+        ns_size != 0 && name_equal(name, name_parent({ns, ns_size}));
     const std::string_view key(reinterpret_cast<const char*>(name.data()), name.size());
     auto it = external.names.find(key);
-    if (it == external.names.end() && name_label_count(name) > name_label_count(zone->wire())) {
+    if (it == external.names.end() && !is_name_server && !above_name_server &&
+        name_label_count(name) > name_label_count(zone->wire())) {
         // "*.<parent>": an Ingress's wildcard host.
         const WireName parent = name_parent(name);
         uint8_t wildcard[kMaxNameWire];
@@ -131,22 +163,21 @@ bool answer_external(const ExternalZones& external, const Query& q, uint32_t ttl
         if (q.qtype == RrType::Soa) {
             add_soa(w, Section::Answer, zone->wire(), ttl, serial);
         } else {
-            add_ns(w, zone->wire(), ttl);
+            add_ns(w, zone->wire(), ttl, ns_addresses);
         }
         answered = true;
     }
+    if (is_name_server) {
+        answered |= add_addresses(w, Section::Answer, q.qname_lower.wire(), ns_addresses,
+                                  q.qtype, ttl);
+    }
     if (it != external.names.end()) {
-        for (const IpAddress& ip : it->second) {
-            const bool want = (q.qtype == RrType::A && !ip.v6) ||
-                              (q.qtype == RrType::Aaaa && ip.v6) || q.qtype == RrType::Any;
-            if (want) {
-                answered |= w.add(Section::Answer, q.qname_lower.wire(),
-                                  ip.v6 ? RrType::Aaaa : RrType::A, ttl, ip.octets());
-            }
-        }
+        answered |=
+            add_addresses(w, Section::Answer, q.qname_lower.wire(), it->second, q.qtype, ttl);
     }
     if (!answered) {
-        const bool exists = apex || it != external.names.end();
+        const bool exists =
+            apex || it != external.names.end() || is_name_server || above_name_server;
         w.set_rcode(exists ? Rcode::NoError : Rcode::NxDomain);
         add_soa(w, Section::Authority, zone->wire(), ttl, serial);
     }

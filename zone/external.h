@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,10 @@ std::shared_ptr<const ExternalZones> build_external_zones(
     const std::vector<IpAddress>& fallback);
 
 // Answers `q` if its name is in an external zone (true); AA, NXDOMAIN or NODATA with the zone's
-// SOA as the cluster zone does. Allocation-free.
+// SOA as the cluster zone does. The zone's NS, ns.dns.<zone>, answers `ns_addresses` (where the
+// server listens, as ns.dns.<cluster zone>), so the zone has its glue. Allocation-free.
 bool answer_external(const ExternalZones& external, const Query& q, uint32_t ttl,
-                     uint32_t serial, ResponseWriter& w) noexcept;
+                     uint32_t serial, std::span<const IpAddress> ns_addresses,
+                     ResponseWriter& w) noexcept;
 
 }  // namespace clusterdns

@@ -11,6 +11,7 @@
 #include "server/codec/message.h"
 #include "server/codec/wire.h"
 #include "zone/answer.h"
+#include "zone/external.h"
 #include "zone/schema.h"
 
 namespace clusterdns {
@@ -231,6 +232,30 @@ std::vector<ZoneRecord> list_records(const Snapshot& snapshot) {
             fmt::format("{}.{}.{}.{}", dashed_address(ip), ns, kPodsLabel, origin);
         lister.ask(name, ip.v6 ? RrType::Aaaa : RrType::A, origin);
     });
+    // External zones: apex, name server, and the names of what the manifests expose.
+    if (const auto& external = snapshot.config().external) {
+        for (const Name& zone : external->zones) {
+            const std::string apex = zone.to_text();
+            for (const RrType type : {RrType::Soa, RrType::Ns}) {
+                lister.ask(apex, type, apex);
+            }
+            for (const RrType type : {RrType::A, RrType::Aaaa}) {
+                lister.ask(fmt::format("{}.{}", kNameServerLabels, apex), type, apex);
+            }
+        }
+        for (const auto& [owner, addresses] : external->names) {
+            const std::string name = name_to_text(
+                {reinterpret_cast<const uint8_t*>(owner.data()), owner.size()});
+            for (const Name& zone : external->zones) {
+                if (name_in_zone({reinterpret_cast<const uint8_t*>(owner.data()), owner.size()},
+                                 zone.wire())) {
+                    lister.ask(name, RrType::A, zone.to_text());
+                    lister.ask(name, RrType::Aaaa, zone.to_text());
+                    break;
+                }
+            }
+        }
+    }
     return lister.take();
 }
 

@@ -9,6 +9,9 @@ exposure.yaml's LoadBalancer Service api-public (status.loadBalancer.ingress 52.
   spec.externalIPs answers them; a wildcard host answers any one label under it;
 - an unknown name in the zone is NXDOMAIN and an Ingress host asked for AAAA is NODATA, both with
   the zone's SOA; the apex answers SOA and NS; every answer is authoritative.
+- the zone's name server ns.dns.example.com answers where the server listens (A 127.0.0.1, and
+  in the additional section of the apex NS), as ns.dns.cluster.local does: the zone has its glue;
+  dns.example.com above it exists (NODATA).
 """
 
 import sys
@@ -73,7 +76,13 @@ def scenario(t):
             t.check(soa.answer and soa.answer[0].type == "SOA" and soa.flags and "aa" in soa.flags,
                     f"the apex SOA: {soa.answer}")
             t.expect(srv.dig("example.com", "NS"),
-                     answer=[("example.com", "NS", "ns.dns.example.com.")])
+                     answer=[("example.com", "NS", "ns.dns.example.com.")],
+                     additional=[("ns.dns.example.com", "A", "127.0.0.1")])
+            # The name server answers where the server listens, as ns.dns.cluster.local.
+            t.expect(srv.dig("ns.dns.example.com"),
+                     answer=[("ns.dns.example.com", "A", "127.0.0.1")])
+            t.nodata(srv.dig("ns.dns.example.com", "AAAA"), zone="example.com")
+            t.nodata(srv.dig("dns.example.com"), zone="example.com")
             api = harness.svc("api-service")
             t.expect(srv.dig(api), answer=[(api, "A", "10.96.10.100")])
 
