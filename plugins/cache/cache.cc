@@ -111,17 +111,17 @@ void put32(uint8_t* p, uint32_t v) noexcept {
 
 }  // namespace
 
-size_t AnswerCache::key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noexcept {
+AnswerCache::Key::Key(const Query& q) noexcept {
     const WireName name = q.qname_lower.wire();
-    std::memcpy(key, name.data(), name.size());
-    size_t size = name.size();
-    key[size++] = static_cast<uint8_t>(static_cast<uint16_t>(q.qtype) >> 8);
-    key[size++] = static_cast<uint8_t>(q.qtype);
-    key[size++] = static_cast<uint8_t>(q.qclass >> 8);
-    key[size++] = static_cast<uint8_t>(q.qclass);
-    key[size++] = static_cast<uint8_t>((q.dnssec_ok ? 1 : 0) | (q.cd() ? 2 : 0) |
-                                       (q.has_edns ? 4 : 0));
-    return size;
+    std::memcpy(bytes, name.data(), name.size());
+    size = name.size();
+    bytes[size++] = static_cast<uint8_t>(static_cast<uint16_t>(q.qtype) >> 8);
+    bytes[size++] = static_cast<uint8_t>(q.qtype);
+    bytes[size++] = static_cast<uint8_t>(q.qclass >> 8);
+    bytes[size++] = static_cast<uint8_t>(q.qclass);
+    bytes[size++] = static_cast<uint8_t>((q.dnssec_ok ? 1 : 0) | (q.cd() ? 2 : 0) |
+                                         (q.has_edns ? 4 : 0));
+    hash = hash_of({bytes, size});
 }
 
 uint64_t AnswerCache::hash_of(std::span<const uint8_t> key) noexcept {
@@ -187,15 +187,13 @@ void AnswerCache::index_erase(Slot slot) noexcept {
     index_[hole] = Bucket{};
 }
 
-AnswerCache::Entry* AnswerCache::find(const Query& q) noexcept {
-    uint8_t key[kMaxNameWire + 5];
-    const size_t key_size = key_of(q, key);
-    const Slot slot = find_slot(hash_of({key, key_size}));
+AnswerCache::Entry* AnswerCache::find(const Key& key) noexcept {
+    const Slot slot = find_slot(key.hash);
     if (slot == kNoSlot) {
         return nullptr;
     }
     Entry& e = entries_[slot];
-    if (e.key.size() != key_size || std::memcmp(e.key.data(), key, key_size) != 0) {
+    if (e.key.size() != key.size || std::memcmp(e.key.data(), key.bytes, key.size) != 0) {
         return nullptr;
     }
     return &e;
@@ -257,9 +255,9 @@ size_t AnswerCache::copy_out(const Entry& e, const Query& q, std::span<uint8_t> 
     return e.message.size();
 }
 
-size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
-                           size_t limit, bool* refresh) noexcept {
-    Entry* e = find(q);
+size_t AnswerCache::lookup(const Query& q, const Key& key, uint64_t now_ms,
+                           std::span<uint8_t> out, size_t limit, bool* refresh) noexcept {
+    Entry* e = find(key);
     if (e == nullptr) {
         return 0;
     }
@@ -279,9 +277,9 @@ size_t AnswerCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> o
                     false);
 }
 
-size_t AnswerCache::lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
-                                 size_t limit) noexcept {
-    const Entry* e = find(q);
+size_t AnswerCache::lookup_stale(const Query& q, const Key& key, uint64_t now_ms,
+                                 std::span<uint8_t> out, size_t limit) noexcept {
+    const Entry* e = find(key);
     if (e == nullptr || options_.serve_stale == 0 ||
         e->expires_ms + uint64_t{options_.serve_stale} * 1000 <= now_ms) {
         return 0;
@@ -289,7 +287,8 @@ size_t AnswerCache::lookup_stale(const Query& q, uint64_t now_ms, std::span<uint
     return copy_out(*e, q, out, limit, 0, e->expires_ms <= now_ms);
 }
 
-void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms) {
+void AnswerCache::store(const Query& q, const Key& key, std::span<const uint8_t> response,
+                        uint64_t now_ms) {
     // An RD=0 query's answer is what the upstream had without recursing (a referral, or
     // nothing), not the answer an RD=1 client wants: not kept, as unbound keeps it out of its
     // message cache. An RD=0 query is still answered from what RD=1 queries brought (unbound's
@@ -327,9 +326,7 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
     for (uint32_t& record_ttl : s.ttls) {
         record_ttl = std::min(record_ttl, cap);
     }
-    uint8_t key[kMaxNameWire + 5];
-    const size_t key_size = key_of(q, key);
-    const uint64_t hash = hash_of({key, key_size});
+    const uint64_t hash = key.hash;
     if (index_.empty()) {
         // The index at most half full; the ghost has room for the main queue's share and more.
         index_.resize(std::bit_ceil(std::max<size_t>(16, options_.capacity * 2)));
@@ -356,7 +353,7 @@ void AnswerCache::store(const Query& q, std::span<const uint8_t> response, uint6
     denials_ += negative;
     denials_ -= e.negative;  // replaced
     e.negative = negative;
-    e.key.assign(key, key + key_size);
+    e.key.assign(key.bytes, key.bytes + key.size);
     if (s.opt_options != 0) {
         e.message.assign(response.begin(),
                          response.begin() + static_cast<ptrdiff_t>(s.opt_options));
@@ -405,11 +402,6 @@ AnswerCache::Slot AnswerCache::make_room(uint64_t now_ms) noexcept {
     }
 }
 
-uint64_t AnswerCache::key_hash(const Query& q) noexcept {
-    uint8_t key[kMaxNameWire + 5];
-    return hash_of({key, key_of(q, key)});
-}
-
 SharedCache::SharedCache(CacheOptions options) : options_(options) {
     CacheOptions each = options;
     each.capacity = (options.capacity + kShards - 1) / kShards;
@@ -419,32 +411,33 @@ SharedCache::SharedCache(CacheOptions options) : options_(options) {
     }
 }
 
-SharedCache::Shard& SharedCache::shard_for(const Query& q) noexcept {
-    // The top bits: AnswerCache's index takes its home bucket from the same hash's top bits
-    // too, so mix them first to keep the shards' indexes evenly used.
-    const uint64_t hash = AnswerCache::key_hash(q) * 0x9E3779B97F4A7C15ULL;
-    return shards_[hash % kShards];
+SharedCache::Shard& SharedCache::shard_for(const AnswerCache::Key& key) noexcept {
+    // Not the top bits: AnswerCache's index takes its home bucket from those.
+    return shards_[key.hash % kShards];
 }
 
 size_t SharedCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
                            size_t limit, bool* refresh) noexcept {
-    Shard& shard = shard_for(q);
+    const AnswerCache::Key key(q);
+    Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mutex);
-    return shard.cache.lookup(q, now_ms, out, limit, refresh);
+    return shard.cache.lookup(q, key, now_ms, out, limit, refresh);
 }
 
 size_t SharedCache::lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
                                  size_t limit) noexcept {
-    Shard& shard = shard_for(q);
+    const AnswerCache::Key key(q);
+    Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mutex);
-    return shard.cache.lookup_stale(q, now_ms, out, limit);
+    return shard.cache.lookup_stale(q, key, now_ms, out, limit);
 }
 
 uint64_t SharedCache::store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms) {
-    Shard& shard = shard_for(q);
+    const AnswerCache::Key key(q);
+    Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mutex);
     const uint64_t before = shard.cache.evictions();
-    shard.cache.store(q, response, now_ms);
+    shard.cache.store(q, key, response, now_ms);
     return shard.cache.evictions() - before;
 }
 

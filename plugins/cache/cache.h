@@ -48,22 +48,43 @@ class AnswerCache {
 public:
     explicit AnswerCache(CacheOptions options = {}) noexcept;
 
+    // What an answer is kept under: the question (name lowercased, type, class) and the DO, CD
+    // and EDNS bits, with its hash. Made once per query; queries with the same key share an
+    // answer.
+    struct Key {
+        explicit Key(const Query& q) noexcept;
+        uint8_t bytes[kMaxNameWire + 5];
+        size_t size = 0;
+        uint64_t hash = 0;
+    };
+
     // Writes the cached answer to `q` into `out` with the query's ID and the TTLs counted down
     // to `now_ms`; returns its size, or 0 on a miss (or if it does not fit `limit`).
     // With `refresh`, set when this hit should fetch the answer again (prefetch).
     size_t lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out, size_t limit,
-                  bool* refresh = nullptr) noexcept;
+                  bool* refresh = nullptr) noexcept {
+        return lookup(q, Key(q), now_ms, out, limit, refresh);
+    }
+    size_t lookup(const Query& q, const Key& key, uint64_t now_ms, std::span<uint8_t> out,
+                  size_t limit, bool* refresh = nullptr) noexcept;
 
     // The same for an answer expired less than serve_stale seconds ago, its TTLs set to 30 s
     // (RFC 8767 4): for when the upstreams failed.
-    size_t lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+    size_t lookup_stale(const Query& q, const Key& key, uint64_t now_ms, std::span<uint8_t> out,
                         size_t limit) noexcept;
+    size_t lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
+                        size_t limit) noexcept {
+        return lookup_stale(q, Key(q), now_ms, out, limit);
+    }
 
     // Keeps `response`, the upstream's answer to `q`, if it may be kept.
-    void store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms);
+    void store(const Query& q, const Key& key, std::span<const uint8_t> response, uint64_t now_ms);
+    void store(const Query& q, std::span<const uint8_t> response, uint64_t now_ms) {
+        store(q, Key(q), response, now_ms);
+    }
 
     // The hash of the key `q` is kept under: queries with the same one share an answer.
-    static uint64_t key_hash(const Query& q) noexcept;
+    static uint64_t key_hash(const Query& q) noexcept { return Key(q).hash; }
 
     size_t size() const noexcept { return entries_.size(); }  // no slot is ever left empty
     size_t denials() const noexcept { return denials_; }  // of size(): NXDOMAIN and NODATA
@@ -105,9 +126,8 @@ private:
         uint64_t dropped = 0;  // ghost_dropped_ when it was added; 0: empty
     };
 
-    static size_t key_of(const Query& q, uint8_t (&key)[kMaxNameWire + 5]) noexcept;
     static uint64_t hash_of(std::span<const uint8_t> key) noexcept;
-    Entry* find(const Query& q) noexcept;
+    Entry* find(const Key& key) noexcept;
     size_t home_of(uint64_t hash) const noexcept { return hash >> index_shift_; }
     Slot find_slot(uint64_t hash) const noexcept;
     void index_insert(Slot slot) noexcept;  // of the entry's hash
@@ -164,7 +184,7 @@ private:
         mutable std::mutex mutex;
         AnswerCache cache;
     };
-    Shard& shard_for(const Query& q) noexcept;
+    Shard& shard_for(const AnswerCache::Key& key) noexcept;
 
     CacheOptions options_;
     std::unique_ptr<Shard[]> shards_;
