@@ -65,10 +65,10 @@ def stop_mid_load(proc, file_size):
     while time.monotonic() < deadline and proc.poll() is None:
         if bytes_read(proc.pid) > file_size // 4:
             proc.send_signal(signal.SIGSTOP)
-            # Still loading if it has no worker threads yet (they start after the load).
-            with open(f"/proc/{proc.pid}/status") as f:
-                threads = int(next(line for line in f if line.startswith("Threads:")).split()[1])
-            return threads == 1
+            # Still loading if it has no socket yet: the DNS sockets are bound after the load
+            # (threads tell nothing: the file watcher's starts before it).
+            fds = Path(f"/proc/{proc.pid}/fd")
+            return not any(os.readlink(fd).startswith("socket:") for fd in fds.iterdir())
         time.sleep(0.002)
     return False
 
