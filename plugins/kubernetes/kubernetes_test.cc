@@ -130,7 +130,8 @@ TEST_CASE("kubernetes: malformed events are errors, never half applied") {
     // Valid JSON, but a field the converter refuses: the earlier version stays whole.
     Cluster cluster;
     apply_line(R"({"type":"ADDED","object":{"kind":"Service","apiVersion":"v1",
-        "metadata":{"name":"web","namespace":"prod"},"spec":{"clusterIP":"10.96.0.5"}}})",
+        "metadata":{"name":"web","namespace":"prod"},
+        "spec":{"clusterIP":"10.96.0.5","ports":[{"port":80,"protocol":"TCP"}]}}})",
                cluster);
     auto bad = decode_watch_event(
         R"({"type":"MODIFIED","object":{"kind":"Service","apiVersion":"v1",
@@ -282,7 +283,9 @@ private:
                           "Transfer-Encoding: chunked\r\n\r\n"
                         : "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                               std::to_string(body.size()) + "\r\n\r\n" + body;
-                if (write(fd, out.data(), out.size()) < 0) {
+                // MSG_NOSIGNAL: the source may have hung up (it restarts), and SIGPIPE would end
+                // the test binary.
+                if (send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) {
                     return;
                 }
             }
