@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "zone/validation.h"
 
 namespace clusterdns {
 namespace {
@@ -24,28 +29,114 @@ std::string join(std::string_view path, std::string_view key) {
     return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
 }
 
-// What a plain (unquoted) YAML scalar is under the core schema: kubectl sends it to the API
-// server as that JSON type, and a typed field refuses the others ("80" is no port number, a plain
-// 80 is no name).
+// What a plain (unquoted) scalar is, as kubectl reads manifests (sigs.k8s.io/yaml: go-yaml v2,
+// YAML 1.1) before it sends them to the API server as JSON: `yes`, `on` and `y` are booleans,
+// `0x50` and `0120` (octal) are 80, `80.0` is 80. A typed field refuses the other types: "80" is
+// no port number, a plain 80 no name, `enabled: yes` no label value. The API's JSON has only
+// true, false and decimal numbers unquoted, which read the same.
 enum class ScalarType { String, Number, Bool };
+
+std::optional<bool> plain_bool(std::string_view t) {
+    static constexpr std::string_view kTrue[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                                 "True", "TRUE", "on",  "On",  "ON"};
+    static constexpr std::string_view kFalse[] = {"n",     "N",     "no",  "No",  "NO", "false",
+                                                  "False", "FALSE", "off", "Off", "OFF"};
+    if (std::find(std::begin(kTrue), std::end(kTrue), t) != std::end(kTrue)) {
+        return true;
+    }
+    if (std::find(std::begin(kFalse), std::end(kFalse), t) != std::end(kFalse)) {
+        return false;
+    }
+    return std::nullopt;
+}
+
+// go-yaml v2 reads a plain scalar that starts with a digit or a sign as strconv.ParseInt(text
+// without its '_', base 0): a sign, then 0x, 0o or 0b, or a leading 0 for octal.
+std::optional<long long> plain_int(std::string_view t) {
+    std::string text;
+    std::copy_if(t.begin(), t.end(), std::back_inserter(text), [](char c) { return c != '_'; });
+    std::string_view rest = text;
+    const bool negative = rest.starts_with('-');
+    if (negative || rest.starts_with('+')) {
+        rest.remove_prefix(1);
+    }
+    int base = 10;
+    if (rest.size() >= 2 && rest[0] == '0') {
+        const char kind = static_cast<char>(rest[1] | 0x20);
+        base = kind == 'x' ? 16 : kind == 'o' ? 8 : kind == 'b' ? 2 : 8;
+        rest.remove_prefix(kind == 'x' || kind == 'o' || kind == 'b' ? 2 : 1);
+    }
+    unsigned long long magnitude = 0;
+    const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), magnitude, base);
+    if (rest.empty() || ec != std::errc() || end != rest.data() + rest.size() ||
+        magnitude > (negative ? 1ull << 63 : (1ull << 63) - 1)) {
+        return std::nullopt;
+    }
+    return negative ? static_cast<long long>(0 - magnitude) : static_cast<long long>(magnitude);
+}
+
+// go-yaml v2's float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, '_' dropped.
+std::optional<double> plain_float(std::string_view t) {
+    std::string text;
+    std::copy_if(t.begin(), t.end(), std::back_inserter(text), [](char c) { return c != '_'; });
+    size_t i = text.starts_with('-') || text.starts_with('+') ? 1 : 0;
+    const auto digits = [&] {
+        const size_t from = i;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+            ++i;
+        }
+        return i - from;
+    };
+    const size_t whole = digits();
+    size_t fraction = 0;
+    if (i < text.size() && text[i] == '.') {
+        ++i;
+        fraction = digits();
+    }
+    if (whole == 0 && fraction == 0) {
+        return std::nullopt;
+    }
+    if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+        ++i;
+        i += i < text.size() && (text[i] == '-' || text[i] == '+') ? 1 : 0;
+        if (digits() == 0) {
+            return std::nullopt;
+        }
+    }
+    if (i != text.size()) {
+        return std::nullopt;
+    }
+    return std::strtod(text.c_str(), nullptr);
+}
+
+// An integer field's value: a plain integer, or a float with an integral value, which kubectl's
+// JSON writes without a fraction (80.0 and 8e1 are sent as 80).
+std::optional<long long> plain_integer(std::string_view t) {
+    if (const auto n = plain_int(t)) {
+        return n;
+    }
+    if (const auto f = plain_float(t); f && std::trunc(*f) == *f && std::fabs(*f) < 9.2e18) {
+        return static_cast<long long>(*f);
+    }
+    return std::nullopt;
+}
 
 ScalarType scalar_type(const DocNode& node) {
     const std::string_view t = node.text;
     if (node.quoted) {
         return ScalarType::String;
     }
-    if (t == "true" || t == "True" || t == "TRUE" || t == "false" || t == "False" ||
-        t == "FALSE") {
+    if (plain_bool(t)) {
         return ScalarType::Bool;
     }
-    double number = 0;
-    const std::string_view digits = t.starts_with('+') ? t.substr(1) : t;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
-    const bool numeric = !digits.empty() && ec == std::errc() &&
-                         end == digits.data() + digits.size() &&
-                         digits.find_first_of("nN") == std::string_view::npos;  // not inf/nan
-    const bool special = t == ".inf" || t == "-.inf" || t == "+.inf" || t == ".nan" ||
-                         t == ".Inf" || t == ".NaN" || t == ".INF" || t == ".NAN";
+    static constexpr std::string_view kSpecial[] = {
+        ".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
+        "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN"};
+    const bool special = std::find(std::begin(kSpecial), std::end(kSpecial), t) != std::end(kSpecial);
+    const bool numeric = !t.empty() &&
+                         ((t[0] >= '0' && t[0] <= '9') || t[0] == '-' || t[0] == '+' ||
+                          t[0] == '.') &&
+                         (plain_int(t) || plain_float(t));
     return numeric || special ? ScalarType::Number : ScalarType::String;
 }
 
@@ -102,11 +193,10 @@ std::optional<long long> get_int(const DocNode& parent, std::string_view path, c
     if (node == nullptr) {
         return std::nullopt;
     }
-    long long value = 0;
-    const std::string_view text = node->is_scalar() ? node->text : std::string_view();
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (!node->is_scalar() || scalar_type(*node) != ScalarType::Number || text.empty() ||
-        ec != std::errc() || end != text.data() + text.size()) {
+    const auto value = node->is_scalar() && scalar_type(*node) == ScalarType::Number
+                           ? plain_integer(node->text)
+                           : std::nullopt;
+    if (!value) {
         fail(*node,
              fmt::format("{}: expected an integer, got {}", join(path, key), describe(*node)));
     }
@@ -118,13 +208,9 @@ std::optional<bool> get_bool(const DocNode& parent, std::string_view path, const
     if (node == nullptr) {
         return std::nullopt;
     }
-    const std::string_view t =
-        node->is_scalar() && !node->quoted ? node->text : std::string_view();
-    if (t == "true" || t == "True" || t == "TRUE") {
-        return true;
-    }
-    if (t == "false" || t == "False" || t == "FALSE") {
-        return false;
+    if (const auto value = node->is_scalar() && !node->quoted ? plain_bool(node->text)
+                                                              : std::nullopt) {
+        return value;
     }
     fail(*node,
          fmt::format("{}: expected true or false, got {}", join(path, key), describe(*node)));
@@ -160,22 +246,43 @@ void check(const DocNode& node, const Status& status) {
     }
 }
 
+// An address as the API server reads it (zone/validation.h: leading zeros, IPv4-mapped IPv6).
 IpAddress get_ip(const DocNode& node, const std::string& text, const std::string& path) {
-    const auto ip = parse_ip(text);
+    const auto ip = parse_api_ip(text);
     if (!ip) {
         fail(node, fmt::format("{}: {} is not an IP address", path, quoted(text)));
     }
     return *ip;
 }
 
-ServicePort get_port(const DocNode& node, const std::string& path, bool port_required) {
+// An endpoint's address (EndpointSlice, Endpoints) or a Service's external IP: an address, and
+// none the API calls special (loopback, link-local, ...).
+IpAddress get_endpoint_ip(const DocNode& node, const std::string& text, const std::string& path) {
+    const IpAddress ip = get_ip(node, text, path);
+    check(node, check_non_special_ip(path, ip));
+    return ip;
+}
+
+void check_port_number(const DocNode& node, const std::string& field, long long number) {
+    if (number < 1 || number > rule_limit(ApiRule::PortNumber)) {
+        fail(node, fmt::format("{}: {} is out of range (1-{})", field, number,
+                               rule_limit(ApiRule::PortNumber)));
+    }
+}
+
+// Whose port it is: a Service's (number required), a legacy Endpoints subset's (number
+// required), or an EndpointSlice's (number optional, and not checked by the API: a slice port
+// without a usable number publishes no SRV record). Every one's name is a DNS label.
+enum class PortOwner { Service, Endpoints, Slice };
+
+ServicePort get_port(const DocNode& node, const std::string& path, PortOwner owner) {
     if (!node.is_mapping()) {
         fail(node, fmt::format("{}: expected a mapping, got {}", path, describe(node)));
     }
     ServicePort port;
     port.name = get_string(node, path, "name");
     if (!port.name.empty()) {
-        check(node, check_port_name(join(path, "name"), port.name));
+        check(node, check_format(ApiRule::DnsLabel, join(path, "name"), port.name));
     }
     auto protocol = parse_protocol(join(path, "protocol"), get_string(node, path, "protocol"));
     if (!protocol) {
@@ -183,25 +290,51 @@ ServicePort get_port(const DocNode& node, const std::string& path, bool port_req
     }
     port.protocol = *protocol;
     const auto number = get_int(node, path, "port");
-    if (!number && port_required) {
+    if (owner == PortOwner::Slice) {
+        if (number && (*number < INT32_MIN || *number > INT32_MAX)) {
+            fail(node, fmt::format("{}.port: {} is out of range (an int32)", path, *number));
+        }
+        const bool usable = number && *number >= 1 && *number <= rule_limit(ApiRule::PortNumber);
+        port.port = usable ? static_cast<uint16_t>(*number) : 0;
+        return port;
+    }
+    if (!number) {
         fail(node, fmt::format("{}.port: required", path));
     }
-    if (number && (*number < 1 || *number > 65535)) {
-        fail(node, fmt::format("{}.port: {} is out of range (1-65535)", path, *number));
-    }
-    port.port = static_cast<uint16_t>(number.value_or(0));
+    check_port_number(node, path + ".port", *number);
+    port.port = static_cast<uint16_t>(*number);
     return port;
 }
 
-// A mapping of label keys to string values (metadata.labels, a selector's matchLabels), sorted.
-LabelMap get_labels(const DocNode& parent, std::string_view path, const char* key) {
+// A mapping of strings to strings (labels, a selector's matchLabels, annotations), sorted.
+LabelMap get_string_map(const DocNode& parent, std::string_view path, const char* key) {
     const DocNode& map = get_map(parent, path, key);
     LabelMap labels;
     for (const DocMember& m : map.members) {
-        labels.emplace_back(std::string(m.key), get_string(map, join(path, key), std::string(m.key).c_str()));
+        labels.emplace_back(std::string(m.key),
+                            get_string(map, join(path, key), std::string(m.key).c_str()));
     }
     std::sort(labels.begin(), labels.end());
     return labels;
+}
+
+// Labels (metadata.labels, a Service's selector, matchLabels): their keys and values checked.
+LabelMap get_labels(const DocNode& parent, std::string_view path, const char* key) {
+    LabelMap labels = get_string_map(parent, path, key);
+    if (!labels.empty()) {
+        check(*parent.find(key), check_labels(join(path, key), labels));
+    }
+    return labels;
+}
+
+// What the API server checks of every object's metadata that DNS reads: its labels and
+// annotations.
+void check_metadata(const DocNode& metadata) {
+    get_labels(metadata, "metadata", "labels");
+    const LabelMap annotations = get_string_map(metadata, "metadata", "annotations");
+    if (!annotations.empty()) {
+        check(*metadata.find("annotations"), check_annotations("metadata.annotations", annotations));
+    }
 }
 
 // The parts of a Pod's spec that make endpoints: hostname, subdomain, container ports.
@@ -220,20 +353,37 @@ void read_pod_spec(const DocNode& spec, const std::string& path, PodTemplate& po
         for (size_t c = 0; c < containers.items.size(); ++c) {
             const std::string at = fmt::format("{}.{}[{}]", path, group, c);
             const DocNode& ports = get_list(containers.items[c], at, "ports");
+            const size_t first = pod.ports.size();  // names are unique within one container
             for (size_t p = 0; p < ports.items.size(); ++p) {
                 const std::string port_path = fmt::format("{}.ports[{}]", at, p);
                 const DocNode& node = ports.items[p];
                 ContainerPort port;
                 port.name = get_string(node, port_path, "name");
-                auto protocol =
-                    parse_protocol(join(port_path, "protocol"), get_string(node, port_path, "protocol"));
+                if (!port.name.empty()) {
+                    check(node, check_port_name(join(port_path, "name"), port.name));
+                    for (size_t q = first; q < pod.ports.size(); ++q) {
+                        if (pod.ports[q].name == port.name) {
+                            fail(node, rule_error(ApiRule::ContainerPortNameUnique,
+                                                  join(port_path, "name"),
+                                                  fmt::format("{} is the name of {}.ports[{}] too",
+                                                              quoted(port.name), at, q - first))
+                                           .message);
+                        }
+                    }
+                }
+                auto protocol = parse_protocol(join(port_path, "protocol"),
+                                               get_string(node, port_path, "protocol"));
                 if (!protocol) {
                     fail(node, protocol.error().message);
                 }
                 port.protocol = *protocol;
                 const auto number = get_int(node, port_path, "containerPort");
-                if (!number || *number < 1 || *number > 65535) {
-                    fail(node, fmt::format("{}.containerPort: required, 1-65535", port_path));
+                if (!number || *number < 1 ||
+                    *number > rule_limit(ApiRule::ContainerPortRequired)) {
+                    fail(node, rule_error(ApiRule::ContainerPortRequired,
+                                          join(port_path, "containerPort"),
+                                          number ? std::to_string(*number) : "missing")
+                                   .message);
                 }
                 port.port = static_cast<uint16_t>(*number);
                 pod.ports.push_back(std::move(port));
@@ -271,19 +421,61 @@ Ingress to_ingress(const DocNode& doc, const std::string& ns, const std::string&
     Ingress ingress{ns, name, {}, load_balancer_ips(doc)};
     const DocNode& rules = get_list(get_map(doc, "", "spec"), "spec", "rules");
     for (size_t i = 0; i < rules.items.size(); ++i) {
-        std::string host = get_string(rules.items[i], fmt::format("spec.rules[{}]", i), "host");
-        std::transform(host.begin(), host.end(), host.begin(),
-                       [](unsigned char c) { return std::tolower(c); });
-        const std::string_view bare = std::string_view(host).starts_with("*.")
-                                          ? std::string_view(host).substr(2)
-                                          : std::string_view(host);
-        if (!host.empty()) {
-            check(rules.items[i],
-                  check_dns1123_subdomain(fmt::format("spec.rules[{}].host", i), bare));
-            ingress.hosts.push_back(std::move(host));
+        const std::string path = fmt::format("spec.rules[{}]", i);
+        std::string host = get_string(rules.items[i], path, "host");
+        if (host.empty()) {
+            continue;
         }
+        // As written: the API takes no capitals, and no address for a host.
+        const std::string_view bare =
+            std::string_view(host).substr(std::string_view(host).starts_with("*.") ? 2 : 0);
+        if (!is_dns1123_subdomain(bare) ||
+            host.size() > static_cast<size_t>(rule_limit(ApiRule::IngressHost)) ||
+            parse_api_ip(host)) {
+            fail(rules.items[i], fmt::format("{}.host: {} is not {}", path, quoted(host),
+                                             requirement(ApiRule::IngressHost)));
+        }
+        ingress.hosts.push_back(std::move(host));
     }
     return ingress;
+}
+
+// spec.ipFamilies and spec.ipFamilyPolicy, as ValidateServiceClusterIPsRelatedFields checks
+// them: none for an ExternalName Service; known values, each family once, in the order of the
+// clusterIPs given.
+void check_ip_families(const DocNode& spec, const Service& service) {
+    const DocNode& families = get_list(spec, "spec", "ipFamilies");
+    const std::string policy = get_string(spec, "spec", "ipFamilyPolicy");
+    if (service.type == ServiceType::ExternalName && (!families.items.empty() || !policy.empty())) {
+        fail(spec, rule_error(ApiRule::ExternalNameNoClusterIp,
+                              policy.empty() ? "spec.ipFamilies" : "spec.ipFamilyPolicy", "set")
+                       .message);
+    }
+    if (!policy.empty() && policy != "SingleStack" && policy != "PreferDualStack" &&
+        policy != "RequireDualStack") {
+        fail(*spec.find("ipFamilyPolicy"),
+             fmt::format("spec.ipFamilyPolicy: {} is not {}", quoted(policy),
+                         requirement(ApiRule::IpFamilyPolicy)));
+    }
+    bool seen[2] = {false, false};
+    for (size_t i = 0; i < families.items.size(); ++i) {
+        const DocNode& node = families.items[i];
+        const std::string path = fmt::format("spec.ipFamilies[{}]", i);
+        const std::string_view family = node.is_scalar() ? node.text : std::string_view();
+        if (family != "IPv4" && family != "IPv6") {
+            fail(node, fmt::format("{}: {} is not {}", path, quoted(family),
+                                   requirement(ApiRule::IpFamilies)));
+        }
+        const bool v6 = family == "IPv6";
+        if (seen[v6] || (i < service.cluster_ips.size() && service.cluster_ips[i].v6 != v6)) {
+            fail(node, rule_error(ApiRule::IpFamilies, path,
+                                  seen[v6] ? fmt::format("{} twice", family)
+                                           : fmt::format("{} for clusterIPs[{}] {}", family, i,
+                                                         ip_to_text(service.cluster_ips[i])))
+                           .message);
+        }
+        seen[v6] = true;
+    }
 }
 
 Service to_service(const DocNode& doc, const std::string& ns, const std::string& name) {
@@ -304,65 +496,80 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
     } else if (type == "ExternalName") {
         service.type = ServiceType::ExternalName;
     } else {
-        fail(*spec.find("type"), fmt::format("spec.type: {} is not a Service type (ClusterIP, "
-                                             "NodePort, LoadBalancer or ExternalName)",
-                                             quoted(type)));
+        fail(*spec.find("type"), fmt::format("spec.type: {} is not {}", quoted(type),
+                                             requirement(ApiRule::ServiceType)));
     }
     if (service.type == ServiceType::ExternalName) {
         service.external_name = get_string(spec, "spec", "externalName");
         if (!service.external_name.empty() && service.external_name.back() == '.') {
             service.external_name.pop_back();
         }
-    } else {
-        const std::string cluster_ip = get_string(spec, "spec", "clusterIP");
-        std::vector<std::string> cluster_ips;
-        const DocNode& list = get_list(spec, "spec", "clusterIPs");
-        for (size_t i = 0; i < list.items.size(); ++i) {
-            if (!list.items[i].is_scalar()) {
-                fail(list.items[i], fmt::format("spec.clusterIPs[{}]: expected a string", i));
-            }
-            cluster_ips.emplace_back(list.items[i].text);
+    }
+    // Read for an ExternalName Service too, which may have none (validate() says so).
+    const std::string cluster_ip = get_string(spec, "spec", "clusterIP");
+    std::vector<std::string> cluster_ips;
+    const DocNode& list = get_list(spec, "spec", "clusterIPs");
+    for (size_t i = 0; i < list.items.size(); ++i) {
+        if (!list.items[i].is_scalar()) {
+            fail(list.items[i], fmt::format("spec.clusterIPs[{}]: expected a string", i));
         }
-        if (!cluster_ip.empty() && !cluster_ips.empty() && cluster_ips[0] != cluster_ip) {
-            fail(list, fmt::format("spec.clusterIPs[0]: {} must equal spec.clusterIP {}",
-                                   quoted(cluster_ips[0]), quoted(cluster_ip)));
-        }
-        if (cluster_ips.empty() && !cluster_ip.empty()) {
-            cluster_ips.push_back(cluster_ip);
-        }
-        if (!cluster_ips.empty() && cluster_ips[0] == "None") {
-            if (cluster_ips.size() > 1) {
-                fail(list, "spec.clusterIPs: \"None\" must be the only entry");
+        cluster_ips.emplace_back(list.items[i].text);
+    }
+    if (!cluster_ip.empty() && !cluster_ips.empty() && cluster_ips[0] != cluster_ip) {
+        fail(list, rule_error(ApiRule::ClusterIpsMatch, "spec.clusterIPs[0]",
+                              fmt::format("{} is not spec.clusterIP {}", quoted(cluster_ips[0]),
+                                          quoted(cluster_ip)))
+                       .message);
+    }
+    if (cluster_ips.empty() && !cluster_ip.empty()) {
+        cluster_ips.push_back(cluster_ip);
+    }
+    for (size_t i = 0; i < cluster_ips.size(); ++i) {
+        const bool from_single = list.items.empty();
+        const DocNode& node = from_single ? *spec.find("clusterIP") : list.items[i];
+        const std::string path =
+            from_single ? std::string("spec.clusterIP") : fmt::format("spec.clusterIPs[{}]", i);
+        if (cluster_ips[i] == "None") {
+            if (i > 0 || cluster_ips.size() > 1) {
+                fail(node, rule_error(ApiRule::ClusterIpNone, path,
+                                      fmt::format("\"None\" among {} entries", cluster_ips.size()))
+                               .message);
             }
             service.headless = true;
         } else {
-            for (size_t i = 0; i < cluster_ips.size(); ++i) {
-                const bool from_single = list.items.empty();
-                service.cluster_ips.push_back(
-                    get_ip(from_single ? *spec.find("clusterIP") : list.items[i], cluster_ips[i],
-                           from_single ? std::string("spec.clusterIP")
-                                       : fmt::format("spec.clusterIPs[{}]", i)));
-            }
+            service.cluster_ips.push_back(get_ip(node, cluster_ips[i], path));
         }
     }
+    check_ip_families(spec, service);
     const DocNode& ports = get_list(spec, "spec", "ports");
     for (size_t i = 0; i < ports.items.size(); ++i) {
         const std::string path = fmt::format("spec.ports[{}]", i);
-        ServicePort port = get_port(ports.items[i], path, true);
+        ServicePort port = get_port(ports.items[i], path, PortOwner::Service);
+        if (port.name.empty() && ports.items.size() > 1) {
+            fail(ports.items[i], rule_error(ApiRule::ServicePortNameRequired, join(path, "name"),
+                                            fmt::format("missing, among {} ports",
+                                                        ports.items.size()))
+                                     .message);
+        }
         if (const DocNode* target = field(ports.items[i], "targetPort")) {
             if (scalar_type(*target) == ScalarType::Number) {
                 const auto number = get_int(ports.items[i], path, "targetPort");
-                if (*number < 1 || *number > 65535) {
-                    fail(*target, fmt::format("{}.targetPort: {} is out of range (1-65535)", path,
-                                              *number));
+                if (*number != 0) {  // 0 is left out: the API defaults it to the port
+                    check_port_number(*target, join(path, "targetPort"), *number);
+                    port.target_port = std::to_string(*number);
                 }
-                port.target_port = std::to_string(*number);
             } else {
                 port.target_port = get_string(ports.items[i], path, "targetPort");
-                check(*target, check_port_name(join(path, "targetPort"), port.target_port));
+                if (!port.target_port.empty()) {  // "" is left out too
+                    check(*target, check_port_name(join(path, "targetPort"), port.target_port));
+                }
             }
         }
         service.ports.push_back(std::move(port));
+    }
+    if (service.ports.empty() && !service.headless &&
+        service.type != ServiceType::ExternalName) {
+        fail(spec, rule_error(ApiRule::ServicePortsRequired, "spec.ports", "missing").message);
     }
     if (LabelMap selector = get_labels(spec, "spec", "selector"); !selector.empty()) {
         service.selector = std::move(selector);
@@ -375,7 +582,7 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
             fail(external.items[i], fmt::format("{}: expected a string", path));
         }
         service.external_ips.push_back(
-            get_ip(external.items[i], std::string(external.items[i].text), path));
+            get_endpoint_ip(external.items[i], std::string(external.items[i].text), path));
     }
     // The specification's "ready" (2.1) also counts the annotation that predates the field.
     const DocNode& annotations = get_map(get_map(doc, "", "metadata"), "metadata", "annotations");
@@ -394,14 +601,13 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
     const DocNode& labels = get_map(get_map(doc, "", "metadata"), "metadata", "labels");
     set.service = get_string(labels, "metadata.labels", "kubernetes.io/service-name");
     const std::string type = get_string(doc, "", "addressType", true);
-    if (type == "FQDN") {
-        return std::nullopt;  // deprecated, and DNS publishes no FQDN endpoints
-    }
-    if (type != "IPv4" && type != "IPv6") {
-        fail(*doc.find("addressType"),
-             fmt::format("addressType: {} is not IPv4, IPv6 or FQDN", quoted(type)));
+    if (type != "IPv4" && type != "IPv6" && type != "FQDN") {
+        fail(*doc.find("addressType"), fmt::format("addressType: {} is not {}", quoted(type),
+                                                   requirement(ApiRule::AddressType)));
     }
     const DocNode& endpoints = get_list(doc, "", "endpoints");
+    check(endpoints, check_at_most(ApiRule::SliceEndpoints, "endpoints", endpoints.items.size(),
+                                   "endpoints"));
     for (size_t i = 0; i < endpoints.items.size(); ++i) {
         const std::string path = fmt::format("endpoints[{}]", i);
         const DocNode& node = endpoints.items[i];
@@ -410,20 +616,27 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
         }
         Endpoint endpoint;
         const DocNode& addresses = get_list(node, path, "addresses");
-        if (addresses.items.empty()) {
-            fail(node, fmt::format("{}.addresses: required", path));
+        if (addresses.items.empty() ||
+            addresses.items.size() > static_cast<size_t>(rule_limit(ApiRule::SliceAddresses))) {
+            fail(node, rule_error(ApiRule::SliceAddresses, path + ".addresses",
+                                  fmt::format("{} addresses", addresses.items.size()))
+                           .message);
         }
-        for (size_t j = 0; j < addresses.items.size(); ++j) {
+        for (size_t j = 0; j < addresses.items.size() && type != "FQDN"; ++j) {
             const DocNode& address = addresses.items[j];
             const std::string at = fmt::format("{}.addresses[{}]", path, j);
-            const IpAddress ip =
-                get_ip(address, address.is_scalar() ? std::string(address.text) : "", at);
+            const std::string text = address.is_scalar() ? std::string(address.text) : "";
+            const IpAddress ip = get_ip(address, text, at);
             if (ip.v6 != (type == "IPv6")) {
                 fail(address, fmt::format("{}: not an {} address", at, type));
             }
+            check(address, check_non_special_ip(at, ip));
             endpoint.addresses.push_back(ip);
         }
         endpoint.hostname = get_string(node, path, "hostname");
+        if (!endpoint.hostname.empty()) {
+            check(node, check_dns1123_label(path + ".hostname", endpoint.hostname));
+        }
         endpoint.pod = target_pod(node, path);
         // The API: a nil ready condition "should be interpreted as ready".
         endpoint.ready = get_bool(get_map(node, path, "conditions"), path + ".conditions", "ready")
@@ -431,14 +644,16 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
         set.endpoints.push_back(std::move(endpoint));
     }
     const DocNode& ports = get_list(doc, "", "ports");
+    check(ports, check_at_most(ApiRule::SlicePorts, "ports", ports.items.size(), "ports"));
     for (size_t i = 0; i < ports.items.size(); ++i) {
-        ServicePort port = get_port(ports.items[i], fmt::format("ports[{}]", i), false);
-        if (port.port != 0) {
-            set.ports.push_back(std::move(port));
-        }
+        set.ports.push_back(get_port(ports.items[i], fmt::format("ports[{}]", i), PortOwner::Slice));
     }
-    check(doc, validate(set));
-    if (set.service.empty() || !check_dns1035_label("", set.service)) {
+    if (type == "FQDN") {
+        return std::nullopt;  // deprecated, and DNS publishes no FQDN endpoints
+    }
+    check(doc, validate(set));  // names unique, unnamed ports too
+    std::erase_if(set.ports, [](const ServicePort& p) { return p.port == 0; });  // no SRV
+    if (set.service.empty() || !is_dns1035_label(set.service)) {
         return std::nullopt;  // not linked to a Service (no Service can have that name)
     }
     return set;
@@ -447,9 +662,6 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
 std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::string& ns,
                                              const std::string& name) {
     std::vector<EndpointSet> sets;
-    if (!check_dns1035_label("", name)) {
-        return sets;  // named after a Service, and no Service can have this name
-    }
     const DocNode& subsets = get_list(doc, "", "subsets");
     for (size_t i = 0; i < subsets.items.size(); ++i) {
         const DocNode& subset = subsets.items[i];
@@ -466,8 +678,9 @@ std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::stri
                 const std::string item = fmt::format("{}.{}[{}]", path, key, j);
                 Endpoint endpoint;
                 endpoint.ready = ready;
-                endpoint.addresses.push_back(get_ip(
-                    list.items[j], get_string(list.items[j], item, "ip", true), item + ".ip"));
+                endpoint.addresses.push_back(
+                    get_endpoint_ip(list.items[j], get_string(list.items[j], item, "ip", true),
+                                    item + ".ip"));
                 endpoint.hostname = get_string(list.items[j], item, "hostname");
                 endpoint.pod = target_pod(list.items[j], item);
                 if (!endpoint.hostname.empty()) {
@@ -477,13 +690,24 @@ std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::stri
                 set.endpoints.push_back(std::move(endpoint));
             }
         }
+        if (set.endpoints.empty()) {
+            fail(subset, rule_error(ApiRule::SubsetAddresses, path, "no address").message);
+        }
         const DocNode& ports = get_list(subset, path, "ports");
         for (size_t j = 0; j < ports.items.size(); ++j) {
-            set.ports.push_back(
-                get_port(ports.items[j], fmt::format("{}.ports[{}]", path, j), true));
+            const std::string at = fmt::format("{}.ports[{}]", path, j);
+            set.ports.push_back(get_port(ports.items[j], at, PortOwner::Endpoints));
+            if (set.ports.back().name.empty() && ports.items.size() > 1) {
+                fail(ports.items[j], rule_error(ApiRule::EndpointsPortNameRequired,
+                                                at + ".name", "missing")
+                                         .message);
+            }
         }
         check(subset, validate(set));
         sets.push_back(std::move(set));
+    }
+    if (!is_dns1035_label(name)) {
+        sets.clear();  // named after a Service, and no Service can have this name
     }
     return sets;
 }
@@ -520,25 +744,28 @@ Pod to_pod(const DocNode& doc, const std::string& ns, const std::string& name) {
     return pod;
 }
 
-// Whether a label selector (matchLabels and matchExpressions) selects `labels`.
+// Whether a label selector (matchLabels and matchExpressions) selects `labels`; its keys,
+// values and operators checked as the API server checks them.
 bool selector_matches(const DocNode& selector, const std::string& path, const LabelMap& labels) {
     const LabelMap match = get_labels(selector, path, "matchLabels");
-    if (!selects(match, labels)) {
-        return false;
-    }
     const DocNode& expressions = get_list(selector, path, "matchExpressions");
+    bool matches = selects(match, labels);
     for (size_t i = 0; i < expressions.items.size(); ++i) {
         const std::string at = fmt::format("{}.matchExpressions[{}]", path, i);
         const DocNode& e = expressions.items[i];
         const std::string key = get_string(e, at, "key", true);
+        check(e, check_format(ApiRule::LabelKey, at + ".key", key));
         const std::string op = get_string(e, at, "operator", true);
         std::vector<std::string> values;
         const DocNode& list = get_list(e, at, "values");
         for (size_t v = 0; v < list.items.size(); ++v) {
-            if (!list.items[v].is_scalar()) {
-                fail(list.items[v], fmt::format("{}.values[{}]: expected a string", at, v));
+            const std::string value_path = fmt::format("{}.values[{}]", at, v);
+            if (!list.items[v].is_scalar() || scalar_type(list.items[v]) != ScalarType::String) {
+                fail(list.items[v], fmt::format("{}: expected a string, got {}", value_path,
+                                                describe(list.items[v])));
             }
             values.emplace_back(list.items[v].text);
+            check(list.items[v], check_format(ApiRule::LabelValue, value_path, values.back()));
         }
         const auto it = std::find_if(labels.begin(), labels.end(),
                                      [&](const auto& l) { return l.first == key; });
@@ -546,29 +773,44 @@ bool selector_matches(const DocNode& selector, const std::string& path, const La
         const bool in = has && std::find(values.begin(), values.end(), it->second) != values.end();
         if (op == "In" || op == "NotIn") {
             if (values.empty()) {
-                fail(e, fmt::format("{}.values: required for {}", at, op));
+                fail(e, rule_error(ApiRule::SelectorRequirement, at + ".values",
+                                   fmt::format("missing for {}", op))
+                            .message);
             }
-            if ((op == "In") != in) {
-                return false;
-            }
+            matches = matches && (op == "In") == in;
         } else if (op == "Exists" || op == "DoesNotExist") {
             if (!values.empty()) {
-                fail(e, fmt::format("{}.values: must be empty for {}", at, op));
+                fail(e, rule_error(ApiRule::SelectorRequirement, at + ".values",
+                                   fmt::format("given for {}", op))
+                            .message);
             }
-            if ((op == "Exists") != has) {
-                return false;
-            }
+            matches = matches && (op == "Exists") == has;
         } else {
-            fail(*e.find("operator"), fmt::format("{}.operator: {} is not In, NotIn, Exists or "
-                                                  "DoesNotExist",
-                                                  at, quoted(op)));
+            fail(*e.find("operator"),
+                 rule_error(ApiRule::SelectorRequirement, at + ".operator",
+                            fmt::format("{} is no operator", quoted(op)))
+                     .message);
         }
     }
-    return true;
+    return matches;
+}
+
+// A count of a workload's spec (replicas, parallelism, ...): an int32 of at least 0.
+std::optional<uint32_t> get_count(const DocNode& parent, std::string_view path, const char* key,
+                                  ApiRule rule) {
+    const auto value = get_int(parent, path, key);
+    if (value && (*value < 0 || *value > rule_limit(rule))) {
+        fail(*parent.find(key), rule_error(rule, join(path, key),
+                                           fmt::format("{} is out of range", *value))
+                                    .message);
+    }
+    return value ? std::optional(static_cast<uint32_t>(*value)) : std::nullopt;
 }
 
 // A workload controller's object: its Pod template, how many Pods, and (StatefulSet) the
-// Service that names them. As the API server does, its selector must select its template.
+// Service that names them. As the API server does, its selector must select its template; and
+// what its controller could not make (Pods named past what a label or a hostname holds) is
+// refused here, since a cluster would serve nothing for it.
 Workload to_workload(const DocNode& doc, const std::string& kind, const std::string& ns,
                      const std::string& name) {
     Workload w;
@@ -584,32 +826,75 @@ Workload to_workload(const DocNode& doc, const std::string& kind, const std::str
         get_labels(get_map(pod_template, "spec.template", "metadata"), "spec.template.metadata",
                    "labels");
     read_pod_spec(get_map(pod_template, "spec.template", "spec"), "spec.template.spec", w.pod);
-    const char* count = kind == "Job" ? "parallelism" : "replicas";
-    if (kind != "DaemonSet") {  // one Pod: clusterdns knows of no nodes but one
-        const auto replicas = get_int(spec, "spec", count);
-        if (replicas && (*replicas < 0 || *replicas > 10000)) {
-            fail(*spec.find(count), fmt::format("spec.{}: {} is out of range (0-10000)", count,
-                                                *replicas));
+    if (kind == "Job") {
+        // As many Pods as run at once: parallelism, or fewer when fewer completions are asked.
+        const uint32_t parallelism = get_count(spec, "spec", "parallelism", ApiRule::Replicas).value_or(1);
+        const auto completions = get_count(spec, "spec", "completions", ApiRule::Replicas);
+        w.replicas = std::min(parallelism, completions.value_or(parallelism));
+        if (!get_bool(spec, "spec", "manualSelector").value_or(false) &&
+            name.size() > static_cast<size_t>(rule_limit(ApiRule::JobName))) {
+            fail(doc, rule_error(ApiRule::JobName, "metadata.name",
+                                 fmt::format("{} characters", name.size()))
+                          .message);
         }
-        w.replicas = static_cast<uint32_t>(replicas.value_or(1));
+    } else if (kind != "DaemonSet") {  // a DaemonSet: one Pod, clusterdns knows one node
+        w.replicas = get_count(spec, "spec", "replicas", ApiRule::Replicas).value_or(1);
     }
     if (kind == "StatefulSet") {
         w.service_name = get_string(spec, "spec", "serviceName");
+        if (!w.service_name.empty()) {  // each Pod's spec.subdomain
+            check(*spec.find("serviceName"),
+                  check_dns1123_label("spec.serviceName", w.service_name));
+        }
+        const DocNode& ordinals = get_map(spec, "spec", "ordinals");
+        w.ordinal_start = get_count(ordinals, "spec.ordinals", "start", ApiRule::OrdinalsStart).value_or(0);
+        if (w.replicas > 0) {
+            const std::string last =
+                fmt::format("{}-{}", name, uint64_t{w.ordinal_start} + w.replicas - 1);
+            if (last.size() > static_cast<size_t>(rule_limit(ApiRule::StatefulSetPodName))) {
+                fail(doc, rule_error(ApiRule::StatefulSetPodName, "metadata.name",
+                                     fmt::format("its Pod {} would have {} characters",
+                                                 quoted(last), last.size()))
+                              .message);
+            }
+        }
+    }
+    if (kind == "Deployment" &&
+        name.size() + 1 + kPodTemplateHashLength >
+            static_cast<size_t>(rule_limit(ApiRule::ReplicaSetName))) {
+        fail(doc, rule_error(ApiRule::ReplicaSetName, "metadata.name",
+                             fmt::format("{} characters", name.size()))
+                      .message);
     }
     if (kind == "ReplicationController") {
+        // Left out, the selector is the template's labels.
         const LabelMap selector = get_labels(spec, "spec", "selector");
+        if (selector.empty() && w.pod.labels.empty()) {
+            fail(spec, rule_error(ApiRule::WorkloadSelector, "spec.selector", "missing").message);
+        }
         if (!selects(selector, w.pod.labels)) {
-            fail(spec, "spec.selector: does not match spec.template.metadata.labels");
+            fail(spec, rule_error(ApiRule::WorkloadSelector, "spec.selector",
+                                  "does not match spec.template.metadata.labels")
+                           .message);
         }
         return w;
     }
     const DocNode& selector = get_map(spec, "spec", "selector");
     if (!selector.is_mapping()) {
         if (kind != "Job") {  // a Job's is made for it
-            fail(spec, "spec.selector: required");
+            fail(spec, rule_error(ApiRule::WorkloadSelector, "spec.selector", "missing").message);
         }
-    } else if (!selector_matches(selector, "spec.selector", w.pod.labels)) {
-        fail(selector, "spec.selector: does not match spec.template.metadata.labels");
+        return w;
+    }
+    const bool matches = selector_matches(selector, "spec.selector", w.pod.labels);
+    if (kind != "Job" && get_map(selector, "spec.selector", "matchLabels").members.empty() &&
+        get_list(selector, "spec.selector", "matchExpressions").items.empty()) {
+        fail(selector, rule_error(ApiRule::WorkloadSelector, "spec.selector", "empty").message);
+    }
+    if (!matches) {
+        fail(selector, rule_error(ApiRule::WorkloadSelector, "spec.selector",
+                                  "does not match spec.template.metadata.labels")
+                           .message);
     }
     return w;
 }
@@ -720,6 +1005,7 @@ const DocNode& read_id(const DocNode& doc, ObjectId& id) {
 
 void add_object(const DocNode& doc, ObjectId& id, ObjectSink& cluster) {
     const DocNode& metadata = read_id(doc, id);
+    check_metadata(metadata);
     const std::string& ns = id.ns;
     const std::string& name = id.name;
     if (id.object_kind != ObjectKind::Service) {
@@ -783,6 +1069,7 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
         if (!remove && id.kind == "Ingress" && api_version == "networking.k8s.io/v1") {
             const DocNode& metadata = read_id(doc, id);
             check(*metadata.find("name"), check_dns1123_subdomain("metadata.name", id.name));
+            check_metadata(metadata);
             cluster.upsert(to_ingress(doc, id.ns, id.name));
             return {};
         }
@@ -798,6 +1085,7 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
                 id.ns = std::move(declared);
             }
             check(metadata, check_dns1123_label("metadata.namespace", id.ns));
+            check_metadata(metadata);
             cluster.upsert(to_workload(doc, id.kind, id.ns, id.name));
             return {};
         }

@@ -4,15 +4,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "zone/validation.h"
+
 namespace clusterdns {
 namespace {
-
-bool is_lower_alnum(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
 
 std::string key(std::string_view ns, std::string_view name) {
     return fmt::format("{}/{}", ns, name);
@@ -157,45 +157,17 @@ void NameSet::clear() {
     std::string().swap(text_);
 }
 
+// The formats are the table's (zone/validation.h); these keep their old names for the callers.
 Status check_dns1123_label(std::string_view field, std::string_view value) {
-    const bool ok = !value.empty() && value.size() <= 63 && is_lower_alnum(value.front()) &&
-                    is_lower_alnum(value.back()) &&
-                    std::all_of(value.begin(), value.end(),
-                                [](char c) { return is_lower_alnum(c) || c == '-'; });
-    if (!ok) {
-        return Error{
-            fmt::format("{}: {} is not a DNS label (RFC 1123: at most 63 lowercase "
-                        "letters, digits and '-', starting and ending alphanumeric)",
-                        field, quoted(value))};
-    }
-    return {};
+    return check_format(ApiRule::DnsLabel, field, value);
 }
 
 Status check_dns1035_label(std::string_view field, std::string_view value) {
-    if (!value.empty() && !(value.front() >= 'a' && value.front() <= 'z')) {
-        return Error{fmt::format("{}: {} must start with a lowercase letter (RFC 1035 label)",
-                                 field, quoted(value))};
-    }
-    return check_dns1123_label(field, value);
+    return check_format(ApiRule::Dns1035Label, field, value);
 }
 
 Status check_dns1123_subdomain(std::string_view field, std::string_view value) {
-    if (value.empty() || value.size() > 253) {
-        return Error{
-            fmt::format("{}: {} is not a DNS name (1 to 253 characters)", field, quoted(value))};
-    }
-    size_t start = 0;
-    while (start <= value.size()) {
-        const size_t dot = std::min(value.find('.', start), value.size());
-        if (!check_dns1123_label(field, value.substr(start, dot - start))) {
-            return Error{
-                fmt::format("{}: {} is not a DNS name (RFC 1123 subdomain: "
-                            "lowercase labels of letters, digits and '-')",
-                            field, quoted(value))};
-        }
-        start = dot + 1;
-    }
-    return {};
+    return check_format(ApiRule::DnsSubdomain, field, value);
 }
 
 Result<std::string> parse_protocol(std::string_view field, std::string_view value) {
@@ -208,24 +180,12 @@ Result<std::string> parse_protocol(std::string_view field, std::string_view valu
     if (value == "SCTP") {
         return std::string("sctp");
     }
-    return Error{fmt::format("{}: {} is not a protocol (TCP, UDP or SCTP)", field, quoted(value))};
+    return Error{
+        fmt::format("{}: {} is not {}", field, quoted(value), requirement(ApiRule::Protocol))};
 }
 
 Status check_port_name(std::string_view field, std::string_view value) {
-    // IANA_SVC_NAME, as the API server validates port names.
-    const bool has_letter =
-        std::any_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; });
-    const bool ok = value.size() <= 15 && has_letter && value.front() != '-' &&
-                    value.back() != '-' && value.find("--") == std::string_view::npos &&
-                    std::all_of(value.begin(), value.end(),
-                                [](char c) { return is_lower_alnum(c) || c == '-'; });
-    if (!ok) {
-        return Error{
-            fmt::format("{}: {} is not a port name (at most 15 lowercase letters, "
-                        "digits and '-', with at least one letter)",
-                        field, quoted(value))};
-    }
-    return {};
+    return check_format(ApiRule::IanaSvcName, field, value);
 }
 
 // The store counts an object's ports in 16 bits; no real object comes near.
@@ -234,6 +194,67 @@ static Status check_port_count(std::string_view field, const std::vector<Service
     if (ports.size() > kMaxPorts) {
         return Error{fmt::format("{}: {} ports, more than the {} an object may have", field,
                                  ports.size(), kMaxPorts)};
+    }
+    return {};
+}
+
+// The first index of `ports` whose key(i) equals an earlier one's, and that earlier one; sorted,
+// not compared pairwise: a Service may have thousands of ports.
+template <class Key>
+static std::optional<std::pair<size_t, size_t>> repeat(const std::vector<ServicePort>& ports,
+                                                       Key key) {
+    std::vector<size_t> order(ports.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return key(ports[a]) < key(ports[b]); });
+    std::optional<std::pair<size_t, size_t>> found;
+    for (size_t i = 1; i < order.size(); ++i) {
+        if (key(ports[order[i]]) == key(ports[order[i - 1]]) &&
+            (!found || order[i] < found->first)) {
+            found = std::pair{order[i], order[i - 1]};
+        }
+    }
+    return found;
+}
+
+// Port names are DNS labels. `unique_names` (ServicePortNameUnique or SlicePortNameUnique):
+// each name at most once, unnamed ports counted in a slice only; `unique_numbers`: each (port,
+// protocol) pair at most once.
+static Status check_ports(const std::vector<ServicePort>& ports, std::string_view path,
+                          std::optional<ApiRule> unique_names, bool unique_numbers) {
+    for (size_t i = 0; i < ports.size(); ++i) {
+        if (!ports[i].name.empty()) {
+            if (Status s = check_format(ApiRule::DnsLabel, fmt::format("{}[{}].name", path, i),
+                                        ports[i].name);
+                !s) {
+                return s;
+            }
+        }
+    }
+    if (unique_names) {
+        const bool unnamed_count = *unique_names == ApiRule::SlicePortNameUnique;
+        const auto again = repeat(ports, [&](const ServicePort& p) {
+            // In a Service, unnamed ports never collide: each has a key of its own.
+            const ptrdiff_t own = unnamed_count || !p.name.empty() ? 0 : &p - ports.data() + 1;
+            return std::pair(std::string_view(p.name), own);
+        });
+        if (again) {
+            return rule_error(*unique_names, fmt::format("{}[{}].name", path, again->first),
+                              fmt::format("{} is the name of {}[{}] too",
+                                          quoted(ports[again->first].name), path, again->second));
+        }
+    }
+    if (unique_numbers) {
+        const auto again = repeat(ports, [](const ServicePort& p) {
+            return std::pair(p.port, std::string_view(p.protocol));
+        });
+        if (again) {
+            const ServicePort& p = ports[again->first];
+            return rule_error(ApiRule::ServicePortUnique,
+                              fmt::format("{}[{}]", path, again->first),
+                              fmt::format("port {}/{} is {}[{}] too", p.port, p.protocol, path,
+                                          again->second));
+        }
     }
     return {};
 }
@@ -248,17 +269,46 @@ Status validate(const Service& service) {
     if (auto s = check_port_count("spec.ports", service.ports); !s) {
         return s;
     }
+    if (auto s = check_ports(service.ports, "spec.ports", ApiRule::ServicePortNameUnique, true);
+        !s) {
+        return s;
+    }
     if (service.type == ServiceType::ExternalName) {
+        if (!service.cluster_ips.empty() || service.headless) {
+            return rule_error(ApiRule::ExternalNameNoClusterIp, "spec.clusterIP",
+                              service.headless ? std::string("\"None\"")
+                                               : ip_to_text(service.cluster_ips[0]));
+        }
         if (service.external_name.empty()) {
-            return Error{"spec.externalName: required for type ExternalName"};
+            return rule_error(ApiRule::ExternalNameRequired, "spec.externalName", "missing");
         }
         return check_dns1123_subdomain("spec.externalName", service.external_name);
     }
-    if (service.cluster_ips.size() == 2 && service.cluster_ips[0].v6 == service.cluster_ips[1].v6) {
-        return Error{"spec.clusterIPs: a dual-stack Service needs one IPv4 and one IPv6 address"};
+    if (service.headless && (service.type == ServiceType::NodePort ||
+                             service.type == ServiceType::LoadBalancer)) {
+        return rule_error(
+            ApiRule::HeadlessType, "spec.clusterIP",
+            fmt::format("\"None\" with type {}",
+                        service.type == ServiceType::NodePort ? "NodePort" : "LoadBalancer"));
     }
-    if (service.cluster_ips.size() > 2) {
-        return Error{"spec.clusterIPs: at most two addresses (one per IP family)"};
+    if (service.cluster_ips.size() > static_cast<size_t>(rule_limit(ApiRule::ClusterIpsCount))) {
+        return rule_error(ApiRule::ClusterIpsCount, "spec.clusterIPs",
+                          fmt::format("{} addresses", service.cluster_ips.size()));
+    }
+    if (service.cluster_ips.size() == 2 && service.cluster_ips[0].v6 == service.cluster_ips[1].v6) {
+        return rule_error(
+            ApiRule::ClusterIpsDualStack, "spec.clusterIPs",
+            fmt::format("two {} addresses", service.cluster_ips[0].v6 ? "IPv6" : "IPv4"));
+    }
+    for (size_t i = 0; i < service.cluster_ips.size(); ++i) {
+        const IpAddress& ip = service.cluster_ips[i];
+        if (std::all_of(ip.bytes.begin(), ip.bytes.end(), [](uint8_t b) { return b == 0; })) {
+            const std::string field = service.cluster_ips.size() == 1
+                                          ? std::string("spec.clusterIP")
+                                          : fmt::format("spec.clusterIPs[{}]", i);
+            return rule_error(ApiRule::ClusterIpAllocatable, field,
+                              fmt::format("{} is the unspecified address", ip_to_text(ip)));
+        }
     }
     return {};
 }
@@ -270,10 +320,43 @@ Status validate(const EndpointSet& set) {
     if (auto s = check_port_count("ports", set.ports); !s) {
         return s;
     }
+    if (!set.legacy) {
+        if (auto s = check_at_most(ApiRule::SliceEndpoints, "endpoints", set.endpoints.size(),
+                                   "endpoints");
+            !s) {
+            return s;
+        }
+        if (auto s = check_at_most(ApiRule::SlicePorts, "ports", set.ports.size(), "ports"); !s) {
+            return s;
+        }
+    } else if (set.ports.size() > 1) {
+        for (size_t i = 0; i < set.ports.size(); ++i) {
+            if (set.ports[i].name.empty()) {
+                return rule_error(ApiRule::EndpointsPortNameRequired,
+                                  fmt::format("ports[{}].name", i), "missing");
+            }
+        }
+    }
+    const auto unique = set.legacy ? std::nullopt : std::optional(ApiRule::SlicePortNameUnique);
+    if (auto s = check_ports(set.ports, "ports", unique, false); !s) {
+        return s;
+    }
     for (size_t i = 0; i < set.endpoints.size(); ++i) {
         const Endpoint& e = set.endpoints[i];
         if (!e.hostname.empty()) {
             if (auto s = check_dns1123_label(fmt::format("endpoints[{}].hostname", i), e.hostname);
+                !s) {
+                return s;
+            }
+        }
+        if (e.addresses.empty() ||
+            e.addresses.size() > static_cast<size_t>(rule_limit(ApiRule::SliceAddresses))) {
+            return rule_error(ApiRule::SliceAddresses, fmt::format("endpoints[{}].addresses", i),
+                              fmt::format("{} addresses", e.addresses.size()));
+        }
+        for (size_t j = 0; j < e.addresses.size(); ++j) {
+            if (auto s = check_non_special_ip(fmt::format("endpoints[{}].addresses[{}]", i, j),
+                                              e.addresses[j]);
                 !s) {
                 return s;
             }

@@ -119,8 +119,13 @@ struct Workload {
     std::string name;
     uint32_t replicas = 1;
     std::string service_name;  // a StatefulSet's spec.serviceName: its Pods' subdomain
+    uint32_t ordinal_start = 0;  // a StatefulSet's spec.ordinals.start: its first Pod's ordinal
     PodTemplate pod;
 };
+
+// The length of the pod-template-hash a Deployment's ReplicaSet is named with (NAME-HASH): the
+// longest the deployment controller writes, a 32-bit hash in decimal digits, letters for digits.
+inline constexpr size_t kPodTemplateHashLength = 10;
 
 struct Namespace {
     std::string name;
@@ -227,8 +232,10 @@ struct Cluster : ObjectSink {
     }
 };
 
-// Validation shared by every source. Each returns the offending field and why, as
-// "spec.clusterIP: ..." ; the caller adds file, document and kind/name.
+// Validation shared by every source, by the API server's rules (the table of
+// zone/validation.h). Each returns the offending field and why, as "spec.clusterIP: ..." ; the
+// caller adds file, document and kind/name. validate() holds what every Service and endpoint
+// set must be, whatever made it; the converter checks the rest of an object's document.
 Status validate(const Service& service);
 Status validate(const EndpointSet& set);
 Status check_dns1123_label(std::string_view field, std::string_view value);
@@ -236,6 +243,8 @@ Status check_dns1035_label(std::string_view field, std::string_view value);
 Status check_dns1123_subdomain(std::string_view field, std::string_view value);
 // Parses a port protocol ("TCP", "UDP", "SCTP"; empty means TCP) into its lowercase form.
 Result<std::string> parse_protocol(std::string_view field, std::string_view value);
+// A container port's name, or a targetPort's (IANA service name: 15 characters at most). A
+// Service's and an endpoint's port names are DNS labels.
 Status check_port_name(std::string_view field, std::string_view value);
 
 }  // namespace clusterdns

@@ -2,12 +2,24 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
+#include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
+
+#include "zone/validation.h"
 
 namespace clusterdns {
 
 namespace {
+
+// What serving one Pod a workload makes costs, all told (the Pod, its address, its endpoint in
+// the zone), measured with bench/... and rounded up: the bound of ReplicasMemory.
+constexpr uint64_t kBytesPerMadePod = 2048;
+
+// The EndpointSlice controller's --max-endpoints-per-slice default.
+constexpr size_t kMaxEndpointsPerSlice = 100;
 
 uint64_t hash_of(std::string_view text);
 
@@ -44,6 +56,78 @@ IpAddress at_offset(const IpPrefix& prefix, uint64_t offset) {
     }
     return ip;
 }
+
+// The addresses of one pod CIDR not given yet: offsets 0..room-1 stand for base+1..base+room
+// (never the network address nor the last one). A taken offset points at the next one to try,
+// and each walk shortens the chains it followed (union-find): filling a CIDR to its last
+// address costs little more per Pod than the first one did.
+class FreeAddresses {
+public:
+    explicit FreeAddresses(const IpPrefix& cidr) : cidr_(cidr) {
+        const unsigned host_bits = (cidr.base.v6 ? 128 : 32) - cidr.bits;
+        room_ = (uint64_t{1} << std::min(host_bits, 32u)) - 2;
+    }
+
+    void take(const IpAddress& ip) {
+        if (const auto offset = offset_of(ip)) {
+            taken_ += next_.emplace(*offset, (*offset + 1) % room_).second ? 1 : 0;
+        }
+    }
+
+    // The first address free from a hash's offset on, wrapping; none when the CIDR is full.
+    std::optional<IpAddress> next(uint64_t hash) {
+        if (taken_ >= room_) {
+            return std::nullopt;
+        }
+        const uint64_t offset = find(hash % room_);
+        next_.emplace(offset, (offset + 1) % room_);
+        ++taken_;
+        return at_offset(cidr_, offset + 1);
+    }
+
+private:
+    uint64_t find(uint64_t offset) {
+        uint64_t free = offset;
+        for (auto it = next_.find(free); it != next_.end(); it = next_.find(free)) {
+            free = it->second;
+        }
+        while (offset != free) {
+            auto it = next_.find(offset);
+            offset = std::exchange(it->second, free);
+        }
+        return free;
+    }
+
+    // Where `ip` is among the offsets, if it is one of them.
+    std::optional<uint64_t> offset_of(const IpAddress& ip) const {
+        if (ip.v6 != cidr_.base.v6) {
+            return std::nullopt;
+        }
+        const size_t size = ip.v6 ? 16 : 4;
+        uint64_t high = 0;  // the host part, above and in the low 64 bits
+        uint64_t low = 0;
+        for (size_t i = 0; i < size; ++i) {
+            const int keep =
+                std::clamp<int>(static_cast<int>(cidr_.bits) - static_cast<int>(i * 8), 0, 8);
+            const auto network = static_cast<uint8_t>(0xFF00 >> keep);
+            if ((ip.bytes[i] & network) != (cidr_.base.bytes[i] & network)) {
+                return std::nullopt;
+            }
+            const auto host = static_cast<uint8_t>(ip.bytes[i] & ~network);
+            uint64_t& part = size - i > 8 ? high : low;
+            part = (part << 8) | host;
+        }
+        if (high != 0 || low < 1 || low > room_) {
+            return std::nullopt;
+        }
+        return low - 1;
+    }
+
+    IpPrefix cidr_;
+    uint64_t room_ = 0;
+    uint64_t taken_ = 0;
+    std::unordered_map<uint64_t, uint64_t> next_;
+};
 
 // How a Service's port reaches a Pod: its targetPort as a number, a named container port, or
 // the port itself; 0 when the Pod has no such named port.
@@ -152,6 +236,28 @@ void WorkloadSink::keep_only(ObjectKind kind, const NameSet& listed) {
 }
 
 Status WorkloadSink::synthesize() {
+    // What the Pods would cost to serve comes before making any: a count no machine holds is a
+    // clear error, not an exhausted allocator.
+    uint64_t total = 0;
+    const Workload* largest = nullptr;
+    for (const auto& [key, w] : workloads_) {
+        total += w.replicas;
+        if (largest == nullptr || w.replicas > largest->replicas) {
+            largest = &w;
+        }
+    }
+    const uint64_t most = max_pods_ != 0 ? max_pods_ : max_workload_pods(kBytesPerMadePod);
+    if (total > most) {
+        return Error{fmt::format(
+            "{} {}/{}: {}", largest->kind, largest->ns, largest->name,
+            rule_error(ApiRule::ReplicasMemory, "spec.replicas",
+                       fmt::format("{} Pods ({} from all workloads) would take about {:.1f} GiB; "
+                                   "the memory available holds about {} Pods",
+                                   largest->replicas, total,
+                                   static_cast<double>(total * kBytesPerMadePod) / (1 << 30),
+                                   most))
+                .message)};
+    }
     // Every Pod there will be: the manifests' own, then each workload's replicas.
     // Pods the manifests give that a workload's template labels select are its own (controllers
     // adopt them): only the replicas missing are made, and a StatefulSet's ordinals taken are
@@ -159,8 +265,14 @@ Status WorkloadSink::synthesize() {
     std::map<std::pair<std::string, std::string>, Pod> pods = pods_;
     for (const auto& [key, w] : workloads_) {
         const uint64_t h = hash_of(fmt::format("{}/{}/{}", w.kind, w.ns, w.name));
-        const std::string template_hash = suffix(h, 10);
         const bool stateful = w.kind == "StatefulSet";
+        // The name its Pods are generated from (getPodsPrefix): a Deployment's through its
+        // ReplicaSet, NAME-HASH.
+        const std::string owner =
+            w.kind == "Deployment"
+                ? fmt::format("{}-{}", w.name, suffix(h, kPodTemplateHashLength))
+                : w.name;
+        const std::string prefix = owner + "-";
         uint32_t adopted = 0;
         for (const auto& [pod_key, pod] : pods_) {
             adopted += !stateful && pod_key.first == w.ns && !w.pod.labels.empty() &&
@@ -168,21 +280,23 @@ Status WorkloadSink::synthesize() {
         }
         const uint32_t count = stateful ? w.replicas : w.replicas - std::min(adopted, w.replicas);
         for (uint32_t i = 0; i < count; ++i) {
-            if (stateful && pods_.count({w.ns, fmt::format("{}-{}", w.name, i)}) != 0) {
-                continue;  // this ordinal is in the manifests
-            }
             Pod pod;
             pod.ns = w.ns;
+            if (stateful) {
+                pod.name = fmt::format("{}-{}", w.name, uint64_t{w.ordinal_start} + i);
+                if (pods_.count({w.ns, pod.name}) != 0) {
+                    continue;  // this ordinal is in the manifests
+                }
+            } else {
+                const std::string seed = w.kind == "Deployment"
+                                             ? fmt::format("{}#{}", owner.substr(w.name.size() + 1), i)
+                                             : fmt::format("{}#{}", h, i);
+                pod.name = generated_name(prefix, suffix(hash_of(seed), 5));
+            }
             pod.spec = w.pod;
             if (stateful) {
-                pod.name = fmt::format("{}-{}", w.name, i);
                 pod.spec.hostname = pod.name;
                 pod.spec.subdomain = w.service_name;
-            } else if (w.kind == "Deployment") {
-                pod.name = fmt::format("{}-{}-{}", w.name, template_hash,
-                                       suffix(hash_of(fmt::format("{}#{}", template_hash, i)), 5));
-            } else {
-                pod.name = fmt::format("{}-{}", w.name, suffix(hash_of(fmt::format("{}#{}", h, i)), 5));
             }
             if (Status s = check_dns1123_subdomain("Pod name", pod.name); !s) {
                 return Error{fmt::format("{} {}/{}: its Pods would be named {}: {}", w.kind, w.ns,
@@ -191,26 +305,27 @@ Status WorkloadSink::synthesize() {
             pods.try_emplace({pod.ns, pod.name}, std::move(pod));  // a manifest's own Pod wins
         }
     }
-    // Addresses for the Pods without one, in name order: a hash of the name, then the next free.
-    std::set<IpAddress> used;
+    // Addresses for the Pods without one, in name order: a hash of the name, then the next free
+    // one of each CIDR; a CIDR with none left gives none, as a full pod network leaves Pods
+    // pending.
+    std::vector<FreeAddresses> free;
+    for (const IpPrefix& cidr : cidrs_) {
+        free.emplace_back(cidr);
+    }
     for (const auto& [key, pod] : pods) {
-        used.insert(pod.ips.begin(), pod.ips.end());
+        for (const IpAddress& ip : pod.ips) {
+            for (FreeAddresses& f : free) {
+                f.take(ip);
+            }
+        }
     }
     for (auto& [key, pod] : pods) {
         if (!pod.ips.empty()) {
             continue;
         }
-        for (const IpPrefix& cidr : cidrs_) {
-            const unsigned host_bits = (cidr.base.v6 ? 128 : 32) - cidr.bits;
-            const uint64_t room = (uint64_t{1} << std::min(host_bits, 32u)) - 2;  // not .0, not last
-            uint64_t offset = hash_of(key.first + "/" + key.second) % room;
-            IpAddress ip;
-            for (uint64_t tries = 0; tries < room; ++tries, offset = (offset + 1) % room) {
-                ip = at_offset(cidr, offset + 1);
-                if (used.insert(ip).second) {
-                    pod.ips.push_back(ip);
-                    break;
-                }
+        for (FreeAddresses& f : free) {
+            if (const auto ip = f.next(hash_of(key.first + "/" + key.second))) {
+                pod.ips.push_back(*ip);
             }
         }
     }
@@ -220,17 +335,15 @@ Status WorkloadSink::synthesize() {
             out_.upsert(pod);  // made here, or given its address here
         }
     }
-    // The endpoints of each Service that selects Pods and has none of its own: a slice per
-    // address family, as the EndpointSlice controller makes them.
+    // The endpoints of each Service that selects Pods and has none of its own: slices per
+    // address family of at most 100 endpoints, as the EndpointSlice controller makes them.
     for (const auto& [key, service] : services_) {
         if (have_endpoints_.count(service_key(key.first, key.second)) != 0) {
             continue;
         }
         for (const bool v6 : {false, true}) {
-            EndpointSet set;
-            set.ns = key.first;
-            set.service = key.second;
-            set.name = slice_name(key.second) + (v6 ? "-v6" : "");
+            std::vector<Endpoint> endpoints;
+            std::vector<ServicePort> ports;
             for (const auto& [pod_key, pod] : pods) {
                 if (pod_key.first != key.first || !selects(service.selector, pod.spec.labels)) {
                     continue;
@@ -249,23 +362,32 @@ Status WorkloadSink::synthesize() {
                 if (!pod.spec.hostname.empty() && pod.spec.subdomain == key.second) {
                     endpoint.hostname = pod.spec.hostname;
                 }
-                set.endpoints.push_back(std::move(endpoint));
-                if (set.ports.empty()) {
+                endpoints.push_back(std::move(endpoint));
+                if (ports.empty()) {
                     for (const ServicePort& port : service.ports) {
                         if (const uint16_t target = target_of(port, pod.spec)) {
-                            set.ports.push_back({port.name, port.protocol, target, {}});
+                            ports.push_back({port.name, port.protocol, target, {}});
                         }
                     }
                 }
             }
-            if (set.endpoints.empty()) {
-                continue;  // selects nothing (of this family): no endpoints
+            for (size_t first = 0; first < endpoints.size(); first += kMaxEndpointsPerSlice) {
+                EndpointSet set;
+                set.ns = key.first;
+                set.service = key.second;
+                const size_t chunk = first / kMaxEndpointsPerSlice;
+                set.name = slice_name(key.second) + (v6 ? "-v6" : "") +
+                           (chunk == 0 ? std::string() : fmt::format("-{}", chunk + 1));
+                const size_t last = std::min(endpoints.size(), first + kMaxEndpointsPerSlice);
+                set.endpoints.assign(std::make_move_iterator(endpoints.begin() + first),
+                                     std::make_move_iterator(endpoints.begin() + last));
+                set.ports = ports;
+                if (Status s = validate(set); !s) {
+                    return Error{fmt::format("endpoints made for Service {}/{}: {}", set.ns,
+                                             set.service, s.error().message)};
+                }
+                out_.upsert(std::move(set));
             }
-            if (Status s = validate(set); !s) {
-                return Error{fmt::format("endpoints made for Service {}/{}: {}", set.ns,
-                                         set.service, s.error().message)};
-            }
-            out_.upsert(std::move(set));
         }
     }
     return {};

@@ -2,10 +2,13 @@
 // Manifests describe Pods by template (a Deployment's, a StatefulSet's) and leave EndpointSlices
 // to controllers nobody runs here. WorkloadSink plays those controllers for one load of
 // manifests, as a cluster would have run them: each workload's Pods (StatefulSet Pods named
-// <name>-<ordinal> with hostname and subdomain, the others <name>-<suffix>), an address for every
-// Pod without one, and for each Service with a selector and no EndpointSlice or Endpoints of its
-// own, the endpoints of the Pods it selects (ready ones, or all with publishNotReadyAddresses, as
-// the zone decides), named targetPorts resolved against container ports.
+// <name>-<ordinal> from spec.ordinals.start, with hostname and subdomain; the others named as
+// the API server generates names, the first 58 characters of <owner>- and 5 more, where a
+// Deployment's owner is its ReplicaSet <name>-<hash>), an address for every Pod without one, and
+// for each Service with a selector and no EndpointSlice or Endpoints of its own, the endpoints of
+// the Pods it selects (ready ones, or all with publishNotReadyAddresses, as the zone decides) in
+// slices of 100, named targetPorts resolved against container ports. More Pods than this
+// machine's memory holds are refused.
 //
 // Addresses are deterministic: the same manifests give the same addresses on every run, from
 // hashes of the Pods' names into the pod CIDRs (one address per CIDR: dual stack with two).
@@ -48,8 +51,13 @@ public:
     // from everything seen so far. Call once the load is complete.
     Status synthesize();
 
-    // The name of the EndpointSlice made for a Service.
+    // The name of the EndpointSlice made for a Service (then NAME-2, NAME-3, ... past 100
+    // endpoints, and NAME-v6... for IPv6 ones).
     static std::string slice_name(std::string_view service);
+
+    // The most Pods the workloads may make before synthesize() refuses them: by default what
+    // this machine's available memory holds (zone/validation.h max_workload_pods).
+    void set_max_pods(uint64_t pods) { max_pods_ = pods; }
 
     // What the load's Ingresses and LoadBalancer (or externalIPs) Services expose to an external
     // zone, by "<kind>/<ns>/<name>"; a Service erased has an empty entry.
@@ -69,6 +77,7 @@ private:
     std::map<std::pair<std::string, std::string>, Pod> pods_;
     std::map<std::tuple<std::string, std::string, std::string>, Workload> workloads_;
     std::map<std::string, Exposed> exposed_;
+    uint64_t max_pods_ = 0;  // 0: what the memory holds
 };
 
 }  // namespace clusterdns

@@ -55,7 +55,7 @@ spec:
   clusterIP: 10.96.0.10
   ports:
     - {name: http, protocol: TCP, port: 80}
-    - {port: 8080}
+    - {name: alt, port: 8080}
     - {name: dns, protocol: UDP, port: 53}
 )";
 
@@ -120,7 +120,7 @@ TEST_CASE("manifests: Service fields") {
     const Service& web = service(c, "shop/web");
     REQUIRE(web.ports.size() == 3);
     CHECK(web.ports[0].name == "http");
-    CHECK(web.ports[1].name.empty());
+    CHECK(web.ports[1].name == "alt");
     CHECK(web.ports[1].protocol == "tcp");
     CHECK(web.ports[2].protocol == "udp");
     CHECK(web.ports[2].port == 53);
@@ -133,7 +133,8 @@ spec: {clusterIP: None, publishNotReadyAddresses: true}
 ---
 kind: Service
 metadata: {name: ds, namespace: shop}
-spec: {type: LoadBalancer, clusterIP: 10.96.0.3, clusterIPs: [10.96.0.3, "fd00::3"]}
+spec: {type: LoadBalancer, clusterIP: 10.96.0.3, clusterIPs: [10.96.0.3, "fd00::3"],
+       ports: [{port: 80}]}
 ---
 kind: Service
 metadata: {name: ext, namespace: shop}
@@ -150,6 +151,8 @@ spec: {type: ExternalName, externalName: api.example.com.}
         const Service& ext = service(d, "shop/ext");
         CHECK(ext.type == ServiceType::ExternalName);
         CHECK(ext.external_name == "api.example.com");  // the final dot dropped
+        REQUIRE(ds.ports.size() == 1);
+        CHECK(ds.ports[0].name.empty());  // one port may go unnamed
     }
 }
 
@@ -161,12 +164,12 @@ items:
   - {kind: Namespace, metadata: {name: shop}}
   - kind: Service
     metadata: {name: a, namespace: shop}
-    spec: {clusterIP: 10.96.0.1}
+    spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}
   - kind: Deployment
     metadata: {name: skipped, namespace: shop}
   - kind: Service
     metadata: {name: b, namespace: shop}
-    spec: {clusterIP: 10.96.0.2}
+    spec: {clusterIP: 10.96.0.2, ports: [{port: 80}]}
 )");
     CHECK(c.namespaces.size() == 1);
     CHECK(c.services.size() == 2);
@@ -177,7 +180,7 @@ items:
         const Cluster d = load(R"(
 kind: ServiceList
 items:
-  - {kind: Service, metadata: {name: a}, spec: {clusterIP: 10.96.0.1}}
+  - {kind: Service, metadata: {name: a}, spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}}
 )");
         CHECK(d.services.size() == 1);
     }
@@ -239,7 +242,7 @@ TEST_CASE("manifests: errors name the source, line, document, kind/name and fiel
         CHECK(file_error("bad-port-name-in-list.yaml")
                   .starts_with(kData + "/bad/bad-port-name-in-list.yaml:22: document 1, items[1] "
                                        "(Service production/badly-named-port): "
-                                       "spec.ports[0].name: \"HTTP_Port\" is not a port name"));
+                                       "spec.ports[0].name: \"HTTP_Port\" is not a DNS label"));
     }
     SUBCASE("an endpoint address in the third document") {
         CHECK(file_error("bad-endpoint-address.yaml") ==
@@ -252,7 +255,8 @@ TEST_CASE("manifests: errors name the source, line, document, kind/name and fiel
         CHECK(file_error("external-name-missing.yaml") ==
               kData +
                   "/bad/external-name-missing.yaml:8: document 1 (Service "
-                  "production/nowhere): spec.externalName: required for type ExternalName");
+                  "production/nowhere): spec.externalName: missing (required for type "
+                  "ExternalName)");
     }
     SUBCASE("missing clusterIP: the line of the spec") {
         CHECK(file_error("missing-cluster-ip.yaml")
@@ -263,8 +267,9 @@ TEST_CASE("manifests: errors name the source, line, document, kind/name and fiel
         CHECK(file_error("invalid-service-name.yaml") ==
               kData +
                   "/bad/invalid-service-name.yaml:5: document 1 (Service "
-                  "production/API_Service): metadata.name: \"API_Service\" must start with "
-                  "a lowercase letter (RFC 1035 label)");
+                  "production/API_Service): metadata.name: \"API_Service\" is not a Service "
+                  "name (RFC 1035 label: at most 63 lowercase letters, digits and '-', starting "
+                  "with a letter and ending alphanumeric)");
     }
     SUBCASE("missing spec") {
         CHECK(load_error("kind: Service\nmetadata: {name: nospec, namespace: shop}\n") ==
@@ -448,22 +453,22 @@ items:
 - apiVersion: v1
   kind: Service
   metadata: {name: listed, namespace: apps}
-  spec: {clusterIP: 10.0.0.10}
+  spec: {clusterIP: 10.0.0.10, ports: [{port: 80}]}
 )");
     CHECK(c.services.size() == 1);
     CHECK(c.services.count("apps/listed") == 1);
 }
 
 TEST_CASE("manifests: an address with a NUL in it is no address") {
-    CHECK(load_error("apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: n}\n"
+    CHECK(load_error("apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: ns}\n"
                      "spec: {clusterIP: \"10.0.0.1\\0x\"}\n")
               .find("spec.clusterIP: ") != std::string::npos);
 }
 
 TEST_CASE("manifests: a bad hostname in legacy Endpoints names its own field") {
-    CHECK(load_error("apiVersion: v1\nkind: Endpoints\nmetadata: {name: e, namespace: n}\n"
+    CHECK(load_error("apiVersion: v1\nkind: Endpoints\nmetadata: {name: e, namespace: ns}\n"
                      "subsets: [{addresses: [{ip: 10.0.0.1, hostname: Bad_Host}]}]\n") ==
-          "test.yaml:4: document 1 (Endpoints n/e): subsets[0].addresses[0].hostname: "
+          "test.yaml:4: document 1 (Endpoints ns/e): subsets[0].addresses[0].hostname: "
           "\"Bad_Host\" is not a DNS label (RFC 1123: at most 63 lowercase letters, digits and "
           "'-', starting and ending alphanumeric)");
 }
@@ -618,7 +623,8 @@ TEST_CASE("manifests: many files are applied in path order, and the first bad on
     std::filesystem::create_directories(dir);
     const auto service = [](int file, const std::string& name) {
         return "---\napiVersion: v1\nkind: Service\nmetadata: {name: " + name +
-               ", namespace: n}\nspec: {clusterIP: 10.0.0." + std::to_string(file) + "}\n";
+               ", namespace: ns}\nspec: {clusterIP: 10.0.0." + std::to_string(file) +
+               ", ports: [{port: 80}]}\n";
     };
     std::vector<std::string> want;
     for (int file = 10; file < 40; ++file) {  // two digits: path order is numeric order
@@ -634,7 +640,7 @@ TEST_CASE("manifests: many files are applied in path order, and the first bad on
         const Status s = load_manifests(dir, sink);
         REQUIRE(s.has_value());
         CHECK(sink.order == want);
-        CHECK(ip_to_text(sink.services.at("n/shared").cluster_ips.at(0)) == "10.0.0.39");
+        CHECK(ip_to_text(sink.services.at("ns/shared").cluster_ips.at(0)) == "10.0.0.39");
     }
     SUBCASE("two bad files: the first in path order is the error, nothing after it is applied") {
         std::ofstream(dir + "/f31.yaml") << "kind: Service\nmetadata: {name: x}\nspec: [oops\n";

@@ -129,7 +129,7 @@ def scenario(t):
         os.mkfifo(tmp / "dir" / "pipe.yaml")
         (tmp / "dir" / "svc.yaml").write_text(
             "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
-            "spec: {clusterIP: 10.96.0.50}\n")
+            "spec: {clusterIP: 10.96.0.50, ports: [{name: http, port: 80}]}\n")
         with t.server("--manifests", tmp / "dir") as srv:
             name = "web.shop.svc.cluster.local"
             t.expect(srv.dig(name), answer=[(name, "A", "10.96.0.50")])
@@ -194,7 +194,8 @@ def scenario(t):
         line = ran.stderr.strip()
         t.check("\n" not in line and "\x00" not in line and "\x1b" not in line,
                 f"a NUL or ESC reached the message raw: {line!r}")
-        t.check("\"a\\x00b\\x1bc\" is not a DNS label" in line, f"the name is not escaped: {line!r}")
+        t.check("\"a\\x00b\\x1bc\" is not a Service name" in line,
+                f"the name is not escaped: {line!r}")
 
 
 if __name__ == "__main__":
