@@ -6,7 +6,11 @@ object's kind and name and the offending field (for the unparsable YAML file: th
 [ERROR] log line. The bad EndpointSlice is the third document of its file, so that message must
 also carry the document index (2 counting from 0, or 3 counting from 1). Also: a bad file next to
 good ones (examples/ + one bad file) is still refused, and so is the whole tests/data/bad
-directory. Every file in tests/data/bad/ must have an entry here.
+directory. Every file in tests/data/bad/ must have an entry here. Most are objects the API server
+refuses though their YAML is fine (duplicate port names or ports, a label value over 63
+characters, a headless NodePort Service, a Service without ports or with an unnamed port among
+two, clusterIP 0.0.0.0, an ExternalName Service with a clusterIP, loopback and link-local
+endpoints): the message names the rule too.
 """
 
 import re
@@ -29,6 +33,21 @@ EXPECT = {
     "external-name-missing.yaml": ["Service", "nowhere", "externalName"],
     "bad-port-name-in-list.yaml": ["Service", "badly-named-port", "ports"],
     "invalid-service-name.yaml": ["Service", "API_Service", "metadata.name"],
+    # Valid YAML, objects the API server refuses (zone/validation.h), each naming its rule.
+    "duplicate-port-name.yaml": ["Service", "dup-names", "spec.ports[1].name", "unique"],
+    "duplicate-port.yaml": ["Service", "dup-ports", "spec.ports[1]", "(port, protocol)"],
+    "label-value-too-long.yaml": ["Service", "long-label", "metadata.labels", "at most 63"],
+    "headless-nodeport.yaml": ["Service", "headless-np", "spec.clusterIP", "never headless"],
+    "service-without-ports.yaml": ["Service", "portless", "spec.ports", "required"],
+    "unnamed-port-among-two.yaml": ["Service", "half-named", "spec.ports[1].name",
+                                    "more than one port"],
+    "unspecified-cluster-ip.yaml": ["Service", "zero", "spec.clusterIP", "unspecified"],
+    "external-name-with-cluster-ip.yaml": ["Service", "aliased", "spec.clusterIP",
+                                           "ExternalName Service has no clusterIP"],
+    "loopback-endpoint.yaml": ["EndpointSlice", "local-abc12", "endpoints[0].addresses[0]",
+                               "loopback"],
+    "link-local-endpoint.yaml": ["Endpoints", "metadata", "subsets[0].addresses[0].ip",
+                                 "link-local"],
 }
 DOC_INDEX = re.compile(r"doc\w*\W{0,3}(#|index)?\W{0,3}[23]\b", re.I)
 
