@@ -25,6 +25,7 @@
 #include "server/frontend.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "zone/allocate.h"
 #include "zone/schema.h"
 #include "zone/external.h"
 #include "zone/listing.h"
@@ -337,7 +338,12 @@ public:
             }
             prefixes.push_back(*prefix);
         }
+        auto ranges = parse_service_cidrs(o.service_cidrs);
+        if (!ranges) {
+            return Error{fmt::format("service_cidrs: {}", ranges.error().message)};
+        }
         pod_cidrs = std::move(prefixes);
+        service_cidrs = std::move(*ranges);
         SnapshotConfig config = store.config();
         config.ttl_seconds = o.ttl_seconds;
         config.endpoint_pod_names = o.endpoint_pod_names;
@@ -386,9 +392,12 @@ public:
     }
 
     // One load into the store as Source::Manifests, all or nothing: `apply` writes its objects,
-    // then the workloads among them make their Pods and endpoints (zone/workloads.h), the
-    // external zones follow and the zone is published. With `whole`, the load is all the
-    // manifests hold: what it did not name goes. Caller holds `mutex`.
+    // Services without clusterIP get addresses as the API server would allocate them
+    // (zone/allocate.h), then the workloads among them make their Pods and endpoints
+    // (zone/workloads.h), the external zones follow and the zone is published. With `whole`, the
+    // load is all the manifests hold: what it did not name goes, and the addresses are those the
+    // manifests alone make; otherwise it changes the zone, whose Services keep their addresses.
+    // Caller holds `mutex`.
     template <class Apply>
     Status load(Apply&& apply, bool whole) {
         const Store::Checkpoint saved = store.checkpoint();
@@ -400,7 +409,16 @@ public:
         {
             WorkloadSink workloads(whole ? static_cast<ObjectSink&>(listing) : manifests,
                                    pod_cidrs);  // gone before the heap is trimmed
-            s = apply(workloads);
+            ClusterIpAllocator addresses(workloads, service_cidrs);
+            if (!whole) {
+                store.for_each_service([&](const ServiceFields& f) {
+                    addresses.existing(f.ns(), f.name(), f.cluster_ips(), f.allocated_ips);
+                });
+            }
+            s = apply(addresses);
+            if (s) {
+                s = addresses.finish();
+            }
             if (s) {
                 s = workloads.synthesize();
                 exposed_now = workloads.exposed();
@@ -596,6 +614,7 @@ public:
 
     Options options;
     std::vector<IpPrefix> pod_cidrs;  // for the Pods of workloads read from manifests
+    std::vector<IpPrefix> service_cidrs;  // for the Services of manifests without clusterIP
     std::map<std::string, Exposed> exposed;  // to external zones, by kind/ns/name
     std::mutex mutex;  // control side only; queries never take it
     // What a scrape reads besides counters: the frontend (its existence and its channels),
@@ -733,7 +752,11 @@ void Server::add_service(const ServiceSpec& spec) {
         if (Status s = validate(service); !s) {
             return where(s.error().message);
         }
-        objects.upsert(std::move(service));
+        try {
+            objects.upsert(std::move(service));
+        } catch (const ObjectRefused& e) {
+            return where(e.message);
+        }
         return {};
     });
 }
@@ -937,14 +960,18 @@ Server::ZoneSummary Server::zone_summary() const {
         out.zone_services = impl_->current->service_count();
         out.zone_endpoints = impl_->current->endpoint_count();
     }
+    impl_->store.for_each_service([&](const ServiceFields& f) {
+        out.allocated_cluster_ips += static_cast<size_t>(std::popcount(f.allocated_ips));
+    });
     return out;
 }
 
 std::shared_ptr<const Snapshot> snapshot_of(const Server& server) {
     std::lock_guard lock(server.impl_->mutex);
-    if (!server.impl_->current) {
-        // Not started: the zone as it would be served, ns.dns.<zone> answering where it would
-        // listen (start() sets the same), so zone files written from it have their glue.
+    if (!server.impl_->frontend) {
+        // Not started: the zone as it would be served now (with the changes since the last
+        // call), ns.dns.<zone> answering where it would listen (start() sets the same), so
+        // zone files written from it have their glue.
         SnapshotConfig config = server.impl_->store.config();
         config.ns_addresses = ns_addresses(server.impl_->listen);
         server.impl_->store.set_config(std::move(config));
@@ -957,7 +984,7 @@ std::vector<Server::Record> Server::records() const {
     std::vector<Record> out;
     for (ZoneRecord& r : list_records(*snapshot_of(*this))) {
         out.push_back({std::move(r.name), std::move(r.type), r.ttl, std::move(r.data),
-                       std::move(r.zone)});
+                       std::move(r.zone), r.allocated});
     }
     return out;
 }

@@ -27,6 +27,10 @@ struct Options {
     // Where the Pods of workloads in manifests (Deployments, StatefulSets, ...) get addresses:
     // one per CIDR, deterministic (zone/workloads.h).
     std::vector<std::string> pod_cidrs = {"10.244.0.0/16"};
+    // Where the Services of manifests without clusterIP get theirs, as the API server allocates
+    // them (zone/allocate.h): one range per family, the first the primary one; an entry may
+    // hold both, comma-separated, as kube-apiserver's --service-cluster-ip-range.
+    std::vector<std::string> service_cidrs = {"10.96.0.0/12"};
     // External zones (CoreDNS's k8s_external, k8s_gateway): Ingress hosts and LoadBalancer
     // Services of the manifests (<svc>.<ns>.<zone>) answer there with their published addresses,
     // else with `external_addresses`.
@@ -101,7 +105,9 @@ struct PortSpec {
 struct ServiceSpec {
     std::string ns = "default";
     std::string name;
-    std::vector<std::string> cluster_ips;  // {"None"} for headless; empty with external_name
+    // {"None"} for headless; empty: allocated from Options::service_cidrs (none with
+    // external_name).
+    std::vector<std::string> cluster_ips;
     std::string external_name;             // set: an ExternalName Service
     std::vector<PortSpec> ports;
 };
@@ -164,6 +170,8 @@ public:
         size_t pods = 0;
         size_t zone_services = 0;   // in the zone being served
         size_t zone_endpoints = 0;  // published: ready, or all with publishNotReadyAddresses
+        // ClusterIPs allocated from Options::service_cidrs, for Services that gave none.
+        size_t allocated_cluster_ips = 0;
     };
     ZoneSummary zone_summary() const;
 
@@ -175,6 +183,9 @@ public:
         uint32_t ttl = 0;
         std::string data;  // as dig prints it
         std::string zone;  // the zone it is in: "cluster.local.", "in-addr.arpa.", "ip6.arpa."
+        // An A or AAAA record of a ClusterIP allocated here (its Service gave none), or the PTR
+        // record of one.
+        bool allocated = false;
     };
     std::vector<Record> records() const;
 

@@ -104,5 +104,87 @@ TEST_CASE("server: stop() gives back every socket and descriptor, start after st
     CHECK(open_descriptors() == holding);
 }
 
+// The A records of a Service's name in Server::records(), with whether each is allocated.
+std::vector<std::pair<std::string, bool>> addresses_of(const Server& server,
+                                                       const std::string& name) {
+    std::vector<std::pair<std::string, bool>> out;
+    for (const Server::Record& r : server.records()) {
+        if (r.name == name && (r.type == "A" || r.type == "AAAA")) {
+            out.emplace_back(r.data, r.allocated);
+        }
+    }
+    return out;
+}
+
+TEST_CASE("server: Services without clusterIP get allocated ones, and records() says so") {
+    Options options;
+    options.listen = {"127.0.0.1:0"};
+    options.upstreams = {"none"};
+    options.service_cidrs = {"10.96.0.0/16,fd00:10:96::/112"};
+    Server server(options);
+    server.apply_yaml(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: prod}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: both, namespace: prod}
+spec:
+  ipFamilyPolicy: RequireDualStack
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: given, namespace: prod}
+spec:
+  clusterIP: 10.96.7.7
+  ports: [{name: http, port: 80}]
+)");
+    const auto api = addresses_of(server, "api.prod.svc.cluster.local.");
+    REQUIRE(api.size() == 1);
+    CHECK(api[0].first.starts_with("10.96."));
+    CHECK(api[0].second);
+    const auto both = addresses_of(server, "both.prod.svc.cluster.local.");
+    REQUIRE(both.size() == 2);
+    CHECK(both[0].second);
+    CHECK(both[1].second);
+    CHECK(addresses_of(server, "given.prod.svc.cluster.local.") ==
+          std::vector<std::pair<std::string, bool>>{{"10.96.7.7", false}});
+    bool ptr = false;
+    for (const Server::Record& r : server.records()) {
+        ptr = ptr || (r.type == "PTR" && r.data == "api.prod.svc.cluster.local." && r.allocated);
+    }
+    CHECK(ptr);
+    CHECK(server.zone_summary().allocated_cluster_ips == 3);
+
+    // Applied again (a port changed), it keeps its address, as a Service's clusterIP never
+    // changes; a Service added through the API gets one too.
+    server.apply_yaml(R"(
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: prod}
+spec:
+  ports: [{name: http, port: 8080}]
+)");
+    CHECK(addresses_of(server, "api.prod.svc.cluster.local.") == api);
+    server.add_service({.ns = "prod", .name = "added", .ports = {{"http", "TCP", 80}}});
+    const auto added = addresses_of(server, "added.prod.svc.cluster.local.");
+    REQUIRE(added.size() == 1);
+    CHECK(added[0].second);
+    CHECK(added[0].first != api[0].first);
+    // What no range can give is refused, with the Service's name.
+    Options v4_only;
+    v4_only.listen = {"127.0.0.1:0"};
+    v4_only.upstreams = {"none"};
+    Server single(v4_only);
+    CHECK_THROWS_WITH(single.apply_yaml("apiVersion: v1\nkind: Service\nmetadata: {name: x, "
+                                        "namespace: prod}\nspec: {ipFamilyPolicy: "
+                                        "RequireDualStack, ports: [{port: 80}]}\n"),
+                      doctest::Contains("RequireDualStack"));
+}
+
 }  // namespace
 }  // namespace clusterdns

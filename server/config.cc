@@ -15,6 +15,7 @@
 #include "server/frontend.h"
 #include "server/http.h"
 #include "zone/schema.h"
+#include "zone/allocate.h"
 #include "zone/workloads.h"
 #include "zone/objects.h"
 
@@ -64,6 +65,8 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
 The config file is re-read when it changes (or on SIGHUP), and so are the manifests.
 
   --pod-cidr CIDR             addresses of the Pods workloads in manifests make (repeatable)
+  --service-cidr CIDR[,CIDR]  where Services of manifests without clusterIP get theirs, one
+                              range per family (default 10.96.0.0/12, as kubeadm)
   --external-zone ZONE        answer Ingress hosts and LoadBalancer Services there (repeatable)
   --external-address ADDR     what those answer when the manifests publish no address
 
@@ -146,6 +149,15 @@ const Setting kSettings[] = {
          return {};
      },
      &Options::pod_cidrs},
+    {"service_cidrs", "--service-cidr", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (auto ranges = parse_service_cidrs({std::string(v)}); !ranges) {
+             return Error{fmt::format("{}: {}", what, ranges.error().message)};
+         }
+         o.service_cidrs.emplace_back(v);
+         return {};
+     },
+     &Options::service_cidrs},
     {"external_zones", "--external-zone", Kind::List,
      [](Options& o, std::string_view what, std::string_view v) -> Status {
          if (auto name = Name::from_text(v); !name || v.empty() || v == ".") {
@@ -483,6 +495,9 @@ Status validate(const Options& o) {
     if (o.node_local && (!o.manifests.empty() || !o.kubeconfig.empty() || o.in_cluster)) {
         return Error{"node_local: a node-local cache serves no zone of its own; give it no "
                      "manifests or kubeconfig, and stub_domains for the cluster's zones"};
+    }
+    if (auto ranges = parse_service_cidrs(o.service_cidrs); !ranges) {
+        return Error{fmt::format("service_cidrs: {}", ranges.error().message)};
     }
     return {};
 }

@@ -289,6 +289,15 @@ private:
             return fmt::format("from {}: a named port", service);
         }
         if (!view->headless() && n == 3) {
+            const auto ips = view->cluster_ips();
+            for (size_t i = 0; i < ips.size(); ++i) {
+                if (view->allocated(i) && ip_to_text(ips[i]) == r.data) {
+                    return fmt::format("from {}: its ClusterIP, allocated from the service range "
+                                       "as the API server would (the manifest gives no "
+                                       "clusterIP; --service-cidr)",
+                                       service);
+                }
+            }
             return fmt::format("from {}: its ClusterIP", service);
         }
         for (const EndpointView* e : view->endpoints()) {

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "server/clusterdns.h"
 #include "server/config.h"
@@ -216,11 +217,17 @@ int main(int argc, char** argv) {
         server.start();
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - loading;
         const clusterdns::Server::ZoneSummary zone = server.zone_summary();
+        // The addresses the manifests did not give, and where they came from.
+        const std::string allocated =
+            zone.allocated_cluster_ips == 0
+                ? std::string()
+                : fmt::format("; {} ClusterIPs allocated from {}", zone.allocated_cluster_ips,
+                              fmt::join(options.service_cidrs, ", "));
         fmt::print(stderr,
                    "[INFO] clusterdns: loaded {} Namespaces, {} Services, {} endpoint sets, {} "
-                   "Pods: {} Services and {} endpoints in the zone, in {:.3f} s\n",
+                   "Pods: {} Services and {} endpoints in the zone, in {:.3f} s{}\n",
                    zone.namespaces, zone.services, zone.endpoint_sets, zone.pods,
-                   zone.zone_services, zone.zone_endpoints, took.count());
+                   zone.zone_services, zone.zone_endpoints, took.count(), allocated);
         sigset_t pending;
         sigpending(&pending);
         if (sigismember(&pending, SIGTERM) != 1 && sigismember(&pending, SIGINT) != 1) {

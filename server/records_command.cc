@@ -32,7 +32,15 @@ each --external-zone) that an authoritative server such as knot loads and answer
 and that zone checkers such as kzonecheck accept. The name server ns.dns.<zone>
 answers where the server would listen (--listen; a wildcard address: this host's addresses),
 and the zones carry those addresses as its glue.
+
+A Service of the manifests without clusterIP gets one from --service-cidr (10.96.0.0/12 by
+default), as the API server would allocate it: its A, AAAA and PTR records say so ("; allocated
+from the service range" after the record; "allocated": true in JSON).
 )";
+
+// After a record whose ClusterIP was allocated (its Service gives no clusterIP): in the table
+// and, as a comment, in zone files.
+constexpr const char* kAllocatedNote = "  ; allocated from the service range";
 
 void print_table(const std::vector<Server::Record>& records) {
     size_t name_width = 4;
@@ -48,8 +56,8 @@ void print_table(const std::vector<Server::Record>& records) {
     fmt::print("{}{:<{}}  {:>6}  {:<{}}  {}{}\n", bold, "NAME", name_width, "TTL", "TYPE",
                type_width, "DATA", reset);
     for (const Server::Record& r : records) {
-        fmt::print("{:<{}}  {:>6}  {}{:<{}}{}  {}\n", r.name, name_width, r.ttl, cyan, r.type,
-                   type_width, reset, r.data);
+        fmt::print("{:<{}}  {:>6}  {}{:<{}}{}  {}{}\n", r.name, name_width, r.ttl, cyan, r.type,
+                   type_width, reset, r.data, r.allocated ? kAllocatedNote : "");
     }
 }
 
@@ -57,9 +65,10 @@ void print_json(const std::vector<Server::Record>& records) {
     fmt::print("[");
     for (size_t i = 0; i < records.size(); ++i) {
         const Server::Record& r = records[i];
-        fmt::print("{}\n  {{\"name\": {}, \"type\": {}, \"ttl\": {}, \"data\": {}}}",
+        fmt::print("{}\n  {{\"name\": {}, \"type\": {}, \"ttl\": {}, \"data\": {}, "
+                   "\"allocated\": {}}}",
                    i == 0 ? "" : ",", json_string(r.name), json_string(r.type), r.ttl,
-                   json_string(r.data));
+                   json_string(r.data), r.allocated);
     }
     fmt::print("{}]\n", records.empty() ? "" : "\n");
 }
@@ -70,7 +79,8 @@ std::string zone_text(const std::string& zone, const std::vector<const Server::R
                                   "$ORIGIN {}\n",
                                   zone, zone);
     for (const Server::Record* r : records) {
-        out += fmt::format("{} {} IN {} {}\n", r->name, r->ttl, r->type, r->data);
+        out += fmt::format("{} {} IN {} {}{}\n", r->name, r->ttl, r->type, r->data,
+                           r->allocated ? kAllocatedNote : "");
     }
     return out;
 }

@@ -401,6 +401,28 @@ std::string target_pod(const DocNode& endpoint, const std::string& path) {
     return get_string(ref, path + ".targetRef", "name");
 }
 
+// spec.ipFamilyPolicy and spec.ipFamilies, for the ClusterIPs a Service of the manifests is
+// allocated when it gives fewer (zone/allocate.h); their values are checked with the rest of the
+// Service. Unset, the policy is SingleStack, unless two families or two addresses are given,
+// which the API server takes as RequireDualStack.
+void read_ip_families(const DocNode& spec, Service& service) {
+    const std::string policy = get_string(spec, "spec", "ipFamilyPolicy");
+    if (policy == "PreferDualStack") {
+        service.ip_family_policy = IpFamilyPolicy::PreferDualStack;
+    } else if (policy == "RequireDualStack") {
+        service.ip_family_policy = IpFamilyPolicy::RequireDualStack;
+    }
+    const DocNode& families = get_list(spec, "spec", "ipFamilies");
+    for (const DocNode& family : families.items) {
+        if (family.is_scalar() && (family.text == "IPv4" || family.text == "IPv6")) {
+            service.ip_families_v6.push_back(family.text == "IPv6");
+        }
+    }
+    if (policy.empty() && (families.items.size() == 2 || service.cluster_ips.size() == 2)) {
+        service.ip_family_policy = IpFamilyPolicy::RequireDualStack;
+    }
+}
+
 // status.loadBalancer.ingress[].ip of a Service or an Ingress (entries with a hostname instead
 // are left out: an address record cannot carry them).
 std::vector<IpAddress> load_balancer_ips(const DocNode& doc) {
@@ -590,6 +612,7 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
         get_bool(spec, "spec", "publishNotReadyAddresses").value_or(false) ||
         get_string(annotations, "metadata.annotations", kTolerateUnreadyAnnotation) == "true";
     check(spec, validate(service));
+    read_ip_families(spec, service);
     return service;
 }
 
@@ -1101,6 +1124,9 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
         return {};
     } catch (const FieldError& e) {
         const std::string line = e.line != 0 ? fmt::format(":{}", e.line) : std::string();
+        return Error{fmt::format("{}{}: {}{}: {}", source, line, where, id.describe(), e.message)};
+    } catch (const ObjectRefused& e) {  // by the sink: no address for it (zone/allocate.h)
+        const std::string line = doc.line != 0 ? fmt::format(":{}", doc.line) : std::string();
         return Error{fmt::format("{}{}: {}{}: {}", source, line, where, id.describe(), e.message)};
     }
 }

@@ -98,6 +98,39 @@ std::string reverse_text(const IpAddress& ip) {
     return out + "ip6.arpa.";
 }
 
+// Marks the records that carry a ClusterIP allocated here (zone/allocate.h): the A or AAAA
+// records of its Service's names, and its PTR record.
+void mark_allocated(const Snapshot& snapshot, std::vector<ZoneRecord>& records) {
+    const std::string origin = snapshot.config().origin.to_text();
+    std::set<std::pair<std::string, std::string>> allocated;  // (address, Service's name)
+    snapshot.for_each_service([&](const ServiceView& s) {
+        for (size_t i = 0; i < s.cluster_ips().size(); ++i) {
+            if (s.allocated(i)) {
+                allocated.emplace(ip_to_text(s.cluster_ips()[i]),
+                                  fmt::format("{}.{}.{}.{}", s.name(), s.ns(), kServicesLabel,
+                                              origin));
+            }
+        }
+    });
+    if (allocated.empty()) {
+        return;
+    }
+    std::set<std::pair<std::string, std::string>> reverse;  // (reverse name, Service's name)
+    for (const auto& [address, service] : allocated) {
+        reverse.emplace(reverse_text(*parse_ip(address)), service);
+    }
+    for (ZoneRecord& r : records) {
+        if (r.type == "A" || r.type == "AAAA") {
+            const auto it = allocated.lower_bound({r.data, ""});
+            for (auto i = it; i != allocated.end() && i->first == r.data && !r.allocated; ++i) {
+                r.allocated = r.name == i->second || r.name.ends_with("." + i->second);
+            }
+        } else if (r.type == "PTR") {
+            r.allocated = reverse.count({r.name, r.data}) != 0;
+        }
+    }
+}
+
 class Lister {
 public:
     explicit Lister(const Snapshot& snapshot) : snapshot_(snapshot) {}
@@ -256,7 +289,9 @@ std::vector<ZoneRecord> list_records(const Snapshot& snapshot) {
             }
         }
     }
-    return lister.take();
+    std::vector<ZoneRecord> out = lister.take();
+    mark_allocated(snapshot, out);
+    return out;
 }
 
 }  // namespace clusterdns

@@ -19,6 +19,9 @@ struct ZoneRecord {
     uint32_t ttl = 0;
     std::string data;  // presentation form, as dig prints it
     std::string zone;  // the served zone it belongs to: the cluster domain, in-addr.arpa, ip6.arpa
+    // list_records(): the A or AAAA record of a ClusterIP allocated here (its Service gave none,
+    // zone/allocate.h), or its PTR record.
+    bool allocated = false;
 };
 
 // Sorted by zone, then name, then type; the apex SOA and NS of each zone first.

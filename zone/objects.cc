@@ -64,6 +64,19 @@ void Cluster::upsert(Pod pod) {
     pods.insert_or_assign(key(pod.ns, pod.name), std::move(pod));
 }
 
+bool Cluster::change_cluster_ips(std::string_view ns, std::string_view name,
+                                 std::span<const IpAddress> from, std::span<const IpAddress> to,
+                                 uint8_t allocated) {
+    const auto it = services.find(key(ns, name));
+    if (it == services.end() || it->second.allocated_ips != allocated ||
+        !std::equal(from.begin(), from.end(), it->second.cluster_ips.begin(),
+                    it->second.cluster_ips.end())) {
+        return false;
+    }
+    it->second.cluster_ips.assign(to.begin(), to.end());
+    return true;
+}
+
 bool Cluster::erase(ObjectKind kind, std::string_view ns, std::string_view name) {
     switch (kind) {
         case ObjectKind::Namespace:

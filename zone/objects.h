@@ -61,12 +61,21 @@ struct PodTemplate {
 
 enum class ServiceType : uint8_t { ClusterIp, NodePort, LoadBalancer, ExternalName };
 
+// spec.ipFamilyPolicy; unset is SingleStack, as the API server defaults it.
+enum class IpFamilyPolicy : uint8_t { SingleStack, PreferDualStack, RequireDualStack };
+
 struct Service {
     std::string ns;
     std::string name;
     ServiceType type = ServiceType::ClusterIp;
     bool headless = false;               // clusterIP: None
     std::vector<IpAddress> cluster_ips;  // spec.clusterIPs, or spec.clusterIP
+    // Bit i set: cluster_ips[i] was allocated from a service range (zone/allocate.h), not given.
+    uint8_t allocated_ips = 0;
+    // Which ClusterIPs a Service of the manifests gets when it gives fewer (zone/allocate.h):
+    // spec.ipFamilyPolicy, and spec.ipFamilies in order (true: IPv6); none: the service ranges'.
+    IpFamilyPolicy ip_family_policy = IpFamilyPolicy::SingleStack;
+    std::vector<bool> ip_families_v6;
     std::string external_name;           // lowercase, without the final dot
     std::vector<ServicePort> ports;
     bool publish_not_ready_addresses = false;
@@ -171,6 +180,13 @@ private:
     std::vector<Key> keys_;
 };
 
+// Thrown by a sink's upsert() that cannot take an object as it is (a Service that needs a
+// ClusterIP of a family no service range has, zone/allocate.h): the converter reports it as a
+// bad field, with the file, line, document and object. `message` starts with the field.
+struct ObjectRefused {
+    std::string message;
+};
+
 // Where a source puts objects: the server's store (zone/store.h), or a Cluster to collect them
 // (a manifest load to check first, a re-list, a test). The converter writes only through this.
 class ObjectSink {
@@ -187,6 +203,13 @@ public:
     // Removes one object (a namespace by its name; `ns` is ignored then). For Endpoints, every
     // set made from its subsets. Returns whether there was one.
     virtual bool erase(ObjectKind kind, std::string_view ns, std::string_view name) = 0;
+    // Changes the ClusterIPs of a Service that has `from`, allocated as `allocated` says (bits
+    // as Service::allocated_ips), to `to`, allocated alike: an allocation settles collisions
+    // once it has seen every Service of a load (zone/allocate.h), and a Service replaced
+    // meanwhile is left as it is. Returns whether it changed one.
+    virtual bool change_cluster_ips(std::string_view ns, std::string_view name,
+                                    std::span<const IpAddress> from,
+                                    std::span<const IpAddress> to, uint8_t allocated) = 0;
     // Removes every object of `kind` that `listed` (sealed) does not name: after a complete list
     // has been upserted, what it no longer holds goes. Namespaces are named ("", name); Endpoints
     // by the object's name, for every set of its subsets.
@@ -207,6 +230,11 @@ public:
     void upsert(Workload workload) override { store_.upsert(std::move(workload)); }
     void upsert(Ingress ingress) override { store_.upsert(std::move(ingress)); }
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
+    bool change_cluster_ips(std::string_view ns, std::string_view name,
+                            std::span<const IpAddress> from, std::span<const IpAddress> to,
+                            uint8_t allocated) override {
+        return store_.change_cluster_ips(ns, name, from, to, allocated);
+    }
     void keep_only(ObjectKind kind, const NameSet& listed) override;
 
 private:
@@ -226,6 +254,9 @@ struct Cluster : ObjectSink {
     void upsert(EndpointSet set) override;
     void upsert(Pod pod) override;
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
+    bool change_cluster_ips(std::string_view ns, std::string_view name,
+                            std::span<const IpAddress> from, std::span<const IpAddress> to,
+                            uint8_t allocated) override;
     void keep_only(ObjectKind kind, const NameSet& listed) override;
     size_t size() const {
         return namespaces.size() + services.size() + endpoint_sets.size() + pods.size();

@@ -157,6 +157,7 @@ struct ServiceObject : StoreHeader, ServiceFields {
         f.type = s.type;
         f.headless = s.headless;
         f.publish_not_ready_addresses = s.publish_not_ready_addresses;
+        f.allocated_ips = s.allocated_ips;
         ServiceObject* o = plan.allocate(f.text() + text_size);
         std::uninitialized_copy(s.cluster_ips.begin(), s.cluster_ips.end(),
                                 writable(o->cluster_ips()));

@@ -115,6 +115,7 @@ struct ServiceFields {
     ServiceType type = ServiceType::ClusterIp;
     bool headless = false;
     bool publish_not_ready_addresses = false;
+    uint8_t allocated_ips = 0;  // bit i: cluster_ips()[i] was allocated, not given (records)
 
     std::span<const PortView> ports() const noexcept {
         return {array_after<PortView>(this), port_count};
@@ -141,6 +142,8 @@ public:
     ServiceType type() const noexcept { return fields_->type; }
     bool headless() const noexcept { return fields_->headless; }
     std::span<const IpAddress> cluster_ips() const noexcept { return fields_->cluster_ips(); }
+    // Whether cluster_ips()[i] was allocated from a service range (zone/allocate.h), not given.
+    bool allocated(size_t i) const noexcept { return (fields_->allocated_ips >> i & 1) != 0; }
     std::string_view external_name() const noexcept { return fields_->external_name(); }
     std::span<const PortView> ports() const noexcept { return fields_->ports(); }
 

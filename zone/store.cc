@@ -536,6 +536,36 @@ void Store::keep_only(ObjectKind kind, const NameSet& listed, Source source) {
     gone.for_each([&](std::string_view ns, std::string_view name) { erase(kind, ns, name, source); });
 }
 
+bool Store::change_cluster_ips(std::string_view ns, std::string_view name,
+                               std::span<const IpAddress> from, std::span<const IpAddress> to,
+                               uint8_t allocated, Source source) {
+    const ServiceObject* o = maps_->find_object(ns, name, source);
+    if (o == nullptr || o->allocated_ips != allocated ||
+        !std::equal(from.begin(), from.end(), o->cluster_ips().begin(), o->cluster_ips().end())) {
+        return false;
+    }
+    // The Service again from what the store kept of it (all DNS reads), with the new addresses.
+    Service service;
+    service.ns = std::string(ns);
+    service.name = std::string(name);
+    service.type = o->type;
+    service.headless = o->headless;
+    service.publish_not_ready_addresses = o->publish_not_ready_addresses;
+    service.external_name = std::string(o->external_name());
+    for (const PortView& port : o->ports()) {
+        service.ports.push_back(
+            {std::string(port.name()), std::string(port.protocol()), port.port(), {}});
+    }
+    service.cluster_ips.assign(to.begin(), to.end());
+    service.allocated_ips = allocated;
+    upsert(std::move(service), source);
+    return true;
+}
+
+void Store::for_each_service(const std::function<void(const ServiceFields&)>& visit) const {
+    maps_->objects.for_each([&](const ServiceObject& o) { visit(o); });
+}
+
 void Store::upsert_all(const Cluster& cluster) {
     for (const auto& [key, ns] : cluster.namespaces) {
         upsert(ns);

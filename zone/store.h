@@ -9,6 +9,7 @@
 // One writer: a Store is not thread-safe. Snapshots it returns are immutable and may be read from
 // any thread while the store goes on changing.
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -41,6 +42,13 @@ public:
                Source source = Source::Manifests);
     // Every object of `kind` and `source` that `listed` does not name goes (ObjectSink::keep_only).
     void keep_only(ObjectKind kind, const NameSet& listed, Source source);
+    // ObjectSink::change_cluster_ips, for a Service of `source`.
+    bool change_cluster_ips(std::string_view ns, std::string_view name,
+                            std::span<const IpAddress> from, std::span<const IpAddress> to,
+                            uint8_t allocated, Source source);
+    // Visits every Service of either source, in no particular order (cold path: the addresses a
+    // change must not hand out again, the start-up summary).
+    void for_each_service(const std::function<void(const ServiceFields&)>& visit) const;
 
     // Every object of a Cluster (a manifest load), as upserts.
     void upsert_all(const Cluster& cluster);
@@ -86,6 +94,11 @@ public:
     }
     void keep_only(ObjectKind kind, const NameSet& listed) override {
         store_.keep_only(kind, listed, source_);
+    }
+    bool change_cluster_ips(std::string_view ns, std::string_view name,
+                            std::span<const IpAddress> from, std::span<const IpAddress> to,
+                            uint8_t allocated) override {
+        return store_.change_cluster_ips(ns, name, from, to, allocated, source_);
     }
 
 private:

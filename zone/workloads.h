@@ -45,6 +45,11 @@ public:
     void upsert(Workload workload) override;
     void upsert(Ingress ingress) override;
     bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override;
+    bool change_cluster_ips(std::string_view ns, std::string_view name,
+                            std::span<const IpAddress> from, std::span<const IpAddress> to,
+                            uint8_t allocated) override {
+        return out_.change_cluster_ips(ns, name, from, to, allocated);  // endpoints need none
+    }
     void keep_only(ObjectKind kind, const NameSet& listed) override;
 
     // Writes the Pods the workloads make and the endpoints of the Services that select Pods,

@@ -258,11 +258,6 @@ TEST_CASE("manifests: errors name the source, line, document, kind/name and fiel
                   "production/nowhere): spec.externalName: missing (required for type "
                   "ExternalName)");
     }
-    SUBCASE("missing clusterIP: the line of the spec") {
-        CHECK(file_error("missing-cluster-ip.yaml")
-                  .starts_with(kData + "/bad/missing-cluster-ip.yaml:8: document 1 (Service "
-                                       "production/no-ip): spec.clusterIP: required"));
-    }
     SUBCASE("a Service name that is not a DNS-1035 label: the line of the name") {
         CHECK(file_error("invalid-service-name.yaml") ==
               kData +

@@ -28,7 +28,7 @@ EXPECT = {
     "bad-cluster-ip.yaml": ["Service", "bad-ip", "clusterIP"],
     "port-out-of-range.yaml": ["Service", "huge-port", "port"],
     "broken-yaml.yaml": [],
-    "missing-cluster-ip.yaml": ["Service", "no-ip", "clusterIP"],
+    "require-dual-stack.yaml": ["Service", "no-ip", "ipFamilyPolicy", "RequireDualStack"],
     "bad-endpoint-address.yaml": ["EndpointSlice", "shaky-abc12", "address"],
     "external-name-missing.yaml": ["Service", "nowhere", "externalName"],
     "bad-port-name-in-list.yaml": ["Service", "badly-named-port", "ports"],

@@ -1,8 +1,8 @@
 """`clusterdns records`: every name the manifests make, exactly as the server answers it.
 
-- `-o json` on examples/ is an array of {name, type, ttl, data}; for every (name, type) it lists,
-  the running server answers that same set of records with that TTL (dig, UDP), SOA serials
-  aside (each process numbers its own).
+- `-o json` on examples/ is an array of {name, type, ttl, data, allocated}; for every (name,
+  type) it lists, the running server answers that same set of records with that TTL (dig, UDP),
+  SOA serials aside (each process numbers its own).
 - `-o zone --out DIR` writes cluster.local.zone, in-addr.arpa.zone and ip6.arpa.zone; knot loads
   them, and for every (name, type) knot answers what clusterdns answers.
 - every zone file written is one kzonecheck accepts (exit 0): the cluster zone carries the glue of
@@ -221,8 +221,8 @@ def scenario(t):
     listed, expected = zone_files(t, EXAMPLES, (),
                                   ["cluster.local.zone", "in-addr.arpa.zone", "ip6.arpa.zone"])
     t.check(len(listed) > 40, f"records of examples/: {len(listed)}")
-    t.check(all(set(r) == {"name", "type", "ttl", "data"} for r in listed),
-            "each record has name, type, ttl and data")
+    t.check(all(set(r) == {"name", "type", "ttl", "data", "allocated"} for r in listed),
+            "each record has name, type, ttl, data and allocated")
     types = {r["type"] for r in listed}
     t.check({"SOA", "NS", "A", "AAAA", "SRV", "PTR", "CNAME", "TXT"} <= types,
             f"every kind of record: {sorted(types)}")
