@@ -12,7 +12,7 @@ Manifests in three files, none of whose ClusterIP/NodePort/LoadBalancer Services
   AAAA in fd00:10:96::/112, and the others keep their IPv4 family;
 - `records -o json` marks the allocated A and PTR records ("allocated": true), not the given one;
 - a range too small (--service-cidr 10.96.0.0/29, 6 addresses, for 7 Services): exit 1, the
-  message names the range.
+  message names the range; --check-config says so too (and "valid" with the default range).
 """
 
 import ipaddress
@@ -207,6 +207,13 @@ def scenario(t):
         t.eq(p.returncode, 1, f"a full range: exit code ({p.stderr[-300:]})")
         t.check("10.96.0.0/29" in p.stderr and "full" in p.stderr,
                 f"a full range is named: {p.stderr[-300:]}")
+        # --check-config allocates as the start-up does.
+        for cidr, code in (("10.96.0.0/12", 0), ("10.96.0.0/29", 1)):
+            config = Path(tmp) / "config.yaml"
+            config.write_text(f"manifests: [{first}]\nservice_cidrs: [{cidr}]\n")
+            p = harness.run_binary(t.binary, ["--check-config", config])
+            t.eq(p.returncode, code, f"--check-config with {cidr}: {p.stdout}{p.stderr[-300:]}")
+            t.check(code == 0 or "10.96.0.0/29" in p.stderr, f"--check-config: {p.stderr}")
 
 
 if __name__ == "__main__":
