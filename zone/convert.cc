@@ -121,6 +121,33 @@ std::optional<long long> plain_integer(std::string_view t) {
     return std::nullopt;
 }
 
+// go-yaml v2 reads a plain YYYY-M-D (a real date) as a timestamp, which kubectl sends as RFC 3339
+// text: `release: 2024-01-31` is the label value "2024-01-31T00:00:00Z", which has a ':'. (Its
+// other timestamp forms have one already.)
+std::optional<std::string> plain_date(std::string_view t) {
+    unsigned parts[3] = {0, 0, 0};
+    size_t digits[3] = {0, 0, 0};
+    size_t part = 0;
+    for (const char c : t) {
+        if (c == '-' && part < 2 && digits[part] > 0) {
+            ++part;
+        } else if (c >= '0' && c <= '9' && digits[part] < 4) {
+            parts[part] = parts[part] * 10 + static_cast<unsigned>(c - '0');
+            ++digits[part];
+        } else {
+            return std::nullopt;
+        }
+    }
+    const auto [year, month, day] = parts;
+    const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (part != 2 || digits[0] != 4 || digits[1] > 2 || digits[2] > 2 || month < 1 ||
+        month > 12 || day < 1 || day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) {
+        return std::nullopt;
+    }
+    return fmt::format("{:04}-{:02}-{:02}T00:00:00Z", year, month, day);
+}
+
 ScalarType scalar_type(const DocNode& node) {
     const std::string_view t = node.text;
     if (node.quoted) {
@@ -184,6 +211,11 @@ std::string get_string(const DocNode& parent, std::string_view path, const char*
     }
     if (!node->is_scalar() || scalar_type(*node) != ScalarType::String) {
         fail(*node, fmt::format("{}: expected a string, got {}", join(path, key), describe(*node)));
+    }
+    if (!node->quoted) {
+        if (auto date = plain_date(node->text)) {
+            return std::move(*date);
+        }
     }
     return std::string(node->text);
 }

@@ -262,6 +262,53 @@ TEST_CASE("validation: workloads make no more Pods than the memory holds") {
     CHECK_FALSE(load(workload("Deployment", "d", "replicas: 2147483647, ")).has_value());
 }
 
+TEST_CASE("validation: plain scalars are what kubectl's YAML 1.1 reader makes of them") {
+    const auto port = [](const std::string& text) -> std::string {
+        Cluster c;
+        const Status s = load_manifest_text(service("ports: [{port: " + text + "}]"), "t", c);
+        return s ? std::to_string(c.services.begin()->second.ports.at(0).port) : "refused";
+    };
+    CHECK(port("80") == "80");
+    CHECK(port("0x50") == "80");
+    CHECK(port("0o120") == "80");
+    CHECK(port("0120") == "80");  // a leading 0 is octal
+    CHECK(port("080") == "80");   // no octal: a float, 80
+    CHECK(port("8_0") == "80");
+    CHECK(port("80.0") == "80");  // kubectl's JSON writes 80
+    CHECK(port("8e1") == "80");
+    CHECK(port("+80") == "80");
+    CHECK(port("80.5") == "refused");
+    CHECK(port("\"80\"") == "refused");
+    const auto publishes = [](const std::string& text) -> std::string {
+        Cluster c;
+        const Status s = load_manifest_text(
+            service("clusterIP: None, publishNotReadyAddresses: " + text), "t", c);
+        return s ? (c.services.begin()->second.publish_not_ready_addresses ? "true" : "false")
+                 : "refused";
+    };
+    for (const char* yes : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"}) {
+        CAPTURE(yes);
+        CHECK(publishes(yes) == "true");
+    }
+    for (const char* no : {"false", "no", "NO", "off", "Off", "n", "N"}) {
+        CAPTURE(no);
+        CHECK(publishes(no) == "false");
+    }
+    CHECK(publishes("\"yes\"") == "refused");
+    CHECK(publishes("yEs") == "refused");
+    // A boolean or a date where a string is wanted: the API server refuses them.
+    const std::string ports = "ports: [{port: 80}]";
+    CHECK_FALSE(load(service(ports, ", labels: {enabled: yes}")).has_value());
+    CHECK(load(service(ports, ", labels: {enabled: \"yes\"}")).has_value());
+    CHECK_FALSE(load(service(ports, ", labels: {app: y}")).has_value());
+    const Status date = load(service(ports, ", labels: {release: 2024-01-31}"));
+    REQUIRE_FALSE(date.has_value());
+    CHECK(date.error().message.find("\"2024-01-31T00:00:00Z\" is not a label value") !=
+          std::string::npos);
+    CHECK(load(service(ports, ", labels: {release: \"2024-01-31\"}")).has_value());
+    CHECK(load(service(ports, ", labels: {release: 2023-02-29}")).has_value());  // no such day
+}
+
 TEST_CASE("validation: generated names keep 58 characters of their base and add 5") {
     const std::string base58(58, 'b');
     CHECK(generated_name(base58, "xyz12") == base58 + "xyz12");
