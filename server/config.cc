@@ -11,6 +11,7 @@
 
 #include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/setup.h"
+#include "plugins/manifests/manifests.h"
 #include "server/codec/name.h"
 #include "server/frontend.h"
 #include "server/http.h"
@@ -32,7 +33,8 @@ const char* const kUsage =
 Serves the cluster DNS zone (Kubernetes DNS-Based Service Discovery) built from Kubernetes
 manifests, or watched on the Kubernetes API, over UDP and TCP.
 
-  --manifests PATH   a manifest file, or a directory of *.yaml, *.yml and *.json files
+  --manifests PATH   a manifest file, or a directory of *.yaml, *.yml and *.json files, or -
+                     for standard input (read once: a reload keeps what it held)
   --listen ADDR:PORT address to serve UDP and TCP on ([::1]:53 for IPv6; port 0: any free port)
   --zone NAME        the cluster domain (default cluster.local)
   --ttl SECONDS      TTL of the records (default 30)
@@ -490,6 +492,9 @@ Status validate(const Options& o) {
         return Error{"listen: no address to serve on (give --listen ADDR:PORT)"};
     }
     if (Status s = check_listen_addresses(o.listen); !s) {
+        return s;
+    }
+    if (Status s = check_manifest_paths(o.manifests); !s) {
         return s;
     }
     if (o.node_local && (!o.manifests.empty() || !o.kubeconfig.empty() || o.in_cluster)) {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -65,6 +66,22 @@ int check_config(const clusterdns::CommandLine& command_line) {
     return 0;
 }
 
+// What to watch for changes: the config file and the manifest paths, but not standard input
+// ("-"), which a reload does not read again.
+std::vector<std::string> watched_paths(const std::string& config_path,
+                                       const std::vector<std::string>& manifests) {
+    std::vector<std::string> paths;
+    for (const std::string& path : manifests) {
+        if (path != clusterdns::kStdinPath) {
+            paths.push_back(path);
+        }
+    }
+    if (!config_path.empty()) {
+        paths.push_back(config_path);
+    }
+    return paths;
+}
+
 // Reads the command line and its config file again and applies them: on SIGHUP, or when the
 // config file or a manifest changes. A config that does not parse or check is refused whole.
 class Reloader {
@@ -92,11 +109,7 @@ public:
     // The config file and the manifests it names now.
     std::vector<std::string> watched(const std::string& config_path) {
         std::lock_guard lock(mutex_);
-        std::vector<std::string> paths = options_.manifests;
-        if (!config_path.empty()) {
-            paths.push_back(config_path);
-        }
-        return paths;
+        return watched_paths(config_path, options_.manifests);
     }
 
 private:
@@ -112,11 +125,8 @@ private:
 class ReloadGate {
 public:
     explicit ReloadGate(const clusterdns::CommandLine& command_line)
-        : config_path_(command_line.config_path), start_paths_(command_line.options.manifests) {
-        if (!config_path_.empty()) {
-            start_paths_.push_back(config_path_);
-        }
-    }
+        : config_path_(command_line.config_path),
+          start_paths_(watched_paths(config_path_, command_line.options.manifests)) {}
 
     void changed() {
         std::lock_guard lock(mutex_);
@@ -223,6 +233,7 @@ int main(int argc, char** argv) {
         // Loaded: from here a stop signal is taken by sigwait, after a clean shutdown.
         pthread_sigmask(SIG_BLOCK, &stop, nullptr);
         server.start();
+        clusterdns::stop_reading_standard_input();
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - loading;
         const clusterdns::Server::ZoneSummary zone = server.zone_summary();
         // The addresses the manifests did not give, and where they came from.
@@ -236,6 +247,12 @@ int main(int argc, char** argv) {
                    "Pods: {} Services and {} endpoints in the zone, in {:.3f} s{}\n",
                    zone.namespaces, zone.services, zone.endpoint_sets, zone.pods,
                    zone.zone_services, zone.zone_endpoints, took.count(), allocated);
+        if (std::count(options.manifests.begin(), options.manifests.end(),
+                       clusterdns::kStdinPath) != 0) {
+            fmt::print(stderr, "[INFO] plugin/manifests: standard input read to its end; a reload "
+                               "re-reads the files only and keeps the objects standard input "
+                               "held\n");
+        }
         sigset_t pending;
         sigpending(&pending);
         if (sigismember(&pending, SIGTERM) != 1 && sigismember(&pending, SIGINT) != 1) {

@@ -1,6 +1,7 @@
 #include "plugins/manifests/manifests.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,17 +68,77 @@ Result<std::string> read_manifest_file(const std::string& path) {
     return text;
 }
 
-// A manifest's text and its documents' parse trees (which point into the text).
+// Standard input, read to its end once: it cannot be read again, so a reload (or `explain`, which
+// reads the manifests twice) applies the text first read. Held for the life of the process.
+struct StandardInput {
+    std::mutex mutex;
+    std::optional<Result<std::string>> read;
+    bool closed = false;  // stop_reading_standard_input()
+};
+
+StandardInput& standard_input() {
+    static StandardInput input;
+    return input;
+}
+
+Result<std::string_view> standard_input_text() {
+    StandardInput& input = standard_input();
+    std::lock_guard lock(input.mutex);
+    auto& read = input.read;
+    if (!read && input.closed) {
+        return Error{fmt::format("{}: standard input is read at start-up only ({} was not given "
+                                 "then)",
+                                 kStdinName, kStdinPath)};
+    }
+    if (!read) {
+        read = [&]() -> Result<std::string> {
+            std::string text;
+            for (;;) {
+                const size_t done = text.size();
+                text.resize(std::max<size_t>(done + 64 * 1024, done * 2));
+                const ssize_t n = ::read(STDIN_FILENO, text.data() + done, text.size() - done);
+                if (n < 0 && errno == EINTR) {
+                    text.resize(done);
+                    continue;
+                }
+                if (n < 0 && errno == EAGAIN) {  // a non-blocking descriptor we inherited
+                    text.resize(done);
+                    pollfd wait{.fd = STDIN_FILENO, .events = POLLIN, .revents = 0};
+                    poll(&wait, 1, -1);
+                    continue;
+                }
+                if (n < 0) {
+                    return Error{fmt::format("{}: cannot read: {}", kStdinName,
+                                             std::strerror(errno))};
+                }
+                text.resize(done + static_cast<size_t>(n));
+                if (n == 0) {
+                    break;
+                }
+                if (text.size() > kMaxManifestFileBytes) {
+                    return Error{fmt::format("{}: more than the {} MiB a manifest file may have",
+                                             kStdinName, kMaxManifestFileBytes >> 20)};
+                }
+            }
+            text.shrink_to_fit();
+            return text;
+        }();
+    }
+    if (!*read) {
+        return read->error();
+    }
+    return std::string_view(**read);
+}
+
+// A manifest's documents. Their parse trees hold copies of the text's strings: the text can go.
 struct ParsedText {
-    std::string text;
     DocArena arena;  // the parse tree, freed in one piece
     std::vector<DocNode> documents;
 };
 
-Result<std::unique_ptr<ParsedText>> parse_text(std::string text, std::string_view source) {
+Result<std::unique_ptr<ParsedText>> parse_text(std::string_view text, std::string_view source) {
     auto parsed = std::make_unique<ParsedText>();
-    parsed->text = std::move(text);
-    auto documents = parse_yaml(parsed->text, parsed->arena);
+    auto documents = parse_yaml(text, parsed->arena);
     if (!documents) {
         return Error{fmt::format("{}:{}", source, documents.error().message)};
     }
@@ -84,12 +146,171 @@ Result<std::unique_ptr<ParsedText>> parse_text(std::string text, std::string_vie
     return parsed;
 }
 
-Result<std::unique_ptr<ParsedText>> parse_file(const std::string& path) {
+// What messages call a path: standard input by its name.
+std::string_view source_name(const std::string& path) {
+    return path == kStdinPath ? kStdinName : std::string_view(path);
+}
+
+// A file's text, or standard input's for "-" (kept for the process's life, so only viewed).
+struct ManifestText {
+    std::string owned;
+    std::string_view text;
+};
+
+Result<ManifestText> read_manifest(const std::string& path) {
+    ManifestText out;
+    if (path == kStdinPath) {
+        auto text = standard_input_text();
+        if (!text) {
+            return text.error();
+        }
+        out.text = *text;
+        return out;
+    }
     auto text = read_manifest_file(path);
     if (!text) {
         return text.error();
     }
-    return parse_text(std::move(*text), path);
+    out.owned = std::move(*text);
+    out.text = out.owned;
+    return out;
+}
+
+Result<std::unique_ptr<ParsedText>> parse_file(const std::string& path) {
+    auto text = read_manifest(path);
+    if (!text) {
+        return text.error();
+    }
+    return parse_text(text->text, source_name(path));
+}
+
+// Where parse_yaml's "LINE:COLUMN: problem" says the problem is: (line, column), 1-based.
+std::pair<uint32_t, uint32_t> problem_mark(std::string_view message) {
+    uint32_t numbers[2] = {0, 0};
+    size_t i = 0;
+    for (uint32_t& n : numbers) {
+        for (; i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i) {
+            n = n * 10 + static_cast<uint32_t>(message[i] - '0');
+        }
+        if (i < message.size() && message[i] == ':') {
+            ++i;
+        }
+    }
+    return {numbers[0], numbers[1]};
+}
+
+// The offsets of the lines that start a document: "---" alone or before a space or tab. YAML
+// forbids such a line inside any scalar or collection, so a document that is not valid ends at
+// the next one.
+std::vector<size_t> document_starts(std::string_view text) {
+    std::vector<size_t> starts;
+    for (size_t at = 0; at < text.size();) {
+        const std::string_view line = text.substr(at, 4);
+        if (line.starts_with("---") &&
+            (line.size() == 3 || line[3] == '\n' || line[3] == '\r' || line[3] == ' ' ||
+             line[3] == '\t')) {
+            starts.push_back(at);
+        }
+        const size_t end = text.find('\n', at);
+        at = end == std::string_view::npos ? text.size() : end + 1;
+    }
+    return starts;
+}
+
+// A file with more documents that are not valid YAML than this is read up to the last one.
+constexpr size_t kMaxInvalidDocuments = 100;
+
+// The documents of a text some of which are not valid YAML. A part of the text is parsed; where
+// it fails, the document the problem is in is passed to `problem` and stands as an empty one (so
+// the others keep their numbers), the part before it is parsed again, and the rest after it. A
+// part is parsed where it stands: the newlines before it are written over the text just before
+// it (already parsed), so lines count as in the file, and each part costs what it holds.
+class LenientParser {
+public:
+    LenientParser(std::string_view original, std::string_view source, ParsedText& out,
+                  const ProblemVisitor& problem)
+        : original_(original),
+          text_(original),
+          starts_(document_starts(original)),
+          source_(source),
+          out_(out),
+          problem_(problem) {}
+
+    void parse() { parse(0, text_.size()); }
+
+private:
+    // Parses text [from, to): `from` and `to` are each 0, the text's end or a document's start.
+    void parse(size_t from, size_t to) {
+        while (from < to && !stopped_) {
+            const auto lines = static_cast<size_t>(std::count(
+                original_.begin(), original_.begin() + static_cast<ptrdiff_t>(from), '\n'));
+            std::fill_n(text_.begin() + static_cast<ptrdiff_t>(from - lines), lines, '\n');
+            auto documents = parse_yaml(
+                std::string_view(text_).substr(from - lines, to - (from - lines)), out_.arena);
+            if (documents) {
+                out_.documents.insert(out_.documents.end(), documents->begin(), documents->end());
+                return;
+            }
+            const std::string& message = documents.error().message;
+            const auto [line, column] = problem_mark(message);
+            // The document the problem is in. One found at the very start of a "---" line (a
+            // quote or a bracket left open) is the previous document's, which that line ends.
+            const size_t at = offset_of(from, lines + 1, line, column);
+            const auto next = std::lower_bound(starts_.begin(), starts_.end(), at);
+            const size_t begin = std::max(from, next == starts_.begin() ? 0 : *std::prev(next));
+            const auto after = std::upper_bound(starts_.begin(), starts_.end(), begin);
+            const size_t end = after == starts_.end() ? text_.size() : std::min(*after, to);
+            parse(from, begin);  // parses at once, unless a problem was found late
+            if (stopped_) {
+                return;
+            }
+            stopped_ = ++invalid_ == kMaxInvalidDocuments;
+            problem_({.file = std::string(source_),
+                      .document = out_.documents.size(),
+                      .line = line,
+                      .message = fmt::format(
+                          "{}:{}{}", source_, message,
+                          stopped_ ? fmt::format(" (and the rest of the file is not read: {} "
+                                                 "of its documents are not valid YAML)",
+                                                 kMaxInvalidDocuments)
+                                   : "")});
+            out_.documents.emplace_back();  // in its place, an empty document
+            from = end;
+        }
+    }
+
+    // The offset of LINE:COLUMN (1-based), counting from `from`, which is on line `from_line`;
+    // the text's end past it.
+    size_t offset_of(size_t from, size_t from_line, uint32_t line, uint32_t column) const {
+        size_t at = from;
+        for (size_t l = from_line; l < line && at < original_.size(); ++l) {
+            const size_t end = original_.find('\n', at);
+            at = end == std::string_view::npos ? original_.size() : end + 1;
+        }
+        return std::min(original_.size(), at + (column > 0 ? column - 1 : 0));
+    }
+
+    std::string_view original_;
+    std::string text_;  // the original, but for the newlines written before each part
+    std::vector<size_t> starts_;
+    std::string_view source_;
+    ParsedText& out_;
+    const ProblemVisitor& problem_;
+    size_t invalid_ = 0;
+    bool stopped_ = false;
+};
+
+std::unique_ptr<ParsedText> parse_text_leniently(std::string_view text, std::string_view source,
+                                                 const ProblemVisitor& problem) {
+    auto parsed = std::make_unique<ParsedText>();
+    auto documents = parse_yaml(text, parsed->arena);
+    if (documents) {
+        parsed->documents = std::move(*documents);
+        return parsed;
+    }
+    parsed = std::make_unique<ParsedText>();  // the failed parse's nodes go
+    LenientParser(text, source, *parsed, problem).parse();
+    return parsed;
 }
 
 Status add_documents(const ParsedText& parsed, std::string_view source, ObjectSink& cluster) {
@@ -135,7 +356,8 @@ public:
             while (!ready(i) && parse_next(true)) {
             }
             wait_for(i);
-            status = parsed_[i] ? add_documents(**parsed_[i], files_[i].string(), cluster)
+            status = parsed_[i] ? add_documents(**parsed_[i], source_name(files_[i].string()),
+                                                cluster)
                                 : Status(parsed_[i].error());
             std::lock_guard lock(mutex_);
             parsed_[i] = Error{};  // its tree is freed while the helpers go on
@@ -226,7 +448,9 @@ Result<std::vector<std::filesystem::path>> manifest_files(const std::string& pat
     namespace fs = std::filesystem;
     std::error_code ec;
     std::vector<fs::path> files;
-    if (fs::is_directory(path, ec)) {
+    if (path == kStdinPath) {
+        files.emplace_back(path);
+    } else if (fs::is_directory(path, ec)) {
         for (auto it = fs::recursive_directory_iterator(path, ec);
              !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
             if (it->is_regular_file(ec) && is_manifest_file_name(it->path().filename().string())) {
@@ -255,6 +479,20 @@ Status load_manifests(const std::string& path, ObjectSink& cluster) {
     return ParsePipeline(*files).apply(cluster);
 }
 
+void stop_reading_standard_input() {
+    StandardInput& input = standard_input();
+    std::lock_guard lock(input.mutex);
+    input.closed = true;
+}
+
+Status check_manifest_paths(const std::vector<std::string>& paths) {
+    if (std::count(paths.begin(), paths.end(), kStdinPath) > 1) {
+        return Error{fmt::format("manifests: {} (standard input) given twice: it can be read once",
+                                 kStdinPath)};
+    }
+    return {};
+}
+
 Status visit_manifest_documents(const std::string& path, const DocumentVisitor& visit) {
     auto files = manifest_files(path);
     if (!files) {
@@ -265,12 +503,43 @@ Status visit_manifest_documents(const std::string& path, const DocumentVisitor& 
         if (!parsed) {
             return parsed.error();
         }
+        const std::string source(source_name(file.string()));
         for (size_t i = 0; i < (*parsed)->documents.size(); ++i) {
             const DocNode& doc = (*parsed)->documents[i];
             if (doc.is_null()) {
                 continue;
             }
-            if (Status s = visit(file.string(), i, doc); !s) {
+            if (Status s = visit(source, i, doc); !s) {
+                return s;
+            }
+        }
+    }
+    return {};
+}
+
+Status visit_manifest_documents(const std::string& path, const DocumentVisitor& visit,
+                                const ProblemVisitor& problem) {
+    auto files = manifest_files(path);
+    if (!files) {
+        problem({.file = path, .message = files.error().message});
+        return {};
+    }
+    for (const auto& file : *files) {
+        const std::string source(source_name(file.string()));
+        auto text = read_manifest(file.string());
+        if (!text) {
+            problem({.file = source, .message = text.error().message});
+            continue;
+        }
+        const std::unique_ptr<ParsedText> parsed =
+            parse_text_leniently(text->text, source, problem);
+        text->owned = {};
+        for (size_t i = 0; i < parsed->documents.size(); ++i) {
+            const DocNode& doc = parsed->documents[i];
+            if (doc.is_null()) {
+                continue;
+            }
+            if (Status s = visit(source, i, doc); !s) {
                 return s;
             }
         }

@@ -651,3 +651,222 @@ TEST_CASE("manifests: many files are applied in path order, and the first bad on
 }
 
 }  // namespace clusterdns
+
+namespace clusterdns {
+namespace {
+
+// What a lenient visit saw: "INDEX:NAME" for each document, "problem INDEX@LINE" for each problem.
+std::vector<std::string> visit_leniently(const std::string& path) {
+    std::vector<std::string> seen;
+    const Status s = visit_manifest_documents(
+        path,
+        [&](const std::string&, size_t index, const DocNode& doc) -> Status {
+            seen.push_back(std::to_string(index) + ":" +
+                           std::string(scalar_at(doc, {"metadata", "name"})));
+            return {};
+        },
+        [&](const ManifestProblem& p) {
+            seen.push_back(p.document == ManifestProblem::kWholeFile
+                               ? "problem file"
+                               : "problem " + std::to_string(p.document) + "@" +
+                                     std::to_string(p.line));
+        });
+    REQUIRE(s.has_value());
+    return seen;
+}
+
+struct TempFile {
+    std::string path;
+    explicit TempFile(const std::string& text)
+        : path(std::filesystem::temp_directory_path() /
+               ("clusterdns-lenient-" + std::to_string(::getpid()) + ".yaml")) {
+        std::ofstream(path) << text;
+    }
+    ~TempFile() { std::filesystem::remove(path); }
+};
+
+}  // namespace
+
+TEST_CASE("manifests: a lenient visit reads every document that parses, numbered as if all did") {
+    // Shapes a stream takes: a first document without "---", comments between documents, content
+    // on the "---" line, an empty document, CRLF line ends.
+    const std::vector<std::string> documents = {
+        "# header comment\nkind: Service\nmetadata: {name: d0}\n",
+        "--- # a comment on the marker\nkind: Service\nmetadata:\n  name: d1\n",
+        "---\n# only a comment: an empty document\n",
+        "--- {kind: Service, metadata: {name: d3}}\n",
+        "---\r\nkind: Service\r\nmetadata: {name: d4}\r\n",
+        "---\nkind: Service\nmetadata:\n  name: d5\n  labels: {a: b}\n",
+    };
+    // Ways to break one, each found in that document: an indentation error, a quote or a bracket
+    // left open (found only at the next "---"), a duplicate key, a tab as indentation.
+    const std::vector<std::pair<std::string, std::string>> breaks = {
+        {"metadata:", "metadata:\n  x: 1\n   y: 2\n"},
+        {"kind: Service", "kind: \"Service\nother: 1"},
+        {"kind: Service", "kind: [Service, {a: b}\n"},
+        {"kind: Service", "kind: Service\nkind: Pod"},
+        {"kind: Service", "kind: Service\nspec:\n\t- x"},
+    };
+    std::string whole;
+    for (const std::string& d : documents) {
+        whole += d;
+    }
+    TempFile good(whole);
+    const std::vector<std::string> all = visit_leniently(good.path);
+    CHECK(all == std::vector<std::string>{"0:d0", "1:d1", "3:d3", "4:d4", "5:d5"});
+    for (size_t broken = 0; broken < documents.size(); ++broken) {
+        if (broken == 2) {
+            continue;  // nothing to break
+        }
+        for (const auto& [what, with] : breaks) {
+            std::string text;
+            std::string bad = documents[broken];
+            if (bad.find(what) == std::string::npos) {
+                continue;
+            }
+            bad.replace(bad.find(what), what.size(), with);
+            for (size_t i = 0; i < documents.size(); ++i) {
+                text += i == broken ? bad : documents[i];
+            }
+            INFO("document " << broken << " broken with " << with << ":\n" << text);
+            TempFile file(text);
+            std::vector<std::string> seen = visit_leniently(file.path);
+            std::vector<std::string> want;
+            for (const std::string& s : all) {
+                if (s != std::to_string(broken) + ":d" + std::to_string(broken)) {
+                    want.push_back(s);
+                }
+            }
+            REQUIRE(seen.size() == want.size() + 1);
+            const auto problem = std::find_if(seen.begin(), seen.end(), [](const std::string& s) {
+                return s.starts_with("problem ");
+            });
+            REQUIRE(problem != seen.end());
+            CHECK(problem->starts_with("problem " + std::to_string(broken) + "@"));
+            seen.erase(problem);
+            CHECK(seen == want);
+        }
+    }
+}
+
+TEST_CASE("manifests: a lenient visit reports what it cannot read and goes on") {
+    SUBCASE("the problem's line and message are the strict load's") {
+        TempFile file("kind: Service\nmetadata: {name: a}\n---\nkind: Service\nmetadata:\n"
+                      "  name: b\n   namespace: x\n---\nkind: Service\nmetadata: {name: c}\n");
+        std::vector<ManifestProblem> problems;
+        std::vector<std::string> names;
+        const Status s = visit_manifest_documents(
+            file.path,
+            [&](const std::string&, size_t, const DocNode& doc) -> Status {
+                names.emplace_back(scalar_at(doc, {"metadata", "name"}));
+                return {};
+            },
+            [&](const ManifestProblem& p) { problems.push_back(p); });
+        REQUIRE(s.has_value());
+        CHECK(names == std::vector<std::string>{"a", "c"});
+        REQUIRE(problems.size() == 1);
+        CHECK(problems[0].file == file.path);
+        CHECK(problems[0].document == 1);
+        CHECK(problems[0].line == 7);
+        Cluster cluster;
+        const Status strict = load_manifests(file.path, cluster);
+        REQUIRE_FALSE(strict.has_value());
+        CHECK(problems[0].message == strict.error().message);
+        CHECK(contains(problems[0].message, file.path + ":7:13: invalid YAML"));
+    }
+    SUBCASE("one JSON document that is not valid: one problem, nothing visited") {
+        TempFile file("{\"kind\": \"Service\", \"metadata\": {\"name\": \"a\"},\n");
+        CHECK(visit_leniently(file.path) == std::vector<std::string>{"problem 0@2"});
+    }
+    SUBCASE("every document broken") {
+        TempFile file("---\na: [\n---\nb: {\n---\nc: \"\n");
+        CHECK(visit_leniently(file.path) ==
+              std::vector<std::string>{"problem 0@3", "problem 1@5", "problem 2@7"});
+    }
+    SUBCASE("past 100 documents that are not valid YAML, the rest of the file is not read") {
+        std::string text = "kind: Service\nmetadata: {name: first}\n";
+        for (int i = 0; i < 150; ++i) {
+            text += "---\nkind: Service\nmetadata: {name: [broken}\n";
+        }
+        text += "---\nkind: Service\nmetadata: {name: last}\n";
+        TempFile file(text);
+        std::vector<ManifestProblem> problems;
+        std::vector<std::string> names;
+        const Status s = visit_manifest_documents(
+            file.path,
+            [&](const std::string&, size_t, const DocNode& doc) -> Status {
+                names.emplace_back(scalar_at(doc, {"metadata", "name"}));
+                return {};
+            },
+            [&](const ManifestProblem& p) { problems.push_back(p); });
+        REQUIRE(s.has_value());
+        CHECK(names == std::vector<std::string>{"first"});
+        REQUIRE(problems.size() == 100);
+        CHECK(problems[0].document == 1);
+        CHECK(problems[0].line == 5);
+        CHECK(problems[99].document == 100);
+        CHECK(contains(problems[99].message, "the rest of the file is not read"));
+    }
+    SUBCASE("a path that does not exist is a problem of the whole file") {
+        CHECK(visit_leniently(kData + "/no-such-file.yaml") ==
+              std::vector<std::string>{"problem file"});
+    }
+    SUBCASE("the strict visit still stops at the first") {
+        TempFile file("a: [\n---\nkind: Service\nmetadata: {name: b}\n");
+        size_t visited = 0;
+        const Status s = visit_manifest_documents(
+            file.path, [&](const std::string&, size_t, const DocNode&) -> Status {
+                ++visited;
+                return {};
+            });
+        CHECK_FALSE(s.has_value());
+        CHECK(visited == 0);
+    }
+}
+
+TEST_CASE("manifests: - is standard input, read once and kept") {
+    CHECK(check_manifest_paths({"a.yaml", "-", "b/"}).has_value());
+    const Status twice = check_manifest_paths({"-", "a.yaml", "-"});
+    REQUIRE_FALSE(twice.has_value());
+    CHECK(contains(twice.error().message, "given twice"));
+
+    // Standard input is this process's: swapped for a pipe, then put back.
+    const int saved = ::dup(STDIN_FILENO);
+    REQUIRE(saved >= 0);
+    const auto feed = [](const std::string& text) {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        REQUIRE(::write(fds[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+        ::close(fds[1]);
+        REQUIRE(::dup2(fds[0], STDIN_FILENO) == STDIN_FILENO);
+        ::close(fds[0]);
+    };
+    const std::string ports = ", ports: [{name: http, port: 80}]}\n";
+    feed("kind: Service\nmetadata: {name: first, namespace: shop}\nspec: {clusterIP: 10.0.0.1" +
+         ports + "---\nkind: Service\nmetadata: {name: bad, namespace: shop}\nspec: {clusterIP: "
+         "10.0.0.300" + ports);
+    Cluster first;
+    const Status s = load_manifests("-", first);
+    REQUIRE_FALSE(s.has_value());
+    INFO(s.error().message);
+    CHECK(s.error().message.starts_with(
+        "<stdin>:7: document 2 (Service shop/bad): spec.clusterIP"));
+    CHECK(first.services.count("shop/first") == 1);
+
+    // Read again (a reload): what was read first, not what standard input holds now.
+    feed("kind: Service\nmetadata: {name: second, namespace: shop}\nspec: {clusterIP: 10.0.0.2" +
+         ports);
+    std::vector<std::string> names;
+    const Status visited = visit_manifest_documents(
+        "-", [&](const std::string& file, size_t index, const DocNode& doc) -> Status {
+            names.push_back(file + "#" + std::to_string(index) + ":" +
+                            std::string(scalar_at(doc, {"metadata", "name"})));
+            return {};
+        });
+    CHECK(visited.has_value());
+    CHECK(names == std::vector<std::string>{"<stdin>#0:first", "<stdin>#1:bad"});
+    ::dup2(saved, STDIN_FILENO);
+    ::close(saved);
+}
+
+}  // namespace clusterdns

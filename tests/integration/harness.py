@@ -179,11 +179,15 @@ def wait_until(condition, timeout, interval=0.05):
 
 
 class Server:
-    """The real clusterdns, started with `args` plus one `--listen` per entry of `listen`."""
+    """The real clusterdns, started with `args` plus one `--listen` per entry of `listen`.
+    `stdin_data` (bytes or str) is written to its standard input through a pipe, then closed
+    (for `--manifests -`); without it standard input is /dev/null."""
 
-    def __init__(self, binary, *args, listen=("127.0.0.1:0",), startup_timeout=20.0, cwd=None):
+    def __init__(self, binary, *args, listen=("127.0.0.1:0",), startup_timeout=20.0, cwd=None,
+                 stdin_data=None):
         self.binary = binary
         self.cwd = cwd
+        self.stdin_data = stdin_data.encode() if isinstance(stdin_data, str) else stdin_data
         self.args = [str(a) for a in args]
         self.args = local_only(self.args, keep=())  # the flag wins over a config file's key
         for addr in listen or ():
@@ -199,8 +203,20 @@ class Server:
 
     def start(self):
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([str(self.binary), *self.args], stdin=subprocess.DEVNULL,
+        piped = self.stdin_data is not None
+        self.proc = subprocess.Popen([str(self.binary), *self.args],
+                                     stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._stderr, cwd=self.cwd)
+        if piped:
+            try:
+                self.proc.stdin.write(self.stdin_data)
+            except BrokenPipeError:
+                pass  # it stopped reading (a bad flag): its exit is reported below
+            finally:
+                try:
+                    self.proc.stdin.close()
+                except BrokenPipeError:
+                    pass
         buf = b""
         deadline = time.monotonic() + self.startup_timeout
         fd = self.proc.stdout.fileno()
@@ -671,9 +687,10 @@ class Checker:
 
     # -- servers --
 
-    def server(self, *args, listen=("127.0.0.1:0",), cwd=None):
+    def server(self, *args, listen=("127.0.0.1:0",), cwd=None, stdin_data=None):
         """A started Server, stopped (and its exit code checked) by `with`."""
-        return _ServerContext(self, Server(self.binary, *args, listen=listen, cwd=cwd))
+        return _ServerContext(self, Server(self.binary, *args, listen=listen, cwd=cwd,
+                                           stdin_data=stdin_data))
 
     # -- dig answers --
 
