@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -34,7 +35,9 @@ object and the field, with a fix. Exit 1 when an error is found (with --strict, 
 
 struct Finding {
     std::string severity;  // "error", "warning"
-    std::string file;
+    std::string file;      // empty: no one file (what workloads make)
+    size_t document = 0;   // 1-based; 0: the file as a whole
+    uint32_t line = 0;     // 1-based; 0 when unknown
     std::string kind;
     std::string ns;
     std::string name;
@@ -58,6 +61,8 @@ std::string labels_text(const LabelMap& labels) {
 
 struct Where {
     std::string file;
+    size_t document = 0;  // 1-based
+    uint32_t line = 0;
     std::string kind;
     std::string ns;
     std::string name;
@@ -71,6 +76,7 @@ struct ServiceInfo {
     std::string external_name;
     bool headless = false;
     bool publish_not_ready = false;
+    bool broken = false;  // not loaded (an error says why): only its name and ports count
     struct Port {
         std::string name;
         std::string protocol;
@@ -131,18 +137,27 @@ public:
             }
             return;
         }
-        Where w{file, kind, text_of(doc, {"metadata", "namespace"}),
+        Where w{file, index + 1, doc.line, kind, text_of(doc, {"metadata", "namespace"}),
                 text_of(doc, {"metadata", "name"})};
         if (w.ns.empty()) {
             w.ns = "default";
         }
-        if (Status s = add_objects(doc, file, fmt::format("document {}", index + 1), workloads_);
-            !s) {
-            add("error", w, "", s.error().message, "fix the field the message names");
-            return;
+        file_seen(file);
+        const Status loaded =
+            add_objects(doc, file, fmt::format("document {}", index + 1), workloads_);
+        if (!loaded) {
+            load_error(w, loaded.error().message);
         }
         if (kind == "Namespace") {
             namespaces_[w.name] = labels_at(doc, {"metadata", "labels"});
+            return;
+        }
+        if (!loaded) {
+            // Still there for what names it: an Ingress backend is not "missing" as well.
+            if (kind == "Service") {
+                service(w, doc);
+                services_[{w.ns, w.name}].broken = true;
+            }
             return;
         }
         if (kind != "IngressClass" && !kind.empty()) {
@@ -173,6 +188,20 @@ public:
         }
     }
 
+    // What could not be read at all: a path, a file, a document that is not valid YAML.
+    void problem(const ManifestProblem& p) {
+        file_seen(p.file);
+        const bool whole_file = p.document == ManifestProblem::kWholeFile;
+        findings_.push_back(
+            {"error", p.file, whole_file ? 0 : p.document + 1, p.line, "", "", "", "",
+             p.message,
+             whole_file && p.line == 0
+                 ? "give a file or directory of manifests that can be read (- for standard input)"
+                 : "fix the YAML where the message says; the file's other documents were read"});
+    }
+
+    // Every finding, grouped by file in the order the files were read (what no one file holds,
+    // last), and within a file in document order.
     std::vector<Finding> finish() {
         if (Status s = workloads_.synthesize(); !s) {
             add("error", {}, "", s.error().message, "fix the workload the message names");
@@ -181,14 +210,50 @@ public:
         check_ingresses();
         check_policies();
         check_namespaces();
+        const auto rank = [this](const Finding& f) {
+            const auto it = file_order_.find(f.file);
+            return std::tuple(it == file_order_.end() ? file_order_.size() : it->second,
+                              f.document, f.line);
+        };
+        std::stable_sort(findings_.begin(), findings_.end(),
+                         [&](const Finding& a, const Finding& b) { return rank(a) < rank(b); });
         return std::move(findings_);
     }
 
 private:
+    void file_seen(const std::string& file) { file_order_.emplace(file, file_order_.size()); }
+
+    // An object the server would not load. Its message is "FILE:LINE: document N (KIND NS/NAME):
+    // FIELD: what is wrong" (zone/convert.h): the finding takes the field and its line from it.
+    void load_error(Where w, const std::string& message) {
+        std::string_view rest = message;
+        std::string field;
+        if (rest.starts_with(w.file + ":")) {
+            rest.remove_prefix(w.file.size() + 1);
+            uint32_t line = 0;
+            size_t digits = 0;
+            for (; digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9'; ++digits) {
+                line = line * 10 + static_cast<uint32_t>(rest[digits] - '0');
+            }
+            if (digits > 0 && rest.substr(digits).starts_with(": document ")) {
+                w.line = line;
+            }
+        }
+        if (const size_t object = rest.find("): "); object != std::string_view::npos) {
+            const std::string_view after = rest.substr(object + 3);
+            const size_t end = after.find(": ");
+            const std::string_view named = after.substr(0, end);
+            if (end != std::string_view::npos && named.find(' ') == std::string_view::npos) {
+                field = std::string(named);
+            }
+        }
+        add("error", w, std::move(field), message, "fix the field the message names");
+    }
+
     void add(std::string severity, const Where& w, std::string field, std::string message,
              std::string fix) {
-        findings_.push_back({std::move(severity), w.file, w.kind, w.ns, w.name, std::move(field),
-                             std::move(message), std::move(fix)});
+        findings_.push_back({std::move(severity), w.file, w.document, w.line, w.kind, w.ns,
+                             w.name, std::move(field), std::move(message), std::move(fix)});
     }
 
     void service(const Where& w, const DocNode& doc) {
@@ -315,6 +380,9 @@ private:
         std::map<std::string, const ServiceInfo*> by_ip;
         for (const auto& key : service_order_) {  // in the manifests' order: the later one errs
             const ServiceInfo& s = services_.at(key);
+            if (s.broken) {
+                continue;
+            }
             for (const std::string& ip : s.cluster_ips) {
                 if (const auto [it, added] = by_ip.emplace(ip, &s); !added) {
                     add("error", s.where, "spec.clusterIP",
@@ -537,6 +605,7 @@ private:
     bool default_class_ = false;
     std::vector<PolicyInfo> policies_;
     std::vector<Finding> findings_;
+    std::map<std::string, size_t> file_order_;
 };
 
 }  // namespace
@@ -581,42 +650,60 @@ int check_command(int argc, const char* const* argv) {
                    paths.empty() ? "give --manifests PATH" : "-o: expected table or json");
         return 2;
     }
+    if (Status s = check_manifest_paths(paths); !s) {
+        fmt::print(stderr, "[ERROR] clusterdns check: {}\n", s.error().message);
+        return 2;
+    }
     if (cidrs.empty()) {
         cidrs.push_back(*parse_prefix("10.244.0.0/16"));
     }
+    // Every path, file and document is read, whatever fails: each problem is one more finding.
     Checker checker(cidrs);
     for (const std::string& path : paths) {
-        if (Status s = visit_manifest_documents(
-                path,
-                [&](const std::string& file, size_t index, const DocNode& doc) -> Status {
-                    checker.document(file, index, doc);
-                    return {};
-                });
-            !s) {
-            fmt::print(stderr, "[ERROR] clusterdns check: {}\n", s.error().message);
-            return 1;
-        }
+        (void)visit_manifest_documents(
+            path,
+            [&](const std::string& file, size_t index, const DocNode& doc) -> Status {
+                checker.document(file, index, doc);
+                return {};
+            },
+            [&](const ManifestProblem& problem) { checker.problem(problem); });
     }
     const std::vector<Finding> findings = checker.finish();
     const auto errors = std::count_if(findings.begin(), findings.end(),
                                       [](const Finding& f) { return f.severity == "error"; });
     const auto warnings = static_cast<long>(findings.size()) - errors;
     if (output == "json") {
+        const auto number = [](size_t n) {
+            return n == 0 ? std::string("null") : std::to_string(n);
+        };
         fmt::print("[");
         for (size_t i = 0; i < findings.size(); ++i) {
             const Finding& f = findings[i];
-            fmt::print("{}\n  {{\"severity\": {}, \"file\": {}, \"kind\": {}, \"namespace\": {}, "
-                       "\"name\": {}, \"field\": {}, \"message\": {}, \"fix\": {}}}",
+            fmt::print("{}\n  {{\"severity\": {}, \"file\": {}, \"document\": {}, \"line\": {}, "
+                       "\"kind\": {}, \"namespace\": {}, \"name\": {}, \"field\": {}, "
+                       "\"message\": {}, \"fix\": {}}}",
                        i == 0 ? "" : ",", json_string(f.severity), json_string(f.file),
-                       json_string(f.kind), json_string(f.ns), json_string(f.name),
-                       json_string(f.field), json_string(f.message), json_string(f.fix));
+                       number(f.document), number(f.line), json_string(f.kind),
+                       json_string(f.ns), json_string(f.name), json_string(f.field),
+                       json_string(f.message), json_string(f.fix));
         }
         fmt::print("{}]\n", findings.empty() ? "" : "\n");
     } else {
-        // An aligned table of where each finding is; its message and fix below it, indented.
+        // For each file, its name and counts, then an aligned table of where each finding is
+        // (object, field, document and line), with its message and fix below it, indented.
         const bool colour = isatty(STDOUT_FILENO) != 0;
+        const char* bold = colour ? "\033[1m" : "";
+        const char* reset = colour ? "\033[0m" : "";
         const auto object = [](const Finding& f) {
-            return fmt::format("{} {}/{}", f.kind, f.ns, f.name);
+            return f.kind.empty() && f.name.empty() ? std::string("-")
+                                                    : fmt::format("{} {}/{}", f.kind, f.ns, f.name);
+        };
+        const auto place = [](const Finding& f) {
+            if (f.document == 0) {
+                return f.line == 0 ? std::string("-") : fmt::format("line {}", f.line);
+            }
+            return f.line == 0 ? fmt::format("document {}", f.document)
+                               : fmt::format("document {}, line {}", f.document, f.line);
         };
         size_t object_width = 6;
         size_t field_width = 5;
@@ -624,19 +711,31 @@ int check_command(int argc, const char* const* argv) {
             object_width = std::max(object_width, object(f).size());
             field_width = std::max(field_width, f.field.size());
         }
-        if (!findings.empty()) {
-            fmt::print("{}{:<9}{:<{}}  {:<{}}  {}{}\n", colour ? "\033[1m" : "", "SEVERITY",
-                       "OBJECT", object_width, "FIELD", field_width, "FILE",
-                       colour ? "\033[0m" : "");
-        }
-        for (const Finding& f : findings) {
+        size_t files = 0;
+        for (size_t i = 0; i < findings.size(); ++i) {
+            const Finding& f = findings[i];
+            if (i == 0 || f.file != findings[i - 1].file) {
+                size_t file_errors = 0;
+                size_t file_warnings = 0;
+                for (size_t j = i; j < findings.size() && findings[j].file == f.file; ++j) {
+                    ++(findings[j].severity == "error" ? file_errors : file_warnings);
+                }
+                fmt::print("{}{}{}{}: {} error{}, {} warning{}\n", i == 0 ? "" : "\n", bold,
+                           f.file.empty() ? "(made from the manifests)" : f.file, reset,
+                           file_errors, file_errors == 1 ? "" : "s", file_warnings,
+                           file_warnings == 1 ? "" : "s");
+                fmt::print("  {}{:<9}{:<{}}  {:<{}}  {}{}\n", bold, "SEVERITY", "OBJECT",
+                           object_width, "FIELD", field_width, "WHERE", reset);
+                ++files;
+            }
             const char* on = !colour ? "" : f.severity == "error" ? "\033[31m" : "\033[33m";
-            fmt::print("{}{:<9}{}{:<{}}  {:<{}}  {}\n         {}\n         fix: {}\n", on,
-                       f.severity, colour ? "\033[0m" : "", object(f), object_width, f.field,
-                       field_width, f.file, f.message, f.fix);
+            fmt::print("  {}{:<9}{}{:<{}}  {:<{}}  {}\n           {}\n           fix: {}\n", on,
+                       f.severity, reset, object(f), object_width, f.field, field_width, place(f),
+                       f.message, f.fix);
         }
-        fmt::print("{} error{}, {} warning{}\n", errors, errors == 1 ? "" : "s", warnings,
-                   warnings == 1 ? "" : "s");
+        fmt::print("{}{} error{}, {} warning{}{}\n", findings.empty() ? "" : "\n", errors,
+                   errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s",
+                   files == 0 ? "" : fmt::format(" in {} file{}", files, files == 1 ? "" : "s"));
     }
     return errors > 0 || (strict && warnings > 0) ? 1 : 0;
 }

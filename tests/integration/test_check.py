@@ -18,6 +18,14 @@ Errors exit 1, warnings exit 0 (1 with --strict); `-o json` carries every field.
 objects written right pass with exit 0, --strict too, and resolve as the cluster would:
 api-service and admin-service their ClusterIPs, the headless postgres its two StatefulSet Pods
 (postgres-0.postgres and postgres-1.postgres), db-service its CNAME.
+
+Every problem of a run, not the first: a directory whose files hold a document that is not YAML
+(and documents after it), a clusterIP that is not an address, a port out of range, a file that is
+not JSON, beside files with the common errors above, plus a path that does not exist. `check`
+reports each one, grouped by file in the order the files are read (a heading per file in the
+table; `-o json` has each finding's file, document and line), and reads every document after a
+broken one; exit 1. The server's load of the same directory stays all or nothing: exit 1 with
+one message.
 """
 
 import json
@@ -246,8 +254,9 @@ def scenario(t):
         p = check(t, broken, "-o", "json")
         t.eq(p.returncode, 1, f"errors exit 1: {p.stderr}")
         findings = json.loads(p.stdout)
-        t.check(all(set(f) == {"severity", "file", "kind", "namespace", "name", "field",
-                               "message", "fix"} and f["fix"] and f["file"] == str(broken)
+        t.check(all(set(f) == {"severity", "file", "document", "line", "kind", "namespace",
+                               "name", "field", "message", "fix"} and f["fix"] and
+                    f["file"] == str(broken) and f["document"] >= 1 and f["line"] >= 1
                     for f in findings), f"every field of every finding: {findings}")
 
         def found(severity, kind, name, field, *words):
@@ -305,6 +314,108 @@ def scenario(t):
         t.eq(check(t, warned).returncode, 0, "warnings alone exit 0")
         t.eq(check(t, warned, "--strict").returncode, 1, "with --strict, 1")
         t.eq(check(t, Path(d) / "missing.yaml").returncode, 1, "a path that does not exist")
+
+    every_problem(t)
+
+
+# Files of one directory, read in path order; each problem stays a problem under any validation
+# rules (a clusterIP that is not an address, a port out of range, YAML that does not parse).
+MANY = {
+    "a-app.yaml": BROKEN,
+    "b-broken.yaml": """apiVersion: v1
+kind: Service
+metadata: {name: bad-ip, namespace: production}
+spec:
+  clusterIP: 10.96.300.1
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: not-yaml
+   namespace: production
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bad-port, namespace: production}
+spec:
+  clusterIP: 10.96.30.2
+  ports: [{name: http, port: 70000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: after, namespace: production}
+spec:
+  clusterIP: 10.96.30.3
+  selector: {app: nothing-has-this}
+  ports: [{name: http, port: 80}]
+""",
+    "c-fine.yaml": """apiVersion: v1
+kind: Service
+metadata: {name: fine, namespace: production}
+spec:
+  clusterIP: 10.96.30.4
+  ports: [{name: http, port: 80}]
+""",
+    "d-not-json.json": '{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"\n',
+}
+
+
+def every_problem(t):
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d) / "repo"
+        root.mkdir()
+        for name, text in MANY.items():
+            (root / name).write_text(text)
+        missing = Path(d) / "missing.yaml"
+        p = check(t, root, "-o", "json", "--manifests", missing)
+        t.eq(p.returncode, 1, f"errors: exit 1 ({p.stderr})")
+        findings = json.loads(p.stdout or "[]")
+        files = []
+        for f in findings:
+            if not files or files[-1] != f["file"]:
+                files.append(f["file"])
+        t.eq(files, [str(root / "a-app.yaml"), str(root / "b-broken.yaml"),
+                     str(root / "d-not-json.json"), str(missing)],
+             "grouped by file, in the order they are read")
+        broken = [(f["severity"], f["document"], f["line"], f["name"], f["field"])
+                  for f in findings if f["file"] == str(root / "b-broken.yaml")]
+        t.eq(broken, [("error", 1, 5, "bad-ip", "spec.clusterIP"),
+                      ("error", 2, 12, "", ""),
+                      ("error", 3, 19, "bad-port", "spec.ports[0].port"),
+                      ("warning", 4, 21, "after", "spec.selector")],
+             "each document of the broken file, the one after the YAML error too, in order")
+        messages = {f["name"]: f["message"] for f in findings}
+        t.check("10.96.300.1" in messages.get("bad-ip", "") and
+                "70000" in messages.get("bad-port", ""), f"the messages: {messages}")
+        t.check([f for f in findings if f["file"] == str(root / "b-broken.yaml") and
+                 "invalid YAML" in f["message"] and f["message"].startswith(
+                     f"{root / 'b-broken.yaml'}:12:")], "the YAML error's message and line")
+        t.check([f for f in findings if f["file"] == str(root / "d-not-json.json") and
+                 f["document"] == 1 and "invalid YAML" in f["message"]], "the file that is not JSON")
+        t.check([f for f in findings if f["file"] == str(missing) and f["document"] is None and
+                 "no such file" in f["message"]], "the path that does not exist")
+        t.check(len([f for f in findings if f["file"] == str(root / "a-app.yaml")]) >= 12,
+                "the first file's findings are all there too")
+
+        # The table: one heading per file, with its counts, each finding under its file.
+        p = check(t, root, "--manifests", missing)
+        t.eq(p.returncode, 1, "the table: exit 1")
+        headings = [line for line in p.stdout.splitlines() if line and not line.startswith(" ")]
+        t.eq([h.split(": ")[0] for h in headings[:-1]], files, f"file headings: {p.stdout}")
+        t.check(headings and headings[1] == f"{root / 'b-broken.yaml'}: 3 errors, 1 warning",
+                f"the broken file's heading: {headings}")
+        t.check(headings and headings[-1].endswith("warnings in 4 files") and
+                headings[-1].startswith(f"{sum(f['severity'] == 'error' for f in findings)} errors"),
+                f"the total: {headings[-1:]}")
+        t.check("document 3, line 19" in p.stdout, f"where: {p.stdout}")
+
+        # The server's own load stays all or nothing: the first problem stops it, alone.
+        (root / "a-app.yaml").unlink()
+        ran = harness.run_binary(t.binary, ["--manifests", root, "--listen", "127.0.0.1:0"])
+        t.check(ran.returncode == 1 and "listening" not in ran.stdout and
+                ran.stderr.count("[ERROR]") == 1 and "b-broken.yaml" in ran.stderr,
+                f"the server stops at the first problem, with one message: {ran}")
 
 
 if __name__ == "__main__":
