@@ -76,7 +76,8 @@ constexpr ApiRuleInfo kApiRules[] = {
      "StrictIPCIDRValidation gate is off by default)"},
     {ApiRule::NonSpecialIp, "endpoint addresses (EndpointSlice, Endpoints); Service externalIPs",
      "an address that is not unspecified (0.0.0.0, ::), loopback (127.0.0.0/8, ::1), "
-     "link-local (169.254.0.0/16, fe80::/10) or link-local multicast (224.0.0.0/24, ff02::/16)",
+     "link-local (169.254.0.0/16, fe80::/10) or link-local multicast (224.0.0.0/24, and ffx2:: "
+     "of any flags)",
      0, "ValidateNonSpecialIP (validateEndpointAddress, discovery validateEndpoints, "
         "ValidateService)"},
     {ApiRule::ServiceType, "Service spec.type",
