@@ -199,26 +199,44 @@ std::pair<uint32_t, uint32_t> problem_mark(std::string_view message) {
     return {numbers[0], numbers[1]};
 }
 
+// The offset of the line after the one `at` is in, or the text's end. Lines end as libyaml
+// counts them: at "\r\n", "\r", "\n", and NEL, LS or PS in UTF-8.
+size_t next_line(std::string_view text, size_t at) {
+    while ((at = text.find_first_of("\r\n\xC2\xE2", at)) != std::string_view::npos) {
+        const std::string_view rest = text.substr(at, 3);
+        if (rest.starts_with("\r\n") || rest.starts_with("\xC2\x85")) {
+            return at + 2;
+        }
+        if (rest[0] == '\r' || rest[0] == '\n') {
+            return at + 1;
+        }
+        if (rest == "\xE2\x80\xA8" || rest == "\xE2\x80\xA9") {
+            return at + 3;
+        }
+        ++at;
+    }
+    return text.size();
+}
+
 // The offsets of the lines that start a document: "---" alone or before a space or tab. YAML
 // forbids such a line inside any scalar or collection, so a document that is not valid ends at
 // the next one.
 std::vector<size_t> document_starts(std::string_view text) {
     std::vector<size_t> starts;
-    for (size_t at = 0; at < text.size();) {
+    for (size_t at = 0; at < text.size(); at = next_line(text, at)) {
         const std::string_view line = text.substr(at, 4);
         if (line.starts_with("---") &&
             (line.size() == 3 || line[3] == '\n' || line[3] == '\r' || line[3] == ' ' ||
              line[3] == '\t')) {
             starts.push_back(at);
         }
-        const size_t end = text.find('\n', at);
-        at = end == std::string_view::npos ? text.size() : end + 1;
     }
     return starts;
 }
 
 // A file with more documents that are not valid YAML than this is read up to the last one.
 constexpr size_t kMaxInvalidDocuments = 100;
+constexpr size_t kMaxDepth = 16;
 
 // The documents of a text some of which are not valid YAML. A part of the text is parsed; where
 // it fails, the document the problem is in is passed to `problem` and stands as an empty one (so
@@ -236,14 +254,17 @@ public:
           out_(out),
           problem_(problem) {}
 
-    void parse() { parse(0, text_.size()); }
+    void parse() { parse(0, text_.size(), 0); }
 
 private:
     // Parses text [from, to): `from` and `to` are each 0, the text's end or a document's start.
-    void parse(size_t from, size_t to) {
+    // `depth`: how many parts this one is before a problem found in.
+    void parse(size_t from, size_t to, size_t depth) {
         while (from < to && !stopped_) {
-            const auto lines = static_cast<size_t>(std::count(
-                original_.begin(), original_.begin() + static_cast<ptrdiff_t>(from), '\n'));
+            size_t lines = 0;
+            for (size_t at = 0; at < from; at = next_line(original_, at)) {
+                ++lines;
+            }
             std::fill_n(text_.begin() + static_cast<ptrdiff_t>(from - lines), lines, '\n');
             auto documents = parse_yaml(
                 std::string_view(text_).substr(from - lines, to - (from - lines)), out_.arena);
@@ -255,24 +276,31 @@ private:
             const auto [line, column] = problem_mark(message);
             // The document the problem is in. One found at the very start of a "---" line (a
             // quote or a bracket left open) is the previous document's, which that line ends.
-            const size_t at = offset_of(from, lines + 1, line, column);
+            const size_t at = std::min(to, offset_of(from, lines + 1, line, column));
             const auto next = std::lower_bound(starts_.begin(), starts_.end(), at);
             const size_t begin = std::max(from, next == starts_.begin() ? 0 : *std::prev(next));
             const auto after = std::upper_bound(starts_.begin(), starts_.end(), begin);
             const size_t end = after == starts_.end() ? text_.size() : std::min(*after, to);
-            parse(from, begin);  // parses at once, unless a problem was found late
-            if (stopped_) {
-                return;
+            // The part before parses at once, unless the problem was found late (then another
+            // is before it, and so on, not far: past kMaxDepth the rest of the file goes).
+            const bool too_deep = depth == kMaxDepth && begin > from;
+            if (!too_deep) {
+                parse(from, begin, depth + 1);
+                if (stopped_) {
+                    return;
+                }
             }
-            stopped_ = ++invalid_ == kMaxInvalidDocuments;
+            stopped_ = too_deep || ++invalid_ == kMaxInvalidDocuments;
             problem_({.file = std::string(source_),
-                      .document = out_.documents.size(),
+                      .document = too_deep ? ManifestProblem::kWholeFile : out_.documents.size(),
                       .line = line,
                       .message = fmt::format(
                           "{}:{}{}", source_, message,
-                          stopped_ ? fmt::format(" (and the rest of the file is not read: {} "
-                                                 "of its documents are not valid YAML)",
-                                                 kMaxInvalidDocuments)
+                          stopped_ ? fmt::format(" (and the rest of the file is not read: {})",
+                                                 too_deep ? "its problems are not where found"
+                                                          : fmt::format("{} of its documents "
+                                                                        "are not valid YAML",
+                                                                        kMaxInvalidDocuments))
                                    : "")});
             out_.documents.emplace_back();  // in its place, an empty document
             from = end;
@@ -284,8 +312,7 @@ private:
     size_t offset_of(size_t from, size_t from_line, uint32_t line, uint32_t column) const {
         size_t at = from;
         for (size_t l = from_line; l < line && at < original_.size(); ++l) {
-            const size_t end = original_.find('\n', at);
-            at = end == std::string_view::npos ? original_.size() : end + 1;
+            at = next_line(original_, at);
         }
         return std::min(original_.size(), at + (column > 0 ? column - 1 : 0));
     }

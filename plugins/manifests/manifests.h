@@ -60,8 +60,8 @@ using ProblemVisitor = std::function<void(const ManifestProblem& problem)>;
 // As visit_manifest_documents, for a tool that reports every problem of a run: a path that does
 // not exist or a file that cannot be read goes to `problem` and the visit goes on with the next
 // file; a document that is not valid YAML goes to `problem` and the visit goes on with the
-// file's other documents (each starts at a "---" line), numbered as if all were valid. Stops only
-// at an error of `visit`.
+// file's other documents (each starts at a "---" line), numbered as if all were valid. A file's
+// problems come before its documents. Stops only at an error of `visit`.
 Status visit_manifest_documents(const std::string& path, const DocumentVisitor& visit,
                                 const ProblemVisitor& problem);
 

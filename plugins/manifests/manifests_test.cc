@@ -807,6 +807,12 @@ TEST_CASE("manifests: a lenient visit reports what it cannot read and goes on") 
         CHECK(problems[99].document == 100);
         CHECK(contains(problems[99].message, "the rest of the file is not read"));
     }
+    SUBCASE("lines that end in a lone \\r (or NEL) count as libyaml counts them") {
+        TempFile file("kind: Service\rmetadata: {name: a}\r---\rkind: [\xC2\x85---\r"
+                      "kind: Service\rmetadata: {name: c}\r");
+        CHECK(visit_leniently(file.path) ==
+              std::vector<std::string>{"problem 1@5", "0:a", "2:c"});  // problems first
+    }
     SUBCASE("a path that does not exist is a problem of the whole file") {
         CHECK(visit_leniently(kData + "/no-such-file.yaml") ==
               std::vector<std::string>{"problem file"});
