@@ -188,7 +188,18 @@ void WorkloadSink::upsert(Service service) {
     const auto key = std::make_pair(service.ns, service.name);
     if (service.selector && service.type != ServiceType::ExternalName &&
         have_endpoints_.count(service_key(service.ns, service.name)) == 0) {
-        services_[key] = {*service.selector, service.ports};
+        Selecting& selecting = services_[key] = {*service.selector, service.ports};
+        // The families the EndpointSlice controller makes slices of (getAddressTypesForService):
+        // the Service's ipFamilies, else its ClusterIPs', else (headless) both.
+        if (!service.ip_families_v6.empty() || !service.cluster_ips.empty()) {
+            selecting.families[0] = selecting.families[1] = false;
+            for (const bool v6 : service.ip_families_v6) {
+                selecting.families[v6] = true;
+            }
+            for (const IpAddress& ip : service.cluster_ips) {
+                selecting.families[ip.v6] = true;
+            }
+        }
     } else {
         services_.erase(key);
     }
@@ -344,6 +355,9 @@ Status WorkloadSink::synthesize() {
             continue;
         }
         for (const bool v6 : {false, true}) {
+            if (!service.families[v6]) {
+                continue;
+            }
             std::vector<Endpoint> endpoints;
             std::vector<ServicePort> ports;
             for (const auto& [pod_key, pod] : pods) {

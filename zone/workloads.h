@@ -72,6 +72,7 @@ private:
     struct Selecting {
         LabelMap selector;
         std::vector<ServicePort> ports;
+        bool families[2] = {true, true};  // IPv4, IPv6: which slices it gets
     };
     ObjectSink& out_;
     std::vector<IpPrefix> cidrs_;
