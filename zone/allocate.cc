@@ -33,9 +33,11 @@ const char* family_name(bool v6) {
 // arithmetic stays in 64 bits.
 constexpr unsigned kMaxHostBits = 63;
 
+}  // namespace
+
 // A set of offsets in a range: a bitmap for ranges of up to 2^24 addresses (2 MiB; kubeadm's
 // /12 takes 128 KiB), a hash set beyond.
-class OffsetSet {
+class ClusterIpAllocator::OffsetSet {
 public:
     explicit OffsetSet(uint64_t last) : dense_(last < (uint64_t{1} << 24)), last_(last) {}
 
@@ -74,14 +76,11 @@ private:
     std::unordered_set<uint64_t> sparse_;
 };
 
-}  // namespace
-
 // One service range: the offsets it hands out are [1, last] (not the network address, nor
-// IPv4's broadcast address); [lower_end, last] is the upper part, where homes lie.
+// IPv4's broadcast address); [upper, last] is the upper part, where homes lie.
 class ClusterIpAllocator::Range {
 public:
-    explicit Range(const IpPrefix& prefix)
-        : prefix_(prefix), last_(last_offset(prefix)), taken_(last_) {
+    explicit Range(const IpPrefix& prefix) : prefix_(prefix), last_(last_offset(prefix)) {
         const unsigned host_bits = (prefix.base.v6 ? 128 : 32) - prefix.bits;
         // kube-apiserver's static band: min(max(16, size/16), 256) addresses, none under 16.
         const uint64_t size = host_bits >= kMaxHostBits ? uint64_t{1} << kMaxHostBits
@@ -93,7 +92,6 @@ public:
     const IpPrefix& prefix() const { return prefix_; }
     std::string text() const { return fmt::format("{}/{}", ip_to_text(prefix_.base), prefix_.bits); }
     uint64_t last() const { return last_; }
-    OffsetSet& taken() { return taken_; }
 
     // Where `ip` lies in the range; 0 when it is not one of the addresses handed out.
     uint64_t offset_of(const IpAddress& ip) const {
@@ -134,21 +132,21 @@ public:
 
     uint64_t home(uint64_t hash) const { return upper_ + hash % (last_ - upper_ + 1); }
 
-    // The first free offset from `home` on: up to the end, round the upper part, then the lower.
-    // There must be one.
-    uint64_t probe(uint64_t home) const {
+    // The first offset not `taken` from `home` on: up to the end, round the upper part, then
+    // the lower. There must be one.
+    uint64_t probe(uint64_t home, const OffsetSet& taken) const {
         for (uint64_t o = home; o <= last_; ++o) {
-            if (!taken_.contains(o)) {
+            if (!taken.contains(o)) {
                 return o;
             }
         }
         for (uint64_t o = upper_; o < home; ++o) {
-            if (!taken_.contains(o)) {
+            if (!taken.contains(o)) {
                 return o;
             }
         }
         for (uint64_t o = 1; o < upper_; ++o) {
-            if (!taken_.contains(o)) {
+            if (!taken.contains(o)) {
                 return o;
             }
         }
@@ -167,7 +165,6 @@ private:
     IpPrefix prefix_;
     uint64_t last_;
     uint64_t upper_ = 1;
-    OffsetSet taken_;
 };
 
 struct ClusterIpAllocator::Kept {
@@ -213,10 +210,14 @@ Result<std::vector<IpPrefix>> parse_service_cidrs(const std::vector<std::string>
 
 ClusterIpAllocator::ClusterIpAllocator(ObjectSink& out, std::vector<IpPrefix> ranges)
     : out_(out), allocated_(ranges.size()) {
-    ranges_.reserve(ranges.size());
     for (const IpPrefix& prefix : ranges) {
         ranges_.emplace_back(prefix);
+        taken_.emplace_back(ranges_.back().last());
     }
+}
+
+ClusterIpAllocator::OffsetSet& ClusterIpAllocator::taken(const Range& range) {
+    return taken_[static_cast<size_t>(&range - ranges_.data())];
 }
 
 ClusterIpAllocator::~ClusterIpAllocator() = default;
@@ -234,9 +235,9 @@ const ClusterIpAllocator::Range* ClusterIpAllocator::range_of(bool v6) const {
 void ClusterIpAllocator::existing(std::string_view ns, std::string_view name,
                                   std::span<const IpAddress> ips, uint8_t allocated) {
     for (size_t i = 0; i < ips.size(); ++i) {
-        if (Range* r = range_of(ips[i].v6); r != nullptr) {
+        if (const Range* r = range_of(ips[i].v6); r != nullptr) {
             if (const uint64_t offset = r->offset_of(ips[i])) {
-                r->taken().insert(offset);
+                taken(*r).insert(offset);
             }
         }
         if ((allocated >> i & 1) != 0) {
@@ -334,9 +335,9 @@ void ClusterIpAllocator::upsert(Service service) {
         return;
     }
     for (const IpAddress& ip : service.cluster_ips) {
-        if (Range* r = range_of(ip.v6); r != nullptr) {
+        if (const Range* r = range_of(ip.v6); r != nullptr) {
             if (const uint64_t offset = r->offset_of(ip)) {
-                r->taken().insert(offset);
+                taken(*r).insert(offset);
             }
         }
     }
@@ -400,7 +401,8 @@ Status ClusterIpAllocator::finish() {
     // Per request and family, the address it ends with (offset 0: none of that family).
     std::vector<uint64_t> final_offsets(requests_.size() * 2);
     for (size_t r = 0; r < ranges_.size(); ++r) {
-        Range& range = ranges_[r];
+        const Range& range = ranges_[r];
+        OffsetSet& taken = taken_[r];
         const bool v6 = range.prefix().base.v6;
         // Kept addresses are the Services' own already; the rest start from their home.
         std::vector<std::pair<uint64_t, uint32_t>> homes;  // (home offset, request), by name
@@ -415,7 +417,7 @@ Status ClusterIpAllocator::finish() {
             }
             homes.emplace_back(range.offset_of(home(range.prefix(), ns_of(q), name_of(q))), i);
         }
-        const uint64_t free = range.last() - range.taken().size();
+        const uint64_t free = range.last() - taken.size();
         if (homes.size() > free) {
             return Error{fmt::format(
                 "service range {} is full: {} Services without a clusterIP need an {} address, "
@@ -437,8 +439,8 @@ Status ClusterIpAllocator::finish() {
         for (size_t k = 0; k < by_home.size(); ++k) {
             const auto [h, i] = homes[by_home[k]];
             const bool first = k == 0 || homes[by_home[k - 1]].first != h;
-            if (first && !range.taken().contains(h)) {
-                range.taken().insert(h);
+            if (first && !taken.contains(h)) {
+                taken.insert(h);
                 final_offsets[i * 2 + v6] = h;
                 settled[by_home[k]] = true;
             }
@@ -447,8 +449,8 @@ Status ClusterIpAllocator::finish() {
         for (size_t k = 0; k < homes.size(); ++k) {
             const auto [h, i] = homes[k];
             if (!settled[k]) {
-                const uint64_t offset = range.probe(h);
-                range.taken().insert(offset);
+                const uint64_t offset = range.probe(h, taken);
+                taken.insert(offset);
                 final_offsets[i * 2 + v6] = offset;
             }
         }

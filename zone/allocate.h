@@ -93,6 +93,7 @@ public:
 
 private:
     class Range;
+    class OffsetSet;
     // A Service that needs addresses: its namespace and name (in text_), and which families in
     // which order (bit 0: IPv4, bit 1: IPv6, bit 2: IPv6 first). 8 bytes and its name: a load
     // of 100,000 Services without clusterIP keeps a few MiB while it lasts.
@@ -110,6 +111,7 @@ private:
         return {text_.data() + r.at + r.ns_size, r.name_size};
     }
     Result<uint8_t> families_needed(const Service& service) const;
+    OffsetSet& taken(const Range& range);  // the offsets of `range` no one may be given
     Range* range_of(bool v6);
     const Range* range_of(bool v6) const;
     // The address of `range` an existing Service was allocated, if it was.
@@ -118,6 +120,7 @@ private:
 
     ObjectSink& out_;
     std::vector<Range> ranges_;
+    std::vector<OffsetSet> taken_;  // by range
     std::string text_;
     std::vector<Request> requests_;
     std::vector<std::pair<uint32_t, IpAddress>> given_;  // by request index
