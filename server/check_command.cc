@@ -14,6 +14,7 @@
 #include "plugins/manifests/manifests.h"
 #include "server/codec/name.h"
 #include "server/json_text.h"
+#include "zone/allocate.h"
 #include "zone/convert.h"
 #include "zone/workloads.h"
 
@@ -23,7 +24,7 @@ namespace {
 
 constexpr const char* kCheckUsage =
     R"(usage: clusterdns check --manifests PATH [--manifests PATH ...] [-o table|json] [--strict]
-                       [--pod-cidr CIDR ...]
+                       [--pod-cidr CIDR ...] [--service-cidr CIDR[,CIDR] ...]
 
 Checks what DNS and routing will make of the manifests: Services whose selector matches no Pod
 (a ClusterIP but no endpoints), headless Services without ready endpoints (NXDOMAIN), ports
@@ -31,6 +32,9 @@ without names (no SRV), ExternalNames that are not host names, duplicate Cluster
 namespaces no manifest creates, Ingresses whose backend or class does not exist, NetworkPolicies
 that block DNS or whose namespaceSelector matches no namespace. Each finding names the file, the
 object and the field, with a fix. Exit 1 when an error is found (with --strict, a warning too).
+Services without clusterIP get addresses from --service-cidr (10.96.0.0/12 by default) as the
+server allocates them: a Service asking for a family no range has, or a range too small, is an
+error.
 )";
 
 struct Finding {
@@ -127,7 +131,8 @@ bool allows_dns(const DocNode& port, std::string_view protocol) {
 
 class Checker {
 public:
-    explicit Checker(std::vector<IpPrefix> cidrs) : workloads_(objects_, std::move(cidrs)) {}
+    Checker(std::vector<IpPrefix> cidrs, std::vector<IpPrefix> service_ranges)
+        : workloads_(objects_, std::move(cidrs)), addresses_(workloads_, std::move(service_ranges)) {}
 
     void document(const std::string& file, size_t index, const DocNode& doc) {
         const std::string kind = text_of(doc, {"kind"});
@@ -144,7 +149,7 @@ public:
         }
         file_seen(file);
         const Status loaded =
-            add_objects(doc, file, fmt::format("document {}", index + 1), workloads_);
+            add_objects(doc, file, fmt::format("document {}", index + 1), addresses_);
         if (!loaded) {
             load_error(w, loaded.error().message);
         }
@@ -203,6 +208,10 @@ public:
     // Every finding, grouped by file in the order the files were read (what no one file holds,
     // last), and within a file in document order.
     std::vector<Finding> finish() {
+        if (Status s = addresses_.finish(); !s) {
+            add("error", {}, "", s.error().message,
+                "give a larger --service-cidr, or some Services their clusterIP");
+        }
         if (Status s = workloads_.synthesize(); !s) {
             add("error", {}, "", s.error().message, "fix the workload the message names");
         }
@@ -594,6 +603,7 @@ private:
 
     Cluster objects_;
     WorkloadSink workloads_;
+    ClusterIpAllocator addresses_;  // in front of workloads_, as the server loads
     std::map<std::string, LabelMap> namespaces_;
     std::map<std::string, Where> used_namespaces_;  // the first object in each
     std::map<std::pair<std::string, std::string>, ServiceInfo> services_;
@@ -613,6 +623,7 @@ private:
 int check_command(int argc, const char* const* argv) {
     std::vector<std::string> paths;
     std::vector<IpPrefix> cidrs;
+    std::vector<std::string> service_cidrs;
     std::string output = "table";
     bool strict = false;
     for (int i = 1; i < argc; ++i) {
@@ -624,7 +635,7 @@ int check_command(int argc, const char* const* argv) {
         } else if (arg == "--strict") {
             strict = true;
         } else if ((arg == "--manifests" || arg == "-o" || arg == "--output" ||
-                    arg == "--pod-cidr") && !has_value) {
+                    arg == "--pod-cidr" || arg == "--service-cidr") && !has_value) {
             fmt::print(stderr, "[ERROR] clusterdns check: {} needs a value\n", arg);
             return 2;
         } else if (arg == "--manifests") {
@@ -639,6 +650,8 @@ int check_command(int argc, const char* const* argv) {
                 return 2;
             }
             cidrs.push_back(*prefix);
+        } else if (arg == "--service-cidr") {
+            service_cidrs.emplace_back(argv[++i]);
         } else {
             fmt::print(stderr, "[ERROR] clusterdns check: unknown argument {} (see --help)\n",
                        quoted(arg));
@@ -657,8 +670,16 @@ int check_command(int argc, const char* const* argv) {
     if (cidrs.empty()) {
         cidrs.push_back(*parse_prefix("10.244.0.0/16"));
     }
+    auto service_ranges = parse_service_cidrs(
+        service_cidrs.empty() ? std::vector<std::string>{std::string(kDefaultServiceCidr)}
+                              : service_cidrs);
+    if (!service_ranges) {
+        fmt::print(stderr, "[ERROR] clusterdns check: --service-cidr: {}\n",
+                   service_ranges.error().message);
+        return 2;
+    }
     // Every path, file and document is read, whatever fails: each problem is one more finding.
-    Checker checker(cidrs);
+    Checker checker(cidrs, *service_ranges);
     for (const std::string& path : paths) {
         (void)visit_manifest_documents(
             path,

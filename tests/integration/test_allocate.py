@@ -12,7 +12,8 @@ Manifests in three files, none of whose ClusterIP/NodePort/LoadBalancer Services
   AAAA in fd00:10:96::/112, and the others keep their IPv4 family;
 - `records -o json` marks the allocated A and PTR records ("allocated": true), not the given one;
 - a range too small (--service-cidr 10.96.0.0/29, 6 addresses, for 7 Services): exit 1, the
-  message names the range; --check-config says so too (and "valid" with the default range).
+  message names the range; --check-config and `clusterdns check` say so too, and `check`
+  reports a RequireDualStack Service as an error unless --service-cidr gives both families.
 """
 
 import ipaddress
@@ -143,6 +144,11 @@ def addresses(t, srv, what):
     return out
 
 
+def check(t, manifests, *args):
+    return subprocess.run([str(t.binary), "check", "--manifests", str(manifests), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
 def scenario(t):
     with tempfile.TemporaryDirectory() as tmp:
         first = write(Path(tmp) / "first", {"a-platform.yaml": PLATFORM, "b-shop.yaml": SHOP,
@@ -207,6 +213,19 @@ def scenario(t):
         t.eq(p.returncode, 1, f"a full range: exit code ({p.stderr[-300:]})")
         t.check("10.96.0.0/29" in p.stderr and "full" in p.stderr,
                 f"a full range is named: {p.stderr[-300:]}")
+        # `clusterdns check` too: the range too small, and a family no range has, are errors.
+        p = check(t, first)
+        t.eq(p.returncode, 0, f"check: {p.stdout[-600:]}{p.stderr[-300:]}")
+        p = check(t, first, "--service-cidr", "10.96.0.0/29")
+        t.eq(p.returncode, 1, f"check, a full range: {p.stdout[-300:]}")
+        t.check("10.96.0.0/29" in p.stdout, f"check names the full range: {p.stdout[-600:]}")
+        p = check(t, harness.DATA / "bad" / "require-dual-stack.yaml")
+        t.eq(p.returncode, 1, f"check, RequireDualStack: {p.stdout[-300:]}")
+        t.check("RequireDualStack" in p.stdout, f"check, RequireDualStack: {p.stdout[-600:]}")
+        p = check(t, harness.DATA / "bad" / "require-dual-stack.yaml", "--service-cidr",
+                  "10.96.0.0/12,fd00:10:96::/112")
+        t.eq(p.returncode, 0, f"check, RequireDualStack with both ranges: {p.stdout[-600:]}")
+
         # --check-config allocates as the start-up does.
         for cidr, code in (("10.96.0.0/12", 0), ("10.96.0.0/29", 1)):
             config = Path(tmp) / "config.yaml"
