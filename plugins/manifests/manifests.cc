@@ -558,17 +558,23 @@ Status visit_manifest_documents(const std::string& path, const DocumentVisitor& 
             problem({.file = source, .message = text.error().message});
             continue;
         }
-        const std::unique_ptr<ParsedText> parsed =
-            parse_text_leniently(text->text, source, problem);
-        text->owned = {};
-        for (size_t i = 0; i < parsed->documents.size(); ++i) {
-            const DocNode& doc = parsed->documents[i];
-            if (doc.is_null()) {
-                continue;
-            }
-            if (Status s = visit(source, i, doc); !s) {
-                return s;
-            }
+        if (Status s = visit_manifest_text(text->text, source, visit, problem); !s) {
+            return s;
+        }
+    }
+    return {};
+}
+
+Status visit_manifest_text(std::string_view text, const std::string& source,
+                           const DocumentVisitor& visit, const ProblemVisitor& problem) {
+    const std::unique_ptr<ParsedText> parsed = parse_text_leniently(text, source, problem);
+    for (size_t i = 0; i < parsed->documents.size(); ++i) {
+        const DocNode& doc = parsed->documents[i];
+        if (doc.is_null()) {
+            continue;
+        }
+        if (Status s = visit(source, i, doc); !s) {
+            return s;
         }
     }
     return {};

@@ -65,6 +65,10 @@ using ProblemVisitor = std::function<void(const ManifestProblem& problem)>;
 Status visit_manifest_documents(const std::string& path, const DocumentVisitor& visit,
                                 const ProblemVisitor& problem);
 
+// The same for manifest text; `source` names it.
+Status visit_manifest_text(std::string_view text, const std::string& source,
+                           const DocumentVisitor& visit, const ProblemVisitor& problem);
+
 // Loads manifest text; `source` names it in error messages.
 Status load_manifest_text(std::string_view text, std::string_view source, ObjectSink& cluster);
 
