@@ -31,7 +31,10 @@ Checks what DNS and routing will make of the manifests: Services whose selector 
 without names (no SRV), ExternalNames that are not host names, duplicate ClusterIPs, objects in
 namespaces no manifest creates, Ingresses whose backend or class does not exist, NetworkPolicies
 that block DNS or whose namespaceSelector matches no namespace. Each finding names the file, the
-object and the field, with a fix. Exit 1 when an error is found (with --strict, a warning too).
+object and the field, with a fix. Every problem is reported, not the first: each object the
+server would refuse, each document that is not YAML (the file's others are still read), each
+path that cannot be read; grouped by file. PATH - is standard input. Exit 1 when an error is
+found (with --strict, a warning too).
 Services without clusterIP get addresses from --service-cidr (10.96.0.0/12 by default) as the
 server allocates them: a Service asking for a family no range has, or a range too small, is an
 error.
