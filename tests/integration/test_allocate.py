@@ -10,7 +10,8 @@ Manifests in three files, none of whose ClusterIP/NodePort/LoadBalancer Services
   answers the very same addresses; so does a reload (SIGHUP) of the first run;
 - with --service-cidr 10.96.0.0/16,fd00:10:96::/112, the PreferDualStack Service also answers
   AAAA in fd00:10:96::/112, and the others keep their IPv4 family;
-- `records -o json` marks the allocated A and PTR records ("allocated": true), not the given one;
+- `records -o json` marks the allocated A and PTR records ("allocated": true), not the given one,
+  and `explain` says a ClusterIP was allocated;
 - a range too small (--service-cidr 10.96.0.0/29, 6 addresses, for 7 Services): exit 1, the
   message names the range; --check-config and `clusterdns check` say so too, and `check`
   reports a RequireDualStack Service as an error unless --service-cidr gives both families.
@@ -206,6 +207,14 @@ def scenario(t):
         t.eq(marks.get((svc("web", "shop"), "A")), True, "records: web's A is allocated")
         t.eq(marks.get((reverse_name(web), "PTR")), True, "records: web's PTR is allocated")
         t.eq(marks.get((svc("pinned", "data"), "A")), False, "records: pinned's A is given")
+        p = subprocess.run([str(t.binary), "explain", svc("web", "shop"), "--manifests",
+                            str(first)], capture_output=True, text=True, timeout=60)
+        t.check(web in p.stdout and "allocated from the service range" in p.stdout,
+                f"explain says web's ClusterIP was allocated: {p.stdout[-600:]}")
+        p = subprocess.run([str(t.binary), "explain", svc("pinned", "data"), "--manifests",
+                            str(first)], capture_output=True, text=True, timeout=60)
+        t.check("its ClusterIP" in p.stdout and "allocated" not in p.stdout,
+                f"explain: pinned's ClusterIP is its own: {p.stdout[-600:]}")
 
         # 10.96.0.0/29 holds 6 addresses: 7 Services do not fit.
         p = harness.run_binary(t.binary, ["--manifests", first, "--service-cidr", "10.96.0.0/29",
