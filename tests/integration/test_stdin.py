@@ -14,6 +14,8 @@ server and for `records`, `check` and `explain`: what `helm template ... | clust
   address and a document that is not YAML stop the server (exit 1) with one message; `check`
   reports both (and the rest of the stream is read).
 - `-` twice is a bad command line (exit 2), for the server and for `check`.
+- A reload that names `-` when the server did not start with it is refused (the previous zone
+  keeps answering): standard input is read at start-up only, never waited on later.
 """
 
 import json
@@ -187,6 +189,18 @@ def scenario(t):
                 f"the reload applies the file's change: {srv.dig(name)}; {srv.describe()}")
             t.eq(answers(t, srv), pods, "standard input's objects stay, with the same addresses")
             t.check("ERROR" not in srv.stderr_text(), f"no error: {srv.describe()}")
+
+        # A config that names "-" only after start-up: the reload is refused, nothing changes.
+        config = Path(d) / "config.yaml"
+        config.write_text(f"manifests: [{file}]\n")
+        with t.server("--config", config, stdin_data=STREAM) as srv:
+            name = harness.svc("from-file", "default")
+            t.expect(srv.dig(name), answer=[(name, "A", "10.96.40.21")])
+            config.write_text(f"manifests: [{file}, '-']\n")
+            t.check(harness.wait_until(lambda: "read at start-up only" in srv.stderr_text(), 10),
+                    f"the reload naming - is refused: {srv.describe()}")
+            t.expect(srv.dig(name), answer=[(name, "A", "10.96.40.21")])
+            t.nxdomain(srv.dig(harness.svc("web", "shop")))
 
         # Nothing on standard input (/dev/null): no objects, an empty zone.
         with t.server("--manifests", "-") as srv:
