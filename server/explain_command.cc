@@ -76,7 +76,10 @@ struct Mismatch {
 
 Mismatch mismatch(const LabelMap& selector, const LabelMap& labels) {
     Mismatch out;
-    for (const auto& [key, wanted] : selector) {
+    for (const auto& wanted_label : selector) {
+        // Named, not structured bindings: clang 14 cannot capture those in the lambdas below.
+        const std::string& key = wanted_label.first;
+        const std::string& wanted = wanted_label.second;
         const auto same_key = std::find_if(labels.begin(), labels.end(),
                                            [&](const auto& l) { return l.first == key; });
         if (same_key != labels.end() && same_key->second == wanted) {
