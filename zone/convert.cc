@@ -338,14 +338,70 @@ ServicePort get_port(const DocNode& node, const std::string& path, PortOwner own
     return port;
 }
 
+// Adds to `keys` those of a mapping and of the mappings its merge keys ("<<") bring.
+void merged_keys(const DocNode& map, std::vector<std::string_view>& keys) {
+    for (const DocMember& m : map.members) {
+        if (m.key != "<<") {
+            keys.push_back(m.key);
+        } else if (m.value.is_mapping()) {
+            merged_keys(m.value, keys);
+        } else {
+            for (const DocNode& item : m.value.items) {
+                merged_keys(item, keys);
+            }
+        }
+    }
+}
+
+// Calls f(key, value) for each entry of a mapping, merge keys followed (each key once, its value
+// what DocNode::find gives it).
+template <class F>
+void for_each_entry(const DocNode& map, F&& f) {
+    const bool merges = std::any_of(map.members.begin(), map.members.end(),
+                                    [](const DocMember& m) { return m.key == "<<"; });
+    if (!merges) {
+        for (const DocMember& m : map.members) {
+            f(m.key, m.value);
+        }
+        return;
+    }
+    std::vector<std::string_view> keys;
+    merged_keys(map, keys);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    for (const std::string_view key : keys) {
+        f(key, *map.find(key));
+    }
+}
+
+// A map value read as the API server decodes a string: a scalar of no other type (a plain date
+// is the text kubectl sends for it, written to `scratch`); null is "".
+std::string_view string_value(const DocNode& node, std::string_view path, std::string_view key,
+                              std::string& scratch) {
+    if (node.is_null()) {
+        return {};
+    }
+    if (!node.is_scalar() || scalar_type(node) != ScalarType::String) {
+        fail(node, fmt::format("{}.{}: expected a string, got {}", path, key, describe(node)));
+    }
+    if (!node.quoted) {
+        if (auto date = plain_date(node.text)) {
+            scratch = std::move(*date);
+            return scratch;
+        }
+    }
+    return node.text;
+}
+
 // A mapping of strings to strings (labels, a selector's matchLabels, annotations), sorted.
 LabelMap get_string_map(const DocNode& parent, std::string_view path, const char* key) {
     const DocNode& map = get_map(parent, path, key);
+    const std::string at = join(path, key);
     LabelMap labels;
-    for (const DocMember& m : map.members) {
-        labels.emplace_back(std::string(m.key),
-                            get_string(map, join(path, key), std::string(m.key).c_str()));
-    }
+    std::string scratch;
+    for_each_entry(map, [&](std::string_view name, const DocNode& value) {
+        labels.emplace_back(std::string(name), std::string(string_value(value, at, name, scratch)));
+    });
     std::sort(labels.begin(), labels.end());
     return labels;
 }
@@ -360,12 +416,31 @@ LabelMap get_labels(const DocNode& parent, std::string_view path, const char* ke
 }
 
 // What the API server checks of every object's metadata that DNS reads: its labels and
-// annotations.
+// annotations, checked where they are, not copied (an object from the API may carry a large
+// last-applied-configuration).
 void check_metadata(const DocNode& metadata) {
-    get_labels(metadata, "metadata", "labels");
-    const LabelMap annotations = get_string_map(metadata, "metadata", "annotations");
-    if (!annotations.empty()) {
-        check(*metadata.find("annotations"), check_annotations("metadata.annotations", annotations));
+    std::string scratch;
+    const DocNode& labels = get_map(metadata, "metadata", "labels");
+    for_each_entry(labels, [&](std::string_view key, const DocNode& node) {
+        const std::string_view value = string_value(node, "metadata.labels", key, scratch);
+        if (!is_label_key(key) || !is_label_value(value)) {
+            check(node, check_labels("metadata.labels", {{std::string(key), std::string(value)}}));
+        }
+    });
+    const DocNode& annotations = get_map(metadata, "metadata", "annotations");
+    uint64_t size = 0;
+    for_each_entry(annotations, [&](std::string_view key, const DocNode& node) {
+        size += key.size() + string_value(node, "metadata.annotations", key, scratch).size();
+        const bool lower = std::none_of(key.begin(), key.end(),
+                                        [](char c) { return c >= 'A' && c <= 'Z'; });
+        if (!lower || !is_label_key(key)) {
+            check(node, check_format(ApiRule::AnnotationKey, "metadata.annotations", key));
+        }
+    });
+    if (size > static_cast<uint64_t>(rule_limit(ApiRule::AnnotationsSize))) {
+        fail(annotations, rule_error(ApiRule::AnnotationsSize, "metadata.annotations",
+                                     fmt::format("{} bytes of keys and values", size))
+                              .message);
     }
 }
 

@@ -216,6 +216,16 @@ static Status check_port_count(std::string_view field, const std::vector<Service
 template <class Key>
 static std::optional<std::pair<size_t, size_t>> repeat(const std::vector<ServicePort>& ports,
                                                        Key key) {
+    if (ports.size() <= 16) {  // most Services: pairwise, nothing allocated
+        for (size_t again = 1; again < ports.size(); ++again) {
+            for (size_t first = 0; first < again; ++first) {
+                if (key(ports[first]) == key(ports[again])) {
+                    return std::pair{again, first};
+                }
+            }
+        }
+        return std::nullopt;
+    }
     std::vector<size_t> order(ports.size());
     std::iota(order.begin(), order.end(), size_t{0});
     std::stable_sort(order.begin(), order.end(),
@@ -236,12 +246,9 @@ static std::optional<std::pair<size_t, size_t>> repeat(const std::vector<Service
 static Status check_ports(const std::vector<ServicePort>& ports, std::string_view path,
                           std::optional<ApiRule> unique_names, bool unique_numbers) {
     for (size_t i = 0; i < ports.size(); ++i) {
-        if (!ports[i].name.empty()) {
-            if (Status s = check_format(ApiRule::DnsLabel, fmt::format("{}[{}].name", path, i),
-                                        ports[i].name);
-                !s) {
-                return s;
-            }
+        if (!ports[i].name.empty() && !is_dns1123_label(ports[i].name)) {
+            return check_format(ApiRule::DnsLabel, fmt::format("{}[{}].name", path, i),
+                                ports[i].name);
         }
     }
     if (unique_names) {

@@ -387,28 +387,12 @@ Status check_at_most(ApiRule rule, std::string_view field, size_t count, std::st
 
 Status check_labels(std::string_view field, const LabelMap& labels) {
     for (const auto& [key, value] : labels) {
-        if (Status s = check_format(ApiRule::LabelKey, field, key); !s) {
-            return s;
+        if (!is_label_key(key)) {
+            return check_format(ApiRule::LabelKey, field, key);
         }
-        if (Status s = check_format(ApiRule::LabelValue, fmt::format("{}.{}", field, key), value);
-            !s) {
-            return s;
+        if (!is_label_value(value)) {
+            return check_format(ApiRule::LabelValue, fmt::format("{}.{}", field, key), value);
         }
-    }
-    return {};
-}
-
-Status check_annotations(std::string_view field, const LabelMap& annotations) {
-    uint64_t size = 0;
-    for (const auto& [key, value] : annotations) {
-        if (Status s = check_format(ApiRule::AnnotationKey, field, key); !s) {
-            return s;
-        }
-        size += key.size() + value.size();
-    }
-    if (size > static_cast<uint64_t>(rule_limit(ApiRule::AnnotationsSize))) {
-        return rule_error(ApiRule::AnnotationsSize, field,
-                          fmt::format("{} bytes of keys and values", size));
     }
     return {};
 }

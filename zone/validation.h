@@ -110,8 +110,6 @@ Status check_at_most(ApiRule rule, std::string_view field, size_t count, std::st
 
 // metadata.labels or a selector's labels (ValidateLabels): keys and values.
 Status check_labels(std::string_view field, const LabelMap& labels);
-// metadata.annotations (ValidateAnnotations): keys, and their total size.
-Status check_annotations(std::string_view field, const LabelMap& annotations);
 
 // An IP address as the API server reads one in Services, endpoints and Pods (ParseIPSloppy, as
 // long as the StrictIPCIDRValidation gate is off, as it is by default): IPv4 octets may carry

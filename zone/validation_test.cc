@@ -309,6 +309,25 @@ TEST_CASE("validation: plain scalars are what kubectl's YAML 1.1 reader makes of
     CHECK(load(service(ports, ", labels: {release: 2023-02-29}")).has_value());  // no such day
 }
 
+TEST_CASE("validation: labels brought by merge keys count, as kubectl's reader merges them") {
+    Cluster c;
+    REQUIRE(load_manifest_text(R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: web-0
+  namespace: shop
+  labels:
+    <<: [{app: web, tier: x}, {track: stable}]
+    tier: front
+)", "t", c).has_value());
+    CHECK(c.pods.at("shop/web-0").spec.labels ==
+          LabelMap{{"app", "web"}, {"tier", "front"}, {"track", "stable"}});
+    const Status bad = load(service("ports: [{port: 80}]", ", labels: {<<: {app: -web}}"));
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().message.find("metadata.labels.app: \"-web\" is not a label value") !=
+          std::string::npos);
+}
+
 TEST_CASE("validation: generated names keep 58 characters of their base and add 5") {
     const std::string base58(58, 'b');
     CHECK(generated_name(base58, "xyz12") == base58 + "xyz12");
