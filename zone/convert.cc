@@ -159,7 +159,8 @@ ScalarType scalar_type(const DocNode& node) {
     static constexpr std::string_view kSpecial[] = {
         ".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
         "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN"};
-    const bool special = std::find(std::begin(kSpecial), std::end(kSpecial), t) != std::end(kSpecial);
+    const bool special =
+        std::find(std::begin(kSpecial), std::end(kSpecial), t) != std::end(kSpecial);
     const bool numeric = !t.empty() &&
                          ((t[0] >= '0' && t[0] <= '9') || t[0] == '-' || t[0] == '+' ||
                           t[0] == '.') &&
@@ -776,7 +777,8 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
     const DocNode& ports = get_list(doc, "", "ports");
     check(ports, check_at_most(ApiRule::SlicePorts, "ports", ports.items.size(), "ports"));
     for (size_t i = 0; i < ports.items.size(); ++i) {
-        set.ports.push_back(get_port(ports.items[i], fmt::format("ports[{}]", i), PortOwner::Slice));
+        set.ports.push_back(
+            get_port(ports.items[i], fmt::format("ports[{}]", i), PortOwner::Slice));
     }
     if (type == "FQDN") {
         return std::nullopt;  // deprecated, and DNS publishes no FQDN endpoints
@@ -958,7 +960,8 @@ Workload to_workload(const DocNode& doc, const std::string& kind, const std::str
     read_pod_spec(get_map(pod_template, "spec.template", "spec"), "spec.template.spec", w.pod);
     if (kind == "Job") {
         // As many Pods as run at once: parallelism, or fewer when fewer completions are asked.
-        const uint32_t parallelism = get_count(spec, "spec", "parallelism", ApiRule::Replicas).value_or(1);
+        const uint32_t parallelism =
+            get_count(spec, "spec", "parallelism", ApiRule::Replicas).value_or(1);
         const auto completions = get_count(spec, "spec", "completions", ApiRule::Replicas);
         w.replicas = std::min(parallelism, completions.value_or(parallelism));
         if (!get_bool(spec, "spec", "manualSelector").value_or(false) &&
@@ -977,7 +980,8 @@ Workload to_workload(const DocNode& doc, const std::string& kind, const std::str
                   check_dns1123_label("spec.serviceName", w.service_name));
         }
         const DocNode& ordinals = get_map(spec, "spec", "ordinals");
-        w.ordinal_start = get_count(ordinals, "spec.ordinals", "start", ApiRule::OrdinalsStart).value_or(0);
+        w.ordinal_start =
+            get_count(ordinals, "spec.ordinals", "start", ApiRule::OrdinalsStart).value_or(0);
         if (w.replicas > 0) {
             const std::string last =
                 fmt::format("{}-{}", name, uint64_t{w.ordinal_start} + w.replicas - 1);

@@ -78,11 +78,12 @@ constexpr ApiRuleInfo kApiRules[] = {
      "an address that is not unspecified (0.0.0.0, ::), loopback (127.0.0.0/8, ::1), "
      "link-local (169.254.0.0/16, fe80::/10) or link-local multicast (224.0.0.0/24, and ffx2:: "
      "of any flags)",
-     0, "ValidateNonSpecialIP (validateEndpointAddress, discovery validateEndpoints, "
-        "ValidateService)"},
+     0,
+     "ValidateNonSpecialIP (validateEndpointAddress, discovery validateEndpoints, "
+     "ValidateService)"},
     {ApiRule::ServiceType, "Service spec.type",
-     "a Service type (ClusterIP, NodePort, LoadBalancer or ExternalName; left out: ClusterIP)",
-     0, "ValidateService (supportedServiceType)"},
+     "a Service type (ClusterIP, NodePort, LoadBalancer or ExternalName; left out: ClusterIP)", 0,
+     "ValidateService (supportedServiceType)"},
     {ApiRule::ServicePortsRequired, "Service spec.ports",
      "required for a Service that is neither headless nor ExternalName", 0, "ValidateService"},
     {ApiRule::ServicePortNameRequired, "Service spec.ports[].name",
@@ -122,8 +123,8 @@ constexpr ApiRuleInfo kApiRules[] = {
      "discovery validateAddressType"},
     {ApiRule::SliceEndpoints, "EndpointSlice endpoints", "at most {limit} endpoints", 1000,
      "discovery validateEndpoints (maxEndpoints)"},
-    {ApiRule::SliceAddresses, "EndpointSlice endpoints[].addresses",
-     "from 1 to {limit} addresses", 100, "discovery validateEndpoints (maxAddresses)"},
+    {ApiRule::SliceAddresses, "EndpointSlice endpoints[].addresses", "from 1 to {limit} addresses",
+     100, "discovery validateEndpoints (maxAddresses)"},
     {ApiRule::SlicePorts, "EndpointSlice ports", "at most {limit} ports", 100,
      "discovery validatePorts (maxPorts)"},
     {ApiRule::SlicePortNameUnique, "EndpointSlice ports[].name",
@@ -158,8 +159,8 @@ constexpr ApiRuleInfo kApiRules[] = {
     {ApiRule::ReplicaSetName, "Deployment metadata.name",
      "short enough that NAME-HASH (its ReplicaSet) is a DNS name of at most {limit} characters",
      253, "deployment controller (getNewReplicaSet: name + \"-\" + pod-template-hash)"},
-    {ApiRule::GeneratedPodName, "Pods made by Deployments, ReplicaSets, DaemonSets, Jobs, "
-                                "ReplicationControllers",
+    {ApiRule::GeneratedPodName,
+     "Pods made by Deployments, ReplicaSets, DaemonSets, Jobs, ReplicationControllers",
      "named by the first {limit} characters of OWNER- and 5 random letters and digits", 58,
      "controller_utils getPodsPrefix; apiserver storage/names SimpleNameGenerator "
      "(MaxGeneratedNameLength = 63 - 5)"},
@@ -193,15 +194,15 @@ bool is_alnum(char c) {
 // [a-z0-9]([-a-z0-9]*[a-z0-9])? of any length.
 bool is_rfc1123_part(std::string_view part) {
     return !part.empty() && is_lower_alnum(part.front()) && is_lower_alnum(part.back()) &&
-           std::all_of(part.begin(), part.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
+           std::all_of(part.begin(), part.end(),
+                       [](char c) { return is_lower_alnum(c) || c == '-'; });
 }
 
 // ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9] of any length: a label key's name part, a value.
 bool is_qualified_part(std::string_view part) {
     return !part.empty() && is_alnum(part.front()) && is_alnum(part.back()) &&
-           std::all_of(part.begin(), part.end(), [](char c) {
-               return is_alnum(c) || c == '-' || c == '_' || c == '.';
-           });
+           std::all_of(part.begin(), part.end(),
+                       [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
 // The old Go parser netutils.ParseIPSloppy keeps: four decimal numbers of 0-255, leading zeros
@@ -307,7 +308,8 @@ bool is_dns1123_subdomain(std::string_view value) noexcept {
 }
 
 bool is_iana_svc_name(std::string_view value) noexcept {
-    return !value.empty() && value.size() <= static_cast<size_t>(rule_limit(ApiRule::IanaSvcName)) &&
+    return !value.empty() &&
+           value.size() <= static_cast<size_t>(rule_limit(ApiRule::IanaSvcName)) &&
            std::all_of(value.begin(), value.end(),
                        [](char c) { return is_lower_alnum(c) || c == '-'; }) &&
            std::any_of(value.begin(), value.end(), [](char c) { return c >= 'a' && c <= 'z'; }) &&
@@ -330,9 +332,8 @@ bool is_label_key(std::string_view value) noexcept {
 }
 
 bool is_label_value(std::string_view value) noexcept {
-    return value.empty() ||
-           (value.size() <= static_cast<size_t>(rule_limit(ApiRule::LabelValue)) &&
-            is_qualified_part(value));
+    return value.empty() || (value.size() <= static_cast<size_t>(rule_limit(ApiRule::LabelValue)) &&
+                             is_qualified_part(value));
 }
 
 Status check_format(ApiRule rule, std::string_view field, std::string_view value) {
@@ -415,9 +416,9 @@ std::optional<IpAddress> parse_api_ip(std::string_view text) noexcept {
         if (!parse_sloppy_ipv4(text.substr(last_colon + 1), tail)) {
             return std::nullopt;
         }
-        const int n = std::snprintf(buf, sizeof buf, "%.*s%u.%u.%u.%u",
-                                    static_cast<int>(last_colon + 1), text.data(), tail[0],
-                                    tail[1], tail[2], tail[3]);
+        const int n =
+            std::snprintf(buf, sizeof buf, "%.*s%u.%u.%u.%u", static_cast<int>(last_colon + 1),
+                          text.data(), tail[0], tail[1], tail[2], tail[3]);
         if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) {
             return std::nullopt;
         }

@@ -32,9 +32,10 @@ Status load(const std::string& yaml, uint64_t max_pods = 0) {
 
 std::string service(const std::string& spec, const std::string& metadata = "",
                     const std::string& name = "web", const std::string& ns = "shop") {
-    return fmt::format("apiVersion: v1\nkind: Service\nmetadata: {{name: {}, namespace: {}{}}}\n"
-                       "spec: {{{}}}\n",
-                       name, ns, metadata, spec);
+    return fmt::format(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {}, namespace: {}{}}}\n"
+        "spec: {{{}}}\n",
+        name, ns, metadata, spec);
 }
 
 std::string slice(const std::string& endpoints, const std::string& ports = "[]",
@@ -47,28 +48,32 @@ std::string slice(const std::string& endpoints, const std::string& ports = "[]",
 }
 
 std::string endpoints(const std::string& subset) {
-    return fmt::format("apiVersion: v1\nkind: Endpoints\nmetadata: {{name: web, namespace: shop}}\n"
-                       "subsets: [{}]\n",
-                       subset);
+    return fmt::format(
+        "apiVersion: v1\nkind: Endpoints\nmetadata: {{name: web, namespace: shop}}\n"
+        "subsets: [{}]\n",
+        subset);
 }
 
 std::string pod(const std::string& name, const std::string& spec = "") {
-    return fmt::format("apiVersion: v1\nkind: Pod\nmetadata: {{name: {}, namespace: shop}}\n"
-                       "spec: {{containers: [{{name: c, image: x{}}}]}}\n",
-                       name, spec);
+    return fmt::format(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {}, namespace: shop}}\n"
+        "spec: {{containers: [{{name: c, image: x{}}}]}}\n",
+        name, spec);
 }
 
 // A workload of `kind` named `name`; `spec` adds to its spec, `selector` replaces its selector.
 std::string workload(const std::string& kind, const std::string& name, const std::string& spec,
                      const std::string& selector = "selector: {matchLabels: {app: w}}, ") {
     const bool job = kind == "Job";
-    return fmt::format("apiVersion: {}\nkind: {}\nmetadata: {{name: {}, namespace: shop}}\n"
-                       "spec: {{{}{}template: {{metadata: {{labels: {{app: w}}}}, "
-                       "spec: {{containers: [{{name: c, image: x}}]}}}}}}\n",
-                       job ? "batch/v1" : "apps/v1", kind, name, job ? "" : selector, spec);
+    return fmt::format(
+        "apiVersion: {}\nkind: {}\nmetadata: {{name: {}, namespace: shop}}\n"
+        "spec: {{{}{}template: {{metadata: {{labels: {{app: w}}}}, "
+        "spec: {{containers: [{{name: c, image: x}}]}}}}}}\n",
+        job ? "batch/v1" : "apps/v1", kind, name, job ? "" : selector, spec);
 }
 
-std::string repeat(const std::string& item, size_t count, const std::function<std::string(size_t)>& fill) {
+std::string repeat(const std::string& item, size_t count,
+                   const std::function<std::string(size_t)>& fill) {
     std::string out = "[";
     for (size_t i = 0; i < count; ++i) {
         out += (i == 0 ? "" : ", ") + fmt::format(fmt::runtime(item), fill(i));
@@ -82,8 +87,8 @@ std::string ipv4(size_t i) {
 
 struct Case {
     ApiRule rule;
-    std::string ok;   // just inside the rule: loads
-    std::string bad;  // just past it: refused, the message saying `expect`
+    std::string ok;           // just inside the rule: loads
+    std::string bad;          // just past it: refused, the message saying `expect`
     std::string expect = {};  // default: the rule's requirement
 };
 
@@ -134,7 +139,8 @@ std::vector<Case> cases() {
         {ApiRule::ServicePortUnique,
          service("ports: [{name: a, port: 53}, {name: b, port: 53, protocol: UDP}]"),
          service("ports: [{name: a, port: 53}, {name: b, port: 53}]")},
-        {ApiRule::ClusterIpsMatch, service("clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10], " + ports),
+        {ApiRule::ClusterIpsMatch,
+         service("clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10], " + ports),
          service("clusterIP: 10.96.0.10, clusterIPs: [10.96.0.11], " + ports)},
         {ApiRule::ClusterIpsCount,
          service("clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10, \"fd00::10\"], " + ports),
@@ -178,7 +184,8 @@ std::vector<Case> cases() {
         {ApiRule::SubsetAddresses, endpoints("{notReadyAddresses: [{ip: 10.0.0.1}]}"),
          endpoints("{ports: [{port: 80}]}")},
         {ApiRule::EndpointsPortNameRequired,
-         endpoints("{addresses: [{ip: 10.0.0.1}], ports: [{name: a, port: 80}, {name: b, port: 81}]}"),
+         endpoints(
+             "{addresses: [{ip: 10.0.0.1}], ports: [{name: a, port: 80}, {name: b, port: 81}]}"),
          endpoints("{addresses: [{ip: 10.0.0.1}], ports: [{name: a, port: 80}, {port: 81}]}")},
         {ApiRule::ContainerPortRequired, pod("p", ", ports: [{containerPort: 65535}]"),
          pod("p", ", ports: [{containerPort: 65536}]")},
@@ -242,8 +249,7 @@ TEST_CASE("validation: what the API server accepts loads, what it refuses does n
         CHECK_MESSAGE(ok.has_value(), (ok ? std::string() : ok.error().message));
         const Status bad = load(c.bad);
         REQUIRE_MESSAGE(!bad.has_value(), c.bad.substr(0, 300));
-        CHECK_MESSAGE(bad.error().message.find(expect) != std::string::npos,
-                      bad.error().message);
+        CHECK_MESSAGE(bad.error().message.find(expect) != std::string::npos, bad.error().message);
     }
 }
 
@@ -286,7 +292,8 @@ TEST_CASE("validation: plain scalars are what kubectl's YAML 1.1 reader makes of
         return s ? (c.services.begin()->second.publish_not_ready_addresses ? "true" : "false")
                  : "refused";
     };
-    for (const char* yes : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"}) {
+    for (const char* yes :
+         {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"}) {
         CAPTURE(yes);
         CHECK(publishes(yes) == "true");
     }
@@ -319,7 +326,9 @@ metadata:
   labels:
     <<: [{app: web, tier: x}, {track: stable}]
     tier: front
-)", "t", c).has_value());
+)",
+                               "t", c)
+                .has_value());
     CHECK(c.pods.at("shop/web-0").spec.labels ==
           LabelMap{{"app", "web"}, {"tier", "front"}, {"track", "stable"}});
     const Status bad = load(service("ports: [{port: 80}]", ", labels: {<<: {app: -web}}"));
@@ -370,7 +379,7 @@ TEST_CASE("validation: addresses as the API server reads them") {
         return ip ? ip_to_text(*ip) + (ip->v6 ? "/6" : "/4") : std::string("none");
     };
     CHECK(text("10.96.0.1") == "10.96.0.1/4");
-    CHECK(text("010.096.000.001") == "10.96.0.1/4");  // decimal, not octal
+    CHECK(text("010.096.000.001") == "10.96.0.1/4");   // decimal, not octal
     CHECK(text("::ffff:10.96.0.1") == "10.96.0.1/4");  // IPv4-mapped: IPv4
     CHECK(text("::ffff:010.96.0.1") == "10.96.0.1/4");
     CHECK(text("fd00::1") == "fd00::1/6");
@@ -380,8 +389,8 @@ TEST_CASE("validation: addresses as the API server reads them") {
     CHECK(text("10.96.0.1 ") == "none");
     CHECK(text(std::string_view("10.96.0.1\0", 10)) == "none");
     CHECK(text("") == "none");
-    for (const char* special : {"0.0.0.0", "::", "127.0.0.1", "::1", "169.254.169.254",
-                                "fe80::1", "febf::1", "224.0.0.251", "ff02::fb", "ff12::1"}) {
+    for (const char* special : {"0.0.0.0", "::", "127.0.0.1", "::1", "169.254.169.254", "fe80::1",
+                                "febf::1", "224.0.0.251", "ff02::fb", "ff12::1"}) {
         CAPTURE(special);
         CHECK_FALSE(check_non_special_ip("ip", *parse_api_ip(special)).has_value());
     }

@@ -301,10 +301,20 @@ Status WorkloadSink::synthesize() {
                     continue;  // this ordinal is in the manifests
                 }
             } else {
+                // 27^5 suffixes: among thousands of replicas two draw the same one, and the
+                // controller, refused the name, tries another, as here.
                 const std::string seed = w.kind == "Deployment"
-                                             ? fmt::format("{}#{}", owner.substr(w.name.size() + 1), i)
-                                             : fmt::format("{}#{}", h, i);
-                pod.name = generated_name(prefix, suffix(hash_of(seed), 5));
+                                             ? owner.substr(w.name.size() + 1)
+                                             : std::to_string(h);
+                for (uint32_t attempt = 0;; ++attempt) {
+                    const std::string draw = attempt == 0
+                                                 ? fmt::format("{}#{}", seed, i)
+                                                 : fmt::format("{}#{}#{}", seed, i, attempt);
+                    pod.name = generated_name(prefix, suffix(hash_of(draw), 5));
+                    if (pods.count({pod.ns, pod.name}) == 0) {
+                        break;
+                    }
+                }
             }
             pod.spec = w.pod;
             if (stateful) {

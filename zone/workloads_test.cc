@@ -48,10 +48,9 @@ TEST_CASE("workloads: a Service's slices are of its own families (getAddressType
     CHECK(slice_families({selecting("v6", {*parse_ip("fd00:10:96::7")}),
                           selecting("v4", {*parse_ip("10.96.0.7")}),
                           selecting("both", {*parse_ip("10.96.0.8"), *parse_ip("fd00:10:96::8")}),
-                          selecting("headless-v6", {}, {true}),
-                          selecting("headless", {})}) ==
-          std::set<std::string>{"v6:6", "v4:4", "both:4", "both:6", "headless-v6:6",
-                                "headless:4", "headless:6"});
+                          selecting("headless-v6", {}, {true}), selecting("headless", {})}) ==
+          std::set<std::string>{"v6:6", "v4:4", "both:4", "both:6", "headless-v6:6", "headless:4",
+                                "headless:6"});
 }
 
 TEST_CASE("workloads: past 100 endpoints a Service gets more slices") {
@@ -73,6 +72,23 @@ TEST_CASE("workloads: past 100 endpoints a Service gets more slices") {
     }
     CHECK(sizes == std::vector<size_t>{100, 100, 1});
     CHECK(cluster.pods.size() == 201);
+}
+
+TEST_CASE("workloads: every replica is made, however many draw the same name suffix") {
+    Cluster cluster;
+    WorkloadSink sink(cluster, {*parse_prefix("10.0.0.0/8")});
+    Workload w;
+    w.kind = "Job";
+    w.ns = "edge";
+    w.name = "sweep";
+    w.replicas = 30000;  // 27^5 suffixes: a dozen pairs draw alike
+    sink.upsert(w);
+    REQUIRE(sink.synthesize().has_value());
+    CHECK(cluster.pods.size() == 30000);
+    for (const auto& [key, pod] : cluster.pods) {
+        CHECK(pod.name.size() == std::string("sweep-").size() + 5);
+        CHECK(pod.ips.size() == 1);
+    }
 }
 
 }  // namespace clusterdns

@@ -164,7 +164,8 @@ def slice_doc(endpoints, ports):
     return ("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
             "metadata: {name: many-1, namespace: production, "
             "labels: {kubernetes.io/service-name: many}}\naddressType: IPv4\n"
-            f"endpoints: [{', '.join(f'{{addresses: [10.1.{i // 250}.{i % 250 + 1}]}}' for i in range(endpoints))}]\n"
+            "endpoints: [" + ", ".join(f"{{addresses: [10.1.{i // 250}.{i % 250 + 1}]}}"
+                                       for i in range(endpoints)) + "]\n"
             f"ports: [{', '.join(f'{{name: p{i}, port: {1000 + i}}}' for i in range(ports))}]\n")
 
 
