@@ -570,9 +570,9 @@ Ingress to_ingress(const DocNode& doc, const std::string& ns, const std::string&
     return ingress;
 }
 
-// spec.ipFamilies and spec.ipFamilyPolicy, as ValidateServiceClusterIPsRelatedFields checks
-// them: none for an ExternalName Service; known values, each family once, in the order of the
-// clusterIPs given.
+// spec.ipFamilies and spec.ipFamilyPolicy, as ValidateServiceClusterIPsRelatedFields and the
+// allocation's initIPFamilyFields check them: none for an ExternalName Service; known values,
+// each family once, in the order of the clusterIPs given; no SingleStack with two of either.
 void check_ip_families(const DocNode& spec, const Service& service) {
     const DocNode& families = get_list(spec, "spec", "ipFamilies");
     const std::string policy = get_string(spec, "spec", "ipFamilyPolicy");
@@ -605,6 +605,14 @@ void check_ip_families(const DocNode& spec, const Service& service) {
                            .message);
         }
         seen[v6] = true;
+    }
+    if (policy == "SingleStack" && (families.items.size() > 1 || service.cluster_ips.size() > 1)) {
+        fail(*spec.find("ipFamilyPolicy"),
+             rule_error(ApiRule::IpFamilyPolicy, "spec.ipFamilyPolicy",
+                        fmt::format("SingleStack with two {}", families.items.size() > 1
+                                                                   ? "ipFamilies"
+                                                                   : "clusterIPs"))
+                 .message);
     }
 }
 

@@ -117,8 +117,11 @@ constexpr ApiRuleInfo kApiRules[] = {
      "IPv4 or IPv6, each at most once, in the order of the clusterIPs given", 0,
      "ValidateServiceClusterIPsRelatedFields (supportedServiceIPFamily)"},
     {ApiRule::IpFamilyPolicy, "Service spec.ipFamilyPolicy",
-     "SingleStack, PreferDualStack or RequireDualStack", 0,
-     "ValidateServiceClusterIPsRelatedFields (supportedServiceIPFamilyPolicy)"},
+     "SingleStack, PreferDualStack or RequireDualStack, and not SingleStack with two ipFamilies "
+     "or clusterIPs",
+     0,
+     "ValidateServiceClusterIPsRelatedFields (supportedServiceIPFamilyPolicy); "
+     "pkg/registry/core/service/storage alloc.go initIPFamilyFields"},
     {ApiRule::AddressType, "EndpointSlice addressType", "IPv4, IPv6 or FQDN (required)", 0,
      "discovery validateAddressType"},
     {ApiRule::SliceEndpoints, "EndpointSlice endpoints", "at most {limit} endpoints", 1000,
