@@ -330,6 +330,18 @@ Result<uint8_t> ClusterIpAllocator::families_needed(const Service& s) const {
 }
 
 void ClusterIpAllocator::upsert(Service service) {
+    // The API server's defaulting of a headless Service with a selector and no ipFamilies: its
+    // policy's families, SingleStack (the default) being the primary range's alone, so its
+    // EndpointSlices (zone/workloads.cc) hold those families' addresses only. One without a
+    // selector is RequireDualStack; its endpoints are its own.
+    if (service.headless && service.selector && !service.selector->empty() &&
+        service.ip_families_v6.empty() && !ranges_.empty()) {
+        const bool primary_v6 = ranges_.front().prefix().base.v6;
+        service.ip_families_v6.push_back(primary_v6);
+        if (service.ip_family_policy != IpFamilyPolicy::SingleStack && range_of(!primary_v6)) {
+            service.ip_families_v6.push_back(!primary_v6);
+        }
+    }
     if (service.headless || service.type == ServiceType::ExternalName) {
         out_.upsert(std::move(service));
         return;

@@ -328,9 +328,10 @@ def serve_entry(t, entry, expected_file):
     t.eq(sorted(listed_services(listed)), sorted(served),
          f"{label}: the Services `records` lists are those expected.txt says answer")
 
-    # check takes the Pods' ranges, not the Services' (their families it does not allocate).
-    pod_cidrs = [x for i, a in enumerate(args[:-1]) if a == "--pod-cidr" for x in (a, args[i + 1])]
-    p = subprocess.run([str(t.binary), "check", "--manifests", str(entry), *pod_cidrs],
+    # check takes the same ranges as the server: it allocates as the server does.
+    ranges = [x for i, a in enumerate(args[:-1]) if a in ("--pod-cidr", "--service-cidr")
+              for x in (a, args[i + 1])]
+    p = subprocess.run([str(t.binary), "check", "--manifests", str(entry), *ranges],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     t.eq(p.returncode, 0, f"{label}: `clusterdns check` finds no error\n{p.stdout}{p.stderr}")
 
