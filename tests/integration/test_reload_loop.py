@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
-from harness import EXAMPLES, free_port, svc  # noqa: E402
+from harness import EXAMPLES, free_port, svc, wait_until  # noqa: E402
 from upstream import Unbound  # noqa: E402
 
 WWW = "www.example.test."
@@ -33,15 +33,6 @@ def config_server(t, config, *args, listen=("127.0.0.1:0",)):
     return harness._ServerContext(t, srv)
 
 
-def wait_until(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
-
-
 def scenario(t):
     with tempfile.TemporaryDirectory() as tmp, Unbound() as unbound:
         tmp = Path(tmp)
@@ -52,7 +43,7 @@ def scenario(t):
                 t.server("--manifests", EXAMPLES, "--upstream", f"127.0.0.1:{b_port}") as a:
             t.expect(a.dig(WWW), aa=None, answer=[(WWW, "A", "192.0.2.10")])
             b_config.write_text(f"manifests: [{EXAMPLES}]\nupstream: [127.0.0.1:{a.port}]\n")
-            t.check(wait_until(lambda: "loop detected" in b.stderr_text()),
+            t.check(wait_until(lambda: "loop detected" in b.stderr_text(), 10),
                     f"B's reload finds the loop through A: {b.describe()}")
             t.check("the upstreams stay" in b.stderr_text(), f"and says so: {b.describe()}")
             t.expect(b.dig("www.example.test.", "AAAA"), aa=None,
@@ -85,7 +76,7 @@ def scenario(t):
             config.write_text(f"manifests: [{EXAMPLES}]\nupstream: [{unbound.address}]\n"
                               f"ttl: 9\n")
             t.check(wait_until(lambda: (srv.dig(svc("api-service")).answer or [None])[0] is not
-                               None and srv.dig(svc("api-service")).answer[0].ttl == 9),
+                               None and srv.dig(svc("api-service")).answer[0].ttl == 9, 10),
                     "the TTL reload applied")
             t.expect(srv.dig(WWW, extra=["+tries=1", "+time=8"]), aa=None,
                      answer=[(WWW, "A", "192.0.2.10")])
