@@ -10,10 +10,10 @@
   them (serve_stale) starts an empty cache.
 """
 
+import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +31,15 @@ def config_server(t, config, *args, listen=("127.0.0.1:0",)):
     at = srv.args.index("--upstream")
     del srv.args[at:at + 2]
     return harness._ServerContext(t, srv)
+
+
+def port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def scenario(t):
@@ -58,7 +67,8 @@ def scenario(t):
              f"--server=127.0.0.1#{me}", "--cache-size=0", f"--pid-file={tmp}/dnsmasq.pid",
              "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            time.sleep(0.3)
+            # dnsmasq is up once its port is taken (it answers nothing for itself here).
+            t.check(wait_until(lambda: not port_free(dnsmasq_port), 10), "dnsmasq started")
             ran = harness.run_binary(t.binary, ["--manifests", EXAMPLES, "--listen",
                                                 f"127.0.0.1:{me}", "--upstream",
                                                 f"127.0.0.1:{dnsmasq_port}"], timeout=20)
