@@ -1,7 +1,8 @@
 #pragma once
 // The cache in front of the upstreams: forwarded answers kept for their TTL, served with the TTLs
-// counted down. One cache per worker, used from that worker's thread only, so a hit takes no lock;
-// a hit copies the stored message into the response buffer and allocates nothing.
+// counted down. AnswerCache is used from one thread at a time; SharedCache (below) holds its
+// shards for all workers. A hit copies the stored message into the response buffer and allocates
+// nothing.
 //
 // Keyed on the question (name case-insensitively, type, class) and on what changes the answer:
 // the DO and CD bits and whether the query had EDNS. Positive answers are kept between

@@ -198,9 +198,9 @@ struct UpstreamChannel::Impl {
         }
     }
 
-    // The upstream for the next attempt of `call`: one not tried yet, healthy if any is, by
-    // policy; false when every one has been tried.
-    bool pick(Call& call) {
+    // Sends the next attempt of `call` to an upstream not tried yet, healthy if any is, by
+    // policy; false when every one has been tried (nothing sent).
+    bool send_next(Call& call) {
         std::vector<size_t> candidates;
         for (const bool want_healthy : {true, false}) {
             for (size_t i = 0; i < upstreams.size(); ++i) {
@@ -225,7 +225,8 @@ struct UpstreamChannel::Impl {
             chosen = candidates[next_turn++ % candidates.size()];
         }
         call.tried |= uint64_t{1} << chosen;
-        return send(call, chosen);
+        send(call, chosen);
+        return true;
     }
 
     // How long an attempt at `u` waits before the query also goes elsewhere (or again).
@@ -246,7 +247,7 @@ struct UpstreamChannel::Impl {
         }
     }
 
-    bool send(Call& call, size_t upstream) {
+    void send(Call& call, size_t upstream) {
         Upstream& u = *upstreams[upstream];
         ++u.pending;
         ++call.outstanding;
@@ -265,7 +266,6 @@ struct UpstreamChannel::Impl {
         ares_send(u.channel, call.query.data(), static_cast<int>(call.query.size()), on_answer,
                   new Attempt{&call, upstream, uv_hrtime()});
         arm_timer();
-        return true;
     }
 
     void unqueue(Call& call) {
@@ -299,9 +299,9 @@ struct UpstreamChannel::Impl {
             // No answer in the upstream's time: a failure, as CoreDNS counts a read time-out
             // (an answer that comes after all makes it healthy again).
             impl.failed(*impl.upstreams[call.last]);
-            if (!impl.pick(call)) {
+            if (!impl.send_next(call)) {
                 call.tried = 0;
-                impl.pick(call);
+                impl.send_next(call);
             }
         }
         impl.arm_retries();
@@ -363,7 +363,7 @@ struct UpstreamChannel::Impl {
         // with none left the client hears so now rather than at the deadline.
         const bool definite = failure != Failure::Timeout;
         if (!call.finished && impl.open && definite && uv_now(impl.loop) < call.deadline_ms &&
-            impl.pick(call)) {
+            impl.send_next(call)) {
             return;
         }
         if (call.outstanding == 0 && (definite || !call.queued)) {
@@ -460,7 +460,7 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
 void UpstreamChannel::forward(std::span<const uint8_t> query, Done done, void* context) {
     auto* call = new Impl::Call{done, context, impl_.get(), {query.begin(), query.end()}};
     call->deadline_ms = uv_now(impl_->loop) + impl_->options.deadline_ms;
-    if (!impl_->open || !impl_->pick(*call)) {
+    if (!impl_->open || !impl_->send_next(*call)) {
         done(context, {}, Failure::Other);
         delete call;
     }
