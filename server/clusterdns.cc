@@ -1,4 +1,4 @@
-#include "server/clusterdns.h"
+#include "clusterdns/clusterdns.h"
 
 #include <ifaddrs.h>
 #include <malloc.h>
@@ -22,7 +22,7 @@
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
 #include "server/config.h"
-#include "server/explain_command.h"
+#include "cli/explain_command.h"
 #include "server/frontend.h"
 #include "server/http.h"
 #include "server/metrics.h"

@@ -1,4 +1,4 @@
-#include "server/clusterdns.h"
+#include "clusterdns/clusterdns.h"
 
 #include <algorithm>
 #include <cstdio>

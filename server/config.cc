@@ -12,7 +12,7 @@
 #include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/setup.h"
 #include "plugins/manifests/manifests.h"
-#include "server/codec/name.h"
+#include "dns/name.h"
 #include "server/frontend.h"
 #include "server/http.h"
 #include "zone/schema.h"

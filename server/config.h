@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "server/clusterdns.h"
-#include "server/codec/result.h"
+#include "clusterdns/clusterdns.h"
+#include "base/result.h"
 
 namespace clusterdns {
 

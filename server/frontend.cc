@@ -25,8 +25,8 @@
 #include <uv.h>
 
 #include "plugins/cache/cache.h"
-#include "server/codec/message.h"
-#include "server/codec/threads.h"
+#include "dns/message.h"
+#include "base/threads.h"
 #include "server/query_log.h"
 #include "server/tcp_stream.h"
 #include "zone/snapshot.h"

@@ -15,7 +15,7 @@
 
 #include "plugins/cache/cache.h"
 #include "plugins/forward/forward.h"
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "server/handler.h"
 
 namespace clusterdns {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "server/codec/message.h"
-#include "server/codec/wire.h"
+#include "dns/message.h"
+#include "dns/wire.h"
 #include "plugins/autopath/autopath.h"
 #include "zone/answer.h"
 

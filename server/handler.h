@@ -7,8 +7,8 @@
 #include <span>
 
 #include "plugins/metrics/query_stats.h"
-#include "server/codec/message.h"
-#include "server/codec/types.h"
+#include "dns/message.h"
+#include "dns/types.h"
 
 namespace clusterdns {
 

@@ -17,7 +17,7 @@
 
 #include <fmt/format.h>
 
-#include "server/codec/threads.h"
+#include "base/threads.h"
 #include "server/frontend.h"
 
 namespace clusterdns {

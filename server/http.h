@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 
 namespace clusterdns {
 

@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 
 #include "plugins/metrics/exposition.h"
-#include "server/codec/types.h"
-#include "server/clusterdns.h"
+#include "dns/types.h"
+#include "clusterdns/clusterdns.h"
 
 #ifndef CLUSTERDNS_REVISION
 #define CLUSTERDNS_REVISION "unknown"

@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "server/codec/message.h"
-#include "server/codec/types.h"
+#include "dns/message.h"
+#include "dns/types.h"
 
 namespace clusterdns {
 

@@ -11,7 +11,7 @@
 #include <span>
 #include <string_view>
 
-#include "server/codec/rate_limit.h"
+#include "base/rate_limit.h"
 
 namespace clusterdns {
 

@@ -17,7 +17,7 @@
 #include <fmt/format.h>
 
 #include "plugins/manifests/manifests.h"
-#include "server/codec/threads.h"
+#include "base/threads.h"
 
 namespace clusterdns {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 
 namespace clusterdns {
 

@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/objects.h"
 #include "zone/workloads.h"
 

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "server/codec/message.h"
+#include "dns/message.h"
 #include "zone/snapshot.h"
 
 namespace clusterdns {

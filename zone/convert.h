@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/document.h"
 #include "zone/objects.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "server/codec/message.h"
+#include "dns/message.h"
 #include "zone/objects.h"
 
 namespace clusterdns {

@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "server/codec/message.h"
-#include "server/codec/wire.h"
+#include "dns/message.h"
+#include "dns/wire.h"
 #include "zone/answer.h"
 #include "zone/external.h"
 #include "zone/schema.h"

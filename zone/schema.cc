@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "server/codec/name.h"
+#include "dns/name.h"
 
 namespace clusterdns {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/objects.h"
 
 namespace clusterdns {

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/codec/name.h"
+#include "dns/name.h"
 #include "zone/objects.h"
 
 namespace clusterdns {

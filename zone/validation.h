@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/objects.h"
 
 namespace clusterdns {

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/external.h"
 #include "zone/objects.h"
 

@@ -13,7 +13,7 @@
 
 #include <doctest/doctest.h>
 
-#include "server/clusterdns.h"
+#include "clusterdns/clusterdns.h"
 
 namespace {
 

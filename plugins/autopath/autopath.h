@@ -7,7 +7,7 @@
 // past the cluster domains, the name itself from the upstreams. The answer depends on who asks,
 // so it is never cached (the upstream's answer to the name itself is, under that name).
 
-#include "server/codec/message.h"
+#include "dns/message.h"
 #include "zone/answer.h"
 #include "zone/objects.h"
 #include "zone/snapshot.h"

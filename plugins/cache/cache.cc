@@ -4,8 +4,8 @@
 #include <bit>
 #include <cstring>
 
-#include "server/codec/name.h"
-#include "server/codec/wire.h"
+#include "dns/name.h"
+#include "dns/wire.h"
 
 namespace clusterdns {
 

@@ -25,7 +25,7 @@
 #include <span>
 #include <vector>
 
-#include "server/codec/message.h"
+#include "dns/message.h"
 
 namespace clusterdns {
 

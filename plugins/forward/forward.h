@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "plugins/metrics/counters.h"
-#include "server/codec/result.h"
+#include "base/result.h"
 
 struct uv_loop_s;
 

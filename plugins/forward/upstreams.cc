@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "server/codec/name.h"
+#include "dns/name.h"
 
 namespace clusterdns {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "plugins/forward/forward.h"
-#include "server/codec/result.h"
+#include "base/result.h"
 
 namespace clusterdns {
 

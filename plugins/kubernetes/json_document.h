@@ -6,7 +6,7 @@
 #include <memory>
 #include <string_view>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/document.h"
 
 namespace clusterdns {

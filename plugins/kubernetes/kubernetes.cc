@@ -15,8 +15,8 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
-#include "server/codec/rate_limit.h"
-#include "server/codec/threads.h"
+#include "base/rate_limit.h"
+#include "base/threads.h"
 #include "zone/convert.h"
 
 namespace clusterdns {

@@ -14,7 +14,7 @@
 
 #include "plugins/kubernetes/json_document.h"
 #include "plugins/kubernetes/setup.h"
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/document.h"
 #include "zone/objects.h"
 

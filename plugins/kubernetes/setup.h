@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 
 namespace clusterdns {
 

@@ -20,7 +20,7 @@
 #include <fmt/format.h>
 
 #include "plugins/manifests/yaml_document.h"
-#include "server/codec/threads.h"
+#include "base/threads.h"
 #include "zone/convert.h"
 
 namespace clusterdns {

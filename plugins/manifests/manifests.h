@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/document.h"
 #include "zone/objects.h"
 

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 #include "zone/document.h"
 
 namespace clusterdns {

@@ -50,7 +50,7 @@ struct Histogram {
 using TimeHistogram = Histogram<kTimeBucketsNs.size()>;
 using SizeHistogram = Histogram<kSizeBuckets.size()>;
 
-// The 16 RCODEs a header carries (their names: rcode_name, server/codec/types.h).
+// The 16 RCODEs a header carries (their names: rcode_name, dns/types.h).
 inline constexpr size_t kRcodes = 16;
 
 }  // namespace clusterdns

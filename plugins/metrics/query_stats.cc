@@ -1,6 +1,6 @@
 #include "plugins/metrics/query_stats.h"
 
-#include "server/codec/types.h"
+#include "dns/types.h"
 
 namespace clusterdns {
 

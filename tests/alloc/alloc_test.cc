@@ -26,7 +26,7 @@
 #include <uv.h>
 
 #include "plugins/manifests/manifests.h"
-#include "server/clusterdns.h"
+#include "clusterdns/clusterdns.h"
 #include "server/handler.h"
 #include "zone/snapshot_build.h"
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <span>
 
-#include "server/codec/message.h"
+#include "dns/message.h"
 #include "server/handler.h"
 #include "tests/fuzz/response_check.h"
 #include "zone/snapshot_build.h"

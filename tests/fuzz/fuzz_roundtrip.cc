@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "server/codec/message.h"
+#include "dns/message.h"
 #include "tests/fuzz/response_check.h"
 
 namespace {

@@ -12,7 +12,7 @@
 #include <memory>
 #include <span>
 
-#include "server/codec/message.h"
+#include "dns/message.h"
 #include "server/handler.h"
 #include "server/tcp_stream.h"
 #include "tests/fuzz/response_check.h"

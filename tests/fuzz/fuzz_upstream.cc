@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "plugins/cache/cache.h"
-#include "server/codec/message.h"
+#include "dns/message.h"
 #include "server/handler.h"
 #include "tests/fuzz/response_check.h"
 #include "zone/snapshot_build.h"

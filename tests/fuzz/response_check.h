@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <span>
 
-#include "server/codec/name.h"
-#include "server/codec/wire.h"
+#include "dns/name.h"
+#include "dns/wire.h"
 
 namespace clusterdns::fuzz {
 

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "server/clusterdns.h"
+#include "clusterdns/clusterdns.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/codec/message.h"
+#include "dns/message.h"
 #include "zone/snapshot.h"
 
 namespace clusterdns::test {

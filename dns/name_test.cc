@@ -1,4 +1,4 @@
-#include "server/codec/name.h"
+#include "dns/name.h"
 
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-#include "server/records_command.h"
+#include "cli/records_command.h"
 
 #include <unistd.h>
 
@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 
-#include "server/clusterdns.h"
-#include "server/json_text.h"
+#include "clusterdns/clusterdns.h"
+#include "base/json_text.h"
 #include "server/config.h"
 
 namespace clusterdns {

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/codec/result.h"
+#include "base/result.h"
 
 namespace clusterdns {
 

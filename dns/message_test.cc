@@ -1,4 +1,4 @@
-#include "server/codec/message.h"
+#include "dns/message.h"
 
 #include <cstdint>
 #include <string>

@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "server/codec/result.h"
-#include "server/codec/types.h"
-#include "server/codec/wire.h"
+#include "base/result.h"
+#include "dns/types.h"
+#include "dns/wire.h"
 
 namespace clusterdns {
 

@@ -15,11 +15,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "server/clusterdns.h"
+#include "clusterdns/clusterdns.h"
 #include "server/config.h"
-#include "server/check_command.h"
-#include "server/explain_command.h"
-#include "server/records_command.h"
+#include "cli/check_command.h"
+#include "cli/explain_command.h"
+#include "cli/records_command.h"
 #include "server/watch.h"
 #include "plugins/manifests/manifests.h"
 #include "zone/allocate.h"

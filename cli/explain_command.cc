@@ -1,4 +1,4 @@
-#include "server/explain_command.h"
+#include "cli/explain_command.h"
 
 #include <algorithm>
 #include <map>
@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 
 #include "plugins/manifests/manifests.h"
-#include "server/clusterdns.h"
-#include "server/codec/name.h"
+#include "clusterdns/clusterdns.h"
+#include "dns/name.h"
 #include "server/config.h"
 #include "zone/convert.h"
 #include "zone/listing.h"

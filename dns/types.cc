@@ -1,4 +1,4 @@
-#include "server/codec/types.h"
+#include "dns/types.h"
 
 namespace clusterdns {
 

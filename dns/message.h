@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <span>
 
-#include "server/codec/name.h"
-#include "server/codec/types.h"
-#include "server/codec/wire.h"
+#include "dns/name.h"
+#include "dns/types.h"
+#include "dns/wire.h"
 
 namespace clusterdns {
 

@@ -1,4 +1,4 @@
-#include "server/check_command.h"
+#include "cli/check_command.h"
 
 #include <unistd.h>
 
@@ -12,8 +12,8 @@
 #include <fmt/format.h>
 
 #include "plugins/manifests/manifests.h"
-#include "server/codec/name.h"
-#include "server/json_text.h"
+#include "dns/name.h"
+#include "base/json_text.h"
 #include "zone/allocate.h"
 #include "zone/convert.h"
 #include "zone/workloads.h"
