@@ -61,22 +61,30 @@ struct UpstreamStats {
     Counter healthcheck_failures;
 };
 
-// One worker's channel to the upstreams. Not thread-safe: used from its loop's thread only.
-class UpstreamChannel {
+// Where the forwarding stage (plugins/forward/stage.h) sends a query: a channel to upstreams,
+// or a test's stand-in.
+class Upstreams {
 public:
     // Why a forwarded query got no answer.
     enum class Failure : uint8_t { None, Timeout, Refused, Other };
-    // Called once per forward() on the loop's thread: the upstream's response (its ID is
-    // c-ares's own), or empty with the failure.
+    // Called once per forward() (from within it when nothing can be sent): the response (its ID
+    // is not the query's), or empty with the failure.
     using Done = void (*)(void* context, std::span<const uint8_t> response, Failure failure);
 
+    virtual ~Upstreams() = default;
+    virtual void forward(std::span<const uint8_t> query, Done done, void* context) = 0;
+};
+
+// One worker's channel to the upstreams. Not thread-safe: used from its loop's thread only.
+class UpstreamChannel final : public Upstreams {
+public:
     static Result<std::unique_ptr<UpstreamChannel>> start(uv_loop_s* loop,
                                                           const ForwardOptions& options);
-    ~UpstreamChannel();  // pending queries are called back with Failure::Other
+    ~UpstreamChannel() override;  // pending queries are called back with Failure::Other
     UpstreamChannel(const UpstreamChannel&) = delete;
     UpstreamChannel& operator=(const UpstreamChannel&) = delete;
 
-    void forward(std::span<const uint8_t> query, Done done, void* context);
+    void forward(std::span<const uint8_t> query, Done done, void* context) override;
     // Closes its handles; the loop must run once more to finish closing them.
     void close();
 
