@@ -351,4 +351,51 @@ void ResponseWriter::write_name(WireName name) noexcept {
     w_.u8(0);
 }
 
+// RFC 6891 6.2.5: over UDP the client's payload size bounds the response (512 without EDNS).
+size_t response_limit(const Query& q, Transport transport) noexcept {
+    return transport == Transport::Tcp ? kMaxMessageSize
+           : q.has_edns                ? std::min<size_t>(q.udp_payload_size, kMaxUdpResponse)
+                                       : kClassicUdpSize;
+}
+
+size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_t> response,
+                          std::span<uint8_t> out, Transport transport) noexcept {
+    Query q;
+    if (parse_query(query, q) != ParseStatus::Ok) {
+        return 0;  // it parsed when it was forwarded: cannot happen
+    }
+    // The ID and the question were matched by c-ares, QR and the question again by
+    // well_formed_response; a reply to another opcode answers some other request (RFC 1035 4.1.1:
+    // the opcode is copied into the response).
+    if (!well_formed_response(response, &q) ||
+        ((response[2] >> 3) & 0x0F) != static_cast<uint8_t>(q.opcode)) {
+        return error_response(query, Rcode::ServFail, out, transport);  // none, or not a DNS answer
+    }
+    const size_t limit = response_limit(q, transport);
+    if (response.size() <= limit && response.size() <= out.size()) {
+        std::copy(response.begin(), response.end(), out.begin());
+        out[0] = static_cast<uint8_t>(q.id >> 8);  // c-ares sent it under an ID of its own
+        out[1] = static_cast<uint8_t>(q.id);
+        return response.size();
+    }
+    // Too big for this client over UDP: no partial answer, TC so it asks again over TCP.
+    ResponseWriter w(out, limit);
+    w.begin(q);
+    w.set_rcode(static_cast<Rcode>(response[3] & 0x0F));
+    w.set_truncated();
+    return w.finish();
+}
+
+size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uint8_t> out,
+                      Transport transport) noexcept {
+    Query q;
+    if (parse_query(query, q) != ParseStatus::Ok) {
+        return 0;
+    }
+    ResponseWriter w(out, response_limit(q, transport));
+    w.begin(q);
+    w.set_rcode(rcode);
+    return w.finish();
+}
+
 }  // namespace clusterdns

@@ -140,4 +140,22 @@ private:
 // which avoids IP fragmentation on common paths.
 constexpr uint16_t kMaxUdpResponse = 1232;
 
+// How a message travels: over UDP the client's payload size bounds a response, over TCP 64 KiB.
+enum class Transport : uint8_t { Udp, Tcp };
+
+// The most a response to `q` may take: over UDP the client's payload size (512 without EDNS).
+size_t response_limit(const Query& q, Transport transport) noexcept;
+
+// The response to a forwarded query: the upstream's `response` with the client's ID, or, when it
+// does not fit `transport`'s limit for this client, an empty one with TC set (the client retries
+// over TCP). With an empty `response` (no upstream answered), or one that does not answer
+// `query` (QR clear, another question or opcode, malformed), SERVFAIL. Returns the size in
+// `out`, 0 if `query` cannot be answered at all.
+size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_t> response,
+                          std::span<uint8_t> out, Transport transport) noexcept;
+
+// An empty response to `query` with `rcode` (REFUSED when too many queries are forwarded).
+size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uint8_t> out,
+                      Transport transport) noexcept;
+
 }  // namespace clusterdns

@@ -15,8 +15,6 @@ namespace clusterdns {
 class Snapshot;
 struct IpAddress;
 
-enum class Transport : uint8_t { Udp, Tcp };
-
 // What became of a query.
 enum class Disposition : uint8_t {
     Answer,   // the response is in `out`
@@ -42,17 +40,6 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      bool forwarding = false, const IpAddress* client = nullptr,
                      Query* parsed = nullptr) noexcept;
 
-// The most a response to `q` may take: over UDP the client's payload size (512 without EDNS).
-size_t response_limit(const Query& q, Transport transport) noexcept;
-
-// The response to a forwarded query: the upstream's `response` with the client's ID, or, when it
-// does not fit `transport`'s limit for this client, an empty one with TC set (the client retries
-// over TCP). With an empty `response` (no upstream answered), or one that does not answer
-// `query` (QR clear, another question or opcode, malformed), SERVFAIL. Returns the size in
-// `out`, 0 if `query` cannot be answered at all.
-size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_t> response,
-                          std::span<uint8_t> out, Transport transport) noexcept;
-
 // Chase: the query for the records of the name an ExternalName's CNAME chain (or the search path
 // walk, at its `step`th outside name) leaves our zones at (the client's type, RD, EDNS with its
 // DO bit), written to `out`; returns its size, 0 when there is no such step.
@@ -71,8 +58,5 @@ size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
                        const IpAddress* client, std::span<const uint8_t> upstream,
                        std::span<uint8_t> out, Transport transport, size_t step = 0) noexcept;
 
-// An empty response to `query` with `rcode` (REFUSED when too many queries are forwarded).
-size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uint8_t> out,
-                      Transport transport) noexcept;
 
 }  // namespace clusterdns
