@@ -1,30 +1,11 @@
 #pragma once
-// `clusterdns explain NAME`: the answer the server gives for a name and why: which Service,
-// slice, endpoint or workload made each record; for NXDOMAIN the reason. With --from ns/pod, the
-// queries that Pod's resolver sends for a short name (search path and ndots, as glibc does).
-
-#include <string>
-#include <string_view>
-
-#include "base/result.h"
+// `clusterdns explain NAME`: the answer the server gives for a name and why (explain() in
+// <clusterdns/clusterdns.h>); this reads its command line and prints.
 
 namespace clusterdns {
-
-class Snapshot;
 
 // argv[0] is "explain". Returns the exit code: 0 when the name answers, 1 when it does not
 // (NXDOMAIN, NODATA), 2 for a bad command line.
 int explain_command(int argc, const char* const* argv);
-
-// The same for the running server's zone (GET /debug/explain?name=&type=&from=), without what
-// only the manifests' files know.
-std::string explain_text(const Snapshot& zone, const std::string& name,
-                         const std::string& type_name, const std::string& from_ns);
-
-// Checks the arguments of GET /debug/explain before explain_text sees them: `name` a domain name
-// of printable ASCII (labels of 1-63 bytes, at most 255 in wire form), `type_name` a type explain
-// knows, `from_ns` empty or a namespace name. The error names the argument and why.
-Status check_explain_arguments(std::string_view name, std::string_view type_name,
-                               std::string_view from_ns);
 
 }  // namespace clusterdns

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -91,14 +92,16 @@ public:
 
     void reload(std::string_view why) {
         std::lock_guard lock(mutex_);
-        auto command_line = clusterdns::parse_command_line(argc_, argv_);
         try {
-            if (!command_line) {
+            clusterdns::CommandLine command_line;
+            try {
+                command_line = clusterdns::parse_command_line(argc_, argv_);
+            } catch (const std::exception&) {
                 server_.reload_failed();
-                throw std::runtime_error(command_line.error().message);
+                throw;
             }
-            server_.reload(command_line->options);
-            options_ = command_line->options;
+            server_.reload(command_line.options);
+            options_ = command_line.options;
             fmt::print(stderr, "[INFO] plugin/reload: {}: reloaded\n", why);
         } catch (const std::exception& e) {
             fmt::print(stderr, "[ERROR] plugin/reload: {}: {}; still serving the previous config\n",
@@ -177,13 +180,15 @@ int main(int argc, char** argv) {
         mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         return clusterdns::records_command(argc - 1, argv + 1);
     }
-    auto command_line = clusterdns::parse_command_line(argc, argv);
-    if (!command_line) {
-        fmt::print(stderr, "[ERROR] clusterdns: {}\n", command_line.error().message);
+    std::optional<clusterdns::CommandLine> command_line;
+    try {
+        command_line = clusterdns::parse_command_line(argc, argv);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "[ERROR] clusterdns: {}\n", e.what());
         return 2;
     }
     if (command_line->help) {
-        fmt::print("{}", clusterdns::kUsage);
+        fmt::print("{}", clusterdns::usage());
         return 0;
     }
     if (command_line->version) {

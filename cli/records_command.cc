@@ -13,7 +13,6 @@
 
 #include "clusterdns/clusterdns.h"
 #include "base/json_text.h"
-#include "server/config.h"
 
 namespace clusterdns {
 
@@ -136,12 +135,13 @@ int records_command(int argc, const char* const* argv) {
         fmt::print(stderr, "[ERROR] clusterdns records: --out writes zone files: give -o zone\n");
         return 2;
     }
-    auto command_line = parse_command_line(static_cast<int>(rest.size()), rest.data());
-    if (!command_line) {
-        fmt::print(stderr, "[ERROR] clusterdns records: {}\n", command_line.error().message);
+    Options options;
+    try {
+        options = parse_command_line(static_cast<int>(rest.size()), rest.data()).options;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "[ERROR] clusterdns records: {}\n", e.what());
         return 2;
     }
-    Options options = command_line->options;
     options.health = options.ready = options.metrics = "none";  // nothing is served
     std::vector<Server::Record> records;
     try {

@@ -22,7 +22,7 @@
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
 #include "server/config.h"
-#include "cli/explain_command.h"
+#include "server/explain.h"
 #include "server/frontend.h"
 #include "server/http.h"
 #include "server/metrics.h"

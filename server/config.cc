@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -507,7 +508,9 @@ Status validate(const Options& o) {
     return {};
 }
 
-Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
+namespace {
+
+Result<CommandLine> read_command_line(int argc, const char* const* argv) {
     CommandLine out;
     out.options.health = out.options.ready = out.options.metrics = "default";
     std::optional<std::string> config_path;
@@ -578,6 +581,24 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         return s.error();
     }
     return out;
+}
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, const char* const* argv) {
+    auto command_line = read_command_line(argc, argv);
+    if (!command_line) {
+        throw std::runtime_error(command_line.error().message);
+    }
+    return std::move(*command_line);
+}
+
+const char* usage() {
+    return kUsage;
+}
+
+std::string quoted_text(std::string_view text) {
+    return quoted(text);
 }
 
 }  // namespace clusterdns

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,11 @@ Result<CommandLine> parse(std::vector<std::string> args) {
     for (const std::string& a : args) {
         argv.push_back(a.c_str());
     }
-    return parse_command_line(static_cast<int>(argv.size()), argv.data());
+    try {
+        return parse_command_line(static_cast<int>(argv.size()), argv.data());
+    } catch (const std::runtime_error& e) {
+        return Error{e.what()};
+    }
 }
 
 Options parse_ok(std::vector<std::string> args) {
@@ -98,7 +103,7 @@ TEST_CASE("config: --help and --version") {
     auto version = parse({"--version"});
     REQUIRE(version.has_value());
     CHECK(version->version);
-    CHECK(std::string(kUsage).find("--manifests") != std::string::npos);
+    CHECK(std::string(usage()).find("--manifests") != std::string::npos);
 }
 
 TEST_CASE("config: bad flags are errors naming the flag") {

@@ -198,4 +198,41 @@ private:
 
 const char* version();
 
+// ---- The `clusterdns` command's parts (cli/): its command line, reload, and its tools ----
+
+// The server's command line: the flags README.md lists, and the --config file one names.
+struct CommandLine {
+    Options options;
+    bool help = false;
+    bool version = false;
+    bool check_only = false;  // --check-config: the config and its manifests are checked, no more
+    std::string config_path;  // --config or --check-config: watched for changes
+};
+
+// Parses argv (argv[0] the program) and the --config file it names; flags override the file,
+// and the settings are checked together. Throws naming the flag, or the file and key.
+CommandLine parse_command_line(int argc, const char* const* argv);
+
+// What --help prints.
+const char* usage();
+
+// `clusterdns explain`: the answer the server gives for `name` from the manifests of `options`
+// and why (which Service, EndpointSlice, endpoint or workload made each record; for NXDOMAIN the
+// reason). With `from_namespace`, the queries a Pod of that namespace sends for `name` (search
+// path and ndots:5, as glibc's resolver walks them). Throws naming a manifest it cannot use.
+struct Explanation {
+    std::string text;      // lines, each ending in a newline
+    bool answers = false;  // the name has records (with from_namespace: one of the queries)
+};
+Explanation explain(const Options& options, const std::string& name,
+                    const std::string& type = "A", const std::string& from_namespace = "");
+
+// For the tools' own flags: whether explain knows a record type ("A", "SRV", uppercase), and
+// whether `name` can name a namespace (a DNS-1123 label).
+bool is_record_type(std::string_view type);
+bool is_namespace_name(std::string_view name);
+// A value as clusterdns's messages show it: in double quotes, control characters escaped, a long
+// one cut ("1111..." (5000 bytes)).
+std::string quoted_text(std::string_view text);
+
 }  // namespace clusterdns
