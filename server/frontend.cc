@@ -24,8 +24,9 @@
 #include <fmt/format.h>
 #include <uv.h>
 
-#include "plugins/cache/cache.h"
 #include "dns/message.h"
+#include "plugins/cache/cache.h"
+#include "plugins/forward/stage.h"
 #include "base/threads.h"
 #include "server/query_log.h"
 #include "server/tcp_stream.h"
@@ -112,38 +113,6 @@ struct Connection {
     TcpStream in;
 };
 
-// A query with the upstreams, from forward() until c-ares calls back. The client is answered
-// once: by the upstream's answer, or with SERVFAIL at the deadline.
-struct PendingForward {
-    Worker* worker = nullptr;
-    Transport transport = Transport::Udp;
-    bool answered = false;   // the client has its response
-    bool in_flight = true;   // c-ares still holds it
-    bool queued = true;      // in the worker's deadline queue
-    uint64_t deadline = 0;   // loop time, ms
-    int fd = -1;             // UDP: the socket it came in on, and the client
-    sockaddr_storage peer{};
-    socklen_t peer_size = 0;
-    uint32_t connection = 0;  // TCP: the connection slot, while it serves the same client
-    uint32_t generation = 0;
-    std::vector<uint8_t> query;     // the client's
-    std::vector<uint8_t> upstream;  // a chase: the query for the ExternalName's target
-    IpAddress client;               // its address, for the search path the chase repeats
-    bool has_client = false;
-    bool background = false;        // a prefetch: nobody waits for it
-    bool fetching = false;          // the one fetch of `key` in flight, for every worker's clients
-    bool parked = false;            // waiting for another query's fetch of `key`
-    bool holds_slot = true;         // counts toward max_concurrent (parked clients do not)
-    uint64_t key = 0;               // AnswerCache::key_hash of the question, when either
-    uint64_t received_ns = 0;       // when the client's query arrived (uv_hrtime)
-    uint16_t qtype = 0;
-    size_t step = 0;                // a search path walk: which outside name `upstream` asks
-
-    const IpAddress* client_address() const noexcept { return has_client ? &client : nullptr; }
-    // What went to the upstreams: the client's query, or a chase's own.
-    const std::vector<uint8_t>& sent() const noexcept { return upstream.empty() ? query : upstream; }
-};
-
 // The address of a socket peer, IPv4-mapped IPv6 as IPv4 (a dual-stack socket's view of it).
 bool peer_address(const void* peer, IpAddress& out) noexcept {
     const auto* sa = static_cast<const sockaddr*>(peer);
@@ -170,7 +139,11 @@ struct SlotList {
 
 }  // namespace
 
-struct Worker {
+// One thread with its loop, its sockets and its forwarding stage; the stage's clock, its way
+// back to clients and its zone side are the worker's (the Forwarding section below).
+struct Worker final : Clock, Replies, ChaseSteps {
+    explicit Worker(Frontend::Impl& impl, unsigned index);
+
     Frontend::Impl* owner = nullptr;
     uv_loop_t loop;
     uv_async_t wake;
@@ -185,18 +158,14 @@ struct Worker {
     uint64_t io_timeout_ms = 5000;
     std::shared_ptr<const Snapshot> zone;  // read and replaced only on this worker's thread
     WorkerStats stats;
-    // Forwarding: null without upstreams. Pending queries in the order sent, which is the order
-    // of their deadlines.
-    std::unique_ptr<UpstreamChannel> upstream;  // null: only stub domains are forwarded
+    unsigned number = 0;  // its place in Frontend::Impl::workers
+    // The upstreams the stage forwards to: null without any (only stub domains are forwarded).
+    std::unique_ptr<UpstreamChannel> upstream;
     struct Stub {
         Name domain;
         std::unique_ptr<UpstreamChannel> channel;
     };
-    std::vector<Stub> stubs;  // most labels first: the first that holds a name takes it
-    bool forwarding_enabled = false;
-    std::shared_ptr<SharedCache> cache;  // Frontend::Impl's, as this worker last took it
-    unsigned number = 0;                 // its place in Frontend::Impl::workers
-    std::vector<PendingForward*> parked;  // clients waiting for a fetch of their question
+    std::vector<Stub> stubs;
     // Channels replaced by reconfigure(): closed once no query can still wait on them, freed on
     // the tick after (their handles finish closing in between).
     struct Retired {
@@ -206,12 +175,9 @@ struct Worker {
     };
     std::vector<Retired> retired_channels;
     uv_timer_t retire_timer;
+    uv_timer_t forward_timer;  // the stage's deadlines
+    ForwardStage forward;
     bool query_log = false;
-    std::deque<PendingForward*> forwards;
-    size_t forwarding = 0;  // clients waiting for an upstream (late answers still due are not)
-    size_t max_forwarding = 0;
-    uint64_t forward_deadline_ms = 5000;
-    uv_timer_t forward_timer;
     bool stopping = false;
     std::thread thread;
     // Mailbox, guarded by Impl::mailbox_mutex.
@@ -223,26 +189,42 @@ struct Worker {
     uint64_t adopted_generation = 0;
     std::vector<std::pair<uint64_t, bool>> fetched;  // keys whose fetch ended, and whether it failed
     alignas(64) uint8_t answer[kTcpFrame];  // 2 bytes of TCP length, then the message
-    uint8_t upstream_answer[kMaxMessageSize];  // a cached answer to a chase's query
+
+    // Clock
+    uint64_t now_ms() override { return uv_now(&loop); }
+    void wake_at(uint64_t at_ms) override;
+    // Replies
+    std::span<uint8_t> buffer(const Client& to) override;
+    void send(const Client& to, std::span<const uint8_t> query, size_t size, Responder by,
+              uint16_t qtype) override;
+    void failed(std::span<const uint8_t> asked, std::string_view why) override;
+    void fetch_ended(uint64_t workers, uint64_t key, bool failed) override;
+    // ChaseSteps, over the zone this worker serves now
+    size_t query(std::span<const uint8_t> client_query, const IpAddress* client,
+                 std::span<uint8_t> out, size_t step) override {
+        return chase_query(zone.get(), client_query, client, out, step);
+    }
+    bool ends_in_zone(std::span<const uint8_t> client_query, const IpAddress* client,
+                      size_t step) override {
+        return chase_ends_in_zone(zone.get(), client_query, client, step);
+    }
+    size_t respond(std::span<const uint8_t> client_query, const IpAddress* client,
+                   std::span<const uint8_t> upstream_answer, std::span<uint8_t> out,
+                   Transport transport, size_t step) override {
+        return chased_response(zone.get(), client_query, client, upstream_answer, out, transport,
+                               step);
+    }
 };
 
 class Frontend::Impl {
 public:
-    // The loop probe's name (empty until a probe is sent) and how often a worker forwarded it.
-    Name loop_probe;
-    std::atomic<bool> probing{false};
-    std::atomic<unsigned> loop_probe_seen{0};
+    LoopProbe loop_probe;
     std::vector<ListenAddress> bound;
     std::vector<std::unique_ptr<Worker>> workers;
     // The one cache of every worker; replaced when reconfigure() changes its settings, the old
     // one freed when the last worker lets go of it.
     std::shared_ptr<SharedCache> cache;
-    // CoreDNS's singleflight, over all workers: the questions being fetched from the upstreams,
-    // each with a bit for every worker whose clients wait for it (the fetching one's too). The
-    // others' misses of the same question park their clients instead of asking again, so a name
-    // a thousand clients ask at once is fetched once.
-    std::mutex fetching_mutex;
-    std::unordered_map<uint64_t, uint64_t> fetching;
+    Fetches fetches;  // one fetch per question in flight, over all workers
     LogLimiter query_lines;
     LogLimiter error_lines;
     std::mutex mailbox_mutex;
@@ -286,21 +268,13 @@ void move_to(Worker& w, Connection& c, ConnectionState state) {
     }
 }
 
-// Where the answer to a forwarded query goes.
-struct Client {
-    Transport transport = Transport::Udp;
-    int fd = -1;  // UDP: the socket and the peer
-    const void* peer = nullptr;
-    socklen_t peer_size = 0;
-    uint32_t connection = 0;  // TCP: the connection slot and its client
-    uint32_t generation = 0;
-    const IpAddress* address = nullptr;  // for the search path
-    bool background = false;  // a prefetch: the answer only refreshes the cache
-    uint64_t received_ns = 0;  // when the query arrived (uv_hrtime)
-};
-
-Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
-                      const Query& parsed, std::span<uint8_t> out, bool chase = false) noexcept;
+// What the forwarding stage made of a query the zone left to it: an answer now, or later.
+Handled forwarded(const Handled& handled, const ForwardStage::Handled& stage) noexcept {
+    return {.disposition = stage.size != 0 ? Disposition::Answer : Disposition::Drop,
+            .size = stage.size,
+            .by = stage.by,
+            .qtype = handled.qtype};
+}
 
 // A response is on its way: counted, and logged when the query log is on. `peer` may be null
 // (a TCP client, looked up only for the log).
@@ -355,19 +329,20 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             const bool known = peer_address(query.msg_name, peer);
             Query parsed;
             const Handled handled = handle_query(w.zone.get(), packet, reply, Transport::Udp,
-                                                 w.stats, w.forwarding_enabled,
+                                                 w.stats, w.forward.enabled(),
                                                  known ? &peer : nullptr, &parsed);
             Handled reply_is = handled;
             if (handled.disposition == Disposition::Forward ||
                 handled.disposition == Disposition::Chase) {
-                reply_is = forward_query(w,
-                                         {.fd = socket.fd,
-                                          .peer = query.msg_name,
-                                          .peer_size = query.msg_namelen,
-                                          .address = known ? &peer : nullptr,
-                                          .received_ns = received_ns},
-                                         packet, parsed, reply,
-                                         handled.disposition == Disposition::Chase);
+                Client client{.fd = socket.fd,
+                              .peer_size = query.msg_namelen,
+                              .received_ns = received_ns};
+                std::memcpy(&client.peer, query.msg_name,
+                            std::min<size_t>(query.msg_namelen, sizeof client.peer));
+                reply_is = forwarded(handled, w.forward.take(client, known ? &peer : nullptr,
+                                                             packet, parsed, reply,
+                                                             handled.disposition ==
+                                                                 Disposition::Chase));
             }
             if (reply_is.disposition != Disposition::Answer) {
                 continue;
@@ -573,19 +548,18 @@ void process_tcp(Connection& c) noexcept {
         const uint64_t received_ns = uv_hrtime();
         Query parsed;
         const Handled handled = handle_query(w.zone.get(), query, reply, Transport::Tcp, w.stats,
-                                             w.forwarding_enabled, c.has_peer ? &c.peer : nullptr,
+                                             w.forward.enabled(), c.has_peer ? &c.peer : nullptr,
                                              &parsed);
         Handled reply_is = handled;
         if (handled.disposition == Disposition::Forward ||
             handled.disposition == Disposition::Chase) {
-            reply_is = forward_query(w,
-                                     {.transport = Transport::Tcp,
-                                      .connection = c.index,
-                                      .generation = c.generation,
-                                      .address = c.has_peer ? &c.peer : nullptr,
-                                      .received_ns = received_ns},
-                                     query, parsed, reply,
-                                     handled.disposition == Disposition::Chase);
+            reply_is = forwarded(
+                handled, w.forward.take({.transport = Transport::Tcp,
+                                         .connection = c.index,
+                                         .generation = c.generation,
+                                         .received_ns = received_ns},
+                                        c.has_peer ? &c.peer : nullptr, query, parsed, reply,
+                                        handled.disposition == Disposition::Chase));
             if (reply_is.disposition != Disposition::Answer) {
                 // One query at a time per connection: the next waits for this one's answer.
                 uv_read_stop(stream_of(c));
@@ -672,114 +646,62 @@ void on_tcp_connection(uv_stream_t* server, int status) noexcept {
 
 // --- Forwarding ------------------------------------------------------------------------------
 
-// The channel a name goes to: its stub domain's (the most labels first), else the upstreams'.
-UpstreamChannel* channel_for(Worker& w, WireName name) noexcept {
-    for (const Worker::Stub& stub : w.stubs) {
-        if (name_in_zone(name, stub.domain.wire())) {
-            return stub.channel.get();
-        }
-    }
-    return w.upstream.get();
-}
-
-void on_forward_deadline(uv_timer_t* timer) noexcept;
-void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
-                     std::string_view why = {}) noexcept;
-
-// The client of `p` is answered now: its slot of max_concurrent is free, though an upstream's
-// late answer may still come for the cache.
-void answered(PendingForward& p) noexcept {
-    p.answered = true;
-    p.worker->forwarding -= p.holds_slot ? 1 : 0;
-}
-
-// Takes completed forwards off the front of the deadline queue, and answers SERVFAIL to those
-// whose deadline has passed; then sets the timer for the next deadline.
-void settle_forwards(Worker& w) noexcept {
-    const uint64_t now = uv_now(&w.loop);
-    while (!w.forwards.empty()) {
-        PendingForward* p = w.forwards.front();
-        if (p->in_flight && p->deadline > now) {
-            break;
-        }
-        w.forwards.pop_front();
-        p->queued = false;
-        if (p->parked) {  // the fetch it waits for is still out: it waits no longer
-            std::erase(w.parked, p);
-            p->parked = false;
-            p->in_flight = false;
-        }
-        if (!p->answered) {
-            answered(*p);
-            reply_forwarded(*p, {}, "no upstream answered in time");
-        }
-        if (!p->in_flight) {
-            delete p;
-        }
-    }
-    if (w.forwards.empty()) {
-        uv_timer_stop(&w.forward_timer);
-    } else {
-        uv_timer_start(&w.forward_timer, on_forward_deadline,
-                       std::max<uint64_t>(w.forwards.front()->deadline, now + 1) - now, 0);
-    }
-}
-
+// The stage's deadline timer fired.
 void on_forward_deadline(uv_timer_t* timer) noexcept {
-    settle_forwards(*static_cast<Worker*>(timer->data));
+    static_cast<Worker*>(timer->data)->forward.on_deadline();
 }
 
-// Sends the client of `p` its response: the upstream's, or SERVFAIL when `response` is empty
-// (`why`, for the error log).
-void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
-                     std::string_view why) noexcept {
-    Worker& w = *p.worker;
-    if (w.stopping || p.background) {
+}  // namespace
+
+Worker::Worker(Frontend::Impl& impl, unsigned index)
+    : owner(&impl),
+      number(index),
+      forward({.worker = index,
+               .clock = this,
+               .replies = this,
+               .chase = this,
+               .fetches = &impl.fetches,
+               .loop_probe = &impl.loop_probe,
+               .stats = &stats}) {
+}
+
+void Worker::wake_at(uint64_t at_ms) {
+    if (at_ms == 0) {
+        uv_timer_stop(&forward_timer);
         return;
     }
-    const auto respond = [&](std::span<uint8_t> out, Transport transport) {
-        return p.upstream.empty()
-                   ? forwarded_response(p.query, response, out, transport)
-                   : chased_response(w.zone.get(), p.query, p.client_address(), response, out,
-                                     transport, p.step);
-    };
-    // No upstream answered: an expired answer kept for serve-stale, if there is one.
-    Responder by = response.empty() ? Responder::Server : Responder::Forward;
-    Query asked;
-    if (response.empty() && parse_query(p.sent(), asked) == ParseStatus::Ok) {
-        if (const size_t size = w.cache->lookup_stale(asked, uv_now(&w.loop), w.upstream_answer,
-                                                      kMaxMessageSize)) {
-            response = {w.upstream_answer, size};
-            by = Responder::Cache;
-            w.stats.cache_served_stale.add();
-        }
+    const uint64_t now = uv_now(&loop);
+    uv_timer_start(&forward_timer, on_forward_deadline, at_ms > now ? at_ms - now : 0, 0);
+}
+
+std::span<uint8_t> Worker::buffer(const Client& to) {
+    if (to.transport == Transport::Udp) {
+        return {answer, kMaxMessageSize};
     }
-    const bool tcp = p.transport == Transport::Tcp;
-    if (response.empty() && w.owner->error_lines.allow("error log")) {
-        log_error(p.sent(), why);
+    const Connection& c = connections[to.connection];
+    if (c.generation != to.generation || c.state != ConnectionState::Forwarding) {
+        return {};  // the client is gone
     }
-    const auto count = [&](std::span<const uint8_t> sent, const uv_tcp_t* connection) {
-        record_response(w, tcp, by, p.qtype, p.query, sent, p.received_ns,
-                 tcp ? nullptr : reinterpret_cast<const sockaddr*>(&p.peer), connection);
-    };
-    if (!tcp) {
-        const size_t size = respond({w.answer, kMaxMessageSize}, Transport::Udp);
-        if (size == 0 || sendto(p.fd, w.answer, size, MSG_DONTWAIT | MSG_NOSIGNAL,
-                                reinterpret_cast<const sockaddr*>(&p.peer), p.peer_size) < 0) {
-            w.stats.dropped.add();
+    return {answer + 2, kMaxMessageSize};
+}
+
+void Worker::send(const Client& to, std::span<const uint8_t> query, size_t size, Responder by,
+                  uint16_t qtype) {
+    if (to.transport == Transport::Udp) {
+        const auto* peer = reinterpret_cast<const sockaddr*>(&to.peer);
+        if (size == 0 ||
+            sendto(to.fd, answer, size, MSG_DONTWAIT | MSG_NOSIGNAL, peer, to.peer_size) < 0) {
+            stats.dropped.add();
         } else {
-            count({w.answer, size}, nullptr);
+            record_response(*this, false, by, qtype, query, {answer, size}, to.received_ns, peer);
         }
         return;
     }
-    Connection& c = w.connections[p.connection];
-    if (c.generation != p.generation || c.state != ConnectionState::Forwarding) {
-        return;  // the client is gone
-    }
-    const size_t size = respond({w.answer + 2, kMaxMessageSize}, Transport::Tcp);
+    Connection& c = connections[to.connection];
     enter(c, ConnectionState::Idle);
     if (size != 0) {
-        count({w.answer + 2, size}, &c.handle);
+        record_response(*this, true, by, qtype, query, {answer + 2, size}, to.received_ns, nullptr,
+                        &c.handle);
         send_tcp(c, size);
     }
     if (c.state == ConnectionState::Idle) {
@@ -788,268 +710,24 @@ void reply_forwarded(PendingForward& p, std::span<const uint8_t> response,
     }
 }
 
-// Whether a response is a denial (NXDOMAIN, or NOERROR without answers), as the cache counts.
-bool is_denial(std::span<const uint8_t> response) noexcept {
-    return (response[3] & 0x0F) == 3 || (response[6] == 0 && response[7] == 0);
-}
-
-void on_forwarded(void* context, std::span<const uint8_t> response,
-                  UpstreamChannel::Failure failure) noexcept;
-
-// A client parked on another query's fetch, which has ended: answered from the cache, or with
-// SERVFAIL (a stale answer if one is kept) when the fetch failed; an answer the cache did not
-// keep (truncated, say) is asked for again, for this client alone.
-void resume(Worker& w, PendingForward& p, bool failed) noexcept {
-    Query q;
-    if (!failed && parse_query(p.query, q) == ParseStatus::Ok) {
-        if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), w.upstream_answer,
-                                                kMaxMessageSize)) {
-            p.in_flight = false;
-            answered(p);
-            w.stats.cache_hits[is_denial({w.upstream_answer, size})].add();
-            reply_forwarded(p, {w.upstream_answer, size});
-            return;
-        }
-        if (UpstreamChannel* channel = channel_for(w, q.qname_lower.wire())) {
-            channel->forward(p.sent(), on_forwarded, &p);  // in flight, as it was
-            return;
-        }
-    }
-    p.in_flight = false;
-    answered(p);
-    reply_forwarded(p, {}, "no upstream answered");
-}
-
-// The fetch of `key` ended on some worker: this worker's clients parked on it go on (the caller
-// settles the deadline queue afterwards: the fetching query itself may still be in use).
-void wake_parked(Worker& w, uint64_t key, bool failed) noexcept {
-    for (size_t i = 0; i < w.parked.size();) {
-        PendingForward* p = w.parked[i];
-        if (p->key != key) {
-            ++i;
-            continue;
-        }
-        w.parked[i] = w.parked.back();
-        w.parked.pop_back();
-        p->parked = false;
-        resume(w, *p, failed);
+void Worker::failed(std::span<const uint8_t> asked, std::string_view why) {
+    if (owner->error_lines.allow("error log")) {
+        log_error(asked, why);
     }
 }
 
-// The one fetch of `key` in flight has ended (`failed`: no answer): every worker with clients
-// parked on it is told, each on its own loop.
-void fetch_ended(Worker& w, uint64_t key, bool failed) noexcept {
-    Frontend::Impl& impl = *w.owner;
-    uint64_t waiting = 0;
-    {
-        std::lock_guard lock(impl.fetching_mutex);
-        if (const auto it = impl.fetching.find(key); it != impl.fetching.end()) {
-            waiting = it->second & ~(uint64_t{1} << w.number);
-            impl.fetching.erase(it);
+void Worker::fetch_ended(uint64_t workers, uint64_t key, bool failed) {
+    std::lock_guard lock(owner->mailbox_mutex);
+    for (size_t i = 0; i < owner->workers.size() && i < Fetches::kMaxWorkers && !owner->stopping;
+         ++i) {
+        if ((workers >> i & 1) != 0) {
+            owner->workers[i]->fetched.emplace_back(key, failed);
+            uv_async_send(&owner->workers[i]->wake);
         }
-    }
-    if (waiting != 0) {
-        std::lock_guard lock(impl.mailbox_mutex);
-        for (size_t i = 0; i < impl.workers.size() && i < 64 && !impl.stopping; ++i) {
-            if ((waiting >> i & 1) != 0) {
-                impl.workers[i]->fetched.emplace_back(key, failed);
-                uv_async_send(&impl.workers[i]->wake);
-            }
-        }
-    }
-    wake_parked(w, key, failed);
-}
-
-void on_forwarded(void* context, std::span<const uint8_t> response,
-                  UpstreamChannel::Failure failure) noexcept {
-    auto* p = static_cast<PendingForward*>(context);
-    Worker& w = *p->worker;
-    p->in_flight = false;
-    if (!response.empty() && !w.stopping) {
-        Query q;
-        if (parse_query(p->sent(), q) == ParseStatus::Ok) {
-            w.stats.cache_evictions.add(w.cache->store(q, response, uv_now(&w.loop)));
-        }
-    }
-    if (p->fetching) {
-        p->fetching = false;
-        fetch_ended(w, p->key, response.empty());
-    }
-    // A search path walk goes on past an NXDOMAIN to its next outside name, if there is one.
-    if (!p->answered && !w.stopping && !p->upstream.empty() && response.size() > 3 &&
-        (response[3] & 0x0F) == static_cast<uint8_t>(Rcode::NxDomain)) {
-        uint8_t next[kMaxNameWire + 32];
-        const size_t size =
-            chase_query(w.zone.get(), p->query, p->client_address(), next, p->step + 1);
-        Query asked;
-        if (size != 0 && parse_query({next, size}, asked) == ParseStatus::Ok) {
-            if (UpstreamChannel* channel = channel_for(w, asked.qname_lower.wire())) {
-                ++p->step;
-                p->upstream.assign(next, next + size);
-                p->in_flight = true;
-                channel->forward(p->sent(), on_forwarded, p);
-                return;
-            }
-        } else if (chase_ends_in_zone(w.zone.get(), p->query, p->client_address(), p->step + 1)) {
-            ++p->step;  // the zone answers the next step: the reply below is its answer
-        }
-    }
-    if (!p->answered) {
-        answered(*p);
-        reply_forwarded(*p, response,
-                        failure == UpstreamChannel::Failure::Timeout   ? "upstreams timed out"
-                        : failure == UpstreamChannel::Failure::Refused ? "upstreams refused"
-                                                                       : "no upstream answered");
-    }
-    if (!p->queued) {
-        delete p;
-    } else if (!w.stopping) {
-        settle_forwards(w);
     }
 }
 
-// Sends a client's query to the upstreams, to be answered when they answer (Drop: nothing to send
-// now). A cache hit answers at once, and over the cap on queries in flight REFUSED does.
-Handled forward_query(Worker& w, const Client& client, std::span<const uint8_t> packet,
-                      const Query& parsed, std::span<uint8_t> out, bool chase) noexcept {
-    const auto answer = [&](size_t size, Responder by) {
-        return Handled{.disposition = size != 0 ? Disposition::Answer : Disposition::Drop,
-                       .size = size,
-                       .by = by,
-                       .qtype = static_cast<uint16_t>(parsed.qtype)};
-    };
-    // A chase asks for the ExternalName's target (or a search path's outside name), and answers
-    // the client with the zone's CNAME chain followed by what came back.
-    uint8_t chase_packet[kMaxNameWire + 32];
-    std::span<const uint8_t> upstream_query = packet;
-    size_t step = 0;
-    Query chased;
-    if (chase) {
-        size_t size = chase_query(w.zone.get(), packet, client.address, chase_packet);
-        if (size == 0) {
-            return answer(chased_response(w.zone.get(), packet, client.address, {}, out,
-                                          client.transport),
-                          Responder::Kubernetes);
-        }
-        // The outside names the cache knows to be NXDOMAIN are passed over, as the upstreams'
-        // answers would have them passed over.
-        while (true) {
-            upstream_query = {chase_packet, size};
-            if (parse_query(upstream_query, chased) != ParseStatus::Ok || client.background) {
-                break;
-            }
-            const size_t cached = w.cache->lookup(chased, uv_now(&w.loop), w.upstream_answer,
-                                                  kMaxMessageSize);
-            if (cached == 0) {
-                w.stats.cache_misses.add();
-                break;
-            }
-            const std::span<const uint8_t> hit(w.upstream_answer, cached);
-            w.stats.cache_hits[is_denial(hit)].add();
-            if ((hit[3] & 0x0F) == static_cast<uint8_t>(Rcode::NxDomain)) {
-                if (const size_t next = chase_query(w.zone.get(), packet, client.address,
-                                                    chase_packet, step + 1)) {
-                    ++step;
-                    size = next;
-                    continue;
-                }
-                if (chase_ends_in_zone(w.zone.get(), packet, client.address, step + 1)) {
-                    ++step;  // answered by the zone below
-                }
-            }
-            return answer(chased_response(w.zone.get(), packet, client.address, hit, out,
-                                          client.transport, step),
-                          Responder::Cache);
-        }
-    }
-    // A cache hit is answered here, without allocating (a chase's was looked up above).
-    const Query& q = chase ? chased : parsed;
-    if (!chase && !client.background) {
-        bool refresh = false;
-        if (const size_t size = w.cache->lookup(q, uv_now(&w.loop), out,
-                                                response_limit(q, client.transport), &refresh)) {
-            w.stats.cache_hits[is_denial(out)].add();
-            if (refresh) {  // popular and about to expire: fetched again behind the answer
-                w.stats.cache_prefetches.add();
-                forward_query(w, {.background = true}, packet, parsed, out);
-            }
-            return answer(size, Responder::Cache);
-        }
-        w.stats.cache_misses.add();
-    }
-    if (w.owner->probing.load(std::memory_order_relaxed) &&
-        name_equal(q.qname_lower.wire(), w.owner->loop_probe.wire())) {
-        w.owner->loop_probe_seen.fetch_add(1, std::memory_order_relaxed);
-    }
-    UpstreamChannel* channel = channel_for(w, q.qname_lower.wire());
-    // One fetch per question in flight, whichever worker it came to (not for chases, prefetches,
-    // or RD=0 queries, whose answers are not kept for the others; nor past 64 workers). A client
-    // parked on another's fetch takes no place of max_concurrent: it sends nothing.
-    const bool shared = !chase && !client.background && q.rd() && w.number < 64;
-    const uint64_t key = shared ? AnswerCache::key_hash(q) : 0;
-    const uint64_t bit = shared ? uint64_t{1} << w.number : 0;
-    bool parked = false;
-    if (shared && channel != nullptr) {
-        std::lock_guard lock(w.owner->fetching_mutex);
-        if (const auto it = w.owner->fetching.find(key); it != w.owner->fetching.end()) {
-            it->second |= bit;
-            parked = true;
-        }
-    }
-    if (!parked && (w.forwarding >= w.max_forwarding || channel == nullptr)) {
-        if (client.background) {
-            return {};
-        }
-        w.stats.forward_rejects.add();
-        return answer(error_response(packet, Rcode::Refused, out, client.transport),
-                      Responder::Server);
-    }
-    auto p = std::make_unique<PendingForward>();
-    p->background = client.background;
-    p->transport = client.transport;
-    p->fd = client.fd;
-    if (client.peer != nullptr) {
-        std::memcpy(&p->peer, client.peer, std::min<size_t>(client.peer_size, sizeof p->peer));
-        p->peer_size = client.peer_size;
-    }
-    p->connection = client.connection;
-    p->generation = client.generation;
-    if (client.address != nullptr) {
-        p->client = *client.address;
-        p->has_client = true;
-    }
-    p->worker = &w;
-    p->query.assign(packet.begin(), packet.end());
-    if (chase) {
-        p->upstream.assign(upstream_query.begin(), upstream_query.end());
-    }
-    p->received_ns = client.received_ns;
-    p->step = step;
-    p->qtype = static_cast<uint16_t>(parsed.qtype);
-    p->deadline = uv_now(&w.loop) + w.forward_deadline_ms;
-    p->key = key;
-    if (shared && !parked) {  // another worker may have begun the same fetch meanwhile
-        std::lock_guard lock(w.owner->fetching_mutex);
-        auto [it, first] = w.owner->fetching.try_emplace(key, 0);
-        it->second |= bit;
-        p->fetching = first;
-        parked = !first;
-    }
-    p->holds_slot = !parked;
-    PendingForward* raw = p.release();
-    w.forwards.push_back(raw);
-    w.forwarding += raw->holds_slot ? 1 : 0;
-    if (w.forwards.size() == 1) {
-        uv_timer_start(&w.forward_timer, on_forward_deadline, w.forward_deadline_ms, 0);
-    }
-    if (parked) {
-        raw->parked = true;  // in flight as far as the deadline queue knows
-        w.parked.push_back(raw);
-        return {};
-    }
-    channel->forward(raw->sent(), on_forwarded, raw);
-    return {};
-}
+namespace {
 
 // Closes the retired channels that no query can still wait on, and frees those closed a tick
 // ago.
@@ -1117,10 +795,14 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
     }
     w.upstream = std::move(upstream);
     w.stubs = std::move(stubs);
-    w.forwarding_enabled = w.upstream != nullptr || !w.stubs.empty();
-    w.cache = w.owner->cache;  // a new one only when its settings changed (Frontend::Impl)
-    w.max_forwarding = std::max(1u, f.max_concurrent / workers);
-    w.forward_deadline_ms = f.forward.deadline_ms;
+    ForwardStage::Route route{.upstreams = w.upstream.get(),
+                              .cache = w.owner->cache,  // replaced only when its settings changed
+                              .max_in_flight = std::max(1u, f.max_concurrent / workers),
+                              .deadline_ms = f.forward.deadline_ms};
+    for (const Worker::Stub& stub : w.stubs) {
+        route.stubs.push_back({stub.domain, stub.channel.get()});
+    }
+    w.forward.configure(std::move(route));
     w.query_log = f.query_log;
     return {};
 }
@@ -1129,14 +811,7 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
 
 // Closes every handle of the worker's loop, its channels' too: the loop then runs to its end.
 void close_everything(Worker& w) noexcept {
-    // Clients still waiting for an upstream hear SERVFAIL now (a stale answer if one is kept),
-    // not silence: their resolvers move on at once.
-    for (PendingForward* p : w.forwards) {
-        if (!p->answered) {
-            answered(*p);
-            reply_forwarded(*p, {}, "shutting down");
-        }
-    }
+    w.forward.shut_down();
     w.stopping = true;
     if (w.upstream) {
         w.upstream->close();  // calls back every query in flight, unanswered
@@ -1150,11 +825,6 @@ void close_everything(Worker& w) noexcept {
             r.closed = true;
         }
     }
-    for (PendingForward* p : w.forwards) {
-        delete p;
-    }
-    w.forwards.clear();
-    w.parked.clear();
     uv_walk(
         &w.loop,
         [](uv_handle_t* handle, void*) {
@@ -1192,10 +862,7 @@ void on_wake(uv_async_t* async) noexcept {
         return;
     }
     for (const auto& [key, failed] : fetched) {
-        wake_parked(w, key, failed);
-    }
-    if (!fetched.empty()) {
-        settle_forwards(w);  // the clients answered above leave the deadline queue
+        w.forward.fetched(key, failed);
     }
 }
 
@@ -1402,6 +1069,10 @@ Status set_up_worker(Worker& w, const FrontendOptions& options, unsigned per_wor
     const auto failed = [&](const char* what, int err) {
         return Error{fmt::format("worker {}: {}: {}", index, what, uv_strerror(err))};
     };
+    uv_timer_init(&w.loop, &w.forward_timer);  // timers cannot fail; first, as close_everything
+    w.forward_timer.data = &w;                 // stops it
+    uv_timer_init(&w.loop, &w.retire_timer);
+    w.retire_timer.data = &w;
     if (const int err = uv_async_init(&w.loop, &w.wake, on_wake); err != 0) {
         return failed("wake-up handle", err);
     }
@@ -1417,10 +1088,6 @@ Status set_up_worker(Worker& w, const FrontendOptions& options, unsigned per_wor
         b.reply_iov[m] = {b.reply_data[m], 0};
         b.replies[m].msg_hdr = {.msg_iov = &b.reply_iov[m], .msg_iovlen = 1};
     }
-    uv_timer_init(&w.loop, &w.forward_timer);  // timers cannot fail
-    w.forward_timer.data = &w;
-    uv_timer_init(&w.loop, &w.retire_timer);
-    w.retire_timer.data = &w;
     const auto workers = static_cast<unsigned>(std::max(1u, options.workers));
     if (Status s = set_forwarding(w, options.forwarding, workers); !s) {
         return s;
@@ -1507,9 +1174,7 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
         return error;
     };
     for (unsigned i = 0; i < workers; ++i) {
-        auto w = std::make_unique<Worker>();
-        w->owner = impl.get();
-        w->number = i;
+        auto w = std::make_unique<Worker>(*impl, i);
         w->zone = zone;
         w->idle_timeout_ms = uint64_t{options.tcp_idle_timeout_seconds} * 1000;
         w->io_timeout_ms = uint64_t{options.tcp_io_timeout_seconds} * 1000;
@@ -1597,10 +1262,10 @@ void Frontend::stop() {
 
 unsigned Frontend::loop_probe(unsigned wait_ms) {
     std::random_device random;
-    impl_->loop_probe =
-        *Name::from_text(fmt::format("{}.{}.loop-probe.invalid", random(), random()));
-    impl_->loop_probe_seen = 0;
-    impl_->probing = true;
+    LoopProbe& probe = impl_->loop_probe;
+    probe.name = *Name::from_text(fmt::format("{}.{}.loop-probe.invalid", random(), random()));
+    probe.seen = 0;
+    probe.probing.store(true, std::memory_order_release);
     // Asked of ourselves at the first listen address (a wildcard one through loopback).
     const ListenAddress& at = impl_->bound.front();
     const bool v6 = at.host.find(':') != std::string::npos;
@@ -1611,7 +1276,7 @@ unsigned Frontend::loop_probe(unsigned wait_ms) {
     sockaddr_storage to{};
     const socklen_t to_size = socket_address(host, at.port, to);
     std::vector<uint8_t> query = {0x4c, 0x50, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
-    const WireName name = impl_->loop_probe.wire();
+    const WireName name = probe.name.wire();
     query.insert(query.end(), name.begin(), name.end());
     query.insert(query.end(), {0, 13, 0, 1});  // HINFO, as CoreDNS's loop plugin asks
     const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -1626,8 +1291,8 @@ unsigned Frontend::loop_probe(unsigned wait_ms) {
         }
         close(fd);
     }
-    impl_->probing = false;
-    return impl_->loop_probe_seen.load();
+    probe.probing = false;
+    return probe.seen.load();
 }
 
 Frontend::Totals Frontend::totals() const {

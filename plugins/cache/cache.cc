@@ -451,4 +451,28 @@ SharedCache::Sizes SharedCache::sizes() const noexcept {
     return out;
 }
 
+bool Fetches::join(uint64_t key, unsigned worker, bool begin) {
+    const uint64_t bit = uint64_t{1} << worker;
+    std::lock_guard lock(mutex_);
+    if (const auto it = waiting_.find(key); it != waiting_.end()) {
+        it->second |= bit;
+        return true;
+    }
+    if (begin) {
+        waiting_.emplace(key, bit);
+    }
+    return false;
+}
+
+uint64_t Fetches::end(uint64_t key) {
+    std::lock_guard lock(mutex_);
+    const auto it = waiting_.find(key);
+    if (it == waiting_.end()) {
+        return 0;
+    }
+    const uint64_t workers = it->second;
+    waiting_.erase(it);
+    return workers;
+}
+
 }  // namespace clusterdns

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "dns/message.h"
@@ -189,6 +190,25 @@ private:
 
     CacheOptions options_;
     std::unique_ptr<Shard[]> shards_;
+};
+
+// CoreDNS's singleflight, over all workers: the questions being fetched from the upstreams, each
+// with a bit for every worker whose clients wait for it (the fetching one's too). A miss that
+// finds its question here waits for that fetch instead of asking again, so a name a thousand
+// clients ask at once is fetched once. Workers past the 64th fetch alone.
+class Fetches {
+public:
+    static constexpr unsigned kMaxWorkers = 64;
+
+    // `worker` waits for the fetch of `key` if one is in flight: true. Else, with `begin`, its
+    // fetch is the one (false).
+    bool join(uint64_t key, unsigned worker, bool begin);
+    // The fetch of `key` ended: the workers that wait for it, a bit each.
+    uint64_t end(uint64_t key);
+
+private:
+    std::mutex mutex_;
+    std::unordered_map<uint64_t, uint64_t> waiting_;
 };
 
 }  // namespace clusterdns
