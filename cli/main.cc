@@ -23,8 +23,6 @@
 #include "cli/records_command.h"
 #include "server/watch.h"
 #include "plugins/manifests/manifests.h"
-#include "zone/allocate.h"
-#include "zone/objects.h"
 
 namespace {
 
@@ -45,25 +43,18 @@ sigset_t signal_set(std::initializer_list<int> signals) {
     return set;
 }
 
-// --check-config: the options were read and checked; the manifests they name are loaded into a
-// scratch set, as start-up would.
+// --check-config: the options were read and checked; the manifests they name load as at
+// start-up.
 int check_config(const clusterdns::CommandLine& command_line) {
-    clusterdns::Cluster objects;
-    // Services without clusterIP get addresses as at start-up: a range too small fails here too.
-    clusterdns::ClusterIpAllocator addresses(
-        objects, *clusterdns::parse_service_cidrs(command_line.options.service_cidrs));
-    for (const std::string& path : command_line.options.manifests) {
-        if (clusterdns::Status s = clusterdns::load_manifests(path, addresses); !s) {
-            fmt::print(stderr, "[ERROR] clusterdns: {}\n", s.error().message);
-            return 1;
-        }
-    }
-    if (clusterdns::Status s = addresses.finish(); !s) {
-        fmt::print(stderr, "[ERROR] clusterdns: {}\n", s.error().message);
+    size_t objects = 0;
+    try {
+        objects = clusterdns::check_config(command_line.options);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "[ERROR] clusterdns: {}\n", e.what());
         return 1;
     }
-    fmt::print("{}: valid ({} objects in {} manifest paths)\n", command_line.config_path,
-               objects.size(), command_line.options.manifests.size());
+    fmt::print("{}: valid ({} objects in {} manifest paths)\n", command_line.config_path, objects,
+               command_line.options.manifests.size());
     return 0;
 }
 

@@ -1,10 +1,13 @@
-#include "cli/check_command.h"
+// `clusterdns check` (check_manifests in clusterdns.h): what DNS and routing will make of the
+// manifests, in the terms of the common errors users hit, each finding naming file, object and
+// field, with a fix; and --check-config (check_config): the manifests load as at start-up.
 
-#include <unistd.h>
+#include "clusterdns/clusterdns.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -13,7 +16,6 @@
 
 #include "plugins/manifests/manifests.h"
 #include "dns/name.h"
-#include "base/json_text.h"
 #include "zone/allocate.h"
 #include "zone/convert.h"
 #include "zone/workloads.h"
@@ -21,37 +23,6 @@
 namespace clusterdns {
 
 namespace {
-
-constexpr const char* kCheckUsage =
-    R"(usage: clusterdns check --manifests PATH [--manifests PATH ...] [-o table|json] [--strict]
-                       [--pod-cidr CIDR ...] [--service-cidr CIDR[,CIDR] ...]
-
-Checks what DNS and routing will make of the manifests: Services whose selector matches no Pod
-(a ClusterIP but no endpoints), headless Services without ready endpoints (NXDOMAIN), ports
-without names (no SRV), ExternalNames that are not host names, duplicate ClusterIPs, objects in
-namespaces no manifest creates, Ingresses whose backend or class does not exist, NetworkPolicies
-that block DNS or whose namespaceSelector matches no namespace. Each finding names the file, the
-object and the field, with a fix. Every problem is reported, not the first: each object the
-server would refuse, each document that is not YAML (the file's others are still read), each
-path that cannot be read; grouped by file. PATH - is standard input. Exit 1 when an error is
-found (with --strict, a warning too).
-Services without clusterIP get addresses from --service-cidr (10.96.0.0/12 by default) as the
-server allocates them: a Service asking for a family no range has, or a range too small, is an
-error.
-)";
-
-struct Finding {
-    std::string severity;  // "error", "warning"
-    std::string file;      // empty: no one file (what workloads make)
-    size_t document = 0;   // 1-based; 0: the file as a whole
-    uint32_t line = 0;     // 1-based; 0 when unknown
-    std::string kind;
-    std::string ns;
-    std::string name;
-    std::string field;
-    std::string message;
-    std::string fix;
-};
 
 // A scalar's text as a string the findings keep.
 std::string text_of(const DocNode& node, std::initializer_list<std::string_view> path) {
@@ -623,67 +594,26 @@ private:
 
 }  // namespace
 
-int check_command(int argc, const char* const* argv) {
-    std::vector<std::string> paths;
+std::vector<Finding> check_manifests(const Options& options) {
+    if (Status s = check_manifest_paths(options.manifests); !s) {
+        throw std::invalid_argument(s.error().message);
+    }
     std::vector<IpPrefix> cidrs;
-    std::vector<std::string> service_cidrs;
-    std::string output = "table";
-    bool strict = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        const bool has_value = i + 1 < argc;
-        if (arg == "--help" || arg == "-h") {
-            fmt::print("{}", kCheckUsage);
-            return 0;
-        } else if (arg == "--strict") {
-            strict = true;
-        } else if ((arg == "--manifests" || arg == "-o" || arg == "--output" ||
-                    arg == "--pod-cidr" || arg == "--service-cidr") && !has_value) {
-            fmt::print(stderr, "[ERROR] clusterdns check: {} needs a value\n", arg);
-            return 2;
-        } else if (arg == "--manifests") {
-            paths.emplace_back(argv[++i]);
-        } else if (arg == "-o" || arg == "--output") {
-            output = argv[++i];
-        } else if (arg == "--pod-cidr") {
-            auto prefix = parse_prefix(argv[++i]);
-            if (!prefix) {
-                fmt::print(stderr, "[ERROR] clusterdns check: --pod-cidr: {}\n",
-                           prefix.error().message);
-                return 2;
-            }
-            cidrs.push_back(*prefix);
-        } else if (arg == "--service-cidr") {
-            service_cidrs.emplace_back(argv[++i]);
-        } else {
-            fmt::print(stderr, "[ERROR] clusterdns check: unknown argument {} (see --help)\n",
-                       quoted(arg));
-            return 2;
+    for (const std::string& text : options.pod_cidrs) {
+        auto prefix = parse_prefix(text);
+        if (!prefix) {
+            throw std::invalid_argument(fmt::format("--pod-cidr: {}", prefix.error().message));
         }
+        cidrs.push_back(*prefix);
     }
-    if (paths.empty() || (output != "table" && output != "json")) {
-        fmt::print(stderr, "[ERROR] clusterdns check: {}\n",
-                   paths.empty() ? "give --manifests PATH" : "-o: expected table or json");
-        return 2;
-    }
-    if (Status s = check_manifest_paths(paths); !s) {
-        fmt::print(stderr, "[ERROR] clusterdns check: {}\n", s.error().message);
-        return 2;
-    }
-    if (cidrs.empty()) {
-        cidrs.push_back(*parse_prefix("10.244.0.0/16"));
-    }
-    auto service_ranges = parse_service_cidrs(
-        service_cidrs.empty() ? std::vector<std::string>{std::string(kDefaultServiceCidr)}
-                              : service_cidrs);
+    auto service_ranges = parse_service_cidrs(options.service_cidrs);
     if (!service_ranges) {
-        fmt::print(stderr, "[ERROR] clusterdns check: --service-cidr: {}\n",
-                   service_ranges.error().message);
-        return 2;
+        throw std::invalid_argument(
+            fmt::format("--service-cidr: {}", service_ranges.error().message));
     }
     // Every path, file and document is read, whatever fails: each problem is one more finding.
-    Checker checker(cidrs, *service_ranges);
-    for (const std::string& path : paths) {
+    Checker checker(std::move(cidrs), std::move(*service_ranges));
+    for (const std::string& path : options.manifests) {
         (void)visit_manifest_documents(
             path,
             [&](const std::string& file, size_t index, const DocNode& doc) -> Status {
@@ -692,76 +622,32 @@ int check_command(int argc, const char* const* argv) {
             },
             [&](const ManifestProblem& problem) { checker.problem(problem); });
     }
-    const std::vector<Finding> findings = checker.finish();
-    const auto errors = std::count_if(findings.begin(), findings.end(),
-                                      [](const Finding& f) { return f.severity == "error"; });
-    const auto warnings = static_cast<long>(findings.size()) - errors;
-    if (output == "json") {
-        const auto number = [](size_t n) {
-            return n == 0 ? std::string("null") : std::to_string(n);
-        };
-        fmt::print("[");
-        for (size_t i = 0; i < findings.size(); ++i) {
-            const Finding& f = findings[i];
-            fmt::print("{}\n  {{\"severity\": {}, \"file\": {}, \"document\": {}, \"line\": {}, "
-                       "\"kind\": {}, \"namespace\": {}, \"name\": {}, \"field\": {}, "
-                       "\"message\": {}, \"fix\": {}}}",
-                       i == 0 ? "" : ",", json_string(f.severity), json_string(f.file),
-                       number(f.document), number(f.line), json_string(f.kind),
-                       json_string(f.ns), json_string(f.name), json_string(f.field),
-                       json_string(f.message), json_string(f.fix));
-        }
-        fmt::print("{}]\n", findings.empty() ? "" : "\n");
-    } else {
-        // For each file, its name and counts, then an aligned table of where each finding is
-        // (object, field, document and line), with its message and fix below it, indented.
-        const bool colour = isatty(STDOUT_FILENO) != 0;
-        const char* bold = colour ? "\033[1m" : "";
-        const char* reset = colour ? "\033[0m" : "";
-        const auto object = [](const Finding& f) {
-            return f.kind.empty() && f.name.empty() ? std::string("-")
-                                                    : fmt::format("{} {}/{}", f.kind, f.ns, f.name);
-        };
-        const auto place = [](const Finding& f) {
-            if (f.document == 0) {
-                return f.line == 0 ? std::string("-") : fmt::format("line {}", f.line);
-            }
-            return f.line == 0 ? fmt::format("document {}", f.document)
-                               : fmt::format("document {}, line {}", f.document, f.line);
-        };
-        size_t object_width = 6;
-        size_t field_width = 5;
-        for (const Finding& f : findings) {
-            object_width = std::max(object_width, object(f).size());
-            field_width = std::max(field_width, f.field.size());
-        }
-        size_t files = 0;
-        for (size_t i = 0; i < findings.size(); ++i) {
-            const Finding& f = findings[i];
-            if (i == 0 || f.file != findings[i - 1].file) {
-                size_t file_errors = 0;
-                size_t file_warnings = 0;
-                for (size_t j = i; j < findings.size() && findings[j].file == f.file; ++j) {
-                    ++(findings[j].severity == "error" ? file_errors : file_warnings);
-                }
-                fmt::print("{}{}{}{}: {} error{}, {} warning{}\n", i == 0 ? "" : "\n", bold,
-                           f.file.empty() ? "(made from the manifests)" : f.file, reset,
-                           file_errors, file_errors == 1 ? "" : "s", file_warnings,
-                           file_warnings == 1 ? "" : "s");
-                fmt::print("  {}{:<9}{:<{}}  {:<{}}  {}{}\n", bold, "SEVERITY", "OBJECT",
-                           object_width, "FIELD", field_width, "WHERE", reset);
-                ++files;
-            }
-            const char* on = !colour ? "" : f.severity == "error" ? "\033[31m" : "\033[33m";
-            fmt::print("  {}{:<9}{}{:<{}}  {:<{}}  {}\n           {}\n           fix: {}\n", on,
-                       f.severity, reset, object(f), object_width, f.field, field_width, place(f),
-                       f.message, f.fix);
-        }
-        fmt::print("{}{} error{}, {} warning{}{}\n", findings.empty() ? "" : "\n", errors,
-                   errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s",
-                   files == 0 ? "" : fmt::format(" in {} file{}", files, files == 1 ? "" : "s"));
+    return checker.finish();
+}
+
+size_t check_config(const Options& options) {
+    Cluster objects;
+    auto ranges = parse_service_cidrs(options.service_cidrs);
+    if (!ranges) {
+        throw std::runtime_error(ranges.error().message);
     }
-    return errors > 0 || (strict && warnings > 0) ? 1 : 0;
+    // Services without clusterIP get addresses as at start-up: a range too small fails here too.
+    ClusterIpAllocator addresses(objects, std::move(*ranges));
+    for (const std::string& path : options.manifests) {
+        if (Status s = load_manifests(path, addresses); !s) {
+            throw std::runtime_error(s.error().message);
+        }
+    }
+    if (Status s = addresses.finish(); !s) {
+        throw std::runtime_error(s.error().message);
+    }
+    return objects.size();
+}
+
+void check_cidr(std::string_view text) {
+    if (auto prefix = parse_prefix(text); !prefix) {
+        throw std::runtime_error(prefix.error().message);
+    }
 }
 
 }  // namespace clusterdns

@@ -216,6 +216,32 @@ CommandLine parse_command_line(int argc, const char* const* argv);
 // What --help prints.
 const char* usage();
 
+// --check-config: loads the manifests of `options` into a scratch set as start-up would
+// (Services without clusterIP get addresses, so a range too small fails too); serves nothing.
+// Returns how many objects they hold; throws naming the manifest it cannot use.
+size_t check_config(const Options& options);
+
+// `clusterdns check`: what DNS and routing will make of the manifests of `options` (with its
+// pod_cidrs and service_cidrs), in the terms of the common errors users hit (a selector that
+// matches no Pod, an Ingress that routes nowhere, a NetworkPolicy that blocks DNS). Every
+// problem is a finding, each file, document and object the server would refuse included.
+struct Finding {
+    std::string severity;  // "error" or "warning"
+    std::string file;      // empty: no one file (what workloads make)
+    size_t document = 0;   // 1-based; 0: the file as a whole
+    uint32_t line = 0;     // 1-based; 0 when unknown
+    std::string kind;
+    std::string ns;
+    std::string name;
+    std::string field;
+    std::string message;
+    std::string fix;
+};
+// Grouped by file in the order the files were read (what no one file holds, last), and within a
+// file in document order. Throws std::invalid_argument, naming the flag, for manifest paths or
+// service CIDRs it cannot use.
+std::vector<Finding> check_manifests(const Options& options);
+
 // `clusterdns explain`: the answer the server gives for `name` from the manifests of `options`
 // and why (which Service, EndpointSlice, endpoint or workload made each record; for NXDOMAIN the
 // reason). With `from_namespace`, the queries a Pod of that namespace sends for `name` (search
@@ -231,6 +257,8 @@ Explanation explain(const Options& options, const std::string& name,
 // whether `name` can name a namespace (a DNS-1123 label).
 bool is_record_type(std::string_view type);
 bool is_namespace_name(std::string_view name);
+// Throws, saying why, when `text` is not a CIDR such as "10.244.0.0/16".
+void check_cidr(std::string_view text);
 // A value as clusterdns's messages show it: in double quotes, control characters escaped, a long
 // one cut ("1111..." (5000 bytes)).
 std::string quoted_text(std::string_view text);
