@@ -106,7 +106,7 @@ void ForwardStage::settle() noexcept {
         }
         if (!p->answered) {
             answered(*p);
-            reply(*p, {}, "no upstream answered in time");
+            reply(*p, {}, Responder::Server, "no upstream answered in time");
         }
         if (!p->in_flight) {
             delete p;
@@ -121,9 +121,9 @@ void ForwardStage::on_deadline() noexcept {
     }
 }
 
-// Answers the client of `p`: from the upstream's response, or, when it is empty, from an expired
-// answer kept for serve-stale, else SERVFAIL (`why`, for the error log).
-void ForwardStage::reply(Pending& p, std::span<const uint8_t> response,
+// Answers the client of `p` with `response` (`by`: who gave it), or, when it is empty, with an
+// expired answer kept for serve-stale, else SERVFAIL (`why`, for the error log).
+void ForwardStage::reply(Pending& p, std::span<const uint8_t> response, Responder by,
                          std::string_view why) noexcept {
     if (stopping_ || p.client.background) {
         return;
@@ -132,8 +132,8 @@ void ForwardStage::reply(Pending& p, std::span<const uint8_t> response,
     if (out.empty()) {
         return;  // the client is gone
     }
-    Responder by = response.empty() ? Responder::Server : Responder::Forward;
     if (response.empty()) {
+        by = Responder::Server;
         if (const size_t size = route_.cache->lookup_stale(
                 p.sent_parsed(), parts_.clock->now_ms(), cached_, sizeof cached_)) {
             response = {cached_, size};
@@ -161,7 +161,7 @@ void ForwardStage::resume(Pending& p, bool failed) noexcept {
             p.in_flight = false;
             answered(p);
             parts_.stats->cache_hits[is_denial({cached_, size})].add();
-            reply(p, {cached_, size});
+            reply(p, {cached_, size}, Responder::Cache);
             return;
         }
         if (Upstreams* upstreams = upstreams_for(p.parsed.qname_lower.wire())) {
@@ -171,7 +171,7 @@ void ForwardStage::resume(Pending& p, bool failed) noexcept {
     }
     p.in_flight = false;
     answered(p);
-    reply(p, {}, "no upstream answered");
+    reply(p, {}, Responder::Server, "no upstream answered");
 }
 
 // The fetch of `key` ended: this worker's clients parked on it go on (the caller settles the
@@ -242,7 +242,7 @@ void ForwardStage::on_answer(void* context, std::span<const uint8_t> response,
     }
     if (!p.answered) {
         stage.answered(p);
-        stage.reply(p, response, failure_text(failure));
+        stage.reply(p, response, Responder::Forward, failure_text(failure));
     }
     if (!p.queued) {
         delete &p;
@@ -376,7 +376,7 @@ void ForwardStage::shut_down() noexcept {
     for (Pending* p : pending_) {
         if (!p->answered) {
             answered(*p);
-            reply(*p, {}, "shutting down");
+            reply(*p, {}, Responder::Server, "shutting down");
         }
     }
     stopping_ = true;

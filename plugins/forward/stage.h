@@ -155,7 +155,8 @@ public:
 private:
     void settle() noexcept;
     void answered(Pending& p) noexcept;
-    void reply(Pending& p, std::span<const uint8_t> response, std::string_view why = {}) noexcept;
+    void reply(Pending& p, std::span<const uint8_t> response, Responder by,
+               std::string_view why = {}) noexcept;
     void resume(Pending& p, bool failed) noexcept;
     void wake_parked(uint64_t key, bool failed) noexcept;
     void finish_fetch(Pending& p, bool failed) noexcept;
