@@ -1,5 +1,6 @@
-// clusterdns: the command-line server. Everything it does is the library's (server/clusterdns.h);
-// this file parses flags, prints the listening line and waits for a signal.
+// clusterdns: the command-line server. Everything it does is the library's
+// (<clusterdns/clusterdns.h>); this file parses flags, prints the listening line and waits for a
+// signal.
 
 #include <malloc.h>
 #include <signal.h>
@@ -9,20 +10,17 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "clusterdns/clusterdns.h"
-#include "server/config.h"
-#include "cli/check_command.h"
-#include "cli/explain_command.h"
-#include "cli/records_command.h"
-#include "server/watch.h"
-#include "plugins/manifests/manifests.h"
+#include <clusterdns/clusterdns.h>
+
+#include "check_command.h"
+#include "explain_command.h"
+#include "records_command.h"
 
 namespace {
 
@@ -57,106 +55,6 @@ int check_config(const clusterdns::CommandLine& command_line) {
                command_line.options.manifests.size());
     return 0;
 }
-
-// What to watch for changes: the config file and the manifest paths, but not standard input
-// ("-"), which a reload does not read again.
-std::vector<std::string> watched_paths(const std::string& config_path,
-                                       const std::vector<std::string>& manifests) {
-    std::vector<std::string> paths;
-    for (const std::string& path : manifests) {
-        if (path != clusterdns::kStdinPath) {
-            paths.push_back(path);
-        }
-    }
-    if (!config_path.empty()) {
-        paths.push_back(config_path);
-    }
-    return paths;
-}
-
-// Reads the command line and its config file again and applies them: on SIGHUP, or when the
-// config file or a manifest changes. A config that does not parse or check is refused whole.
-class Reloader {
-public:
-    Reloader(int argc, char** argv, clusterdns::Server& server, clusterdns::Options options)
-        : argc_(argc), argv_(argv), server_(server), options_(std::move(options)) {}
-
-    void reload(std::string_view why) {
-        std::lock_guard lock(mutex_);
-        try {
-            clusterdns::CommandLine command_line;
-            try {
-                command_line = clusterdns::parse_command_line(argc_, argv_);
-            } catch (const std::exception&) {
-                server_.reload_failed();
-                throw;
-            }
-            server_.reload(command_line.options);
-            options_ = command_line.options;
-            fmt::print(stderr, "[INFO] plugin/reload: {}: reloaded\n", why);
-        } catch (const std::exception& e) {
-            fmt::print(stderr, "[ERROR] plugin/reload: {}: {}; still serving the previous config\n",
-                       why, e.what());
-        }
-    }
-
-    // The config file and the manifests it names now.
-    std::vector<std::string> watched(const std::string& config_path) {
-        std::lock_guard lock(mutex_);
-        return watched_paths(config_path, options_.manifests);
-    }
-
-private:
-    int argc_;
-    char** argv_;
-    clusterdns::Server& server_;
-    std::mutex mutex_;
-    clusterdns::Options options_;
-};
-
-// The file watcher starts before the manifests load, so a change made while they load (or just
-// after the listening line) is not lost: it is kept until the server runs, then reloaded.
-class ReloadGate {
-public:
-    explicit ReloadGate(const clusterdns::CommandLine& command_line)
-        : config_path_(command_line.config_path),
-          start_paths_(watched_paths(config_path_, command_line.options.manifests)) {}
-
-    void changed() {
-        std::lock_guard lock(mutex_);
-        if (reloader_ == nullptr) {
-            missed_ = true;
-            return;
-        }
-        reloader_->reload("files changed");
-    }
-
-    std::vector<std::string> watched() {
-        std::lock_guard lock(mutex_);
-        return reloader_ ? reloader_->watched(config_path_) : start_paths_;
-    }
-
-    // Serving: changes reload from now on, and one that came while loading reloads now.
-    void open(Reloader& reloader) {
-        std::lock_guard lock(mutex_);
-        reloader_ = &reloader;
-        if (missed_) {
-            reloader_->reload("files changed while loading");
-        }
-    }
-
-    void close() {
-        std::lock_guard lock(mutex_);
-        reloader_ = nullptr;
-    }
-
-private:
-    std::mutex mutex_;
-    std::string config_path_;
-    std::vector<std::string> start_paths_;
-    Reloader* reloader_ = nullptr;
-    bool missed_ = false;
-};
 
 }  // namespace
 
@@ -211,25 +109,14 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "[WARNING] clusterdns: no source given (--manifests, --kubeconfig): "
                            "serving an empty zone\n");
     }
-    ReloadGate gate(*command_line);
-    std::unique_ptr<clusterdns::PathWatcher> watcher;
-    if (!command_line->config_path.empty() || !options.manifests.empty()) {
-        auto started = clusterdns::PathWatcher::start([&gate] { return gate.watched(); },
-                                                      [&gate] { gate.changed(); });
-        if (!started) {
-            fmt::print(stderr, "[WARNING] plugin/reload: {}; reload with SIGHUP\n",
-                       started.error().message);
-        } else {
-            watcher = std::move(*started);
-        }
-    }
+    // Changes made while the manifests load are kept, and reloaded once serving.
+    clusterdns::Reloader reloader(argc, argv, *command_line);
     try {
         const auto loading = std::chrono::steady_clock::now();
         clusterdns::Server server(command_line->options);
         // Loaded: from here a stop signal is taken by sigwait, after a clean shutdown.
         pthread_sigmask(SIG_BLOCK, &stop, nullptr);
         server.start();
-        clusterdns::stop_reading_standard_input();
         const std::chrono::duration<double> took = std::chrono::steady_clock::now() - loading;
         const clusterdns::Server::ZoneSummary zone = server.zone_summary();
         // The addresses the manifests did not give, and where they came from.
@@ -243,8 +130,8 @@ int main(int argc, char** argv) {
                    "Pods: {} Services and {} endpoints in the zone, in {:.3f} s{}\n",
                    zone.namespaces, zone.services, zone.endpoint_sets, zone.pods,
                    zone.zone_services, zone.zone_endpoints, took.count(), allocated);
-        if (std::count(options.manifests.begin(), options.manifests.end(),
-                       clusterdns::kStdinPath) != 0) {
+        // --manifests -: standard input, read once (the Reloader does not read it again).
+        if (std::count(options.manifests.begin(), options.manifests.end(), "-") != 0) {
             fmt::print(stderr, "[INFO] plugin/manifests: standard input read to its end; a reload "
                                "re-reads the files only and keeps the objects standard input "
                                "held\n");
@@ -259,12 +146,11 @@ int main(int argc, char** argv) {
             std::puts(line.c_str());
             std::fflush(stdout);
         }
-        Reloader reloader(argc, argv, server, options);
-        gate.open(reloader);
-        const struct Closing {
-            ReloadGate& gate;
-            ~Closing() { gate.close(); }  // before the reloader goes, however the block ends
-        } closing{gate};
+        reloader.serve(server);
+        const struct Stopping {
+            clusterdns::Reloader& reloader;
+            ~Stopping() { reloader.stop(); }  // before the server goes, however the block ends
+        } stopping{reloader};
         int signal_number = 0;
         while (sigwait(&handled, &signal_number) == 0 && sigismember(&ignored, signal_number)) {
             if (signal_number == SIGHUP) {
@@ -274,7 +160,7 @@ int main(int argc, char** argv) {
                            sigabbrev_np(signal_number));
             }
         }
-        watcher.reset();
+        reloader.stop();
         // Lameduck: not ready, so the Service stops sending here, while the queries still
         // on their way are answered. A second stop signal ends it at once.
         server.drain();

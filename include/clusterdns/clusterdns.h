@@ -221,6 +221,34 @@ const char* usage();
 // Returns how many objects they hold; throws naming the manifest it cannot use.
 size_t check_config(const Options& options);
 
+// Reload (CoreDNS's reload plugin): the config file and the manifests a command line names are
+// watched, and on a change, or reload(), the command line is read again and applied with
+// Server::reload(). A config that does not parse or check is refused whole; the server keeps
+// the one it has. Each reload is logged on stderr.
+class Reloader {
+public:
+    // Watches from now on, before the server loads: a change made while it loads is kept for
+    // serve(). argv is read again at every reload: it must outlive the Reloader. When watching
+    // cannot start it says so on stderr; reload() still works.
+    Reloader(int argc, const char* const* argv, const CommandLine& command_line);
+    ~Reloader();  // stop()
+    Reloader(const Reloader&) = delete;
+    Reloader& operator=(const Reloader&) = delete;
+
+    // `server` serves: from now on a change reloads it (one made while it loaded, now), and
+    // standard input ("-" in Options::manifests), read at start-up, is not read again: a reload
+    // keeps the objects it held.
+    void serve(Server& server);
+    // Reads the command line again and applies it (SIGHUP); `why` goes in the log line.
+    void reload(std::string_view why);
+    // No more reloads, nor watching: call it before the server goes. Idempotent.
+    void stop();
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
 // `clusterdns check`: what DNS and routing will make of the manifests of `options` (with its
 // pod_cidrs and service_cidrs), in the terms of the common errors users hit (a selector that
 // matches no Pod, an Ingress that routes nowhere, a NetworkPolicy that blocks DNS). Every
