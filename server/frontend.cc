@@ -200,15 +200,15 @@ struct Worker final : Clock, Replies, ChaseSteps {
     void failed(std::span<const uint8_t> asked, std::string_view why) override;
     void fetch_ended(uint64_t workers, uint64_t key, bool failed) override;
     // ChaseSteps, over the zone this worker serves now
-    size_t query(std::span<const uint8_t> client_query, const IpAddress* client,
-                 std::span<uint8_t> out, size_t step) override {
+    size_t query(const Query& client_query, const IpAddress* client, std::span<uint8_t> out,
+                 size_t step) override {
         return chase_query(zone.get(), client_query, client, out, step);
     }
-    bool ends_in_zone(std::span<const uint8_t> client_query, const IpAddress* client,
+    bool ends_in_zone(const Query& client_query, const IpAddress* client,
                       size_t step) override {
         return chase_ends_in_zone(zone.get(), client_query, client, step);
     }
-    size_t respond(std::span<const uint8_t> client_query, const IpAddress* client,
+    size_t respond(const Query& client_query, const IpAddress* client,
                    std::span<const uint8_t> upstream_answer, std::span<uint8_t> out,
                    Transport transport, size_t step) override {
         return chased_response(zone.get(), client_query, client, upstream_answer, out, transport,

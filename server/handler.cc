@@ -132,10 +132,9 @@ bool copy_chain(std::span<const uint8_t> message, size_t answers_at, uint16_t co
 
 }  // namespace
 
-size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
-                   const IpAddress* client, std::span<uint8_t> out, size_t step) noexcept {
-    Query q;
-    if (snapshot == nullptr || parse_query(query, q) != ParseStatus::Ok) {
+size_t chase_query(const Snapshot* snapshot, const Query& q, const IpAddress* client,
+                   std::span<uint8_t> out, size_t step) noexcept {
+    if (snapshot == nullptr) {
         return 0;
     }
     uint8_t scratch[kMaxUdpResponse];
@@ -159,18 +158,15 @@ size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
     return out_writer.ok() ? out_writer.pos() : 0;
 }
 
-bool chase_ends_in_zone(const Snapshot* snapshot, std::span<const uint8_t> query,
-                        const IpAddress* client, size_t step) noexcept {
-    Query q;
-    return snapshot != nullptr && parse_query(query, q) == ParseStatus::Ok &&
-           search_path_ends_in_zone(*snapshot, q, client, step);
+bool chase_ends_in_zone(const Snapshot* snapshot, const Query& q, const IpAddress* client,
+                        size_t step) noexcept {
+    return snapshot != nullptr && search_path_ends_in_zone(*snapshot, q, client, step);
 }
 
-size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
-                       const IpAddress* client, std::span<const uint8_t> upstream,
-                       std::span<uint8_t> out, Transport transport, size_t step) noexcept {
-    Query q;
-    if (snapshot == nullptr || parse_query(query, q) != ParseStatus::Ok) {
+size_t chased_response(const Snapshot* snapshot, const Query& q, const IpAddress* client,
+                       std::span<const uint8_t> upstream, std::span<uint8_t> out,
+                       Transport transport, size_t step) noexcept {
+    if (snapshot == nullptr) {
         return 0;
     }
     ResponseWriter w(out, response_limit(q, transport));

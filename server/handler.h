@@ -43,20 +43,20 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
 // Chase: the query for the records of the name an ExternalName's CNAME chain (or the search path
 // walk, at its `step`th outside name) leaves our zones at (the client's type, RD, EDNS with its
 // DO bit), written to `out`; returns its size, 0 when there is no such step.
-size_t chase_query(const Snapshot* snapshot, std::span<const uint8_t> query,
-                   const IpAddress* client, std::span<uint8_t> out, size_t step = 0) noexcept;
+size_t chase_query(const Snapshot* snapshot, const Query& query, const IpAddress* client,
+                   std::span<uint8_t> out, size_t step = 0) noexcept;
 
 // Chase: whether the search path walk's `step` is answered by the zone (chased_response at that
 // step, whatever the upstream said), not asked upstream.
-bool chase_ends_in_zone(const Snapshot* snapshot, std::span<const uint8_t> query,
-                        const IpAddress* client, size_t step) noexcept;
+bool chase_ends_in_zone(const Snapshot* snapshot, const Query& query, const IpAddress* client,
+                        size_t step) noexcept;
 
 // Chase: the client's answer, the CNAME chain from the zone followed by the answer records of
 // `upstream` (the response to chase_query's query for `step`; empty if none came), with its
 // RCODE.
-size_t chased_response(const Snapshot* snapshot, std::span<const uint8_t> query,
-                       const IpAddress* client, std::span<const uint8_t> upstream,
-                       std::span<uint8_t> out, Transport transport, size_t step = 0) noexcept;
+size_t chased_response(const Snapshot* snapshot, const Query& query, const IpAddress* client,
+                       std::span<const uint8_t> upstream, std::span<uint8_t> out,
+                       Transport transport, size_t step = 0) noexcept;
 
 
 }  // namespace clusterdns

@@ -145,7 +145,7 @@ void ForwardStage::reply(Pending& p, std::span<const uint8_t> response, Responde
     }
     const Transport transport = p.client.transport;
     const size_t size =
-        p.chase() ? parts_.chase->respond(p.query, p.client_address(), response, out, transport,
+        p.chase() ? parts_.chase->respond(p.parsed, p.client_address(), response, out, transport,
                                           p.step)
                   : forwarded_response(p.query, response, out, transport);
     parts_.replies->send(p.client, p.query, size, by, static_cast<uint16_t>(p.parsed.qtype));
@@ -225,7 +225,7 @@ void ForwardStage::on_answer(void* context, std::span<const uint8_t> response,
     if (!p.answered && !stage.stopping_ && p.chase() && is_nxdomain(response)) {
         uint8_t next[kMaxNameWire + 32];
         const size_t size =
-            stage.parts_.chase->query(p.query, p.client_address(), next, p.step + 1);
+            stage.parts_.chase->query(p.parsed, p.client_address(), next, p.step + 1);
         Query asked;
         if (size != 0 && parse_query({next, size}, asked) == ParseStatus::Ok) {
             if (Upstreams* upstreams = stage.upstreams_for(asked.qname_lower.wire())) {
@@ -236,7 +236,7 @@ void ForwardStage::on_answer(void* context, std::span<const uint8_t> response,
                 upstreams->forward(p.sent(), on_answer, &p);
                 return;
             }
-        } else if (stage.parts_.chase->ends_in_zone(p.query, p.client_address(), p.step + 1)) {
+        } else if (stage.parts_.chase->ends_in_zone(p.parsed, p.client_address(), p.step + 1)) {
             ++p.step;  // the zone answers the next step: the reply below is its answer
         }
     }
@@ -263,9 +263,9 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
     size_t step = 0;
     Query chased;
     if (chase) {
-        size_t size = parts_.chase->query(packet, address, chase_packet, 0);
+        size_t size = parts_.chase->query(parsed, address, chase_packet, 0);
         if (size == 0) {
-            return {.size = parts_.chase->respond(packet, address, {}, out, client.transport, 0),
+            return {.size = parts_.chase->respond(parsed, address, {}, out, client.transport, 0),
                     .by = Responder::Kubernetes};
         }
         // The outside names the cache knows to be NXDOMAIN are passed over, as the upstreams'
@@ -284,16 +284,16 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
             parts_.stats->cache_hits[is_denial(hit)].add();
             if (is_nxdomain(hit)) {
                 if (const size_t next =
-                        parts_.chase->query(packet, address, chase_packet, step + 1)) {
+                        parts_.chase->query(parsed, address, chase_packet, step + 1)) {
                     ++step;
                     size = next;
                     continue;
                 }
-                if (parts_.chase->ends_in_zone(packet, address, step + 1)) {
+                if (parts_.chase->ends_in_zone(parsed, address, step + 1)) {
                     ++step;  // answered by the zone below
                 }
             }
-            return {.size = parts_.chase->respond(packet, address, hit, out, client.transport,
+            return {.size = parts_.chase->respond(parsed, address, hit, out, client.transport,
                                                   step),
                     .by = Responder::Cache};
         }

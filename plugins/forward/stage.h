@@ -76,13 +76,13 @@ class ChaseSteps {
 public:
     virtual ~ChaseSteps() = default;
     // The query for the outside name at `step`, written to `out`; 0: no such step.
-    virtual size_t query(std::span<const uint8_t> client_query, const IpAddress* client,
+    virtual size_t query(const Query& client_query, const IpAddress* client,
                          std::span<uint8_t> out, size_t step) = 0;
     // Whether the zone answers `step` itself.
-    virtual bool ends_in_zone(std::span<const uint8_t> client_query, const IpAddress* client,
+    virtual bool ends_in_zone(const Query& client_query, const IpAddress* client,
                               size_t step) = 0;
     // The client's answer: the zone's chain, then `upstream`'s answer to `step`'s query.
-    virtual size_t respond(std::span<const uint8_t> client_query, const IpAddress* client,
+    virtual size_t respond(const Query& client_query, const IpAddress* client,
                            std::span<const uint8_t> upstream, std::span<uint8_t> out,
                            Transport transport, size_t step) = 0;
 };

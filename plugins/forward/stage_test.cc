@@ -46,13 +46,9 @@ struct RecordedReplies final : Replies {
 };
 
 struct NoChase final : ChaseSteps {
-    size_t query(std::span<const uint8_t>, const IpAddress*, std::span<uint8_t>, size_t) override {
-        return 0;
-    }
-    bool ends_in_zone(std::span<const uint8_t>, const IpAddress*, size_t) override {
-        return false;
-    }
-    size_t respond(std::span<const uint8_t>, const IpAddress*, std::span<const uint8_t>,
+    size_t query(const Query&, const IpAddress*, std::span<uint8_t>, size_t) override { return 0; }
+    bool ends_in_zone(const Query&, const IpAddress*, size_t) override { return false; }
+    size_t respond(const Query&, const IpAddress*, std::span<const uint8_t>,
                    std::span<uint8_t>, Transport, size_t) override {
         return 0;
     }

@@ -75,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Query eq;
         clusterdns::fuzz::require(parse_query(ext, eq) == ParseStatus::Ok);
         for (const Transport t : {Transport::Udp, Transport::Tcp}) {
-            check(out, chased_response(zone.get(), ext, nullptr, response, out, t),
+            check(out, chased_response(zone.get(), eq, nullptr, response, out, t),
                   response_limit(eq, t));
         }
     }
