@@ -12,7 +12,7 @@
 
 #include <clusterdns/clusterdns.h>
 
-#include "base/json_text.h"
+#include "json_text.h"
 
 namespace clusterdns {
 

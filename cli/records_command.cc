@@ -1,4 +1,4 @@
-#include "cli/records_command.h"
+#include "records_command.h"
 
 #include <unistd.h>
 
@@ -11,8 +11,9 @@
 
 #include <fmt/format.h>
 
-#include "clusterdns/clusterdns.h"
-#include "base/json_text.h"
+#include <clusterdns/clusterdns.h>
+
+#include "json_text.h"
 
 namespace clusterdns {
 
