@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "plugins/chain.h"
 #include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
@@ -812,15 +813,19 @@ void Server::start() {
             fail(s.error());
         }
     }
+    // The links of the chain that are on, in its order, then the plugins beside it.
+    const bool forwards = !forward.upstreams.empty() || !forward.stub_domains.empty();
     std::vector<std::string> plugins;
-    if (!impl_->options.node_local) {
-        plugins.emplace_back("kubernetes");
+    for (const Link link : kChain) {
+        const bool on = link == Link::Autopath     ? impl_->options.autopath
+                        : link == Link::Kubernetes ? !impl_->options.node_local
+                                                   : forwards;
+        if (on) {
+            plugins.emplace_back(link_name(link));
+        }
     }
-    if (!forward.upstreams.empty() || !forward.stub_domains.empty()) {
-        plugins.insert(plugins.end(), {"forward", "cache", "loop"});
-    }
-    if (impl_->options.autopath) {
-        plugins.emplace_back("autopath");
+    if (forwards) {
+        plugins.emplace_back("loop");
     }
     plugins.insert(plugins.end(), {"errors", "reload"});
     if (impl_->options.query_log) {

@@ -1,6 +1,7 @@
 #include "plugins/metrics/query_stats.h"
 
 #include "dns/types.h"
+#include "plugins/chain.h"
 
 namespace clusterdns {
 
@@ -25,14 +26,14 @@ std::string_view type_slot_name(size_t slot) noexcept {
     return slot < kQueryTypes - 1 ? rr_type_name(kTypes[slot]) : "other";
 }
 
-const char* responder_name(Responder r) noexcept {
+std::string_view responder_name(Responder r) noexcept {
     switch (r) {
         case Responder::Kubernetes:
-            return "kubernetes";
+            return link_name(Link::Kubernetes);
         case Responder::Forward:
-            return "forward";
+            return link_name(Link::Forward);
         case Responder::Cache:
-            return "cache";
+            return link_name(Link::Cache);
         case Responder::Server:
             break;
     }

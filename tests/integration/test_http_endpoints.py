@@ -200,10 +200,33 @@ def taken_ports(t):
             s.close()
 
 
+def plugins_enabled(t):
+    """coredns_plugin_enabled lists the chain's links that are on, and the plugins beside it."""
+    def enabled(*args):
+        at = f"127.0.0.1:{free_port()}"
+        with t.server("--metrics", at, *args) as srv:
+            _, text = curl(f"http://{at}/metrics")
+            return {dict(k)["name"] for k, v in samples(text, "coredns_plugin_enabled").items()
+                    if v == 1}, srv
+
+    with Unbound() as up:
+        on, _ = enabled("--manifests", EXAMPLES, "--upstream", up.address, "--autopath", "true")
+        for name in ("autopath", "kubernetes", "cache", "forward", "loop", "errors", "reload",
+                     "prometheus"):
+            t.check(name in on, f"{name} enabled with upstreams and autopath: {sorted(on)}")
+        on, _ = enabled("--node-local", "true", "--upstream", up.address)
+        t.check("kubernetes" not in on and "autopath" not in on and "forward" in on,
+                f"node-local: no zone, only cache and forward: {sorted(on)}")
+    on, _ = enabled("--manifests", EXAMPLES, "--upstream", "none")
+    t.check("kubernetes" in on and not {"cache", "forward", "loop", "autopath"} & on,
+            f"no upstream: the zone alone: {sorted(on)}")
+
+
 def scenario(t):
     endpoints(t)
     readiness_follows_sync(t)
     metrics_count_queries(t)
+    plugins_enabled(t)
     programming_latency(t)
     taken_ports(t)
 
