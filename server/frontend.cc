@@ -268,12 +268,25 @@ void move_to(Worker& w, Connection& c, ConnectionState state) {
     }
 }
 
-// What the forwarding stage made of a query the zone left to it: an answer now, or later.
-Handled forwarded(const Handled& handled, const ForwardStage::Handled& stage) noexcept {
-    return {.disposition = stage.size != 0 ? Disposition::Answer : Disposition::Drop,
+// A query through the chain (plugins/chain.h): autopath and kubernetes answer from the zone;
+// what they leave goes to the cache and the upstreams, the forwarding stage. Returns Answer with
+// the response in `out`, Forward when the stage answers later, or Drop. `client` makes the
+// stage's Client, only when it is asked for one.
+template <typename MakeClient>
+Handled serve(Worker& w, Transport transport, std::span<const uint8_t> packet,
+              std::span<uint8_t> out, const IpAddress* address, MakeClient client) noexcept {
+    Query parsed;
+    const Handled zone = handle_query(w.zone.get(), packet, out, transport, w.stats,
+                                      w.forward.enabled(), address, &parsed);
+    if (zone.disposition != Disposition::Forward && zone.disposition != Disposition::Chase) {
+        return zone;
+    }
+    const ForwardStage::Handled stage = w.forward.take(
+        client(), address, packet, parsed, out, zone.disposition == Disposition::Chase);
+    return {.disposition = stage.size != 0 ? Disposition::Answer : Disposition::Forward,
             .size = stage.size,
             .by = stage.by,
-            .qtype = handled.qtype};
+            .qtype = zone.qtype};
 }
 
 // A response is on its way: counted, and logged when the query log is on. `peer` may be null
@@ -327,23 +340,15 @@ void on_udp_readable(uv_poll_t* poll, int status, int) noexcept {
             const std::span<uint8_t> reply(b.reply_data[replies], kMaxUdpResponse);
             IpAddress peer;
             const bool known = peer_address(query.msg_name, peer);
-            Query parsed;
-            const Handled handled = handle_query(w.zone.get(), packet, reply, Transport::Udp,
-                                                 w.stats, w.forward.enabled(),
-                                                 known ? &peer : nullptr, &parsed);
-            Handled reply_is = handled;
-            if (handled.disposition == Disposition::Forward ||
-                handled.disposition == Disposition::Chase) {
-                Client client{.fd = socket.fd,
-                              .peer_size = query.msg_namelen,
-                              .received_ns = received_ns};
-                std::memcpy(&client.peer, query.msg_name,
-                            std::min<size_t>(query.msg_namelen, sizeof client.peer));
-                reply_is = forwarded(handled, w.forward.take(client, known ? &peer : nullptr,
-                                                             packet, parsed, reply,
-                                                             handled.disposition ==
-                                                                 Disposition::Chase));
-            }
+            const Handled reply_is =
+                serve(w, Transport::Udp, packet, reply, known ? &peer : nullptr, [&] {
+                    Client client{.fd = socket.fd,
+                                  .peer_size = query.msg_namelen,
+                                  .received_ns = received_ns};
+                    std::memcpy(&client.peer, query.msg_name,
+                                std::min<size_t>(query.msg_namelen, sizeof client.peer));
+                    return client;
+                });
             if (reply_is.disposition != Disposition::Answer) {
                 continue;
             }
@@ -546,26 +551,18 @@ void process_tcp(Connection& c) noexcept {
         answered = true;
         const std::span<uint8_t> reply(w.answer + 2, kMaxMessageSize);
         const uint64_t received_ns = uv_hrtime();
-        Query parsed;
-        const Handled handled = handle_query(w.zone.get(), query, reply, Transport::Tcp, w.stats,
-                                             w.forward.enabled(), c.has_peer ? &c.peer : nullptr,
-                                             &parsed);
-        Handled reply_is = handled;
-        if (handled.disposition == Disposition::Forward ||
-            handled.disposition == Disposition::Chase) {
-            reply_is = forwarded(
-                handled, w.forward.take({.transport = Transport::Tcp,
-                                         .connection = c.index,
-                                         .generation = c.generation,
-                                         .received_ns = received_ns},
-                                        c.has_peer ? &c.peer : nullptr, query, parsed, reply,
-                                        handled.disposition == Disposition::Chase));
-            if (reply_is.disposition != Disposition::Answer) {
-                // One query at a time per connection: the next waits for this one's answer.
-                uv_read_stop(stream_of(c));
-                enter(c, ConnectionState::Forwarding);
-                return;
-            }
+        const Handled reply_is =
+            serve(w, Transport::Tcp, query, reply, c.has_peer ? &c.peer : nullptr, [&] {
+                return Client{.transport = Transport::Tcp,
+                              .connection = c.index,
+                              .generation = c.generation,
+                              .received_ns = received_ns};
+            });
+        if (reply_is.disposition == Disposition::Forward) {
+            // One query at a time per connection: the next waits for this one's answer.
+            uv_read_stop(stream_of(c));
+            enter(c, ConnectionState::Forwarding);
+            return;
         }
         if (reply_is.disposition == Disposition::Answer) {
             record_response(w, true, reply_is.by, reply_is.qtype, query, reply.first(reply_is.size),
