@@ -121,8 +121,8 @@ Reloader::Reloader(int argc, const char* const* argv, const CommandLine& command
         return;
     }
     Impl* impl = impl_.get();
-    auto started = PathWatcher::start([impl] { return impl->watched(); },
-                                      [impl] { impl->changed(); });
+    auto started =
+        PathWatcher::start([impl] { return impl->watched(); }, [impl] { impl->changed(); });
     if (!started) {
         fmt::print(stderr, "[WARNING] plugin/reload: {}; reload with SIGHUP\n",
                    started.error().message);
