@@ -92,7 +92,7 @@ int check_command(int argc, const char* const* argv) {
     std::vector<Finding> findings;
     try {
         findings = check_manifests(options);
-    } catch (const std::invalid_argument& e) {
+    } catch (const std::runtime_error& e) {
         fmt::print(stderr, "[ERROR] clusterdns check: {}\n", e.what());
         return 2;
     }

@@ -596,19 +596,19 @@ private:
 
 std::vector<Finding> check_manifests(const Options& options) {
     if (Status s = check_manifest_paths(options.manifests); !s) {
-        throw std::invalid_argument(s.error().message);
+        throw std::runtime_error(s.error().message);
     }
     std::vector<IpPrefix> cidrs;
     for (const std::string& text : options.pod_cidrs) {
         auto prefix = parse_prefix(text);
         if (!prefix) {
-            throw std::invalid_argument(fmt::format("--pod-cidr: {}", prefix.error().message));
+            throw std::runtime_error(fmt::format("--pod-cidr: {}", prefix.error().message));
         }
         cidrs.push_back(*prefix);
     }
     auto service_ranges = parse_service_cidrs(options.service_cidrs);
     if (!service_ranges) {
-        throw std::invalid_argument(
+        throw std::runtime_error(
             fmt::format("--service-cidr: {}", service_ranges.error().message));
     }
     // Every path, file and document is read, whatever fails: each problem is one more finding.

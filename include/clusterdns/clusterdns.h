@@ -266,8 +266,7 @@ struct Finding {
     std::string fix;
 };
 // Grouped by file in the order the files were read (what no one file holds, last), and within a
-// file in document order. Throws std::invalid_argument, naming the flag, for manifest paths or
-// service CIDRs it cannot use.
+// file in document order. Throws, naming the flag, for manifest paths or CIDRs it cannot use.
 std::vector<Finding> check_manifests(const Options& options);
 
 // `clusterdns explain`: the answer the server gives for `name` from the manifests of `options`
