@@ -416,9 +416,8 @@ SharedCache::Shard& SharedCache::shard_for(const AnswerCache::Key& key) noexcept
     return shards_[key.hash % kShards];
 }
 
-size_t SharedCache::lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
-                           size_t limit, bool* refresh) noexcept {
-    const AnswerCache::Key key(q);
+size_t SharedCache::lookup(const Query& q, const AnswerCache::Key& key, uint64_t now_ms,
+                           std::span<uint8_t> out, size_t limit, bool* refresh) noexcept {
     Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mutex);
     return shard.cache.lookup(q, key, now_ms, out, limit, refresh);

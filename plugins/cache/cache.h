@@ -85,8 +85,6 @@ public:
         store(q, Key(q), response, now_ms);
     }
 
-    // The hash of the key `q` is kept under: queries with the same one share an answer.
-    static uint64_t key_hash(const Query& q) noexcept { return Key(q).hash; }
 
     size_t size() const noexcept { return entries_.size(); }  // no slot is ever left empty
     size_t denials() const noexcept { return denials_; }  // of size(): NXDOMAIN and NODATA
@@ -168,7 +166,11 @@ public:
     const CacheOptions& options() const noexcept { return options_; }
     // As AnswerCache's, each under its shard's lock.
     size_t lookup(const Query& q, uint64_t now_ms, std::span<uint8_t> out, size_t limit,
-                  bool* refresh = nullptr) noexcept;
+                  bool* refresh = nullptr) noexcept {
+        return lookup(q, AnswerCache::Key(q), now_ms, out, limit, refresh);
+    }
+    size_t lookup(const Query& q, const AnswerCache::Key& key, uint64_t now_ms,
+                  std::span<uint8_t> out, size_t limit, bool* refresh = nullptr) noexcept;
     size_t lookup_stale(const Query& q, uint64_t now_ms, std::span<uint8_t> out,
                         size_t limit) noexcept;
     // Returns how many answers were dropped to make room for it.

@@ -24,7 +24,7 @@ struct ForwardStage::Pending {
     bool fetching = false;    // the one fetch of `key` in flight, for every worker's clients
     bool parked = false;      // waiting for another query's fetch of `key`
     bool holds_place = true;  // counts toward max_in_flight (parked clients do not)
-    uint64_t key = 0;         // AnswerCache::key_hash of the question, when either
+    uint64_t key = 0;         // the hash of the question's AnswerCache::Key, when either
     uint64_t deadline = 0;    // clock time, ms
     size_t step = 0;          // a search path walk: which outside name `upstream` asks
 
@@ -300,9 +300,10 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
     }
     // A cache hit is answered here, without allocating (a chase's was looked up above).
     const Query& q = chase ? chased : parsed;
+    const AnswerCache::Key key(q);  // made once: for the cache and for the one fetch in flight
     if (!chase && !background) {
         bool refresh = false;
-        if (const size_t size = route_.cache->lookup(q, now, out,
+        if (const size_t size = route_.cache->lookup(q, key, now, out,
                                                      response_limit(q, client.transport),
                                                      &refresh)) {
             parts_.stats->cache_hits[is_denial(out)].add();
@@ -325,8 +326,9 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
     // fetch takes no place of max_in_flight: it sends nothing.
     const bool shared =
         !chase && !background && q.rd() && parts_.worker < Fetches::kMaxWorkers;
-    const uint64_t key = shared ? AnswerCache::key_hash(q) : 0;
-    bool parked = shared && upstreams != nullptr && parts_.fetches->join(key, parts_.worker, false);
+    const uint64_t fetch = shared ? key.hash : 0;
+    bool parked =
+        shared && upstreams != nullptr && parts_.fetches->join(fetch, parts_.worker, false);
     if (!parked && (waiting_ >= route_.max_in_flight || upstreams == nullptr)) {
         if (background) {
             return {};
@@ -349,9 +351,9 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
     }
     p->step = step;
     p->deadline = now + route_.deadline_ms;
-    p->key = key;
+    p->key = fetch;
     if (shared && !parked) {  // another worker may have begun the same fetch meanwhile
-        parked = parts_.fetches->join(key, parts_.worker, true);
+        parked = parts_.fetches->join(fetch, parts_.worker, true);
         p->fetching = !parked;
     }
     p->holds_place = !parked;
