@@ -5,6 +5,7 @@
 #include "clusterdns/clusterdns.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -100,7 +101,14 @@ bool allows_dns(const DocNode& port, std::string_view protocol) {
     if (number.empty() || number == "dns" || number == "dns-tcp" || number == "53") {
         return true;
     }
-    return !end.empty() && std::stoll(number) <= 53 && std::stoll(end) >= 53;
+    // A range: numbers both (the API refuses endPort beside a named port; a manifest may not).
+    const auto as_number = [](const std::string& text) {
+        long value = -1;
+        const auto [at, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        return ec == std::errc() && at == text.data() + text.size() ? value : -1;
+    };
+    const long first = as_number(number);
+    return first >= 0 && first <= 53 && as_number(end) >= 53;
 }
 
 class Checker {

@@ -290,6 +290,32 @@ def scenario(t):
         t.check("fix:" in table.stdout and "errors" in table.stdout.splitlines()[-1],
                 f"the table: {table.stdout[-300:]!r}")
 
+        # A port range written with a named port, or beyond any number: read as not DNS's,
+        # never a crash (the API refuses endPort beside a named port; a manifest may have it).
+        ranges = Path(d) / "ranges.yaml"
+        ranges.write_text("""apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: production, labels: {app: client}}
+spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: ranges, namespace: production}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+    - ports: [{protocol: UDP, port: dns-range, endPort: 100},
+              {protocol: TCP, port: 99999999999999999999, endPort: 99999999999999999999}]
+""")
+        p = check(t, ranges, "-o", "json")
+        t.check(p.returncode in (0, 1) and p.stdout.startswith("["),
+                f"a named or huge port with endPort is checked, not a crash: {p.returncode} "
+                f"{p.stderr[-300:]!r}")
+        t.check(any(f["name"] == "ranges" and "UDP or TCP 53" in f["message"]
+                    for f in json.loads(p.stdout or "[]")),
+                f"and it does not let DNS through: {p.stdout[-400:]!r}")
+
         fixed = Path(d) / "fixed.yaml"
         fixed.write_text(FIXED)
         p = check(t, fixed, "-o", "json")
