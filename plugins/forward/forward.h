@@ -2,9 +2,9 @@
 // Forwarding: the queries the zone does not answer go to upstream DNS servers through c-ares,
 // a channel per upstream and worker, driven by that worker's libuv loop (no thread, no lock).
 // c-ares sends the client's query as it came (EDNS and the DO bit included), checks that the
-// answer matches the question and falls back to TCP when an answer comes back truncated; this
-// picks the upstream (policy), goes on to the next when one fails, and keeps failing upstreams
-// aside until a health check finds them answering again.
+// answer matches the question and falls back to TCP when an answer comes back truncated; its
+// UpstreamScheduler (scheduler.h) picks the upstream (policy), goes on to the next when one
+// fails, and keeps failing upstreams aside until a health check finds them answering again.
 
 #include <cstdint>
 #include <memory>
