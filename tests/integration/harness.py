@@ -133,6 +133,20 @@ def free_port(host="127.0.0.1"):
     raise Failure("no free port")
 
 
+def closed_udp_port(host="127.0.0.1"):
+    """A UDP port nothing listens on, below the kernel's ephemeral range, so that no client
+    socket (a dig, c-ares) takes it meanwhile: datagrams to it are refused."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in range(low - 1, max(1024, low - 2000), -1):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            try:
+                u.bind((host, port))
+                return port
+            except OSError:
+                continue
+    raise Failure("no closed port below the ephemeral range")
+
+
 # Off unless a test asks: many servers run at once here, and a test's stop should not wait.
 QUIET_OPERATIONS = {"--health": "none", "--ready": "none", "--metrics": "none", "--lameduck": "0"}
 

