@@ -123,10 +123,13 @@ class Fake:
     def last_seq(self):
         return self.ctl("GET", "/_fake/requests?since=0")["next"]
 
+    def watch_count(self, path):
+        return len(self.ctl("GET", f"/_fake/watches?path={path}")["watches"])
+
     def wait_watches(self, path, count=1, timeout=10):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(self.ctl("GET", f"/_fake/watches?path={path}")["watches"]) >= count:
+            if self.watch_count(path) >= count:
                 return True
             time.sleep(0.02)
         return False
@@ -680,8 +683,11 @@ def faults(t, fake):
     wb.close()
     wn.close()
     fake.config(bookmark_interval=3600)
+    # The watches just closed stay open on the server's side until it next writes to them: the
+    # bookmark ordered below must wait for the new one, not find only those.
+    before = fake.watch_count("/faults/")
     wb = fake.watch(f"{base}?watch=true&allowWatchBookmarks=true&resourceVersion={fake.rv()}")
-    fake.wait_watches("/faults/")
+    fake.wait_watches("/faults/", count=before + 1)
     fake.fault(fault="bookmark")
     t.check(wb.wait(lambda s: any(e["type"] == "BOOKMARK" for e in s.events()), timeout=10),
             "faults: a BOOKMARK on command")
