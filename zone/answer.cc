@@ -85,6 +85,23 @@ std::string_view label_of(const EndpointView& e, char (&buf)[INET6_ADDRSTRLEN]) 
     if (!e.hostname().empty()) {
         return e.hostname();
     }
+    if (!e.address.v6) {
+        // By hand: label_range() formats one label per step of its binary search, and
+        // inet_ntop's sprintf cost a fifth of a query's instructions.
+        char* p = buf;
+        for (size_t i = 0; i < 4; ++i) {
+            const unsigned octet = e.address.bytes[i];
+            if (octet >= 100) {
+                *p++ = static_cast<char>('0' + octet / 100);
+            }
+            if (octet >= 10) {
+                *p++ = static_cast<char>('0' + octet / 10 % 10);
+            }
+            *p++ = static_cast<char>('0' + octet % 10);
+            *p++ = '-';
+        }
+        return {buf, static_cast<size_t>(p - buf - 1)};
+    }
     if (inet_ntop(e.address.v6 ? AF_INET6 : AF_INET, e.address.bytes.data(), buf, sizeof buf) ==
         nullptr) {
         return {};
