@@ -398,4 +398,17 @@ size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uin
     return w.finish();
 }
 
+size_t query_for(const Query& like, WireName name, std::span<uint8_t> out) noexcept {
+    WireWriter w(out);
+    const uint8_t header[] = {0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};  // RD, QD 1, AR 1
+    w.bytes(header);
+    w.bytes(name);
+    w.u16(static_cast<uint16_t>(like.qtype));
+    w.u16(1);
+    const uint8_t opt[] = {0, 0, 41, 0x04, 0xD0, 0, 0,
+                           static_cast<uint8_t>(like.dnssec_ok ? 0x80 : 0), 0, 0, 0};
+    w.bytes(opt);
+    return w.ok() ? w.pos() : 0;
+}
+
 }  // namespace clusterdns

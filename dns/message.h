@@ -158,4 +158,8 @@ size_t forwarded_response(std::span<const uint8_t> query, std::span<const uint8_
 size_t error_response(std::span<const uint8_t> query, Rcode rcode, std::span<uint8_t> out,
                       Transport transport) noexcept;
 
+// The query a resolver sends for `name` on behalf of `like`: its type, RD, and EDNS (1232 bytes)
+// with its DO bit; ID 0. Returns its size in `out`, 0 if it does not fit.
+size_t query_for(const Query& like, WireName name, std::span<uint8_t> out) noexcept;
+
 }  // namespace clusterdns

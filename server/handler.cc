@@ -11,7 +11,8 @@ namespace clusterdns {
 
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
-                     bool forwarding, const IpAddress* client, Query* parsed) noexcept {
+                     bool forwarding, const IpAddress* client, Query* parsed,
+                     Name* outside) noexcept {
     Query local;
     Query& q = parsed != nullptr ? *parsed : local;
     const ParseStatus status = parse_query(packet, q);
@@ -34,6 +35,9 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                 const AnswerStatus answered = answer_with_search_path(
                     *snapshot, q, client, w, forwarding, forwarding ? &target : nullptr);
                 if (answered == AnswerStatus::External) {
+                    if (outside != nullptr) {
+                        *outside = target;
+                    }
                     return {.disposition = Disposition::Chase, .qtype = static_cast<uint16_t>(q.qtype)};
                 }
                 if (answered == AnswerStatus::NotOurs) {
@@ -145,17 +149,7 @@ size_t chase_query(const Snapshot* snapshot, const Query& q, const IpAddress* cl
         AnswerStatus::External) {
         return 0;  // no such step, or the zone changed meanwhile
     }
-    WireWriter out_writer(out);
-    const uint8_t header[] = {0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};  // RD, QD 1, AR 1
-    out_writer.bytes(header);
-    out_writer.bytes(target.wire());
-    out_writer.u16(static_cast<uint16_t>(q.qtype));
-    out_writer.u16(1);
-    // OPT: 1232 bytes over UDP, the client's DO bit.
-    const uint8_t opt[] = {0, 0, 41, 0x04, 0xD0, 0, 0, static_cast<uint8_t>(q.dnssec_ok ? 0x80 : 0),
-                           0, 0, 0};
-    out_writer.bytes(opt);
-    return out_writer.ok() ? out_writer.pos() : 0;
+    return query_for(q, target.wire(), out);
 }
 
 bool chase_ends_in_zone(const Snapshot* snapshot, const Query& q, const IpAddress* client,

@@ -211,13 +211,15 @@ template <typename MakeClient>
 inline Handled serve(Worker& w, Transport transport, std::span<const uint8_t> packet,
               std::span<uint8_t> out, const IpAddress* address, MakeClient client) noexcept {
     Query parsed;
+    Name outside;  // where a chase leaves the zone
     const Handled zone = handle_query(w.zone.get(), packet, out, transport, w.stats,
-                                      w.forward.enabled(), address, &parsed);
+                                      w.forward.enabled(), address, &parsed, &outside);
     if (zone.disposition != Disposition::Forward && zone.disposition != Disposition::Chase) {
         return zone;
     }
-    const ForwardStage::Handled stage = w.forward.take(
-        client(), address, packet, parsed, out, zone.disposition == Disposition::Chase);
+    const ForwardStage::Handled stage =
+        w.forward.take(client(), address, packet, parsed, out,
+                       zone.disposition == Disposition::Chase ? &outside : nullptr);
     return {.disposition = stage.size != 0 ? Disposition::Answer : Disposition::Forward,
             .size = stage.size,
             .by = stage.by,

@@ -253,7 +253,8 @@ void ForwardStage::on_answer(void* context, std::span<const uint8_t> response,
 
 ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* address,
                                          std::span<const uint8_t> packet, const Query& parsed,
-                                         std::span<uint8_t> out, bool chase) noexcept {
+                                         std::span<uint8_t> out,
+                                         const Name* outside) noexcept {
     const uint64_t now = parts_.clock->now_ms();
     const bool background = client.background;
     // A chase asks for the ExternalName's target (or a search path's outside name), and answers
@@ -262,8 +263,9 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
     std::span<const uint8_t> upstream_query = packet;
     size_t step = 0;
     Query chased;
+    const bool chase = outside != nullptr;
     if (chase) {
-        size_t size = parts_.chase->query(parsed, address, chase_packet, 0);
+        size_t size = query_for(parsed, outside->wire(), chase_packet);
         if (size == 0) {
             return {.size = parts_.chase->respond(parsed, address, {}, out, client.transport, 0),
                     .by = Responder::Kubernetes};
@@ -309,7 +311,7 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
             parts_.stats->cache_hits[is_denial(out)].add();
             if (refresh) {  // popular and about to expire: fetched again behind the answer
                 parts_.stats->cache_prefetches.add();
-                take(Client{.background = true}, nullptr, packet, parsed, {}, false);
+                take(Client{.background = true}, nullptr, packet, parsed, {});
             }
             return {.size = size, .by = Responder::Cache};
         }

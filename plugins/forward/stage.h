@@ -126,16 +126,17 @@ public:
     void configure(Route route);
     bool enabled() const noexcept { return route_.upstreams != nullptr || !route_.stubs.empty(); }
 
-    // A query the zone left to the upstreams (`chase`: an ExternalName or a search path step
-    // leaves our zones), parsed into `parsed`: a cache hit or an error is written to `out` and
-    // returned as an answer; else the client is answered later through Replies (Drop).
-    // `address` is the client's, for the search path a chase repeats.
+    // A query the zone left to the upstreams, parsed into `parsed`: a cache hit or an error is
+    // written to `out` and returned as an answer; else the client is answered later through
+    // Replies. `outside`, for a chase: the name where an ExternalName or a search path step
+    // leaves our zones. `address` is the client's, for the search path a chase repeats.
     struct Handled {
         size_t size = 0;  // 0: answered later, or not at all
         Responder by = Responder::Server;
     };
     Handled take(const Client& client, const IpAddress* address, std::span<const uint8_t> packet,
-                 const Query& parsed, std::span<uint8_t> out, bool chase) noexcept;
+                 const Query& parsed, std::span<uint8_t> out,
+                 const Name* outside = nullptr) noexcept;
 
     // The clock's wake_at time has come: clients past their deadline get SERVFAIL.
     void on_deadline() noexcept;

@@ -117,7 +117,7 @@ struct Fixture {
         const std::vector<uint8_t> packet = test::make_query({.name = name, .id = id});
         Query parsed;
         REQUIRE(parse_query(packet, parsed) == ParseStatus::Ok);
-        return stage.take({.fd = 3}, nullptr, packet, parsed, out, false);
+        return stage.take({.fd = 3}, nullptr, packet, parsed, out);
     }
     // Moves the clock on, calling the stage at its deadline as a timer would.
     void advance(uint64_t ms) {
