@@ -214,6 +214,12 @@ public:
     // has been upserted, what it no longer holds goes. Namespaces are named ("", name); Endpoints
     // by the object's name, for every set of its subsets.
     virtual void keep_only(ObjectKind kind, const NameSet& listed) = 0;
+    // Whether the sink holds this object exactly as upsert() would keep it (what DNS reads of
+    // it): a re-list holds back only what changed. A sink that cannot tell says false.
+    virtual bool holds(const Namespace&) const { return false; }
+    virtual bool holds(const Service&) const { return false; }
+    virtual bool holds(const EndpointSet&) const { return false; }
+    virtual bool holds(const Pod&) const { return false; }
 };
 
 // Passes objects on to another sink and notes the name of each in the set for its kind, so that
@@ -236,6 +242,10 @@ public:
         return store_.change_cluster_ips(ns, name, from, to, allocated);
     }
     void keep_only(ObjectKind kind, const NameSet& listed) override;
+    bool holds(const Namespace& ns) const override { return store_.holds(ns); }
+    bool holds(const Service& service) const override { return store_.holds(service); }
+    bool holds(const EndpointSet& set) const override { return store_.holds(set); }
+    bool holds(const Pod& pod) const override { return store_.holds(pod); }
 
 private:
     ObjectSink& store_;

@@ -200,16 +200,18 @@ struct SetRecord : Counted {
     // Where it sorts among a Service's sets: slices before legacy subsets, then by name.
     auto order() const noexcept { return std::make_tuple(legacy, name()); }
 
-    // With `pod_names` (CoreDNS's endpoint_pod_names) an endpoint without hostname is named by
-    // its Pod, when that is a DNS label (specification 2.4.1: else its dashed address).
+    // An endpoint's hostname as kept. With `pod_names` (CoreDNS's endpoint_pod_names) an
+    // endpoint without hostname is named by its Pod, when that is a DNS label (specification
+    // 2.4.1: else its dashed address).
+    static std::string_view label(const Endpoint& e, bool pod_names) {
+        if (e.hostname.empty() && pod_names && !e.pod.empty() && check_dns1123_label("", e.pod)) {
+            return e.pod;
+        }
+        return e.hostname;
+    }
+
     static SetRecord* make(const EndpointSet& s, bool pod_names, Source source) {
-        const auto label = [&](const Endpoint& e) -> std::string_view {
-            if (e.hostname.empty() && pod_names && !e.pod.empty() &&
-                check_dns1123_label("", e.pod)) {
-                return e.pod;
-            }
-            return e.hostname;
-        };
+        const auto label = [&](const Endpoint& e) { return SetRecord::label(e, pod_names); };
         size_t count = 0;
         size_t text_size = s.ns.size() + s.service.size() + s.name.size() + ports_text_size(s.ports);
         for (const Endpoint& e : s.endpoints) {

@@ -79,6 +79,18 @@ void drop_repeats(std::vector<const EndpointView*>& endpoints) {
     endpoints.resize(kept);
 }
 
+// Whether a kept port is `port` as PortView keeps it (a protocol other than udp or sctp reads as
+// tcp).
+bool same_port(const PortView& kept, const ServicePort& port) {
+    const std::string_view protocol =
+        port.protocol == "udp" || port.protocol == "sctp" ? std::string_view(port.protocol) : "tcp";
+    return kept.port() == port.port && kept.name() == port.name && kept.protocol() == protocol;
+}
+
+bool same_ports(std::span<const PortView> kept, const std::vector<ServicePort>& ports) {
+    return std::equal(kept.begin(), kept.end(), ports.begin(), ports.end(), same_port);
+}
+
 }  // namespace
 
 class Store::Maps {
@@ -394,7 +406,53 @@ void Store::restore(const Checkpoint& saved) {
     *maps_ = *saved.maps_;
 }
 
+bool Store::holds(const Namespace& ns, Source source) const {
+    const NamespaceRecord* r = maps_->find_namespace(ns.name);
+    return r != nullptr && (r->declared_by & bit(source)) != 0;
+}
+
+bool Store::holds(const Service& s, Source source) const {
+    const ServiceObject* o = maps_->find_object(s.ns, s.name, source);
+    return o != nullptr && o->type == s.type && o->headless == s.headless &&
+           o->publish_not_ready_addresses == s.publish_not_ready_addresses &&
+           o->allocated_ips == s.allocated_ips && o->external_name() == s.external_name &&
+           std::ranges::equal(o->cluster_ips(), s.cluster_ips) && same_ports(o->ports(), s.ports);
+}
+
+bool Store::holds(const EndpointSet& s, Source source) const {
+    const Maps& m = *maps_;
+    const SetRecord* r = m.sets.find(Maps::set_hash(s.ns, s.name, s.legacy, source),
+                                     Maps::same_set(s.ns, s.name, s.legacy, source));
+    if (r == nullptr || r->service() != s.service || !same_ports(r->ports(), s.ports)) {
+        return false;
+    }
+    const std::span<const EndpointView> kept = r->addresses();
+    size_t i = 0;
+    for (const Endpoint& e : s.endpoints) {
+        const std::string_view label = SetRecord::label(e, m.config.endpoint_pod_names);
+        for (const IpAddress& address : e.addresses) {
+            if (i == kept.size() || kept[i].address != address || kept[i].ready != e.ready ||
+                kept[i].hostname() != label) {
+                return false;
+            }
+            ++i;
+        }
+    }
+    return i == kept.size();
+}
+
+bool Store::holds(const Pod& pod, Source source) const {
+    const PodRecord* r =
+        maps_->pods.find(Maps::pod_hash(pod.ns, pod.name, source), [&](const PodRecord& p) {
+            return p.source == source && p.name == pod.name && p.ns == pod.ns;
+        });
+    return r != nullptr && r->ips == pod.ips;
+}
+
 void Store::upsert(Service service, Source source) {
+    if (holds(service, source)) {
+        return;  // a re-list or a watch event that changes nothing DNS reads
+    }
     Maps& m = *maps_;
     const std::string ns = service.ns;
     const std::string name = service.name;
@@ -408,6 +466,9 @@ void Store::upsert(Service service, Source source) {
 }
 
 void Store::upsert(EndpointSet set, Source source) {
+    if (holds(set, source)) {
+        return;
+    }
     Maps& m = *maps_;
     const uint64_t h = Maps::set_hash(set.ns, set.name, set.legacy, source);
     const auto same = Maps::same_set(set.ns, set.name, set.legacy, source);
@@ -420,10 +481,16 @@ void Store::upsert(EndpointSet set, Source source) {
 }
 
 void Store::upsert(Namespace ns, Source source) {
+    if (holds(ns, source)) {
+        return;
+    }
     maps_->change_namespace(ns.name, 0, source, true);
 }
 
 void Store::upsert(Pod pod, Source source) {
+    if (holds(pod, source)) {
+        return;
+    }
     Maps& m = *maps_;
     const std::string ns = pod.ns;
     const std::string name = pod.name;

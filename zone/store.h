@@ -42,6 +42,12 @@ public:
                Source source = Source::Manifests);
     // Every object of `kind` and `source` that `listed` does not name goes (ObjectSink::keep_only).
     void keep_only(ObjectKind kind, const NameSet& listed, Source source);
+    // Whether the store has this object of `source` exactly as upsert() would keep it. An upsert
+    // of what the store holds changes nothing, and derives and publishes nothing.
+    bool holds(const Namespace& ns, Source source) const;
+    bool holds(const Service& service, Source source) const;
+    bool holds(const EndpointSet& set, Source source) const;
+    bool holds(const Pod& pod, Source source) const;
     // ObjectSink::change_cluster_ips, for a Service of `source`.
     bool change_cluster_ips(std::string_view ns, std::string_view name,
                             std::span<const IpAddress> from, std::span<const IpAddress> to,
@@ -100,6 +106,10 @@ public:
                             uint8_t allocated) override {
         return store_.change_cluster_ips(ns, name, from, to, allocated, source_);
     }
+    bool holds(const Namespace& ns) const override { return store_.holds(ns, source_); }
+    bool holds(const Service& service) const override { return store_.holds(service, source_); }
+    bool holds(const EndpointSet& set) const override { return store_.holds(set, source_); }
+    bool holds(const Pod& pod) const override { return store_.holds(pod, source_); }
 
 private:
     Store& store_;

@@ -405,4 +405,80 @@ TEST_CASE("store: Pod addresses by namespace, for pods verified") {
     CHECK_FALSE(store.snapshot()->has_pod("a", ip("10.244.0.6")));
 }
 
+TEST_CASE("store: an upsert of what the store holds changes and derives nothing") {
+    Store store({.endpoint_pod_names = true});
+    const Service web{.ns = "a",
+                      .name = "web",
+                      .cluster_ips = {ip("10.96.0.5")},
+                      .ports = {{"http", "tcp", 80, {}}}};
+    CHECK_FALSE(store.holds(web, Source::Api));
+    store.upsert(web, Source::Api);
+    CHECK(store.holds(web, Source::Api));
+    CHECK_FALSE(store.holds(web, Source::Manifests));
+    Service changed = web;
+    changed.ports[0].port = 81;
+    CHECK_FALSE(store.holds(changed, Source::Api));
+    changed = web;
+    changed.ports[0].protocol = "udp";
+    CHECK_FALSE(store.holds(changed, Source::Api));
+    changed = web;
+    changed.publish_not_ready_addresses = true;
+    CHECK_FALSE(store.holds(changed, Source::Api));
+    changed = web;
+    changed.cluster_ips.push_back(ip("fd00::5"));
+    CHECK_FALSE(store.holds(changed, Source::Api));
+    changed = web;
+    changed.ports[0].target_port = "8080";  // the store does not keep it
+    changed.selector = LabelMap{{"app", "web"}};
+    CHECK(store.holds(changed, Source::Api));
+
+    const EndpointSet set{.ns = "a",
+                          .name = "web-1",
+                          .service = "web",
+                          .endpoints = {{{ip("10.244.0.5")}, "", true, "web-0"},
+                                        {{ip("10.244.0.6"), ip("10.244.0.7")}, "h", false, ""}},
+                          .ports = {{"http", "tcp", 8080, {}}}};
+    store.upsert(set, Source::Api);
+    CHECK(store.holds(set, Source::Api));
+    EndpointSet other = set;
+    other.endpoints[1].ready = true;
+    CHECK_FALSE(store.holds(other, Source::Api));
+    other = set;
+    other.endpoints[0].pod = "web-9";  // the label endpoint_pod_names gives it
+    CHECK_FALSE(store.holds(other, Source::Api));
+    other = set;
+    other.endpoints[1].addresses.pop_back();
+    CHECK_FALSE(store.holds(other, Source::Api));
+    other = set;
+    other.endpoints.push_back({{ip("10.244.0.8")}, "", true, ""});
+    CHECK_FALSE(store.holds(other, Source::Api));
+    other = set;
+    other.service = "api";
+    CHECK_FALSE(store.holds(other, Source::Api));
+
+    const Pod pod{.ns = "a", .name = "p", .ips = {ip("10.244.0.5")}};
+    store.upsert(pod, Source::Api);
+    CHECK(store.holds(pod, Source::Api));
+    CHECK_FALSE(store.holds(Pod{.ns = "a", .name = "p", .ips = {ip("10.244.0.9")}}, Source::Api));
+    CHECK_FALSE(store.holds(Namespace{"a"}, Source::Api));  // used, but declared by no object
+    store.upsert(Namespace{"a"}, Source::Api);
+    CHECK(store.holds(Namespace{"a"}, Source::Api));
+
+    // Held objects again: the next snapshot shares the Service's view (nothing was derived).
+    const auto before = store.snapshot();
+    store.upsert(web, Source::Api);
+    store.upsert(set, Source::Api);
+    store.upsert(pod, Source::Api);
+    store.upsert(Namespace{"a"}, Source::Api);
+    const auto after = store.snapshot();
+    CHECK(after->service("a", "web") == before->service("a", "web"));
+    store.upsert(changed, Source::Api);  // only what the store drops differs
+    CHECK(store.snapshot()->service("a", "web") == before->service("a", "web"));
+    changed.ports[0].port = 81;
+    store.upsert(changed, Source::Api);
+    const auto moved = store.snapshot();
+    REQUIRE(moved->service("a", "web") != nullptr);
+    CHECK(moved->service("a", "web")->ports()[0].port() == 81);
+}
+
 }  // namespace clusterdns
