@@ -285,6 +285,11 @@ public:
         }
     }
 
+    void look(const std::function<void(const ObjectSink&)>& look) override {
+        std::lock_guard lock(mutex);
+        look(store.writer(Source::Api));
+    }
+
     void synced() override {
         {
             std::lock_guard lock(mutex);

@@ -3,7 +3,6 @@
 #include <array>
 #include <charconv>
 #include <new>
-#include <vector>
 
 #include <fmt/format.h>
 #include <simdjson.h>
@@ -22,6 +21,25 @@ std::string_view number_text(DocArena& arena, auto value) {
     return ec == std::errc() ? arena.copy(std::string_view(buf.data(), end)) : std::string_view();
 }
 
+// How many children an array or object has: simdjson counts up to 0xFFFFFF, then they are counted.
+template <class Container>
+size_t children(Container container) {
+    size_t count = container.size();
+    if (count == 0xFFFFFF) {
+        count = 0;
+        for ([[maybe_unused]] const auto& child : container) {
+            ++count;
+        }
+    }
+    return count;
+}
+
+// Room in the arena for `count` Ts, built in place as they are read: no vector per mapping.
+template <class T>
+T* room(DocArena& arena, size_t count) {
+    return static_cast<T*>(arena.resource()->allocate(count * sizeof(T), alignof(T)));
+}
+
 // Depth is bounded by the parser's max_depth, so the recursion is too.
 DocNode to_node(simdjson::dom::element element, DocArena& arena) {
     using Type = simdjson::dom::element_type;
@@ -29,21 +47,30 @@ DocNode to_node(simdjson::dom::element element, DocArena& arena) {
     node.kind = DocNode::Kind::Scalar;
     switch (element.type()) {
         case Type::ARRAY: {
-            std::vector<DocNode> items;
-            for (simdjson::dom::element child : simdjson::dom::array(element)) {
-                items.push_back(to_node(child, arena));
-            }
+            const simdjson::dom::array array(element);
             node.kind = DocNode::Kind::Sequence;
-            node.items = arena.copy(std::span<const DocNode>(items));
+            if (const size_t count = children(array); count != 0) {
+                DocNode* items = room<DocNode>(arena, count);
+                size_t i = 0;
+                for (simdjson::dom::element child : array) {
+                    new (&items[i++]) DocNode(to_node(child, arena));
+                }
+                node.items = {items, count};
+            }
             break;
         }
         case Type::OBJECT: {
-            std::vector<DocMember> members;
-            for (simdjson::dom::key_value_pair field : simdjson::dom::object(element)) {
-                members.push_back({arena.copy(field.key), to_node(field.value, arena)});
-            }
+            const simdjson::dom::object object(element);
             node.kind = DocNode::Kind::Mapping;
-            node.members = arena.copy(std::span<const DocMember>(members));
+            if (const size_t count = children(object); count != 0) {
+                DocMember* members = room<DocMember>(arena, count);
+                size_t i = 0;
+                for (simdjson::dom::key_value_pair field : object) {
+                    new (&members[i++])
+                        DocMember{arena.copy(field.key), to_node(field.value, arena)};
+                }
+                node.members = {members, count};
+            }
             break;
         }
         case Type::STRING:
@@ -69,6 +96,53 @@ DocNode to_node(simdjson::dom::element element, DocArena& arena) {
     return node;
 }
 
+std::string_view text_at(simdjson::dom::element element, const char* key) {
+    std::string_view text;
+    return element[key].get(text) == simdjson::SUCCESS ? text : std::string_view();
+}
+
+// A list's tree, the items of its (first) "items" built only where `want` says.
+DocNode to_list_node(simdjson::dom::element root, DocArena& arena, const WantItem& want) {
+    if (!root.is_object()) {
+        return to_node(root, arena);
+    }
+    const simdjson::dom::object object(root);
+    DocNode node{.kind = DocNode::Kind::Mapping};
+    const size_t count = children(object);
+    DocMember* members = room<DocMember>(arena, count);
+    size_t i = 0;
+    bool items_seen = false;
+    for (simdjson::dom::key_value_pair field : object) {
+        DocNode value;
+        if (field.key == "items" && !items_seen && field.value.is_array()) {
+            items_seen = true;
+            const simdjson::dom::array array(field.value);
+            value.kind = DocNode::Kind::Sequence;
+            if (const size_t n = children(array); n != 0) {
+                DocNode* items = room<DocNode>(arena, n);
+                size_t j = 0;
+                for (simdjson::dom::element item : array) {
+                    simdjson::dom::element metadata;
+                    const bool skip =
+                        item.is_object() && item["metadata"].get(metadata) == simdjson::SUCCESS &&
+                        !want({text_at(metadata, "namespace"), text_at(metadata, "name"),
+                               text_at(metadata, "resourceVersion")});
+                    if (!skip) {
+                        new (&items[j++]) DocNode(to_node(item, arena));
+                    }
+                }
+                value.items = {items, j};
+            }
+        } else {
+            items_seen = items_seen || field.key == "items";
+            value = to_node(field.value, arena);
+        }
+        new (&members[i++]) DocMember{arena.copy(field.key), value};
+    }
+    node.members = {members, count};
+    return node;
+}
+
 }  // namespace
 
 JsonParser::JsonParser() : impl_(std::make_unique<Impl>()) {
@@ -87,6 +161,11 @@ void JsonParser::release() {
 JsonParser::~JsonParser() = default;
 
 Result<DocNode> JsonParser::parse(std::string_view text, DocArena& arena) {
+    return parse_list(text, arena, nullptr);
+}
+
+Result<DocNode> JsonParser::parse_list(std::string_view text, DocArena& arena,
+                                       const WantItem& want) {
     simdjson::dom::element root;
     // realloc_if_needed: simdjson reads up to SIMDJSON_PADDING bytes past the end, so it copies
     // the text into a padded buffer of its own.
@@ -96,7 +175,7 @@ Result<DocNode> JsonParser::parse(std::string_view text, DocArena& arena) {
         }
         return Error{fmt::format("invalid JSON: {}", simdjson::error_message(error))};
     }
-    DocNode node = to_node(root, arena);
+    DocNode node = want ? to_list_node(root, arena, want) : to_node(root, arena);
     if (text.size() > kKeptDocumentBytes) {
         release();  // the tree is in the arena; the buffers would stay as big as this document
     }

@@ -7,10 +7,12 @@
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -129,8 +131,16 @@ Result<WatchEvent> decode_watch_event(std::string_view line, JsonParser& parser,
 }
 
 Result<ListPage> decode_list(std::string_view body, std::string_view kind,
-                             std::string_view api_version, JsonParser& parser, DocArena& arena) {
-    auto doc = parser.parse(body, arena);
+                             std::string_view api_version, JsonParser& parser, DocArena& arena,
+                             const WantItem& want) {
+    size_t left_out = 0;
+    auto doc = want ? parser.parse_list(body, arena,
+                                        [&](const ItemHeader& item) {
+                                            const bool wanted = want(item);
+                                            left_out += !wanted;
+                                            return wanted;
+                                        })
+                    : parser.parse(body, arena);
     if (!doc) {
         return doc.error();
     }
@@ -139,6 +149,7 @@ Result<ListPage> decode_list(std::string_view body, std::string_view kind,
         return Error{"not a list: expected a mapping with items"};
     }
     ListPage page;
+    page.left_out = left_out;
     page.resource_version = scalar_at(*doc, {"metadata", "resourceVersion"});
     page.continue_token = scalar_at(*doc, {"metadata", "continue"});
     if (items != nullptr) {
@@ -228,6 +239,201 @@ Status apply_object(const DocNode& object, bool remove, const std::vector<std::s
                   : add_objects(object, "API", "object", cluster);
 }
 
+namespace {
+
+// Recent changes are merged into the sorted versions once there are this many: a lookup reads
+// them one by one.
+constexpr size_t kVersionChanges = 256;
+
+uint64_t version_value(std::string_view version) {
+    uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), value);
+    if (ec == std::errc() && end == version.data() + version.size() && value != 0) {
+        return value;
+    }
+    // Opaque text: hashed, apart from the numbers (top bit set), and never 0 (erased).
+    return std::hash<std::string_view>()(version) | (uint64_t{1} << 63);
+}
+
+}  // namespace
+
+KnownVersions::Entry KnownVersions::entry(std::string_view ns, std::string_view name,
+                                          std::string_view version) {
+    const std::hash<std::string_view> hash;
+    const uint64_t key = hash(ns) * 0x9E3779B97F4A7C15ull ^ hash(name);
+    const uint64_t value = version.empty() ? 0 : version_value(version);
+    return {static_cast<uint32_t>(key ^ key >> 32), static_cast<uint32_t>(value),
+            static_cast<uint32_t>(value >> 32)};
+}
+
+bool KnownVersions::same(std::string_view ns, std::string_view name,
+                         std::string_view version) const {
+    if (version.empty()) {
+        return false;
+    }
+    const Entry e = entry(ns, name, version);
+    // The latest change of the key decides; without one, any entry of the key with the version
+    // (the other names of a shared key have versions no object will have again).
+    for (auto it = changes_.rbegin(); it != changes_.rend(); ++it) {
+        if (it->key == e.key) {
+            return it->low == e.low && it->high == e.high;
+        }
+    }
+    const auto less = [](const Entry& a, const Entry& b) { return a.key < b.key; };
+    const auto [first, last] = std::equal_range(known_.begin(), known_.end(), e, less);
+    return std::any_of(first, last,
+                       [&](const Entry& k) { return k.low == e.low && k.high == e.high; });
+}
+
+void KnownVersions::set(std::string_view ns, std::string_view name, std::string_view version) {
+    changes_.push_back(entry(ns, name, version));
+    if (changes_.size() >= kVersionChanges) {
+        merge();
+    }
+}
+
+void KnownVersions::erase(std::string_view ns, std::string_view name) {
+    set(ns, name, {});
+}
+
+void KnownVersions::merge() {
+    // The last change of each key replaces every entry of that key.
+    std::stable_sort(changes_.begin(), changes_.end(),
+                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    std::vector<Entry> merged;
+    merged.reserve(known_.size() + changes_.size());
+    auto known = known_.begin();
+    for (size_t i = 0; i < changes_.size(); ++i) {
+        const Entry& change = changes_[i];
+        if (i + 1 < changes_.size() && changes_[i + 1].key == change.key) {
+            continue;  // a later change of the same key follows
+        }
+        for (; known != known_.end() && known->key < change.key; ++known) {
+            merged.push_back(*known);
+        }
+        for (; known != known_.end() && known->key == change.key; ++known) {
+        }
+        if (!change.gone()) {
+            merged.push_back(change);
+        }
+    }
+    merged.insert(merged.end(), known, known_.end());
+    known_ = std::move(merged);
+    changes_.clear();
+}
+
+void KnownVersions::note(std::string_view ns, std::string_view name, std::string_view version) {
+    if (!version.empty()) {
+        noted_.push_back(entry(ns, name, version));
+    }
+}
+
+void KnownVersions::commit() {
+    std::sort(noted_.begin(), noted_.end(),
+              [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    known_ = std::move(noted_);
+    known_.shrink_to_fit();
+    noted_ = {};
+    changes_.clear();
+}
+
+void KnownVersions::abandon() {
+    noted_ = {};
+}
+
+void KnownVersions::clear() {
+    known_ = {};
+    changes_ = {};
+    noted_ = {};
+}
+
+// Takes what the converter writes as changes of the items under way.
+class StagedList::Collector : public ObjectSink {
+public:
+    explicit Collector(std::vector<Change>& out) : out_(out) {}
+    void upsert(Namespace ns) override { out_.emplace_back(std::move(ns)); }
+    void upsert(Service service) override { out_.emplace_back(std::move(service)); }
+    void upsert(EndpointSet set) override { out_.emplace_back(std::move(set)); }
+    void upsert(Pod pod) override { out_.emplace_back(std::move(pod)); }
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override {
+        out_.emplace_back(Erased{kind, std::string(ns), std::string(name)});
+        return true;
+    }
+    bool change_cluster_ips(std::string_view, std::string_view, std::span<const IpAddress>,
+                            std::span<const IpAddress>, uint8_t) override {
+        return false;  // the API's Services have theirs; only manifests are allocated
+    }
+    void keep_only(ObjectKind, const NameSet&) override {}
+
+private:
+    std::vector<Change>& out_;
+};
+
+Status StagedList::add(const DocNode& item, const std::vector<std::string>& namespaces) {
+    const size_t start = added_.size();
+    Collector collector(added_);
+    ListingSink listing(collector, {&listed_, &listed_, &listed_, &listed_, &listed_});
+    Status s = apply_object(item, false, namespaces, listing);
+    if (!s) {
+        added_.erase(added_.begin() + static_cast<ptrdiff_t>(start), added_.end());
+    }
+    item_ends_.push_back(added_.size());
+    return s;
+}
+
+void StagedList::filter(const ObjectSink& current) {
+    const auto held = [&](const Change& change) {
+        return std::visit(
+            [&](const auto& object) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(object)>, Erased>) {
+                    return false;
+                } else {
+                    return current.holds(object);
+                }
+            },
+            change);
+    };
+    size_t begin = 0;
+    for (const size_t end : item_ends_) {
+        const auto first = added_.begin() + static_cast<ptrdiff_t>(begin);
+        const auto last = added_.begin() + static_cast<ptrdiff_t>(end);
+        // An item is one object, but a legacy Endpoints object is an erasure and a set per
+        // subset: all of them, or none.
+        if (!std::all_of(first, last, held)) {
+            std::move(first, last, std::back_inserter(changes_));
+            ++changed_objects_;
+        }
+        begin = end;
+    }
+    added_.clear();
+    item_ends_.clear();
+}
+
+void StagedList::complete(ObjectKind kind, ObjectSink& sink) {
+    for (Change& change : changes_) {
+        std::visit(
+            [&](auto& object) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(object)>, Erased>) {
+                    sink.erase(object.kind, object.ns, object.name);
+                } else {
+                    sink.upsert(std::move(object));
+                }
+            },
+            change);
+    }
+    listed_.seal();
+    sink.keep_only(kind, listed_);
+    clear();
+}
+
+void StagedList::clear() {
+    std::vector<Change>().swap(added_);
+    std::vector<size_t>().swap(item_ends_);
+    std::vector<Change>().swap(changes_);
+    changed_objects_ = 0;
+    listed_.clear();
+}
+
 // ------------------------------------------------------------------------------------------------
 // The source: one thread drives a libcurl multi handle with one transfer per resource at a time.
 
@@ -243,9 +449,15 @@ struct Reflector {
     std::string resource_version;     // the last one seen: where the next watch starts
     std::string continue_token;       // the next page of the list under way
     bool whole_list = false;          // the next list unpaged: a continue token expired
-    NameSet listed;  // the objects of the list under way, already in the store
+    NameSet listed;                   // the objects of a first list under way, already in the store
     size_t listed_items = 0;
     bool synced = false;  // listed once
+    // A complete list of this kind is in the store (since the start, whatever restarts came
+    // after): the next list replaces it in one batch, its changes staged meanwhile.
+    bool in_store = false;
+    StagedList staged;
+    KnownVersions versions;          // of the objects of this kind in the store
+    Clock::time_point list_started;  // the first page's request
 
     // The request in flight.
     CURL* easy = nullptr;
@@ -273,6 +485,7 @@ enum class OpType { Upsert, Remove };
 struct Op {
     OpType type;
     DocNode object;
+    Reflector* from;
 };
 
 }  // namespace
@@ -346,8 +559,11 @@ struct KubernetesSource::Impl {
     bool on_watch_data(Reflector& r, size_t new_bytes);
     void on_list_page(Reflector& r);
     void relist(Reflector& r, Clock::time_point when);
-    // Drops the list under way (its pages stay in the store until a complete list replaces them).
+    // Drops the list under way: a re-list's staged changes go, a first list's pages stay in the
+    // store until a complete list replaces them.
     static void forget_list(Reflector& r);
+    // A list's item is in the store (or left out by the namespaces) at its version.
+    static void note_version(Reflector& r, const DocNode& item);
     void retry_later(Reflector& r, std::string_view why, double at_least_seconds = 0);
     void add(Op op);
     void flush();
@@ -410,6 +626,8 @@ void KubernetesSource::Impl::start_request(Reflector& r) {
         url += r.whole_list ? "?limit=0" : fmt::format("?limit={}", kPageSize);
         if (!r.continue_token.empty()) {
             url += "&continue=" + escape(easy, r.continue_token);
+        } else {
+            r.list_started = Clock::now();
         }
     } else {
         const unsigned timeout =
@@ -557,7 +775,7 @@ bool KubernetesSource::Impl::on_watch_data(Reflector& r, size_t new_bytes) {
             case WatchEvent::Type::Modified:
             case WatchEvent::Type::Deleted:
                 add({event->type == WatchEvent::Type::Deleted ? OpType::Remove : OpType::Upsert,
-                     event->object});
+                     event->object, &r});
                 break;
         }
         if (!event->resource_version.empty()) {
@@ -581,32 +799,61 @@ void KubernetesSource::Impl::release_body(Reflector& r) {
 
 void KubernetesSource::Impl::on_list_page(Reflector& r) {
     DocArena arena;  // this page's tree, freed when it is converted
-    auto page = decode_list(r.body, r.type->kind, r.type->api_version, parser, arena);
+    // A re-list builds and converts only the objects whose version moved; the others are named,
+    // as the store has them.
+    const auto unchanged = [&](const ItemHeader& item) {
+        if (!r.versions.same(item.ns, item.name, item.resource_version)) {
+            return true;
+        }
+        r.staged.name(item.ns, item.name);
+        r.versions.note(item.ns, item.name, item.resource_version);
+        return false;
+    };
+    auto page = decode_list(r.body, r.type->kind, r.type->api_version, parser, arena,
+                            r.in_store ? WantItem(unchanged) : WantItem());
     if (!page) {
         retry_later(r, fmt::format("invalid answer: {}", page.error().message));
         forget_list(r);
         return;
     }
     flush();  // the events received before this page go first
-    // Pages go to the store as they come, their names noted: once the list is complete, what it
-    // did not name goes. A re-list holds one page and the names, never a second copy of every
-    // object, and no name in both the old and the new state vanishes meanwhile.
     const bool last = page->continue_token.empty();
-    store.update([&](ObjectSink& sink) {
-        ListingSink listing(sink, {&r.listed, &r.listed, &r.listed, &r.listed, &r.listed});
+    size_t changed = 0;  // by a re-list
+    if (r.in_store) {
+        // A re-list: the zone answers from the last complete list until this one is complete,
+        // then changes in one batch. Only what changed waits here; the rest is named.
         for (const DocNode& item : page->items) {
-            if (Status s = apply_object(item, false, config.namespaces, listing); !s) {
+            if (Status s = r.staged.add(item, config.namespaces); !s) {
                 log("WARNING", "{}: object skipped: {}", r.what(), s.error().message);
+            } else {
+                note_version(r, item);
             }
         }
+        store.look([&](const ObjectSink& current) { r.staged.filter(current); });
         if (last) {
-            // Complete: what the list did not name is gone, in the publish of its last page, so
-            // no query sees the list's new objects beside ones it no longer holds.
-            r.listed.seal();
-            sink.keep_only(r.type->object_kind, r.listed);
+            changed = r.staged.changed_objects();
+            store.update([&](ObjectSink& sink) { r.staged.complete(r.type->object_kind, sink); });
         }
-    });
-    r.listed_items += page->items.size();
+    } else {
+        // The first list: nothing of this kind answers yet, so pages go to the store as they
+        // come (and answer, past the startup timeout), their names noted; once the list is
+        // complete, what it did not name goes (objects left by a list that failed half-way).
+        store.update([&](ObjectSink& sink) {
+            ListingSink listing(sink, {&r.listed, &r.listed, &r.listed, &r.listed, &r.listed});
+            for (const DocNode& item : page->items) {
+                if (Status s = apply_object(item, false, config.namespaces, listing); !s) {
+                    log("WARNING", "{}: object skipped: {}", r.what(), s.error().message);
+                } else {
+                    note_version(r, item);
+                }
+            }
+            if (last) {
+                r.listed.seal();
+                sink.keep_only(r.type->object_kind, r.listed);
+            }
+        });
+    }
+    r.listed_items += page->items.size() + page->left_out;
     r.backoff_seconds = 0;
     r.problem.clear();
     if (!last) {
@@ -614,9 +861,12 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
         r.next_attempt = Clock::now();
         return;
     }
-    log("INFO", "{}: {} objects at resourceVersion {}", r.what(), r.listed_items,
-        page->resource_version);
+    log("INFO", "{}: {} objects at resourceVersion {} in {:.3f} s{}", r.what(), r.listed_items,
+        page->resource_version, Seconds(Clock::now() - r.list_started).count(),
+        r.in_store ? fmt::format(", {} changed", changed) : std::string());
+    r.versions.commit();
     forget_list(r);
+    r.in_store = true;
     parser.release();  // a page's worth of buffers: watch events are small
     r.resource_version = std::move(page->resource_version);
     r.continue_token.clear();
@@ -631,7 +881,15 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
 void KubernetesSource::Impl::forget_list(Reflector& r) {
     r.continue_token.clear();
     r.listed.clear();
+    r.staged.clear();
+    r.versions.abandon();
     r.listed_items = 0;
+}
+
+void KubernetesSource::Impl::note_version(Reflector& r, const DocNode& item) {
+    r.versions.note(scalar_at(item, {"metadata", "namespace"}),
+                    scalar_at(item, {"metadata", "name"}),
+                    scalar_at(item, {"metadata", "resourceVersion"}));
 }
 
 void KubernetesSource::Impl::relist(Reflector& r, Clock::time_point when) {
@@ -773,15 +1031,30 @@ void KubernetesSource::Impl::flush() {
                 }
             }
         }
+        std::vector<bool> applied(batch.size());
         store.update([&](ObjectSink& cluster) {
-            for (Op& op : batch) {
+            for (size_t i = 0; i < batch.size(); ++i) {
+                const Op& op = batch[i];
                 if (Status s = apply_object(op.object, op.type == OpType::Remove, config.namespaces,
                                             cluster);
                     !s) {
                     log("WARNING", "event skipped: {}", s.error().message);
+                } else {
+                    applied[i] = true;
                 }
             }
         });
+        for (size_t i = 0; i < batch.size(); ++i) {
+            const Op& op = batch[i];
+            const std::string_view ns = scalar_at(op.object, {"metadata", "namespace"});
+            const std::string_view name = scalar_at(op.object, {"metadata", "name"});
+            if (op.type == OpType::Remove) {
+                op.from->versions.erase(ns, name);
+            } else if (applied[i]) {
+                op.from->versions.set(ns, name,
+                                      scalar_at(op.object, {"metadata", "resourceVersion"}));
+            }
+        }
         const auto now = std::chrono::system_clock::now();
         for (const Triggered& t : triggered) {
             store.programmed(t.ns, t.service, now - t.at);
@@ -891,6 +1164,8 @@ void KubernetesSource::Impl::reset() {
         Reflector fresh;
         fresh.type = r.type;
         fresh.label_selector = std::move(r.label_selector);
+        fresh.in_store = r.in_store;  // the zone keeps what it had, compared object by object:
+                                      // the versions may not say what an interrupted batch left
         r = std::move(fresh);
     }
     batch.clear();

@@ -5,16 +5,18 @@
 // time. plugins/kubernetes/README.md describes the behaviour; setup.h the configuration.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
+#include "base/result.h"
 #include "plugins/kubernetes/json_document.h"
 #include "plugins/kubernetes/setup.h"
-#include "base/result.h"
 #include "zone/document.h"
 #include "zone/objects.h"
 
@@ -28,6 +30,11 @@ public:
     // Runs `edit` on the objects from the API, then publishes them: whatever `edit` changes
     // becomes visible to queries at once, as one batch.
     virtual void update(const std::function<void(ObjectSink&)>& edit) = 0;
+    // Runs `look` on the objects from the API as they are, changing and publishing nothing: a
+    // re-list asks which of its objects the store already holds (ObjectSink::holds).
+    virtual void look(const std::function<void(const ObjectSink&)>& look) {
+        update([&](ObjectSink& objects) { look(objects); });
+    }
     // Every watched resource has been listed once: the API's objects are all in. Called again
     // each time the source has listed everything anew after failed().
     virtual void synced() = 0;
@@ -88,11 +95,14 @@ Result<WatchEvent> decode_watch_event(std::string_view line, JsonParser& parser,
 // converter reads them like any object.
 struct ListPage {
     std::vector<DocNode> items;
+    size_t left_out = 0;  // items `want` refused
     std::string resource_version;
     std::string continue_token;  // empty on the last page
 };
+// With `want`, only the items it accepts are built (JsonParser::parse_list).
 Result<ListPage> decode_list(std::string_view body, std::string_view kind,
-                             std::string_view api_version, JsonParser& parser, DocArena& arena);
+                             std::string_view api_version, JsonParser& parser, DocArena& arena,
+                             const WantItem& want = nullptr);
 
 // A Status answer's message ("services is forbidden: ..."), or the body cut short if it is none.
 std::string status_message(std::string_view body, JsonParser& parser);
@@ -102,5 +112,79 @@ std::string status_message(std::string_view body, JsonParser& parser);
 // nothing; the error names it.
 Status apply_object(const DocNode& object, bool remove, const std::vector<std::string>& namespaces,
                     ObjectSink& cluster);
+
+// The resourceVersion of each object of one resource as the store has it from the API. Every write
+// to an object gives it a new resourceVersion, never one another object had: a re-list converts
+// only the objects whose version moved, and names the rest. 12 bytes an object (a 32-bit hash of
+// its namespace and name, and the version: the decimal number API servers write, other text
+// hashed); two names that share a hash cost a conversion, never a missed change.
+class KnownVersions {
+public:
+    bool same(std::string_view ns, std::string_view name, std::string_view version) const;
+    // A watch event is in the store: the object is at `version`, or gone.
+    void set(std::string_view ns, std::string_view name, std::string_view version);
+    void erase(std::string_view ns, std::string_view name);
+    // A list under way notes each object it leaves in the store; complete, they become every
+    // version known (commit); failed, they are forgotten (abandon).
+    void note(std::string_view ns, std::string_view name, std::string_view version);
+    void commit();
+    void abandon();
+    void clear();
+    size_t size() const { return known_.size(); }
+
+private:
+    struct Entry {
+        uint32_t key;
+        uint32_t low;  // the version, in two halves: 12 bytes an entry, not 16
+        uint32_t high;
+        bool gone() const { return low == 0 && high == 0; }
+    };
+    static Entry entry(std::string_view ns, std::string_view name, std::string_view version);
+    // Takes the recent changes into known_.
+    void merge();
+
+    std::vector<Entry> known_;    // sorted by key; a key twice for names that share it
+    std::vector<Entry> changes_;  // since, in order; version 0: erased
+    std::vector<Entry> noted_;    // by the list under way
+};
+
+// A list that replaces a complete one, held back until it is complete: meanwhile the zone answers
+// from the last list, and the new one is published in one batch. Of the objects it reads, only
+// those the store does not hold as they are wait here (with their names, every object's name):
+// a re-list of 100,000 unchanged objects costs their names, not a second copy of them, and
+// writes nothing to the store.
+class StagedList {
+public:
+    // Converts one item of a page (apply_object); its changes wait for filter(). An object the
+    // converter refuses is not named, so complete() removes its earlier version, as a list
+    // applied as it comes would.
+    Status add(const DocNode& item, const std::vector<std::string>& namespaces);
+    // Names an object the list holds as the store has it (its version did not move).
+    void name(std::string_view ns, std::string_view name) { listed_.add(ns, name); }
+    // Keeps the changes of the items added since the last call that `current` does not hold
+    // (ObjectSink::holds); the others are only named.
+    void filter(const ObjectSink& current);
+    // The list is complete: its changes go to `sink`, then every object of `kind` it did not
+    // name; then it is empty again.
+    void complete(ObjectKind kind, ObjectSink& sink);
+    // Forgets the list (it failed, or starts again), giving its memory back.
+    void clear();
+    size_t changed_objects() const { return changed_objects_; }
+
+private:
+    struct Erased {
+        ObjectKind kind;
+        std::string ns;
+        std::string name;
+    };
+    using Change = std::variant<Namespace, Service, EndpointSet, Pod, Erased>;
+    class Collector;
+
+    std::vector<Change> added_;      // the changes of the items added since filter()
+    std::vector<size_t> item_ends_;  // where each of those items' changes end in added_
+    std::vector<Change> changes_;    // the changes kept so far, in list order
+    size_t changed_objects_ = 0;
+    NameSet listed_;
+};
 
 }  // namespace clusterdns

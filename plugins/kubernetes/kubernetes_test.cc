@@ -10,11 +10,14 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include "zone/convert.h"
+#include "zone/store.h"
 
 namespace clusterdns {
 namespace {
@@ -196,6 +199,166 @@ TEST_CASE("kubernetes: a re-list keeps only what it named, of one kind") {
     CHECK(cluster.endpoint_sets.size() == 2);
     CHECK(cluster.erase(ObjectKind::Endpoints, "a", "e"));
     CHECK(cluster.endpoint_sets.empty());
+}
+
+// One list page of Services in the `prod` namespace: {name, clusterIP, port}.
+std::string services_page(std::initializer_list<std::tuple<const char*, const char*, int>> items) {
+    std::string out = R"({"metadata":{"resourceVersion":"9"},"items":[)";
+    for (const auto& [name, ip, port] : items) {
+        out += fmt::format(
+            R"({}{{"metadata":{{"name":"{}","namespace":"prod"}},"spec":{{"clusterIP":"{}",)"
+            R"("ports":[{{"name":"http","port":{},"protocol":"TCP"}}]}}}})",
+            out.back() == '[' ? "" : ",", name, ip, port);
+    }
+    return out + "]}";
+}
+
+TEST_CASE("kubernetes: a re-list holds back only what changed, and replaces the list at once") {
+    Store store;
+    Store::Writer api = store.writer(Source::Api);
+    JsonParser parser;
+    DocArena arena;
+    auto first = decode_list(services_page({{"web", "10.96.0.5", 80},
+                                            {"db", "10.96.0.6", 5432},
+                                            {"old", "10.96.0.7", 80},
+                                            {"bad", "10.96.0.8", 80}}),
+                             "Service", "v1", parser, arena);
+    REQUIRE(first.has_value());
+    for (const DocNode& item : first->items) {
+        REQUIRE(apply_object(item, false, {}, api).has_value());
+    }
+    const auto before = store.snapshot();
+
+    // The same list later: web as it was, db with another port, old gone, new added, bad now
+    // refused (port 0), in two pages.
+    StagedList staged;
+    auto page1 = decode_list(services_page({{"bad", "10.96.0.8", 0}, {"db", "10.96.0.6", 5433}}),
+                             "Service", "v1", parser, arena);
+    auto page2 = decode_list(services_page({{"new", "10.96.0.9", 80}, {"web", "10.96.0.5", 80}}),
+                             "Service", "v1", parser, arena);
+    REQUIRE(page1.has_value());
+    REQUIRE(page2.has_value());
+    CHECK_FALSE(staged.add(page1->items[0], {}).has_value());
+    CHECK(staged.add(page1->items[1], {}).has_value());
+    staged.filter(api);
+    for (const DocNode& item : page2->items) {
+        CHECK(staged.add(item, {}).has_value());
+    }
+    staged.filter(api);
+    CHECK(staged.changed_objects() == 2);  // db and new
+    // Nothing reached the store yet: the zone is the old list's.
+    const auto during = store.snapshot();
+    CHECK(during->service("prod", "old") != nullptr);
+    CHECK(during->service("prod", "new") == nullptr);
+    CHECK(during->service("prod", "db")->ports()[0].port() == 5432);
+
+    staged.complete(ObjectKind::Service, api);
+    CHECK(staged.changed_objects() == 0);
+    const auto after = store.snapshot();
+    CHECK(after->service("prod", "old") == nullptr);
+    CHECK(after->service("prod", "bad") == nullptr);  // refused: its old version goes too
+    CHECK(after->service("prod", "new") != nullptr);
+    CHECK(after->service("prod", "db")->ports()[0].port() == 5433);
+    CHECK(after->service("prod", "web") == before->service("prod", "web"));  // never rewritten
+}
+
+TEST_CASE("kubernetes: a staged legacy Endpoints object is replaced whole") {
+    Store store;
+    Store::Writer api = store.writer(Source::Api);
+    JsonParser parser;
+    DocArena arena;
+    const auto endpoints = [&](std::string_view subsets) {
+        auto doc = parser.parse(fmt::format(R"({{"kind":"Endpoints","apiVersion":"v1",
+            "metadata":{{"name":"web","namespace":"prod"}},"subsets":[{}]}})",
+                                            subsets),
+                                arena);
+        REQUIRE(doc.has_value());
+        return *doc;
+    };
+    const std::string one = R"({"addresses":[{"ip":"10.244.0.5"}],"ports":[{"port":80}]})";
+    const std::string two = R"({"addresses":[{"ip":"10.244.0.6"}],"ports":[{"port":81}]})";
+    REQUIRE(apply_object(endpoints(one + "," + two), false, {}, api).has_value());
+    REQUIRE(store.counts().endpoint_sets == 2);
+    StagedList staged;
+    REQUIRE(staged.add(endpoints(one), {}).has_value());  // the second subset is gone
+    staged.filter(api);
+    CHECK(staged.changed_objects() == 1);
+    staged.complete(ObjectKind::Endpoints, api);
+    CHECK(store.counts().endpoint_sets == 1);
+}
+
+TEST_CASE("kubernetes: known versions follow lists and events") {
+    KnownVersions versions;
+    CHECK_FALSE(versions.same("a", "web", "5"));
+    versions.note("a", "web", "5");
+    versions.note("a", "db", "6");
+    versions.note("", "a", "opaque-7");  // a namespace; versions need not be numbers
+    CHECK_FALSE(versions.same("a", "web", "5"));  // until the list is complete
+    versions.commit();
+    CHECK(versions.size() == 3);
+    CHECK(versions.same("a", "web", "5"));
+    CHECK(versions.same("", "a", "opaque-7"));
+    CHECK_FALSE(versions.same("a", "web", "6"));
+    CHECK_FALSE(versions.same("b", "web", "5"));
+    CHECK_FALSE(versions.same("a", "web", ""));
+    versions.set("a", "web", "9");
+    CHECK_FALSE(versions.same("a", "web", "5"));
+    CHECK(versions.same("a", "web", "9"));
+    versions.erase("a", "db");
+    CHECK_FALSE(versions.same("a", "db", "6"));
+    // Enough events to be merged into the sorted versions, the last of each name winning.
+    for (int i = 0; i < 1000; ++i) {
+        versions.set("a", fmt::format("s{}", i % 300), std::to_string(100 + i));
+    }
+    versions.erase("a", "s299");
+    CHECK(versions.same("a", "s0", "1000"));
+    CHECK_FALSE(versions.same("a", "s0", "100"));
+    CHECK(versions.same("a", "s298", "998"));
+    CHECK_FALSE(versions.same("a", "s299", "999"));
+    CHECK(versions.same("a", "web", "9"));
+    CHECK_FALSE(versions.same("a", "db", "6"));
+    // A list that fails leaves the versions as they were; a complete one replaces them all.
+    versions.note("a", "web", "10");
+    versions.abandon();
+    CHECK(versions.same("a", "web", "9"));
+    versions.note("a", "web", "10");
+    versions.commit();
+    CHECK(versions.same("a", "web", "10"));
+    CHECK_FALSE(versions.same("a", "s0", "1000"));
+    CHECK(versions.size() == 1);
+}
+
+TEST_CASE("kubernetes: a list page leaves out the items not wanted, unbuilt") {
+    JsonParser parser;
+    DocArena arena;
+    std::vector<std::string> seen;
+    auto page = decode_list(
+        R"({"metadata":{"resourceVersion":"9"},"items":[
+            {"metadata":{"name":"a","namespace":"x","resourceVersion":"3"},"spec":{}},
+            {"metadata":{"name":"b","namespace":"x","resourceVersion":"4"},"spec":{}},
+            {"metadata":"odd"}, 7,
+            {"metadata":{"name":"c"}}]})",
+        "Service", "v1", parser, arena, [&](const ItemHeader& item) {
+            seen.push_back(fmt::format("{}/{}@{}", item.ns, item.name, item.resource_version));
+            return item.name != "b";
+        });
+    REQUIRE(page.has_value());
+    CHECK(seen == std::vector<std::string>{"x/a@3", "x/b@4", "/@", "/c@"});
+    CHECK(page->left_out == 1);
+    REQUIRE(page->items.size() == 4);
+    CHECK(scalar_at(page->items[0], {"metadata", "name"}) == "a");
+    CHECK(scalar_at(page->items[0], {"kind"}) == "Service");
+    CHECK(page->items[2].text == "7");
+    CHECK(page->resource_version == "9");
+    // Not a list: built whole, as without `want`.
+    CHECK_FALSE(decode_list(R"({"items":3})", "Service", "v1", parser, arena,
+                            [](const ItemHeader&) { return false; })
+                    .has_value());
+    auto whole = decode_list(R"({"items":[{"metadata":{"name":"a"}}],"items":[1]})", "Service",
+                             "v1", parser, arena, [](const ItemHeader&) { return false; });
+    REQUIRE(whole.has_value());
+    CHECK(whole->items.empty());
+    CHECK(whole->left_out == 1);
 }
 
 TEST_CASE("kubernetes: a Status body gives its message") {
