@@ -130,22 +130,6 @@ Result<std::string_view> standard_input_text() {
     return std::string_view(**read);
 }
 
-// A manifest's documents. Their parse trees hold copies of the text's strings: the text can go.
-struct ParsedText {
-    DocArena arena;  // the parse tree, freed in one piece
-    std::vector<DocNode> documents;
-};
-
-Result<std::unique_ptr<ParsedText>> parse_text(std::string_view text, std::string_view source) {
-    auto parsed = std::make_unique<ParsedText>();
-    auto documents = parse_yaml(text, parsed->arena);
-    if (!documents) {
-        return Error{fmt::format("{}:{}", source, documents.error().message)};
-    }
-    parsed->documents = std::move(*documents);
-    return parsed;
-}
-
 // What messages call a path: standard input by its name.
 std::string_view source_name(const std::string& path) {
     return path == kStdinPath ? kStdinName : std::string_view(path);
@@ -154,8 +138,28 @@ std::string_view source_name(const std::string& path) {
 // A file's text, or standard input's for "-" (kept for the process's life, so only viewed).
 struct ManifestText {
     std::string owned;
-    std::string_view text;
+    std::string_view kept;
+    bool is_kept = false;
+    std::string_view text() const { return is_kept ? kept : std::string_view(owned); }
 };
+
+// A manifest's documents. Their strings may point into the text, which goes with them.
+struct ParsedText {
+    ManifestText text;
+    DocArena arena;  // the rest of the parse tree, freed in one piece
+    std::vector<DocNode> documents;
+};
+
+Result<std::unique_ptr<ParsedText>> parse_text(ManifestText text, std::string_view source) {
+    auto parsed = std::make_unique<ParsedText>();
+    parsed->text = std::move(text);
+    auto documents = parse_yaml(parsed->text.text(), parsed->arena, true);
+    if (!documents) {
+        return Error{fmt::format("{}:{}", source, documents.error().message)};
+    }
+    parsed->documents = std::move(*documents);
+    return parsed;
+}
 
 Result<ManifestText> read_manifest(const std::string& path) {
     ManifestText out;
@@ -164,7 +168,8 @@ Result<ManifestText> read_manifest(const std::string& path) {
         if (!text) {
             return text.error();
         }
-        out.text = *text;
+        out.kept = *text;
+        out.is_kept = true;
         return out;
     }
     auto text = read_manifest_file(path);
@@ -172,7 +177,6 @@ Result<ManifestText> read_manifest(const std::string& path) {
         return text.error();
     }
     out.owned = std::move(*text);
-    out.text = out.owned;
     return out;
 }
 
@@ -181,7 +185,7 @@ Result<std::unique_ptr<ParsedText>> parse_file(const std::string& path) {
     if (!text) {
         return text.error();
     }
-    return parse_text(text->text, source_name(path));
+    return parse_text(std::move(*text), source_name(path));
 }
 
 // Where parse_yaml's "LINE:COLUMN: problem" says the problem is: (line, column), 1-based.
@@ -456,7 +460,7 @@ private:
 }  // namespace
 
 Status load_manifest_text(std::string_view text, std::string_view source, ObjectSink& cluster) {
-    auto parsed = parse_text(std::string(text), source);
+    auto parsed = parse_text({.owned = std::string(text)}, source);
     if (!parsed) {
         return parsed.error();
     }
@@ -558,7 +562,7 @@ Status visit_manifest_documents(const std::string& path, const DocumentVisitor& 
             problem({.file = source, .message = text.error().message});
             continue;
         }
-        if (Status s = visit_manifest_text(text->text, source, visit, problem); !s) {
+        if (Status s = visit_manifest_text(text->text(), source, visit, problem); !s) {
             return s;
         }
     }
