@@ -44,9 +44,13 @@ constexpr long kWatchGraceSeconds = 30;
 // The API server's objects are at most 1.5 MiB; a list page of 500 fits easily in this.
 constexpr size_t kMaxBodyBytes = 256u << 20;
 constexpr size_t kMaxEventBytes = 16u << 20;
-// A body buffer keeps room up to this between answers (a list page is a few MiB at most); a
-// larger one, a list cut at kMaxBodyBytes or a huge event, is freed once used.
+// A body buffer keeps room up to this between the pages of a list (a page is a few MiB at most); a
+// larger one, a list cut at kMaxBodyBytes or a huge event, is freed once used. Watching, it keeps
+// only room for a few events: a page's room would stay for nothing until the next list.
 constexpr size_t kKeptBufferBytes = 4u << 20;
+constexpr size_t kKeptWatchBufferBytes = 64u << 10;
+// libcurl's receive buffer: large for a list's pages, its default for a watch's events.
+constexpr long kListReceiveBufferBytes = 256L << 10;
 // Bound tokens rotate (client-go re-reads the file every minute).
 constexpr auto kTokenRefresh = std::chrono::seconds(60);
 // Log lines a second at most: an API server that sends garbage in a loop cannot fill a disk.
@@ -245,14 +249,14 @@ namespace {
 // them one by one.
 constexpr size_t kVersionChanges = 256;
 
-uint64_t version_value(std::string_view version) {
+uint32_t version_value(std::string_view version) {
     uint64_t value = 0;
     const auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), value);
-    if (ec == std::errc() && end == version.data() + version.size() && value != 0) {
-        return value;
+    if (ec != std::errc() || end != version.data() + version.size()) {
+        value = std::hash<std::string_view>()(version);  // opaque text
     }
-    // Opaque text: hashed, apart from the numbers (top bit set), and never 0 (erased).
-    return std::hash<std::string_view>()(version) | (uint64_t{1} << 63);
+    const auto low = static_cast<uint32_t>(value);
+    return low != 0 ? low : 1;  // 0 is "erased"
 }
 
 }  // namespace
@@ -261,9 +265,7 @@ KnownVersions::Entry KnownVersions::entry(std::string_view ns, std::string_view 
                                           std::string_view version) {
     const std::hash<std::string_view> hash;
     const uint64_t key = hash(ns) * 0x9E3779B97F4A7C15ull ^ hash(name);
-    const uint64_t value = version.empty() ? 0 : version_value(version);
-    return {static_cast<uint32_t>(key ^ key >> 32), static_cast<uint32_t>(value),
-            static_cast<uint32_t>(value >> 32)};
+    return {static_cast<uint32_t>(key ^ key >> 32), version.empty() ? 0 : version_value(version)};
 }
 
 bool KnownVersions::same(std::string_view ns, std::string_view name,
@@ -276,13 +278,12 @@ bool KnownVersions::same(std::string_view ns, std::string_view name,
     // (the other names of a shared key have versions no object will have again).
     for (auto it = changes_.rbegin(); it != changes_.rend(); ++it) {
         if (it->key == e.key) {
-            return it->low == e.low && it->high == e.high;
+            return it->version == e.version;
         }
     }
     const auto less = [](const Entry& a, const Entry& b) { return a.key < b.key; };
     const auto [first, last] = std::equal_range(known_.begin(), known_.end(), e, less);
-    return std::any_of(first, last,
-                       [&](const Entry& k) { return k.low == e.low && k.high == e.high; });
+    return std::any_of(first, last, [&](const Entry& k) { return k.version == e.version; });
 }
 
 void KnownVersions::set(std::string_view ns, std::string_view name, std::string_view version) {
@@ -313,7 +314,7 @@ void KnownVersions::merge() {
         }
         for (; known != known_.end() && known->key == change.key; ++known) {
         }
-        if (!change.gone()) {
+        if (change.version != 0) {
             merged.push_back(change);
         }
     }
@@ -554,7 +555,8 @@ struct KubernetesSource::Impl {
     void start_request(Reflector& r);
     void finish(Reflector& r, CURLcode result);
     void end_transfer(Reflector& r);
-    // Empties the body once its answer is used up; frees it if it grew past kKeptBufferBytes.
+    // Empties the body once its answer is used up; frees it if it grew past what the next answer
+    // needs (kKeptBufferBytes, kKeptWatchBufferBytes).
     static void release_body(Reflector& r);
     bool on_watch_data(Reflector& r, size_t new_bytes);
     void on_list_page(Reflector& r);
@@ -684,8 +686,8 @@ void KubernetesSource::Impl::start_request(Reflector& r) {
         // A list that stops moving is dead; a watch may be silent for minutes.
         curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, 30L);
+        curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, kListReceiveBufferBytes);
     }
-    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 256L * 1024);
     auto* transfer = new Transfer{this, &r};
     curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Impl::on_data);
@@ -783,7 +785,7 @@ bool KubernetesSource::Impl::on_watch_data(Reflector& r, size_t new_bytes) {
         }
     }
     r.body.erase(0, start);
-    if (r.body.capacity() > kKeptBufferBytes && r.body.size() <= kKeptBufferBytes / 2) {
+    if (r.body.capacity() > kKeptWatchBufferBytes && r.body.size() <= kKeptWatchBufferBytes / 2) {
         r.body.shrink_to_fit();  // a huge event has passed; its room need not stay
     }
     return true;
@@ -791,7 +793,8 @@ bool KubernetesSource::Impl::on_watch_data(Reflector& r, size_t new_bytes) {
 
 void KubernetesSource::Impl::release_body(Reflector& r) {
     r.body.clear();
-    if (r.body.capacity() > kKeptBufferBytes) {
+    if (r.body.capacity() >
+        (r.phase == Reflector::Phase::List ? kKeptBufferBytes : kKeptWatchBufferBytes)) {
         std::string().swap(r.body);
         malloc_trim(0);  // the heap's freed pages too, whatever malloc's thresholds
     }

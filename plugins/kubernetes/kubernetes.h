@@ -115,9 +115,11 @@ Status apply_object(const DocNode& object, bool remove, const std::vector<std::s
 
 // The resourceVersion of each object of one resource as the store has it from the API. Every write
 // to an object gives it a new resourceVersion, never one another object had: a re-list converts
-// only the objects whose version moved, and names the rest. 12 bytes an object (a 32-bit hash of
-// its namespace and name, and the version: the decimal number API servers write, other text
-// hashed); two names that share a hash cost a conversion, never a missed change.
+// only the objects whose version moved, and names the rest. 8 bytes an object: a 32-bit hash of
+// its namespace and name, and the low 32 bits of the version (the decimal etcd revision API
+// servers write; other text is hashed). Two names that share a hash cost a conversion; a change
+// goes unseen only if the new version is the old one plus a multiple of 2^32 (billions of writes
+// to the cluster apart, and then one chance in 2^32).
 class KnownVersions {
 public:
     bool same(std::string_view ns, std::string_view name, std::string_view version) const;
@@ -135,9 +137,7 @@ public:
 private:
     struct Entry {
         uint32_t key;
-        uint32_t low;  // the version, in two halves: 12 bytes an entry, not 16
-        uint32_t high;
-        bool gone() const { return low == 0 && high == 0; }
+        uint32_t version;  // 0: erased
     };
     static Entry entry(std::string_view ns, std::string_view name, std::string_view version);
     // Takes the recent changes into known_.
