@@ -7,6 +7,7 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -1186,9 +1187,21 @@ void add_object(const DocNode& doc, ObjectId& id, ObjectSink& cluster) {
 }
 
 // Adds (or, with `remove`, removes) the object in `doc` or each item of a list.
+// An error about the object `id` of `doc`, as every one reads.
+Error object_error(std::string_view source, uint32_t line, std::string_view where,
+                   const ObjectId& id, std::string_view message) {
+    const std::string at = line != 0 ? fmt::format(":{}", line) : std::string();
+    return Error{fmt::format("{}{}: {}{}: {}", source, at, where, id.describe(), message)};
+}
+
+// Adds (or, with `remove`, removes) the object in `doc` or each item of a list; a recorder
+// (`recording`) is told where each object is.
 Status visit_objects(const DocNode& doc, std::string_view source, std::string_view where,
-                     ObjectSink& cluster, bool remove) {
+                     ObjectSink& cluster, bool remove, ConvertedObjects* recording = nullptr) {
     ObjectId id;
+    if (recording != nullptr) {
+        recording->place(doc.line, where);
+    }
     try {
         if (!doc.is_mapping()) {
             fail(doc,
@@ -1201,7 +1214,7 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
             for (size_t i = 0; i < items.items.size(); ++i) {
                 if (Status s = visit_objects(items.items[i], source,
                                              fmt::format("{}, items[{}]", where, i), cluster,
-                                             remove);
+                                             remove, recording);
                     !s) {
                     return s;
                 }
@@ -1242,11 +1255,9 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
         }
         return {};
     } catch (const FieldError& e) {
-        const std::string line = e.line != 0 ? fmt::format(":{}", e.line) : std::string();
-        return Error{fmt::format("{}{}: {}{}: {}", source, line, where, id.describe(), e.message)};
+        return object_error(source, e.line, where, id, e.message);
     } catch (const ObjectRefused& e) {  // by the sink: no address for it (zone/allocate.h)
-        const std::string line = doc.line != 0 ? fmt::format(":{}", doc.line) : std::string();
-        return Error{fmt::format("{}{}: {}{}: {}", source, line, where, id.describe(), e.message)};
+        return object_error(source, doc.line, where, id, e.message);
     }
 }
 
@@ -1255,6 +1266,48 @@ Status visit_objects(const DocNode& doc, std::string_view source, std::string_vi
 Status add_objects(const DocNode& doc, std::string_view source, std::string_view where,
                    ObjectSink& cluster) {
     return visit_objects(doc, source, where, cluster, false);
+}
+
+Status add_objects(const DocNode& doc, std::string_view source, std::string_view where,
+                   ConvertedObjects& out) {
+    return visit_objects(doc, source, where, out, false, &out);
+}
+
+void ConvertedObjects::upsert(Service service) {
+    objects_.emplace_back(Placed{std::move(service), line_, std::string(where_)});
+}
+
+bool ConvertedObjects::erase(ObjectKind kind, std::string_view ns, std::string_view name) {
+    objects_.emplace_back(Erased{kind, std::string(ns), std::string(name)});
+    return true;  // which the converter does not read
+}
+
+Status ConvertedObjects::apply(ObjectSink& sink, std::string_view source) {
+    for (auto& object : objects_) {
+        if (auto* placed = std::get_if<Placed>(&object)) {
+            ObjectId id{.kind = "Service", .ns = placed->service.ns, .name = placed->service.name};
+            try {
+                sink.upsert(std::move(placed->service));
+            } catch (const ObjectRefused& e) {
+                Error error = object_error(source, placed->line, placed->where, id, e.message);
+                objects_.clear();
+                return error;
+            }
+        } else if (auto* erased = std::get_if<Erased>(&object)) {
+            sink.erase(erased->kind, erased->ns, erased->name);
+        } else {
+            std::visit(
+                [&](auto& o) {
+                    if constexpr (!std::is_same_v<std::decay_t<decltype(o)>, Placed> &&
+                                  !std::is_same_v<std::decay_t<decltype(o)>, Erased>) {
+                        sink.upsert(std::move(o));
+                    }
+                },
+                object);
+        }
+    }
+    objects_.clear();
+    return {};
 }
 
 Status remove_objects(const DocNode& doc, std::string_view source, std::string_view where,

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -357,43 +359,85 @@ Status add_documents(const ParsedText& parsed, std::string_view source, ObjectSi
     return {};
 }
 
-// Reads, parses and applies a list of files. Parsing (libyaml's part, most of the time) is shared
-// by this thread and the helpers; this thread alone converts each file's objects into the sink,
-// in order, so files are applied, and errors reported, as they sort. Whoever is free parses the
-// next file nobody has taken, at most a few files ahead of the conversion: the parse trees held
-// at once stay few.
-class ParsePipeline {
-public:
-    explicit ParsePipeline(const std::vector<std::filesystem::path>& files) : files_(files) {
-        for (size_t k = 0; k < files.size(); ++k) {
-            parsed_.emplace_back(Error{});
-        }
-        done_.assign(files.size(), false);
-    }
+// A file read, parsed and converted, to be applied: its objects, and what stopped it (a file that
+// cannot be read or parsed, a document that cannot be converted) after them, if anything did.
+struct ConvertedFile {
+    ConvertedObjects objects;
+    Status status;
+    std::exception_ptr thrown;  // thrown again where the file is applied
+};
 
-    Status apply(ObjectSink& cluster) {
-        const size_t cores = std::thread::hardware_concurrency();  // 0 when unknown
-        const size_t helpers = files_.size() > 1 ? std::clamp<size_t>(cores, 2, 4) - 1 : 0;
+std::unique_ptr<ConvertedFile> convert_file(const std::string& path) {
+    auto out = std::make_unique<ConvertedFile>();
+    try {
+        const auto parsed = parse_file(path);
+        if (!parsed) {
+            out->status = parsed.error();
+            return out;
+        }
+        const std::string_view source = source_name(path);
+        const std::vector<DocNode>& documents = (*parsed)->documents;
+        for (size_t i = 0; i < documents.size() && out->status; ++i) {
+            if (!documents[i].is_null()) {  // else an empty document, as between two "---"
+                out->status = add_objects(documents[i], source, fmt::format("document {}", i + 1),
+                                          out->objects);
+            }
+        }
+    } catch (const std::bad_alloc&) {
+        out->status = Error{fmt::format("{}: out of memory", path)};
+    } catch (...) {
+        out->thrown = std::current_exception();
+    }
+    return out;
+}
+
+// The CPUs this process may run on (taskset, a container's cpuset), at least 1.
+size_t usable_cpus() {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        return std::max(1, CPU_COUNT(&set));
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Reads, parses, converts and applies a list of files. Files are independent until applied: this
+// thread and the helpers (one fewer than the CPUs, at most 3) each take the next file nobody has
+// taken, read, parse and convert it, and this thread alone applies each file's objects to the
+// sink, in order, so that files are applied, and errors reported, as they sort, and the result
+// is the same whatever the threads. Files are taken at most a few ahead of the one applied: the
+// objects held at once stay few, and each file's parse tree is gone once converted.
+class FilePipeline {
+public:
+    explicit FilePipeline(const std::vector<std::filesystem::path>& files)
+        : files_(files), converted_(files.size()) {}
+
+    Status apply(ObjectSink& sink) {
+        const size_t helpers = files_.size() > 1 ? std::min<size_t>(usable_cpus(), 4) - 1 : 0;
         window_ = 2 * (helpers + 1);
         std::vector<std::thread> threads;
         for (size_t h = 0; h < helpers; ++h) {
             threads.push_back(start_quiet_thread([this] {
-                while (parse_next(false)) {
+                while (convert_next(false)) {
                 }
             }));
         }
         Status status;
-        for (size_t i = 0; i < files_.size() && status; ++i) {
-            while (!ready(i) && parse_next(true)) {
+        std::exception_ptr thrown;
+        for (size_t i = 0; i < files_.size() && status && !thrown; ++i) {
+            while (!ready(i) && convert_next(true)) {
             }
-            wait_for(i);
-            status = parsed_[i] ? add_documents(**parsed_[i], source_name(files_[i].string()),
-                                                cluster)
-                                : Status(parsed_[i].error());
-            std::lock_guard lock(mutex_);
-            parsed_[i] = Error{};  // its tree is freed while the helpers go on
-            converted_ = i + 1;
-            changed_.notify_all();
+            std::unique_ptr<ConvertedFile> file = take(i);
+            try {
+                if (file->thrown) {
+                    std::rethrow_exception(file->thrown);
+                }
+                status = file->objects.apply(sink, source_name(files_[i].string()));
+                if (status) {
+                    status = file->status;
+                }
+            } catch (...) {
+                thrown = std::current_exception();
+            }
         }
         {
             std::lock_guard lock(mutex_);
@@ -403,18 +447,21 @@ public:
         for (std::thread& t : threads) {
             t.join();
         }
+        if (thrown) {
+            std::rethrow_exception(thrown);
+        }
         return status;
     }
 
 private:
-    // Parses the next file nobody has taken, if it is within the window. A helper waits for one;
-    // the converting thread (`if_any`) returns false at once instead. False: nothing to take.
-    bool parse_next(bool if_any) {
+    // Converts the next file nobody has taken, if it is within the window. A helper waits for
+    // one; the applying thread (`if_any`) returns false at once instead. False: nothing to take.
+    bool convert_next(bool if_any) {
         size_t k = 0;
         {
             std::unique_lock lock(mutex_);
             const auto can_take = [this] {
-                return stopping_ || next_ == files_.size() || next_ < converted_ + window_;
+                return stopping_ || next_ == files_.size() || next_ < applied_ + window_;
             };
             if (if_any && !can_take()) {
                 return false;
@@ -425,34 +472,31 @@ private:
             }
             k = next_++;
         }
-        Result<std::unique_ptr<ParsedText>> result = Error{};
-        try {
-            result = parse_file(files_[k].string());
-        } catch (const std::bad_alloc&) {
-            result = Error{fmt::format("{}: out of memory", files_[k].string())};
-        }
+        std::unique_ptr<ConvertedFile> file = convert_file(files_[k].string());
         std::lock_guard lock(mutex_);
-        parsed_[k] = std::move(result);
-        done_[k] = true;
+        converted_[k] = std::move(file);
         changed_.notify_all();
         return true;
     }
     bool ready(size_t i) {
         std::lock_guard lock(mutex_);
-        return done_[i];
+        return converted_[i] != nullptr;
     }
-    void wait_for(size_t i) {
+    // File i once converted; the window moves on past it.
+    std::unique_ptr<ConvertedFile> take(size_t i) {
         std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return static_cast<bool>(done_[i]); });
+        changed_.wait(lock, [&] { return converted_[i] != nullptr; });
+        applied_ = i + 1;
+        changed_.notify_all();
+        return std::move(converted_[i]);
     }
 
     const std::vector<std::filesystem::path>& files_;
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::vector<Result<std::unique_ptr<ParsedText>>> parsed_;
-    std::vector<bool> done_;
-    size_t next_ = 0;       // the first file nobody has taken
-    size_t converted_ = 0;  // files before this one are applied
+    std::vector<std::unique_ptr<ConvertedFile>> converted_;
+    size_t next_ = 0;     // the first file nobody has taken
+    size_t applied_ = 0;  // files before this one are taken to be applied
     size_t window_ = 2;
     bool stopping_ = false;
 };
@@ -507,7 +551,7 @@ Status load_manifests(const std::string& path, ObjectSink& cluster) {
     if (!files) {
         return files.error();
     }
-    return ParsePipeline(*files).apply(cluster);
+    return FilePipeline(*files).apply(cluster);
 }
 
 void stop_reading_standard_input() {

@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -646,6 +648,202 @@ TEST_CASE("manifests: many files are applied in path order, and the first bad on
         CHECK(contains(s.error().message, dir + "/f17.yaml"));
         REQUIRE(sink.order.size() == 14);  // files 10 to 16
         CHECK(sink.order.back() == "shared=10.0.0.16");
+    }
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace clusterdns
+
+namespace clusterdns {
+namespace {
+
+// Every call a load makes to its sink, in order; a Service named "refused-..." is refused, as
+// the ClusterIP allocator refuses one that needs a family no range has.
+struct CallLog : ObjectSink {
+    std::vector<std::string> calls;
+    void upsert(Namespace ns) override { calls.push_back("Namespace " + ns.name); }
+    void upsert(Service s) override {
+        if (s.name.starts_with("refused-")) {
+            throw ObjectRefused{"spec.ipFamilies[0]: refused by the test"};
+        }
+        calls.push_back("Service " + s.ns + "/" + s.name + " " + std::to_string(s.ports.size()));
+    }
+    void upsert(EndpointSet set) override {
+        calls.push_back("EndpointSet " + set.ns + "/" + set.name + " " +
+                        std::to_string(set.endpoints.size()));
+    }
+    void upsert(Pod pod) override { calls.push_back("Pod " + pod.ns + "/" + pod.name); }
+    void upsert(Workload w) override { calls.push_back(w.kind + " " + w.ns + "/" + w.name); }
+    void upsert(Ingress i) override { calls.push_back("Ingress " + i.ns + "/" + i.name); }
+    bool erase(ObjectKind kind, std::string_view ns, std::string_view name) override {
+        calls.push_back("erase " + std::to_string(int(kind)) + " " + std::string(ns) + "/" +
+                        std::string(name));
+        return false;
+    }
+    bool change_cluster_ips(std::string_view, std::string_view, std::span<const IpAddress>,
+                            std::span<const IpAddress>, uint8_t) override {
+        return false;
+    }
+    void keep_only(ObjectKind, const NameSet&) override {}
+};
+
+// A file of every kind of document the converter writes something for, in block and flow
+// style: a Namespace, a Service, its slice, a slice of no Service (erased), legacy Endpoints
+// (erased, then a set per subset), a List, a Pod, a Deployment, an Ingress, a ConfigMap.
+std::string every_kind(int file) {
+    const std::string text = R"(apiVersion: v1
+kind: Namespace
+metadata:
+  name: nsN
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: svc
+  namespace: nsN
+spec:
+  clusterIP: 10.0.1.N
+  ports:
+  - name: http
+    port: 80
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: svc-1
+  namespace: nsN
+  labels:
+    kubernetes.io/service-name: svc
+addressType: IPv4
+endpoints:
+- addresses:
+  - 10.2.0.N
+  conditions:
+    ready: yes
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: orphan, namespace: nsN}
+addressType: IPv4
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: legacy, namespace: nsN}
+subsets:
+- addresses: [{ip: 10.3.0.N}]
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: listed, namespace: nsN}
+  spec: {clusterIP: None}
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: pod
+    namespace: nsN
+  status:
+    podIP: 10.4.0.N
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: nsN}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: in, namespace: nsN}
+spec:
+  rules:
+  - host: web.example.com
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config
+)";
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const bool number = text[i] == 'N' && (text[i - 1] == 's' || text[i - 1] == '.');
+        out += number ? std::to_string(file) : std::string(1, text[i]);  // nsN, 10.x.y.N
+    }
+    return out;
+}
+
+// Loads `dir`'s files one after the other, each converted straight into the sink: what
+// load_manifests did before files were converted on several threads.
+Status load_in_turn(const std::string& dir, ObjectSink& sink) {
+    std::vector<std::string> files;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        files.push_back(entry.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    for (const std::string& file : files) {
+        std::ifstream in(file);
+        const std::string text{std::istreambuf_iterator<char>(in),
+                               std::istreambuf_iterator<char>()};
+        if (Status s = load_manifest_text(text, file, sink); !s) {
+            return s;
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("manifests: files converted on several threads are applied as one thread would") {
+    const std::string dir = std::filesystem::temp_directory_path() /
+                            ("clusterdns-manifests-threads-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    for (int file = 10; file < 70; ++file) {
+        std::ofstream(dir + "/f" + std::to_string(file) + ".yaml") << every_kind(file);
+    }
+    const auto compare = [&](const std::string& what) {
+        INFO(what);
+        CallLog threads;
+        CallLog in_turn;
+        const Status a = load_manifests(dir, threads);
+        const Status b = load_in_turn(dir, in_turn);
+        CHECK(threads.calls == in_turn.calls);
+        REQUIRE(a.has_value() == b.has_value());
+        if (!a) {
+            CHECK(a.error().message == b.error().message);
+        }
+        return threads;
+    };
+    SUBCASE("all good") {
+        const CallLog log = compare("all good");
+        CHECK(log.calls.size() == 60 * 10);
+        CHECK(log.calls[0] == "Namespace ns10");
+    }
+    SUBCASE("a document that does not convert stops its file there; later files do not count") {
+        std::ofstream(dir + "/f23.yaml")
+            << every_kind(23) + "---\nkind: Service\nmetadata:\n  name: Bad_Name\n";
+        std::ofstream(dir + "/f51.yaml") << "kind: Service\nmetadata: {name: x}\nspec: [oops\n";
+        const CallLog log = compare("a bad document");
+        CHECK(log.calls.back() == "Ingress ns23/in");
+    }
+    SUBCASE("a Service the sink refuses names its file, line and document, in a List too") {
+        std::ofstream(dir + "/f30.yaml")
+            << every_kind(30) + "---\nkind: List\nitems:\n- kind: Service\n"
+                                "  metadata: {name: ok, namespace: x}\n  spec: {clusterIP: None}\n"
+                                "- kind: Service\n  metadata:\n    name: refused-one\n"
+                                "    namespace: x\n  spec:\n    clusterIP: None\n";
+        std::ofstream(dir + "/f44.yaml") << "kind: Service\nmetadata: {name: refused-two}\n";
+        compare("refused");
+        CallLog log;
+        const Status s = load_manifests(dir, log);
+        REQUIRE_FALSE(s.has_value());
+        CHECK(s.error().message == dir + "/f30.yaml:83: document 10, items[1] (Service "
+                                         "x/refused-one): spec.ipFamilies[0]: refused by the test");
+        CHECK(log.calls.back() == "Service x/ok 0");
     }
     std::filesystem::remove_all(dir);
 }
