@@ -42,6 +42,8 @@ public:
 
     // Writes what was recorded to `sink`, and forgets it. `source` names the file in errors.
     Status apply(ObjectSink& sink, std::string_view source);
+    // Forgets what was recorded.
+    void clear() { objects_.clear(); }
 
     // Where the objects recorded next are (add_objects says): their line, and "document N"...
     void place(uint32_t line, std::string_view where) {

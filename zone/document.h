@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <memory_resource>
 #include <span>
 #include <string_view>
@@ -48,6 +49,13 @@ std::span<const DocNode> items_at(const DocNode& node, std::initializer_list<std
 // Owns the memory of every node and string of the documents parsed into it.
 class DocArena {
 public:
+    DocArena() = default;
+    // Starting with a block of `bytes`, which release() keeps: documents read one at a time,
+    // each released once read, reuse it instead of allocating.
+    explicit DocArena(size_t bytes) : first_(new std::byte[bytes]), arena_(first_.get(), bytes) {}
+    // Frees every node and string at once.
+    void release() { arena_.release(); }
+
     std::pmr::memory_resource* resource() { return &arena_; }
     std::string_view copy(std::string_view text);
     template <class T>
@@ -61,6 +69,7 @@ public:
     }
 
 private:
+    std::unique_ptr<std::byte[]> first_;
     std::pmr::monotonic_buffer_resource arena_{64 * 1024};
 };
 

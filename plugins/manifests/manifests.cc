@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,9 +30,10 @@
 namespace clusterdns {
 namespace {
 
-// Reads a whole manifest file. Opened without blocking and checked once open, so a FIFO or a
-// device named by mistake (or swapped in after a check) is refused instead of hanging the start.
-Result<std::string> read_manifest_file(const std::string& path) {
+// Reads a whole manifest file into `text` (whose memory is reused). Opened without blocking and
+// checked once open, so a FIFO or a device named by mistake (or swapped in after a check) is
+// refused instead of hanging the start.
+Status read_manifest_file(const std::string& path, std::string& text) {
     const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         return Error{fmt::format("{}: cannot read: {}", path, std::strerror(errno))};
@@ -51,7 +54,7 @@ Result<std::string> read_manifest_file(const std::string& path) {
         return Error{fmt::format("{}: {} bytes, more than the {} MiB a manifest file may have",
                                  path, size, kMaxManifestFileBytes >> 20)};
     }
-    std::string text(size, '\0');
+    text.resize(size);
     size_t done = 0;
     while (done < text.size()) {
         const ssize_t n = read(fd, text.data() + done, text.size() - done);
@@ -67,7 +70,7 @@ Result<std::string> read_manifest_file(const std::string& path) {
         done += static_cast<size_t>(n);
     }
     text.resize(done);
-    return text;
+    return {};
 }
 
 // Standard input, read to its end once: it cannot be read again, so a reload (or `explain`, which
@@ -174,11 +177,9 @@ Result<ManifestText> read_manifest(const std::string& path) {
         out.is_kept = true;
         return out;
     }
-    auto text = read_manifest_file(path);
-    if (!text) {
-        return text.error();
+    if (Status s = read_manifest_file(path, out.owned); !s) {
+        return s.error();
     }
-    out.owned = std::move(*text);
     return out;
 }
 
@@ -367,22 +368,64 @@ struct ConvertedFile {
     std::exception_ptr thrown;  // thrown again where the file is applied
 };
 
-std::unique_ptr<ConvertedFile> convert_file(const std::string& path) {
+// What a thread reuses from one file to the next: the buffer of the text, and the arena of the
+// parse tree, which holds one document at a time. A load then maps and faults in no new memory
+// for each file.
+struct Scratch {
+    std::string text;
+    DocArena arena{256 * 1024};
+};
+
+// "document N" for the document of index `index`, in `buffer`.
+std::string_view document_where(size_t index, char (&buffer)[32]) {
+    constexpr std::string_view kDocument = "document ";
+    std::copy(kDocument.begin(), kDocument.end(), buffer);
+    const auto end = std::to_chars(buffer + kDocument.size(), std::end(buffer), index + 1).ptr;
+    return {buffer, static_cast<size_t>(end - buffer)};
+}
+
+// Each document is converted as soon as it is parsed, and its nodes go: a file's objects are
+// kept, not its tree. Invalid YAML anywhere in the file is its error, as when it was parsed
+// whole first: the objects converted before it go too.
+std::unique_ptr<ConvertedFile> convert_file(const std::string& path, Scratch& scratch) {
     auto out = std::make_unique<ConvertedFile>();
     try {
-        const auto parsed = parse_file(path);
-        if (!parsed) {
-            out->status = parsed.error();
-            return out;
+        std::string_view text;
+        if (path == kStdinPath) {
+            const auto kept = standard_input_text();
+            if (!kept) {
+                out->status = kept.error();
+                return out;
+            }
+            text = *kept;
+        } else {
+            if (Status s = read_manifest_file(path, scratch.text); !s) {
+                out->status = s;
+                return out;
+            }
+            text = scratch.text;
         }
         const std::string_view source = source_name(path);
-        const std::vector<DocNode>& documents = (*parsed)->documents;
-        for (size_t i = 0; i < documents.size() && out->status; ++i) {
-            if (!documents[i].is_null()) {  // else an empty document, as between two "---"
-                out->status = add_objects(documents[i], source, fmt::format("document {}", i + 1),
-                                          out->objects);
-            }
+        Status converted;  // the first document that did not convert: the rest are only parsed
+        const Status parsed = parse_yaml_each(
+            text, scratch.arena, true, [&](size_t index, const DocNode& document) -> Status {
+                if (index == 0) {  // from the start (again, if the block reader gave up)
+                    out->objects.clear();
+                    converted = {};
+                }
+                if (converted && !document.is_null()) {  // null: empty, as between two "---"
+                    char where[32];
+                    converted =
+                        add_objects(document, source, document_where(index, where), out->objects);
+                }
+                return {};
+            });
+        if (!parsed) {
+            out->objects.clear();
+            out->status = Error{fmt::format("{}:{}", source, parsed.error().message)};
+            return out;
         }
+        out->status = converted;
     } catch (const std::bad_alloc&) {
         out->status = Error{fmt::format("{}: out of memory", path)};
     } catch (...) {
@@ -405,7 +448,7 @@ size_t usable_cpus() {
 // taken, read, parse and convert it, and this thread alone applies each file's objects to the
 // sink, in order, so that files are applied, and errors reported, as they sort, and the result
 // is the same whatever the threads. Files are taken at most a few ahead of the one applied: the
-// objects held at once stay few, and each file's parse tree is gone once converted.
+// objects held at once stay few (and of the parse trees, one document per thread).
 class FilePipeline {
 public:
     explicit FilePipeline(const std::vector<std::filesystem::path>& files)
@@ -417,14 +460,16 @@ public:
         std::vector<std::thread> threads;
         for (size_t h = 0; h < helpers; ++h) {
             threads.push_back(start_quiet_thread([this] {
-                while (convert_next(false)) {
+                Scratch scratch;
+                while (convert_next(false, scratch)) {
                 }
             }));
         }
+        Scratch scratch;
         Status status;
         std::exception_ptr thrown;
         for (size_t i = 0; i < files_.size() && status && !thrown; ++i) {
-            while (!ready(i) && convert_next(true)) {
+            while (!ready(i) && convert_next(true, scratch)) {
             }
             std::unique_ptr<ConvertedFile> file = take(i);
             try {
@@ -456,7 +501,7 @@ public:
 private:
     // Converts the next file nobody has taken, if it is within the window. A helper waits for
     // one; the applying thread (`if_any`) returns false at once instead. False: nothing to take.
-    bool convert_next(bool if_any) {
+    bool convert_next(bool if_any, Scratch& scratch) {
         size_t k = 0;
         {
             std::unique_lock lock(mutex_);
@@ -472,7 +517,7 @@ private:
             }
             k = next_++;
         }
-        std::unique_ptr<ConvertedFile> file = convert_file(files_[k].string());
+        std::unique_ptr<ConvertedFile> file = convert_file(files_[k].string(), scratch);
         std::lock_guard lock(mutex_);
         converted_[k] = std::move(file);
         changed_.notify_all();

@@ -830,6 +830,13 @@ TEST_CASE("manifests: files converted on several threads are applied as one thre
         const CallLog log = compare("a bad document");
         CHECK(log.calls.back() == "Ingress ns23/in");
     }
+    SUBCASE("invalid YAML in a file is its error, whatever its documents before it hold") {
+        std::ofstream(dir + "/f15.yaml")
+            << every_kind(15) + "---\nkind: Service\nmetadata:\n  name: Bad_Name\n" +
+                   "---\nkind: Service\nmetadata: {name: x}\nspec: [oops\n";
+        const CallLog log = compare("invalid YAML");
+        CHECK(log.calls.back() == "Ingress ns14/in");
+    }
     SUBCASE("a Service the sink refuses names its file, line and document, in a List too") {
         std::ofstream(dir + "/f30.yaml")
             << every_kind(30) + "---\nkind: List\nitems:\n- kind: Service\n"

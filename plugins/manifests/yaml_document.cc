@@ -96,7 +96,10 @@ Status check_unique_keys(const Frame& frame) {
 // block reader below.
 class TreeBuilder {
 public:
-    explicit TreeBuilder(DocArena& arena) : arena_(arena) {}
+    // With `each`, every document goes to it as soon as it is complete, and its nodes are
+    // released from the arena once it returns; else take() returns them all.
+    explicit TreeBuilder(DocArena& arena, const YamlDocumentVisitor* each = nullptr)
+        : arena_(arena), each_(each) {}
 
     void start_document() {
         anchors_.clear();  // anchors are local to a document
@@ -161,6 +164,9 @@ public:
 
     std::vector<DocNode> take() { return std::move(documents_); }
 
+    // What `each` failed with, if it did: the reading stops there.
+    const Status& visitor_status() const { return visitor_status_; }
+
 private:
     // Places a finished node in its parent, or makes it the document's root.
     Status finish(DocNode node, const std::string& anchor, const Mark& mark, Cost cost) {
@@ -168,8 +174,13 @@ private:
             anchors_[anchor] = {node, cost};
         }
         if (depth_ == 0) {
-            documents_.push_back(node);
-            return {};
+            if (each_ == nullptr) {
+                documents_.push_back(node);
+                return {};
+            }
+            visitor_status_ = (*each_)(visited_++, node);
+            arena_.release();
+            return visitor_status_;
         }
         Frame& parent = frames_[depth_ - 1];
         parent.cost.expanded += cost.expanded;
@@ -204,6 +215,9 @@ private:
     }
 
     DocArena& arena_;
+    const YamlDocumentVisitor* each_;
+    size_t visited_ = 0;
+    Status visitor_status_;
     std::vector<DocNode> documents_;
     // The open collections: frames_[0, depth_). Frames past the depth keep their vectors'
     // capacity for the next collection at that depth, so a document allocates few of them.
@@ -522,9 +536,8 @@ private:
     Mark pending_mark_;
 };
 
-}  // namespace
-
-Result<std::vector<DocNode>> parse_yaml_with_libyaml(std::string_view text, DocArena& arena) {
+// Reads `text` with libyaml into `builder`.
+Status read_with_libyaml(std::string_view text, TreeBuilder& builder) {
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
@@ -534,7 +547,6 @@ Result<std::vector<DocNode>> parse_yaml_with_libyaml(std::string_view text, DocA
         ~ParserGuard() { yaml_parser_delete(p); }
     } guard{&parser};
 
-    TreeBuilder builder(arena);
     for (;;) {
         Event e;
         if (!yaml_parser_parse(&parser, &e.event)) {
@@ -548,7 +560,7 @@ Result<std::vector<DocNode>> parse_yaml_with_libyaml(std::string_view text, DocA
         Status s;
         switch (ev.type) {
             case YAML_STREAM_END_EVENT:
-                return builder.take();
+                return {};
             case YAML_DOCUMENT_START_EVENT:
                 builder.start_document();
                 break;
@@ -578,9 +590,19 @@ Result<std::vector<DocNode>> parse_yaml_with_libyaml(std::string_view text, DocA
                 break;
         }
         if (!s) {
-            return s.error();
+            return s;
         }
     }
+}
+
+}  // namespace
+
+Result<std::vector<DocNode>> parse_yaml_with_libyaml(std::string_view text, DocArena& arena) {
+    TreeBuilder builder(arena);
+    if (Status s = read_with_libyaml(text, builder); !s) {
+        return s.error();
+    }
+    return builder.take();
 }
 
 std::optional<std::vector<DocNode>> read_block_yaml(std::string_view text, DocArena& arena,
@@ -597,6 +619,22 @@ Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena, 
         return std::move(*documents);
     }
     return parse_yaml_with_libyaml(text, arena);
+}
+
+Status parse_yaml_each(std::string_view text, DocArena& arena, bool text_kept,
+                       const YamlDocumentVisitor& each) {
+    {
+        TreeBuilder builder(arena, &each);
+        if (BlockReader(text, builder, text_kept).read()) {
+            return {};
+        }
+        if (!builder.visitor_status()) {
+            return builder.visitor_status();
+        }
+    }
+    arena.release();  // the nodes of the document the block reader gave up in
+    TreeBuilder builder(arena, &each);
+    return read_with_libyaml(text, builder);
 }
 
 }  // namespace clusterdns

@@ -6,6 +6,7 @@
 // text, errors) is read by libyaml's event parser, which reads the whole stream again: iterative
 // (no recursion on deep nesting), and the tree goes into an arena. Both give the same tree.
 
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,15 @@ namespace clusterdns {
 // into the text instead of being copied into the arena.
 Result<std::vector<DocNode>> parse_yaml(std::string_view text, DocArena& arena,
                                         bool text_kept = false);
+
+// Parses a YAML stream a document at a time: `each` gets every document in turn, with its index
+// from 0, as soon as it is complete, and its nodes are released from `arena` once `each` returns.
+// Fails as parse_yaml, or with what `each` fails with (which stops the reading). When the block
+// reader gives up part-way, libyaml reads the text again from the start: `each` sees document 0
+// again and must forget what it saw.
+using YamlDocumentVisitor = std::function<Status(size_t index, const DocNode& document)>;
+Status parse_yaml_each(std::string_view text, DocArena& arena, bool text_kept,
+                       const YamlDocumentVisitor& each);
 
 // The two readers parse_yaml uses, for tests: libyaml's, and the block reader, which gives up
 // (nullopt) on what it does not read (and on invalid YAML, which libyaml reports), leaving the

@@ -246,6 +246,44 @@ TEST_CASE("yaml: the block reader leaves the rest to libyaml") {
     check_left_to_libyaml(deep + std::string(kMaxYamlDepth + 1, ' ') + "leaf: 1\n");
 }
 
+TEST_CASE("yaml: documents one at a time") {
+    const auto visit = [](const std::string& text) {
+        std::vector<std::string> seen;
+        DocArena arena(1024);
+        const Status s =
+            parse_yaml_each(text, arena, true, [&](size_t index, const DocNode& doc) -> Status {
+                seen.push_back(std::to_string(index) + ":" + std::string(scalar_at(doc, {"name"})));
+                return {};
+            });
+        if (!s) {
+            seen.push_back(s.error().message);
+        }
+        return seen;
+    };
+    using Seen = std::vector<std::string>;
+    CHECK(visit("name: a\n---\nname: b\n") == Seen{"0:a", "1:b"});
+    // The block reader gives up in the third document: libyaml reads them all again.
+    CHECK(visit("name: a\n---\nname: b\n---\nname: c # a comment\n") ==
+          Seen{"0:a", "1:b", "0:a", "1:b", "2:c"});
+    // Invalid YAML after documents already seen.
+    CHECK(visit("name: a\n---\nname: [b\n") == Seen{"0:a", "0:a",
+                                                    "4:1: invalid YAML: did not "
+                                                    "find expected ',' or ']' "
+                                                    "while parsing a flow sequence"});
+    // What the visitor fails with stops the reading, in either reader.
+    for (const std::string text : {"name: a\n---\nname: b\n", "{name: a}\n---\n{name: b}\n"}) {
+        size_t calls = 0;
+        DocArena arena;
+        const Status s = parse_yaml_each(text, arena, true, [&](size_t, const DocNode&) -> Status {
+            ++calls;
+            return Error{"enough"};
+        });
+        REQUIRE_FALSE(s.has_value());
+        CHECK(s.error().message == "enough");
+        CHECK(calls == 1);
+    }
+}
+
 TEST_CASE("yaml: every manifest of the tests and examples reads the same with libyaml alone") {
     namespace fs = std::filesystem;
     size_t files = 0;
