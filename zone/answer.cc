@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <initializer_list>
+#include <span>
 #include <string_view>
 
 #include "zone/external.h"
@@ -466,10 +467,19 @@ public:
         if (count_ == kMaxRecords) {
             return true;  // more than a message holds: cannot happen
         }
-        uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a, then a final mix
-        for (const uint8_t b : rdata) {
-            h = (h ^ b) * 0x100000001B3ull;
+        // Eight bytes a step (byte by byte, FNV-1a took a twentieth of a query's instructions),
+        // then the tail with the length, then a final mix.
+        uint64_t h = 0xCBF29CE484222325ull;
+        size_t at = 0;
+        for (; at + 8 <= rdata.size(); at += 8) {
+            uint64_t word;
+            std::memcpy(&word, rdata.data() + at, 8);
+            h = (h ^ word) * 0x9E3779B97F4A7C15ull;
+            h ^= h >> 29;
         }
+        uint64_t tail = 0;
+        std::memcpy(&tail, rdata.data() + at, rdata.size() - at);
+        h = (h ^ tail ^ (uint64_t{rdata.size()} << 48)) * 0x9E3779B97F4A7C15ull;
         h ^= h >> 32;
         h *= 0xD6E8FEB86659FD93ull;
         h = (h ^ (h >> 32)) | 1;  // 0 marks an empty slot
@@ -916,19 +926,19 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
     }
     Answerer a(snapshot, w, work != nullptr ? *work : unused);
     WireName name = q.qname_lower.wire();
+    Labels labels(name);  // of `name`, found once per name of the chain
     Apex apex;
-    if (!find_apex(a.config, Labels(name), apex)) {
+    if (!find_apex(a.config, labels, apex)) {
         return AnswerStatus::NotOurs;
     }
     if (reverse_fallthrough && apex.kind != ZoneKind::Cluster &&
-        a.find(Labels(name), apex).kind == Kind::Missing) {
+        a.find(labels, apex).kind == Kind::Missing) {
         return AnswerStatus::NotOurs;
     }
     w.set_authoritative(true);
     NameBuf targets[2];                                 // CNAME targets, used in turn
     const ServiceView* chain[kMaxCnameChain + 1] = {};  // CNAMEs followed: a loop stops at a repeat
     for (int hop = 0; hop <= kMaxCnameChain; ++hop) {
-        const Labels labels(name);
         const Node node = a.find(labels, apex);
         if (node.kind == Kind::Service &&
             std::find(chain, chain + hop, node.service) != chain + hop) {
@@ -948,7 +958,8 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
             if (!emit(a, node, apex, RrType::Cname, Section::Answer, name).complete) {
                 return AnswerStatus::Answered;  // truncated: what follows could not go in either
             }
-            if (!find_apex(a.config, Labels(target.wire()), apex)) {
+            labels = Labels(target.wire());
+            if (!find_apex(a.config, labels, apex)) {
                 // Leaves our zones: the caller resolves the target, or the client's resolver.
                 if (external_target != nullptr && Name::from_wire(target.wire(), *external_target)) {
                     return AnswerStatus::External;
@@ -960,10 +971,9 @@ AnswerStatus answer_query(const Snapshot& snapshot, const Query& q, ResponseWrit
         }
         bool answered = false;
         RrType with_targets = RrType::Any;  // SRV or NS: its targets' addresses follow
-        for (const RrType type : kTypes) {
-            if (type != q.qtype && q.qtype != RrType::Any) {
-                continue;
-            }
+        const RrType asked[] = {q.qtype};
+        for (const RrType type : q.qtype == RrType::Any ? std::span<const RrType>(kTypes)
+                                                        : std::span<const RrType>(asked)) {
             // Not for ANY: its answer already holds the name's own addresses.
             const bool targets_follow =
                 type == q.qtype && (type == RrType::Srv || type == RrType::Ns);
