@@ -102,6 +102,11 @@ int main(int argc, char** argv) {
     // whole. glibc would otherwise raise this threshold after the first such buffer is freed and
     // carve the next ones out of the heap, leaving holes between the zone's records.
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    // One heap for all threads. A manifest load converts files on several threads and this one
+    // frees what they made; with a heap per thread, its cache would hand those chunks out again
+    // for the zone's records, which would then pin the other heaps' pages (4 MiB more resident
+    // at 100,000 Services). The query path allocates nothing: no lock is shared there.
+    mallopt(M_ARENA_MAX, 1);
 
     const clusterdns::Options& options = command_line->options;
     if (options.manifests.empty() && options.kubeconfig.empty() && !options.in_cluster &&
