@@ -26,8 +26,24 @@ struct FieldError {
     uint32_t line = 0;
 };
 
+// "PATH.KEY" and "PATH[INDEX]": where a field is, for messages. Made for every field and item
+// read (a message is only formatted for a value that fails), so without fmt.
 std::string join(std::string_view path, std::string_view key) {
-    return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+    if (path.empty()) {
+        return std::string(key);
+    }
+    std::string out;
+    out.reserve(path.size() + 1 + key.size());
+    return out.append(path).append(1, '.').append(key);
+}
+
+std::string indexed(std::string_view path, size_t index) {
+    char digits[24];
+    const size_t size = static_cast<size_t>(
+        std::to_chars(std::begin(digits), std::end(digits), index).ptr - digits);
+    std::string out;
+    out.reserve(path.size() + size + 2);
+    return out.append(path).append(1, '[').append(digits, size).append(1, ']');
 }
 
 // What a plain (unquoted) scalar is, as kubectl reads manifests (sigs.k8s.io/yaml: go-yaml v2,
@@ -38,6 +54,9 @@ std::string join(std::string_view path, std::string_view key) {
 enum class ScalarType { String, Number, Bool };
 
 std::optional<bool> plain_bool(std::string_view t) {
+    if (t.empty() || t.size() > 5 || std::string_view("yYnNtTfFoO").find(t[0]) == t.npos) {
+        return std::nullopt;  // most scalars: no need to look further
+    }
     static constexpr std::string_view kTrue[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
                                                  "True", "TRUE", "on",  "On",  "ON"};
     static constexpr std::string_view kFalse[] = {"n",     "N",     "no",  "No",  "NO", "false",
@@ -160,8 +179,8 @@ ScalarType scalar_type(const DocNode& node) {
     static constexpr std::string_view kSpecial[] = {
         ".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
         "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN"};
-    const bool special =
-        std::find(std::begin(kSpecial), std::end(kSpecial), t) != std::end(kSpecial);
+    const bool special = (t.starts_with('.') || t.starts_with('+') || t.starts_with('-')) &&
+                         std::find(std::begin(kSpecial), std::end(kSpecial), t) != std::end(kSpecial);
     const bool numeric = !t.empty() &&
                          ((t[0] >= '0' && t[0] <= '9') || t[0] == '-' || t[0] == '+' ||
                           t[0] == '.') &&
@@ -197,12 +216,12 @@ std::string describe(const DocNode& node) {
 }
 
 // Readers: a missing or null field is "absent"; a field of the wrong shape is an error.
-const DocNode* field(const DocNode& parent, const char* key) {
+const DocNode* field(const DocNode& parent, std::string_view key) {
     const DocNode* node = parent.find(key);
     return node == nullptr || node->is_null() ? nullptr : node;
 }
 
-std::string get_string(const DocNode& parent, std::string_view path, const char* key,
+std::string get_string(const DocNode& parent, std::string_view path, std::string_view key,
                        bool required = false) {
     const DocNode* node = field(parent, key);
     if (node == nullptr) {
@@ -222,7 +241,7 @@ std::string get_string(const DocNode& parent, std::string_view path, const char*
     return std::string(node->text);
 }
 
-std::optional<long long> get_int(const DocNode& parent, std::string_view path, const char* key) {
+std::optional<long long> get_int(const DocNode& parent, std::string_view path, std::string_view key) {
     const DocNode* node = field(parent, key);
     if (node == nullptr) {
         return std::nullopt;
@@ -237,7 +256,7 @@ std::optional<long long> get_int(const DocNode& parent, std::string_view path, c
     return value;
 }
 
-std::optional<bool> get_bool(const DocNode& parent, std::string_view path, const char* key) {
+std::optional<bool> get_bool(const DocNode& parent, std::string_view path, std::string_view key) {
     const DocNode* node = field(parent, key);
     if (node == nullptr) {
         return std::nullopt;
@@ -251,7 +270,7 @@ std::optional<bool> get_bool(const DocNode& parent, std::string_view path, const
 }
 
 // A list or mapping field; an empty node when absent, so callers can iterate it directly.
-const DocNode& get_shape(const DocNode& parent, std::string_view path, const char* key,
+const DocNode& get_shape(const DocNode& parent, std::string_view path, std::string_view key,
                          DocNode::Kind kind) {
     static const DocNode absent;
     const DocNode* node = field(parent, key);
@@ -266,11 +285,11 @@ const DocNode& get_shape(const DocNode& parent, std::string_view path, const cha
     return *node;
 }
 
-const DocNode& get_list(const DocNode& parent, std::string_view path, const char* key) {
+const DocNode& get_list(const DocNode& parent, std::string_view path, std::string_view key) {
     return get_shape(parent, path, key, DocNode::Kind::Sequence);
 }
 
-const DocNode& get_map(const DocNode& parent, std::string_view path, const char* key) {
+const DocNode& get_map(const DocNode& parent, std::string_view path, std::string_view key) {
     return get_shape(parent, path, key, DocNode::Kind::Mapping);
 }
 
@@ -396,7 +415,7 @@ std::string_view string_value(const DocNode& node, std::string_view path, std::s
 }
 
 // A mapping of strings to strings (labels, a selector's matchLabels, annotations), sorted.
-LabelMap get_string_map(const DocNode& parent, std::string_view path, const char* key) {
+LabelMap get_string_map(const DocNode& parent, std::string_view path, std::string_view key) {
     const DocNode& map = get_map(parent, path, key);
     const std::string at = join(path, key);
     LabelMap labels;
@@ -409,7 +428,7 @@ LabelMap get_string_map(const DocNode& parent, std::string_view path, const char
 }
 
 // Labels (metadata.labels, a Service's selector, matchLabels): their keys and values checked.
-LabelMap get_labels(const DocNode& parent, std::string_view path, const char* key) {
+LabelMap get_labels(const DocNode& parent, std::string_view path, std::string_view key) {
     LabelMap labels = get_string_map(parent, path, key);
     if (!labels.empty()) {
         check(*parent.find(key), check_labels(join(path, key), labels));
@@ -464,7 +483,7 @@ void read_pod_spec(const DocNode& spec, const std::string& path, PodTemplate& po
             const DocNode& ports = get_list(containers.items[c], at, "ports");
             const size_t first = pod.ports.size();  // names are unique within one container
             for (size_t p = 0; p < ports.items.size(); ++p) {
-                const std::string port_path = fmt::format("{}.ports[{}]", at, p);
+                const std::string port_path = indexed(join(at, "ports"), p);
                 const DocNode& node = ports.items[p];
                 ContainerPort port;
                 port.name = get_string(node, port_path, "name");
@@ -539,7 +558,7 @@ std::vector<IpAddress> load_balancer_ips(const DocNode& doc) {
     const DocNode& lb = get_map(get_map(doc, "", "status"), "status", "loadBalancer");
     const DocNode& ingress = get_list(lb, "status.loadBalancer", "ingress");
     for (size_t i = 0; i < ingress.items.size(); ++i) {
-        const std::string path = fmt::format("status.loadBalancer.ingress[{}]", i);
+        const std::string path = indexed("status.loadBalancer.ingress", i);
         const std::string ip = get_string(ingress.items[i], path, "ip");
         if (!ip.empty()) {
             out.push_back(get_ip(*ingress.items[i].find("ip"), ip, path + ".ip"));
@@ -552,7 +571,7 @@ Ingress to_ingress(const DocNode& doc, const std::string& ns, const std::string&
     Ingress ingress{ns, name, {}, load_balancer_ips(doc)};
     const DocNode& rules = get_list(get_map(doc, "", "spec"), "spec", "rules");
     for (size_t i = 0; i < rules.items.size(); ++i) {
-        const std::string path = fmt::format("spec.rules[{}]", i);
+        const std::string path = indexed("spec.rules", i);
         std::string host = get_string(rules.items[i], path, "host");
         if (host.empty()) {
             continue;
@@ -591,7 +610,7 @@ void check_ip_families(const DocNode& spec, const Service& service) {
     bool seen[2] = {false, false};
     for (size_t i = 0; i < families.items.size(); ++i) {
         const DocNode& node = families.items[i];
-        const std::string path = fmt::format("spec.ipFamilies[{}]", i);
+        const std::string path = indexed("spec.ipFamilies", i);
         const std::string_view family = node.is_scalar() ? node.text : std::string_view();
         if (family != "IPv4" && family != "IPv6") {
             fail(node, fmt::format("{}: {} is not {}", path, quoted(family),
@@ -667,7 +686,7 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
         const bool from_single = list.items.empty();
         const DocNode& node = from_single ? *spec.find("clusterIP") : list.items[i];
         const std::string path =
-            from_single ? std::string("spec.clusterIP") : fmt::format("spec.clusterIPs[{}]", i);
+            from_single ? std::string("spec.clusterIP") : indexed("spec.clusterIPs", i);
         if (cluster_ips[i] == "None") {
             if (i > 0 || cluster_ips.size() > 1) {
                 fail(node, rule_error(ApiRule::ClusterIpNone, path,
@@ -682,7 +701,7 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
     check_ip_families(spec, service);
     const DocNode& ports = get_list(spec, "spec", "ports");
     for (size_t i = 0; i < ports.items.size(); ++i) {
-        const std::string path = fmt::format("spec.ports[{}]", i);
+        const std::string path = indexed("spec.ports", i);
         ServicePort port = get_port(ports.items[i], path, PortOwner::Service);
         if (port.name.empty() && ports.items.size() > 1) {
             fail(ports.items[i], rule_error(ApiRule::ServicePortNameRequired, join(path, "name"),
@@ -716,7 +735,7 @@ Service to_service(const DocNode& doc, const std::string& ns, const std::string&
     service.external_ips = load_balancer_ips(doc);
     const DocNode& external = get_list(spec, "spec", "externalIPs");
     for (size_t i = 0; i < external.items.size(); ++i) {
-        const std::string path = fmt::format("spec.externalIPs[{}]", i);
+        const std::string path = indexed("spec.externalIPs", i);
         if (!external.items[i].is_scalar()) {
             fail(external.items[i], fmt::format("{}: expected a string", path));
         }
@@ -749,7 +768,7 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
     check(endpoints, check_at_most(ApiRule::SliceEndpoints, "endpoints", endpoints.items.size(),
                                    "endpoints"));
     for (size_t i = 0; i < endpoints.items.size(); ++i) {
-        const std::string path = fmt::format("endpoints[{}]", i);
+        const std::string path = indexed("endpoints", i);
         const DocNode& node = endpoints.items[i];
         if (!node.is_mapping()) {
             fail(node, fmt::format("{}: expected a mapping, got {}", path, describe(node)));
@@ -764,7 +783,7 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
         }
         for (size_t j = 0; j < addresses.items.size() && type != "FQDN"; ++j) {
             const DocNode& address = addresses.items[j];
-            const std::string at = fmt::format("{}.addresses[{}]", path, j);
+            const std::string at = indexed(join(path, "addresses"), j);
             const std::string text = address.is_scalar() ? std::string(address.text) : "";
             const IpAddress ip = get_ip(address, text, at);
             if (ip.v6 != (type == "IPv6")) {
@@ -787,7 +806,7 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
     check(ports, check_at_most(ApiRule::SlicePorts, "ports", ports.items.size(), "ports"));
     for (size_t i = 0; i < ports.items.size(); ++i) {
         set.ports.push_back(
-            get_port(ports.items[i], fmt::format("ports[{}]", i), PortOwner::Slice));
+            get_port(ports.items[i], indexed("ports", i), PortOwner::Slice));
     }
     if (type == "FQDN") {
         return std::nullopt;  // deprecated, and DNS publishes no FQDN endpoints
@@ -806,7 +825,7 @@ std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::stri
     const DocNode& subsets = get_list(doc, "", "subsets");
     for (size_t i = 0; i < subsets.items.size(); ++i) {
         const DocNode& subset = subsets.items[i];
-        const std::string path = fmt::format("subsets[{}]", i);
+        const std::string path = indexed("subsets", i);
         EndpointSet set;
         set.ns = ns;
         set.name = legacy_set_name(name, i);
@@ -836,7 +855,7 @@ std::vector<EndpointSet> to_legacy_endpoints(const DocNode& doc, const std::stri
         }
         const DocNode& ports = get_list(subset, path, "ports");
         for (size_t j = 0; j < ports.items.size(); ++j) {
-            const std::string at = fmt::format("{}.ports[{}]", path, j);
+            const std::string at = indexed(join(path, "ports"), j);
             set.ports.push_back(get_port(ports.items[j], at, PortOwner::Endpoints));
             if (set.ports.back().name.empty() && ports.items.size() > 1) {
                 fail(ports.items[j], rule_error(ApiRule::EndpointsPortNameRequired,
@@ -860,7 +879,7 @@ Pod to_pod(const DocNode& doc, const std::string& ns, const std::string& name) {
     const DocNode& status = get_map(doc, "", "status");
     const DocNode& ips = get_list(status, "status", "podIPs");
     for (size_t i = 0; i < ips.items.size(); ++i) {
-        const std::string path = fmt::format("status.podIPs[{}]", i);
+        const std::string path = indexed("status.podIPs", i);
         pod.ips.push_back(
             get_ip(ips.items[i], get_string(ips.items[i], path, "ip", true), path + ".ip"));
     }
@@ -873,7 +892,7 @@ Pod to_pod(const DocNode& doc, const std::string& ns, const std::string& name) {
     // Ready unless the status says otherwise: a manifest without a status is a Pod to be.
     const DocNode& conditions = get_list(status, "status", "conditions");
     for (size_t i = 0; i < conditions.items.size(); ++i) {
-        const std::string path = fmt::format("status.conditions[{}]", i);
+        const std::string path = indexed("status.conditions", i);
         if (get_string(conditions.items[i], path, "type") == "Ready") {
             pod.ready = get_string(conditions.items[i], path, "status") == "True";
         }
@@ -892,7 +911,7 @@ bool selector_matches(const DocNode& selector, const std::string& path, const La
     const DocNode& expressions = get_list(selector, path, "matchExpressions");
     bool matches = selects(match, labels);
     for (size_t i = 0; i < expressions.items.size(); ++i) {
-        const std::string at = fmt::format("{}.matchExpressions[{}]", path, i);
+        const std::string at = indexed(join(path, "matchExpressions"), i);
         const DocNode& e = expressions.items[i];
         const std::string key = get_string(e, at, "key", true);
         check(e, check_format(ApiRule::LabelKey, at + ".key", key));
@@ -900,7 +919,7 @@ bool selector_matches(const DocNode& selector, const std::string& path, const La
         std::vector<std::string> values;
         const DocNode& list = get_list(e, at, "values");
         for (size_t v = 0; v < list.items.size(); ++v) {
-            const std::string value_path = fmt::format("{}.values[{}]", at, v);
+            const std::string value_path = indexed(join(at, "values"), v);
             if (!list.items[v].is_scalar() || scalar_type(list.items[v]) != ScalarType::String) {
                 fail(list.items[v], fmt::format("{}: expected a string, got {}", value_path,
                                                 describe(list.items[v])));
@@ -937,7 +956,7 @@ bool selector_matches(const DocNode& selector, const std::string& path, const La
 }
 
 // A count of a workload's spec (replicas, parallelism, ...): an int32 of at least 0.
-std::optional<uint32_t> get_count(const DocNode& parent, std::string_view path, const char* key,
+std::optional<uint32_t> get_count(const DocNode& parent, std::string_view path, std::string_view key,
                                   ApiRule rule) {
     const auto value = get_int(parent, path, key);
     if (value && (*value < 0 || *value > rule_limit(rule))) {

@@ -51,7 +51,21 @@ struct Anchored {
 
 // YAML 1.2 core schema nulls; everything else plain stays a scalar for the converter to read.
 bool is_plain_null(std::string_view text) {
-    return text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL";
+    switch (text.size()) {
+        case 0:
+            return true;
+        case 1:
+            return text[0] == '~';
+        case 4:
+            return text == "null" || text == "Null" || text == "NULL";
+        default:
+            return false;
+    }
+}
+
+// Two keys alike, the first character compared before the rest.
+bool same_key(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && (a.empty() || (a[0] == b[0] && a == b));
 }
 
 Status duplicate_key(const Frame& frame, size_t first, size_t again) {
@@ -68,7 +82,7 @@ Status check_unique_keys(const Frame& frame) {
     if (frame.members.size() <= kPairwise) {
         for (size_t again = 1; again < frame.members.size(); ++again) {
             for (size_t first = 0; first < again; ++first) {
-                if (frame.members[first].key == frame.members[again].key) {
+                if (same_key(frame.members[first].key, frame.members[again].key)) {
                     return duplicate_key(frame, first, again);
                 }
             }
