@@ -179,8 +179,9 @@ ScalarType scalar_type(const DocNode& node) {
     static constexpr std::string_view kSpecial[] = {
         ".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf", "+.INF",
         "-.inf", "-.Inf", "-.INF", ".nan",  ".NaN",  ".NAN"};
-    const bool special = (t.starts_with('.') || t.starts_with('+') || t.starts_with('-')) &&
-                         std::find(std::begin(kSpecial), std::end(kSpecial), t) != std::end(kSpecial);
+    const bool special =
+        (t.starts_with('.') || t.starts_with('+') || t.starts_with('-')) &&
+        std::find(std::begin(kSpecial), std::end(kSpecial), t) != std::end(kSpecial);
     const bool numeric = !t.empty() &&
                          ((t[0] >= '0' && t[0] <= '9') || t[0] == '-' || t[0] == '+' ||
                           t[0] == '.') &&
@@ -241,7 +242,8 @@ std::string get_string(const DocNode& parent, std::string_view path, std::string
     return std::string(node->text);
 }
 
-std::optional<long long> get_int(const DocNode& parent, std::string_view path, std::string_view key) {
+std::optional<long long> get_int(const DocNode& parent, std::string_view path,
+                                 std::string_view key) {
     const DocNode* node = field(parent, key);
     if (node == nullptr) {
         return std::nullopt;
@@ -805,8 +807,7 @@ std::optional<EndpointSet> to_endpoint_slice(const DocNode& doc, const std::stri
     const DocNode& ports = get_list(doc, "", "ports");
     check(ports, check_at_most(ApiRule::SlicePorts, "ports", ports.items.size(), "ports"));
     for (size_t i = 0; i < ports.items.size(); ++i) {
-        set.ports.push_back(
-            get_port(ports.items[i], indexed("ports", i), PortOwner::Slice));
+        set.ports.push_back(get_port(ports.items[i], indexed("ports", i), PortOwner::Slice));
     }
     if (type == "FQDN") {
         return std::nullopt;  // deprecated, and DNS publishes no FQDN endpoints
@@ -956,8 +957,8 @@ bool selector_matches(const DocNode& selector, const std::string& path, const La
 }
 
 // A count of a workload's spec (replicas, parallelism, ...): an int32 of at least 0.
-std::optional<uint32_t> get_count(const DocNode& parent, std::string_view path, std::string_view key,
-                                  ApiRule rule) {
+std::optional<uint32_t> get_count(const DocNode& parent, std::string_view path,
+                                  std::string_view key, ApiRule rule) {
     const auto value = get_int(parent, path, key);
     if (value && (*value < 0 || *value > rule_limit(rule))) {
         fail(*parent.find(key), rule_error(rule, join(path, key),
