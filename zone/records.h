@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "zone/flat_map.h"
 #include "zone/persistent_map.h"
 #include "zone/snapshot.h"
 #include "zone/store.h"
@@ -374,9 +375,11 @@ inline bool ptr_order(const PtrTarget& a, const PtrTarget& b) {
 
 }  // namespace records
 
-// The derived maps a snapshot answers from; the store's working copy has the same shape.
+// The derived maps a snapshot answers from; the store's working copy has the same shape. Every
+// Service query looks its Service up in `services`: a FlatMap reads one line of its table before
+// the record, where a PersistentMap walks three nodes.
 struct DerivedMaps {
-    PersistentMap<records::ServiceRecord> services;
+    FlatMap<records::ServiceRecord> services;
     PersistentMap<records::NamespaceRecord> namespaces;
     // The Services an address has PTR records from: one entry per Service and address it holds
     // (a ClusterIP or an endpoint's), by the address's hash.
