@@ -7,7 +7,9 @@ Python 3 standard library only.  Output directory layout:
   OUT/manifests/<ns>.yaml            Services + EndpointSlices of one namespace
   OUT/zones/cluster.local.zone       equivalent zone file (knot / any RFC 1035 server)
   OUT/zones/10.in-addr.arpa.zone     equivalent reverse zone (PTR for ClusterIPs and endpoints)
-  OUT/queries.txt                    dnsperf query file ("name TYPE" per line)
+  OUT/queries.txt                    dnsperf query file ("name TYPE" per line): the mixed set
+  OUT/queries-internal.txt           the same lines less PTR and NXDOMAIN: the internal set,
+                                     names of Services and endpoints that exist
   OUT/check.txt                      every name and type of a sample of Services, for
                                      `dnscheck.py record` against both servers + `diff`
   OUT/expected.txt                   a few known names + expected answers (sanity checks)
@@ -97,6 +99,11 @@ QUERY_MIX_REAL = (
     ("ptr", 5),              # PTR of a ClusterIP (60%) or an endpoint address (40%)
     ("nxdomain", 6),
 )
+
+# The internal set: queries for the names of Services, their ports and endpoints, that exist.
+# The mixed set (queries.txt) is every query, reverse names and NXDOMAIN included.
+INTERNAL_KINDS = ("a_clusterip", "aaaa_clusterip", "srv_port", "srv_bare", "a_headless",
+                  "a_endpoint", "a_cip_endpoint", "srv_headless", "externalname")
 
 # A few realistic words to make service names a bit less uniform.
 WORDS = ("api", "web", "auth", "cart", "pay", "user", "search", "cache", "db",
@@ -543,6 +550,7 @@ def main(argv):
     kinds_q = [k for k, _ in mix]
     weights_q = [wt for _, wt in mix]
     lines = []
+    internal = []
     counts_q = dict((k, 0) for k in kinds_q)
     real = a.shape == "real"
     for kq in qrng.choices(kinds_q, weights=weights_q, k=a.queries):
@@ -600,8 +608,13 @@ def main(argv):
                 lines.append("%s.%s.svc.%s A" % (fqdn(s), s.ns, ZONE))
             else:         # unknown namespace
                 lines.append("%s.nosuch-ns-%03d.svc.%s A" % (s.name, qrng.randrange(1000), ZONE))
+        if kq in INTERNAL_KINDS:
+            internal.append(lines[-1])
     with open(os.path.join(a.out, "queries.txt"), "w") as f:
         f.write("\n".join(lines))
+        f.write("\n")
+    with open(os.path.join(a.out, "queries-internal.txt"), "w") as f:
+        f.write("\n".join(internal))
         f.write("\n")
     with open(os.path.join(a.out, "check.txt"), "w") as f:
         f.write("\n".join(check) + "\n")
@@ -636,7 +649,7 @@ def main(argv):
         "endpoints_with_hostname": sum(1 for s in services for ep in s.eps if ep[1]),
         "named_ports": sum(len(s.ports) for s in services),
         "records": counts,
-        "queries": a.queries, "query_mix": counts_q, "check_queries": len(check),
+        "queries": a.queries, "internal_queries": len(internal), "query_mix": counts_q, "check_queries": len(check),
         "seed": a.seed, "zone": ZONE, "reverse_zone": not a.no_reverse,
         "sample_clusterip": fqdn(c), "sample_clusterip_ip": c.cip,
     }

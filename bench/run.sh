@@ -18,6 +18,9 @@
 #   SHAPE [classic]      gen_cluster.py --shape: classic or real (see bench/README.md)
 #   LOAD_TIMEOUT [600]   seconds a server may take to load before it counts as failed
 #   REPEAT [1]           measured runs per server and size; the median (by qps) is reported
+#   QUERY_SETS ["mixed internal"]  query files measured on each server, a row each: mixed is
+#                        queries.txt (every kind, PTR and NXDOMAIN too), internal is
+#                        queries-internal.txt (names of Services and endpoints that exist)
 #   CHECK_COUNT [1000]   queries replayed one by one to cross-check answers (0 = off)
 #   BENCH_TMP [mktemp -d]  work directory;  KEEP [0] keep it on exit (1 = keep)
 #   RESULTS []           also copy the results TSV to this file
@@ -44,6 +47,7 @@ SHAPE=${SHAPE:-classic}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-600}
 CHECK_COUNT=${CHECK_COUNT:-1000}
 REPEAT=${REPEAT:-1}
+QUERY_SETS=${QUERY_SETS:-"mixed internal"}
 KEEP=${KEEP:-0}
 RESULTS=${RESULTS:-}
 SIZES=("$@")
@@ -72,6 +76,12 @@ for n in "$DURATION" "$WARMUP" "$OUTSTANDING" "$CLIENTS" "$DNSPERF_THREADS" "$LO
 done
 [ "$DURATION" -ge 1 ] || die "DURATION must be >= 1"
 [ "$REPEAT" -ge 1 ] || die "REPEAT must be >= 1"
+for q in $QUERY_SETS; do
+    case $q in mixed|internal) ;; *) die "unknown query set '$q' in QUERY_SETS (mixed, internal)" ;; esac
+done
+query_file() { # data set
+    case $2 in mixed) echo "$1/queries.txt" ;; internal) echo "$1/queries-internal.txt" ;; esac
+}
 NCPU=$(nproc --all)
 [ "$SERVER_CPU" -lt "$NCPU" ] && [ "$CLIENT_CPU" -lt "$NCPU" ] || die "SERVER_CPU/CLIENT_CPU must be < $NCPU"
 [ "$SERVER_CPU" != "$CLIENT_CPU" ] || warn "server and client pinned to the same core ($SERVER_CPU): numbers will be meaningless"
@@ -211,11 +221,11 @@ record_failure() { # size server reason
 }
 
 # One measured dnsperf run against pid $SERVER_PID; echoes a results row (without
-# size/server/status/rss/peak/load, see measure) and logs. args: name port data outfile
+# size/server/status/rss/peak/load, see measure) and logs. args: name port queries outfile
 one_run() {
-    local name=$1 port=$2 data=$3 out=$4 pid=$SERVER_PID c0 c1 prc bad
+    local name=$1 port=$2 queries=$3 out=$4 pid=$SERVER_PID c0 c1 prc bad
     c0=$(cpu_ticks "$pid") || return 2
-    run_dnsperf "$port" "$data/queries.txt" "$DURATION" "$out"
+    run_dnsperf "$port" "$queries" "$DURATION" "$out"
     prc=$?
     c1=$(cpu_ticks "$pid") || { warn "$name died during the run"; return 2; }
     if [ $prc -ne 0 ]; then
@@ -284,26 +294,32 @@ measure() {
     fi
     threads=$(thread_count "$pid")
 
-    check_quiet "$name"
-    for ((r = 1; r <= REPEAT; r++)); do
-        log "$name: dnsperf run $r/$REPEAT, ${DURATION}s, -c $CLIENTS -T $DNSPERF_THREADS -q $OUTSTANDING (server cpu $SERVER_CPU, client cpu $CLIENT_CPU)"
-        row=$(one_run "$name" "$port" "$data" "$out.dnsperf.$r.txt")
-        case $? in
-            0) rows+=("$row") ;;
-            2) record_failure "$size" "$name" DIED; STATUS=1; return 1 ;;
-            3) record_failure "$size" "$name" DNSPERF_FAILED; STATUS=1; return 1 ;;
-            *) record_failure "$size" "$name" NO_ANSWERS; STATUS=1; return 1 ;;
-        esac
+    local set queries label
+    for set in $QUERY_SETS; do
+        queries=$(query_file "$data" "$set")
+        label="$size/$set"
+        rows=()
+        check_quiet "$name"
+        for ((r = 1; r <= REPEAT; r++)); do
+            log "$name: $set names, dnsperf run $r/$REPEAT, ${DURATION}s, -c $CLIENTS -T $DNSPERF_THREADS -q $OUTSTANDING (server cpu $SERVER_CPU, client cpu $CLIENT_CPU)"
+            row=$(one_run "$name" "$port" "$queries" "$out.$set.dnsperf.$r.txt")
+            case $? in
+                0) rows+=("$row") ;;
+                2) record_failure "$label" "$name" DIED; STATUS=1; return 1 ;;
+                3) record_failure "$label" "$name" DNSPERF_FAILED; STATUS=1; return 1 ;;
+                *) record_failure "$label" "$name" NO_ANSWERS; STATUS=1; return 1 ;;
+            esac
+        done
+        # median run by qps
+        row=$(printf '%s\n' "${rows[@]}" | sort -t$'\t' -k1,1n | sed -n "$(( (${#rows[@]} + 1) / 2 ))p")
+        [ "$REPEAT" -gt 1 ] && log "$name: $set names, median of $REPEAT runs: qps=$(cut -f1 <<<"$row") (all: $(printf '%s\n' "${rows[@]}" | cut -f1 | tr '\n' ' '); CPU us/q: $(printf '%s\n' "${rows[@]}" | cut -f3 | tr '\n' ' '))"
+        printf '%s\t%s\tok\t%s\t%.1f\t%.1f\t%s\t%s\n' "$label" "$name" "$row" \
+            "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$peak" 'BEGIN { print k / 1024 }')" \
+            "$load" "$threads" >> "$RES_TSV"
+        local srvpct
+        srvpct=$(cut -f4 <<<"$row")
+        [ "$srvpct" -ge 85 ] 2>/dev/null || warn "$name: server was only ${srvpct}% busy -- the client (dnsperf) or other load on the machine is the bottleneck; qps is a lower bound, compare CPU us/query"
     done
-    # median run by qps
-    row=$(printf '%s\n' "${rows[@]}" | sort -t$'\t' -k1,1n | sed -n "$(( (${#rows[@]} + 1) / 2 ))p")
-    [ "$REPEAT" -gt 1 ] && log "$name: median of $REPEAT runs: qps=$(cut -f1 <<<"$row") (all: $(printf '%s\n' "${rows[@]}" | cut -f1 | tr '\n' ' '))"
-    printf '%s\t%s\tok\t%s\t%.1f\t%.1f\t%s\t%s\n' "$size" "$name" "$row" \
-        "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$peak" 'BEGIN { print k / 1024 }')" \
-        "$load" "$threads" >> "$RES_TSV"
-    local srvpct
-    srvpct=$(cut -f4 <<<"$row")
-    [ "$srvpct" -ge 85 ] 2>/dev/null || warn "$name: server was only ${srvpct}% busy -- the client (dnsperf) or other load on the machine is the bottleneck; qps is a lower bound, compare CPU us/query"
     return 0
 }
 
@@ -463,9 +479,9 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 print()
 print("clusterdns benchmark: dnsperf -l %ss -q %s, UDP, server pinned to 1 core" % (sys.argv[2], sys.argv[3]))
 hdr = ("server", "services", "qps", "avg lat ms", "CPU us/q", "srv CPU%", "cli CPU%", "RSS MiB", "peak MiB", "load s", "status")
-fmt = "%-11s %9s %9s %10s %9s %8s %8s %8s %9s %8s  %s"
+fmt = "%-11s %15s %9s %10s %9s %8s %8s %8s %9s %8s  %s"
 print(fmt % hdr)
-print("-" * 107)
+print("-" * 113)
 by = {}
 for r in rows:
     by[(r["size"], r["server"])] = r
@@ -484,7 +500,7 @@ for size in dict.fromkeys(r["size"] for r in rows):
     ratios.append(fmt % ("cdns/knot", size, ratio("qps"), ratio("lat_ms"), ratio("cpu_us_q"),
                          ratio("srv_cpu_pct"), "", ratio("rss_mib"), ratio("peak_mib"), ratio("load_s"), ""))
 if ratios:
-    print("-" * 107)
+    print("-" * 113)
     print("\n".join(ratios))
     print("(ratios: qps > 1 is better for clusterdns; latency, CPU us/q, RSS, load < 1 is better)")
 EOF

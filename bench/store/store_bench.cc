@@ -4,12 +4,14 @@
 //     build/bench/store/store_bench /tmp/clusterdns-memory-data/real-100000-seed42/manifests
 //
 // Prints the load time, then p50/p99/max of a change to a Service, to an EndpointSlice (one
-// endpoint added), and the time of a batch of 1,000 such changes published at once.
+// endpoint added), and the time of a batch of 1,000 such changes published at once; then what a
+// query's Service lookup (Snapshot::service) costs, for names in random order, found and not.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -98,5 +100,34 @@ int main(int argc, char** argv) {
     snapshot = store.snapshot();
     fmt::print("{:<40} {:8.1f} ms for the batch\n", "1,000 EndpointSlices changed, one publish",
                micros(Clock::now() - burst_start) / 1000);
+
+    // Lookups as queries make them: every Service's name in random order, then names that are
+    // not there (the namespace's NXDOMAIN). A snapshot is read on one core, so the time per
+    // lookup is mostly the cache misses of its chase.
+    std::vector<std::pair<std::string, std::string>> names;
+    for (const Service* s : services) {
+        names.emplace_back(s->ns, s->name);
+    }
+    std::shuffle(names.begin(), names.end(), rng);
+    const auto time_lookups = [&](const char* what, bool rename) {
+        std::vector<std::pair<std::string, std::string>> asked = names;
+        for (auto& [ns, name] : asked) {
+            name = rename ? "x" + name : name;
+        }
+        std::vector<double> rounds;
+        size_t found = 0;
+        for (int round = 0; round < 5; ++round) {
+            const auto start = Clock::now();
+            for (const auto& [ns, name] : asked) {
+                found += snapshot->service(ns, name) != nullptr;
+            }
+            rounds.push_back(micros(Clock::now() - start) * 1000 / static_cast<double>(asked.size()));
+        }
+        std::sort(rounds.begin(), rounds.end());
+        fmt::print("{:<40} {:8.1f} ns a lookup (median of 5 rounds of {}; {} found)\n", what,
+                   rounds[2], asked.size(), found / 5);
+    };
+    time_lookups("Service lookups, found", false);
+    time_lookups("Service lookups, not found", true);
     return 0;
 }
