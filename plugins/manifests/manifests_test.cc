@@ -11,6 +11,8 @@
 
 #include <doctest/doctest.h>
 
+#include "plugins/manifests/yaml_document.h"
+
 namespace clusterdns {
 namespace {
 
@@ -525,6 +527,58 @@ spec: {clusterIP: 10.96.0.3, ports: [{name: http, port: 80}]}
 )");
         CHECK(service(c, "123/p").ns == "123");
     }
+}
+
+TEST_CASE("manifests: plain scalars in block YAML are read as kubectl reads them (YAML 1.1)") {
+    // The same fields in block style (the block reader's) and in flow style (libyaml's) load
+    // alike: YAML 1.1 booleans, integers in other bases, floats with an integral value, dates.
+    const auto both = [](const std::string& ready, const std::string& port,
+                         const std::string& label) {
+        const std::string block =
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
+            "  namespace: shop\n  labels:\n    release: " +
+            label + "\nspec:\n  clusterIP: None\n" + "  publishNotReadyAddresses: " + ready +
+            "\n  ports:\n" + "  - name: http\n    port: " + port + "\n";
+        const std::string flow =
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web, "
+            "namespace: shop, labels: {release: " +
+            label + "}}\nspec: {clusterIP: None, publishNotReadyAddresses: " + ready +
+            ", ports: [{name: http, port: " + port + "}]}\n";
+        DocArena arena;
+        REQUIRE(read_block_yaml(block, arena, false).has_value());
+        const auto result = [](const std::string& text) {
+            Cluster c;
+            const Status s = load_manifest_text(text, "t", c);
+            if (!s) {  // without "t:LINE: ", as the layouts differ
+                return s.error().message.substr(s.error().message.find(": ") + 2);
+            }
+            const Service& service = c.services.begin()->second;
+            return std::string(service.publish_not_ready_addresses ? "true" : "false") + " " +
+                   std::to_string(service.ports.at(0).port);
+        };
+        const std::string got = result(block);
+        CHECK(got == result(flow));
+        return got;
+    };
+    for (const char* yes :
+         {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"}) {
+        CAPTURE(yes);
+        CHECK(both(yes, "80", "v1") == "true 80");
+    }
+    for (const char* no : {"false", "no", "NO", "off", "Off", "n", "N"}) {
+        CAPTURE(no);
+        CHECK(both(no, "80", "v1") == "false 80");
+    }
+    CHECK(both("yEs", "80", "v1").find("expected true or false") != std::string::npos);
+    CHECK(both("\"yes\"", "80", "v1").find("expected true or false") != std::string::npos);
+    for (const char* port : {"80", "0x50", "0o120", "0120", "080", "8_0", "80.0", "8e1"}) {
+        CAPTURE(port);
+        CHECK(both("false", port, "v1") == "false 80");
+    }
+    CHECK(both("false", "\"80\"", "v1").find("expected an integer") != std::string::npos);
+    CHECK(both("false", "80", "yes").find("expected a string") != std::string::npos);
+    CHECK(both("false", "80", "2024-01-31").find("2024-01-31T00:00:00Z") != std::string::npos);
+    CHECK(both("false", "80", "'2024-01-31'") == "false 80");
 }
 
 TEST_CASE("manifests: values in messages are escaped and shortened") {
