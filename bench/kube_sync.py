@@ -4,7 +4,7 @@ Gone beside the fresh sync it should beat, and resident memory. Not a test.
 
     python3 bench/kube_sync.py build/clusterdns [COUNT=10000] [NAMESPACES=100]
     python3 bench/kube_sync.py build/clusterdns --manifests DIR [--runs 3] [--knot]
-                               [--settle 3] [--no-relist] [--pin]
+                               [--settle 3] [--no-relist] [--pin] [--list-delay S]
 
 The fake API server (tests/fake_apiserver) runs in this process; clusterdns lists the objects in
 pages of 500 over HTTPS. With --manifests (the manifests folder of a `bench/gen_cluster.py --shape
@@ -252,6 +252,8 @@ def main():
     p.add_argument("--no-relist", dest="relist", action="store_false")
     p.add_argument("--knot", action="store_true", help="knotd's load of the same records too")
     p.add_argument("--pin", action="store_true", help="clusterdns on CPU 0, the fake on CPU 1")
+    p.add_argument("--list-delay", type=float, default=0.0, metavar="S",
+                   help="each list page waits S seconds in the fake, as an etcd read would")
     p.add_argument("--log", help="write the last run's clusterdns log here")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="kube_sync-") as d:
@@ -269,6 +271,7 @@ def main():
             api.generate_services(count, namespaces=namespaces)
         if a.pin:
             os.sched_setaffinity(0, {1})
+        api.set_config(list_delay=a.list_delay)
         api.start()
         runs = []
         try:
@@ -295,7 +298,8 @@ def main():
             return statistics.median(r[key] for r in runs)
 
         print(f"{count} Services in {namespaces} namespaces, median of {len(runs)} run(s)"
-              f"{' pinned to one CPU' if a.pin else ''}:")
+              f"{' pinned to one CPU' if a.pin else ''}"
+              f"{f', list pages {a.list_delay * 1000:.0f} ms late' if a.list_delay else ''}:")
         print(f"  start to full sync      {med('to_line'):6.2f} s   (sync {med('sync'):.2f} s, "
               f"{med('cpu_at_line'):.2f} CPU s; fake API {med('fake_cpu_sync'):.2f} CPU s)")
         if a.relist:

@@ -69,5 +69,61 @@ TEST_CASE("json: typed fields keep their JSON type through the converter") {
           "API: object (Service prod/api): spec.ports[0].port: expected an integer, got \"80\"");
 }
 
+// A tree as text, to compare two parses of one document.
+std::string dump(const DocNode& node) {
+    switch (node.kind) {
+        case DocNode::Kind::Null:
+            return "null";
+        case DocNode::Kind::Scalar:
+            return (node.quoted ? "'" : "") + std::string(node.text);
+        case DocNode::Kind::Sequence: {
+            std::string out = "[";
+            for (const DocNode& item : node.items) {
+                out += dump(item) + ",";
+            }
+            return out + "]";
+        }
+        case DocNode::Kind::Mapping: {
+            std::string out = "{";
+            for (const DocMember& m : node.members) {
+                out += std::string(m.key) + ":" + dump(m.value) + ",";
+            }
+            return out + "}";
+        }
+    }
+    return "?";
+}
+
+TEST_CASE("json: a list that wants every item is the list parsed as any document") {
+    JsonParser parser;
+    DocArena arena;
+    for (
+        const char* text : {
+            R"({"kind":"ServiceList","metadata":{"continue":"a\"b"},"items":[]})",
+            R"({"items":[{"metadata":{"name":"x]}\\"},"a":["[{",{"}":"\"]"}]},7,"s",null,[1,[2]],true]})",
+            R"(  { "items" : [ { "a" : 1 } , { "b" : [ ] } ] , "metadata" : { "resourceVersion" : "9" } }  )",
+            R"({"items":[{"a":1}],"items":[{"b":2}]})",
+            R"({"a":{"items":[1]},"items":[{"c":"\u0041"}],"z":-1.5e3})",
+            R"({"items":{"a":1}})",
+            R"({"items":[1,2]} x)",
+            R"({"items":[1 2]})",
+            R"({"items":[{"a":1}})",
+            R"({"items":[{"a":"x}]})",
+            R"({"items":[{"a":1},]})",
+            R"([{"items":[]}])",
+            R"("items")",
+            R"({"items":[{"a":1}],})",
+            "",
+        }) {
+        INFO(std::string(text));
+        auto whole = parser.parse(text, arena);
+        auto split = parser.parse_list(text, arena, [](const ItemHeader&) { return true; });
+        REQUIRE(whole.has_value() == split.has_value());
+        if (whole) {
+            CHECK(dump(*whole) == dump(*split));
+        }
+    }
+}
+
 }  // namespace
 }  // namespace clusterdns

@@ -464,6 +464,7 @@ struct Reflector {
     CURL* easy = nullptr;
     curl_slist* headers = nullptr;
     std::string body;         // list or error body; while watching, the incomplete last line
+    std::string page;         // a list's page being read while the next one arrives in `body`
     size_t events = 0;        // received by this watch
     bool gone = false;        // an ERROR event with a 410 Status: re-list
     std::string watch_error;  // another ERROR event's message
@@ -800,7 +801,35 @@ void KubernetesSource::Impl::release_body(Reflector& r) {
     }
 }
 
+namespace {
+
+// The continue token of a list page, read from the text before its items (the API server writes
+// the list's metadata first): the next page can be asked for before this one is parsed. Empty
+// when not found there; the page's parsed token decides in the end.
+std::string_view continue_ahead(std::string_view page) {
+    const size_t items = page.find("\"items\":");
+    constexpr std::string_view kKey = "\"continue\":\"";
+    const size_t key = page.substr(0, items).find(kKey);
+    if (items == std::string_view::npos || key == std::string_view::npos) {
+        return {};
+    }
+    const std::string_view token = page.substr(key + kKey.size(), items - key - kKey.size());
+    const size_t end = token.find_first_of("\"\\");
+    return end != std::string_view::npos && token[end] == '"' ? token.substr(0, end)
+                                                              : std::string_view();
+}
+
+}  // namespace
+
 void KubernetesSource::Impl::on_list_page(Reflector& r) {
+    // The next page is asked for before this one is read: the API server prepares it, and it
+    // arrives, while this one is parsed and converted.
+    std::swap(r.page, r.body);
+    const std::string ahead(r.whole_list ? std::string_view() : continue_ahead(r.page));
+    if (!ahead.empty()) {
+        r.continue_token = ahead;
+        start_request(r);
+    }
     DocArena arena;  // this page's tree, freed when it is converted
     // A re-list builds and converts only the objects whose version moved; the others are named,
     // as the store has them.
@@ -812,9 +841,11 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
         r.versions.note(item.ns, item.name, item.resource_version);
         return false;
     };
-    auto page = decode_list(r.body, r.type->kind, r.type->api_version, parser, arena,
+    auto page = decode_list(r.page, r.type->kind, r.type->api_version, parser, arena,
                             r.in_store ? WantItem(unchanged) : WantItem());
+    r.page.clear();
     if (!page) {
+        end_transfer(r);  // the next page, asked for ahead
         retry_later(r, fmt::format("invalid answer: {}", page.error().message));
         forget_list(r);
         return;
@@ -859,6 +890,9 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
     r.listed_items += page->items.size() + page->left_out;
     r.backoff_seconds = 0;
     r.problem.clear();
+    if (last || page->continue_token != ahead) {
+        end_transfer(r);  // asked for ahead, but not this list's next page
+    }
     if (!last) {
         r.continue_token = std::move(page->continue_token);
         r.next_attempt = Clock::now();
@@ -882,6 +916,7 @@ void KubernetesSource::Impl::on_list_page(Reflector& r) {
 }
 
 void KubernetesSource::Impl::forget_list(Reflector& r) {
+    std::string().swap(r.page);
     r.continue_token.clear();
     r.listed.clear();
     r.staged.clear();

@@ -862,6 +862,7 @@ class FakeApiServer:
         self._token = token
         self.bookmark_interval = bookmark_interval
         self.rv0_ignores_limit = True     # watch cache: resourceVersion=0 lists are not paged
+        self.list_delay = 0.0             # seconds each list answer waits (an etcd read's time)
         self.store = Store(history_size)
         self.faults = Faults()
         self.watches = {}
@@ -1243,7 +1244,10 @@ preferences: {{}}
             self.store.cond.notify_all()
         return n
 
-    def set_config(self, bookmark_interval=None, history_size=None, rv0_ignores_limit=None):
+    def set_config(self, bookmark_interval=None, history_size=None, rv0_ignores_limit=None,
+                   list_delay=None):
+        if list_delay is not None:
+            self.list_delay = max(0.0, float(list_delay))
         if bookmark_interval is not None:
             self.bookmark_interval = float(bookmark_interval)
         if history_size is not None:
@@ -1255,6 +1259,7 @@ preferences: {{}}
         return {"bookmark_interval": self.bookmark_interval,
                 "history_size": self.store.history_size,
                 "rv0_ignores_limit": self.rv0_ignores_limit,
+                "list_delay": self.list_delay,
                 "watch_410": self.faults.watch_410}
 
     # ---------------------------------------------------------------- request log (Python API)
@@ -1718,6 +1723,8 @@ preferences: {{}}
             if labels is None and fields is None:
                 meta["remainingItemCount"] = hi - i
             store.remember_snapshot(res, list_rv, view)
+        if self.list_delay:
+            time.sleep(self.list_delay)
         table = _table_version(accept)
         if table:
             h.send_json(200, table_for(res, out, meta, q.get("includeObject", "Metadata"), table))
