@@ -140,6 +140,11 @@ std::string_view legacy_object_name(std::string_view set_name) {
 }
 
 void NameSet::add(std::string_view ns, std::string_view name) {
+    // The pair just added again (a Service, then its EndpointSlice) is not added twice: a load
+    // of 100,000 Services and their slices marks half as many to sort.
+    if (!keys_.empty() && ns_of(keys_.back()) == ns && name_of(keys_.back()) == name) {
+        return;
+    }
     keys_.push_back({static_cast<uint32_t>(text_.size()), static_cast<uint16_t>(ns.size()),
                      static_cast<uint16_t>(name.size())});
     text_.append(ns).append(name);
