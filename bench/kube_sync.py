@@ -22,7 +22,9 @@ Each run starts clusterdns (`--workers 1`) and reads, from that one process:
   process's, over the same span), and both beside the fresh sync's (ratio);
 - RSS settled after the re-list and the peak over the whole run;
 - the fake API server's CPU over the sync and the re-list (this process: if it nears the wall
-  time, the fake is what limits).
+  time, the fake is what limits);
+- with a gen_cluster.py folder, its expected.txt asked of the server after the sync and after the
+  re-list (dnscheck.py expect): the zone is whole before and after.
 Then the median of each figure over the runs. With --knot, knotd loads the same records from the
 cluster's zone files (DIR/../zones, written by gen_cluster.py) with the configuration
 bench/memory.sh uses, and its load time (fork to both zones answering) is printed beside, unpinned
@@ -124,7 +126,18 @@ class Lines:
             return "".join(line for _, line in self.lines)
 
 
-def one_run(binary, api, settle, relist, pin):
+def check_answers(line, expected):
+    """dnscheck.py's verdict on the cluster's expected.txt, asked of the server on `line`."""
+    port = re.search(r":(\d+)\b", line.split("listening on", 1)[-1])
+    if not expected or not port:
+        return "not checked"
+    done = subprocess.run([sys.executable, str(BENCH / "dnscheck.py"), "expect", "--server",
+                           f"127.0.0.1:{port.group(1)}", "--expected", str(expected)],
+                          capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "no output"
+
+
+def one_run(binary, api, settle, relist, pin, expected=None):
     out = {}
     cmd = [binary, "--upstream", "none", "--lameduck", "0", "--kubeconfig", str(api.kubeconfig),
            "--listen", "127.0.0.1:0", "--workers", "1", "--startup-timeout", "300"]
@@ -146,6 +159,7 @@ def one_run(binary, api, settle, relist, pin):
         time.sleep(settle)
         out["rss_settled"] = status_kib(proc.pid, "VmRSS") / 1024
         out["peak_sync"] = status_kib(proc.pid, "VmHWM") / 1024
+        out["check_sync"] = check_answers(line, expected)
         if relist:
             for kind in KINDS:
                 if not api.wait_for_watches(f"/{kind}", timeout=60):
@@ -167,6 +181,7 @@ def one_run(binary, api, settle, relist, pin):
             out["relist_ratio"] = out["relist"] / out["sync"]
             time.sleep(settle)
             out["rss_after_relist"] = status_kib(proc.pid, "VmRSS") / 1024
+            out["check_relist"] = check_answers(line, expected)
         out["peak"] = status_kib(proc.pid, "VmHWM") / 1024
     finally:
         proc.terminate()
@@ -274,9 +289,11 @@ def main():
         api.set_config(list_delay=a.list_delay)
         api.start()
         runs = []
+        expected = Path(a.manifests).resolve().parent / "expected.txt" if a.manifests else None
+        expected = expected if expected and expected.exists() else None
         try:
             for i in range(a.runs):
-                r = one_run(a.binary, api, a.settle, a.relist, a.pin)
+                r = one_run(a.binary, api, a.settle, a.relist, a.pin, expected)
                 runs.append(r)
                 line = (f"run {i + 1}: start to line {r['to_line']:.2f} s, sync {r['sync']:.2f} s, "
                         f"{r['cpu_at_line']:.2f} CPU s at the line (fake {r['fake_cpu_sync']:.2f}),"
@@ -288,6 +305,9 @@ def main():
                              + "/".join(f"{r[f'relist_{k}']:.2f}" for k in KINDS)
                              + f" s, RSS after {r['rss_after_relist']:.1f} MiB, peak {r['peak']:.1f}"
                              " MiB")
+                line += f"; answers: {r['check_sync']}"
+                if a.relist:
+                    line += f", after the re-list {r['check_relist']}"
                 print(line, flush=True)
             if a.log:
                 Path(a.log).write_text(runs[-1]["log"])
