@@ -10,6 +10,10 @@
 #   WARMUP [2]           unmeasured dnsperf run before the measured one, seconds (0 = none)
 #   OUTSTANDING [200]    dnsperf -q (max queries in flight)
 #   CLIENTS [1]          dnsperf -c ;  DNSPERF_THREADS [1] dnsperf -T
+#   RATE []              dnsperf -Q: queries per second offered (default: as fast as answered).
+#                        Both servers then see the same load: a server that keeps up with
+#                        dnsperf idles between batches, and its CPU per query depends on how
+#                        idle it is (fewer queries per system call), so compare at one rate
 #   SERVER_CPU [0]       core the server (all its threads) is pinned to
 #   CLIENT_CPU [1]       core dnsperf is pinned to
 #   SERVERS ["clusterdns knot"]   which servers to run, in order
@@ -47,6 +51,7 @@ SHAPE=${SHAPE:-classic}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-600}
 CHECK_COUNT=${CHECK_COUNT:-1000}
 REPEAT=${REPEAT:-1}
+RATE=${RATE:-}
 QUERY_SETS=${QUERY_SETS:-"mixed internal"}
 KEEP=${KEEP:-0}
 RESULTS=${RESULTS:-}
@@ -76,6 +81,7 @@ for n in "$DURATION" "$WARMUP" "$OUTSTANDING" "$CLIENTS" "$DNSPERF_THREADS" "$LO
 done
 [ "$DURATION" -ge 1 ] || die "DURATION must be >= 1"
 [ "$REPEAT" -ge 1 ] || die "REPEAT must be >= 1"
+[ -z "$RATE" ] || [[ $RATE =~ ^[1-9][0-9]*$ ]] || die "RATE must be a positive integer, got '$RATE'"
 for q in $QUERY_SETS; do
     case $q in mixed|internal) ;; *) die "unknown query set '$q' in QUERY_SETS (mixed, internal)" ;; esac
 done
@@ -135,7 +141,7 @@ run_dnsperf() {
     before=$(times_file_s "$WORK/.times0")
     local w0=$EPOCHREALTIME
     taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$3" \
-        -c "$CLIENTS" -T "$DNSPERF_THREADS" -q "$OUTSTANDING" -t 2 > "$4" 2>&1 &
+        -c "$CLIENTS" -T "$DNSPERF_THREADS" -q "$OUTSTANDING" -t 2 ${RATE:+-Q "$RATE"} > "$4" 2>&1 &
     CLIENT_PID=$!
     wait "$CLIENT_PID"
     local rc=$?
@@ -473,11 +479,12 @@ done
 
 [ -n "$RESULTS" ] && cp "$RES_TSV" "$RESULTS"
 
-python3 - "$RES_TSV" "$DURATION" "$OUTSTANDING" <<'EOF'
+python3 - "$RES_TSV" "$DURATION" "$OUTSTANDING" "${RATE:-}" <<'EOF'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 print()
-print("clusterdns benchmark: dnsperf -l %ss -q %s, UDP, server pinned to 1 core" % (sys.argv[2], sys.argv[3]))
+print("clusterdns benchmark: dnsperf -l %ss -q %s%s, UDP, server pinned to 1 core" % (
+    sys.argv[2], sys.argv[3], " -Q %s" % sys.argv[4] if sys.argv[4] else ""))
 hdr = ("server", "services", "qps", "avg lat ms", "CPU us/q", "srv CPU%", "cli CPU%", "RSS MiB", "peak MiB", "load s", "status")
 fmt = "%-11s %15s %9s %10s %9s %8s %8s %8s %9s %8s  %s"
 print(fmt % hdr)
