@@ -17,7 +17,8 @@
 // group with a free slot, so a lookup stops at the first group with a never-used slot. A value
 // removed leaves a tombstone, unless its group has a never-used slot (no value was ever put past
 // such a group: a full group never regains one). The table is rebuilt, bigger and without its
-// tombstones, once three quarters of its slots are used.
+// tombstones, once three quarters of its slots are used, and smaller once it holds fewer than
+// an eighth.
 
 #include <algorithm>
 #include <atomic>
@@ -141,6 +142,9 @@ public:
         group.values[at->slot] = nullptr;
         used_ -= open;
         --size_;
+        if (size_ * 8 < slot_count() && groups_ > kGroupsPerPage) {
+            rebuild(size_);  // most of it went (a namespace deleted): give the memory back
+        }
         return true;
     }
 

@@ -109,6 +109,28 @@ TEST_CASE("flat map: values of one hash are all found, past full groups and tomb
     CHECK(Counter::alive == 0);
 }
 
+TEST_CASE("flat map: a map that loses most of its values gives its table back") {
+    {
+        FlatMap<Counter> map;
+        for (int i = 0; i < 20000; ++i) {
+            map.set(hash(i), is(i), new Counter(i, i));
+        }
+        const size_t full = map.node_bytes();
+        FlatMap<Counter> before = map;  // a version keeps its table and its values
+        for (int i = 10; i < 20000; ++i) {
+            CHECK(map.erase(hash(i), is(i)));
+        }
+        CHECK(map.node_bytes() * 100 < full);
+        CHECK(map.size() == 10);
+        for (int i = 0; i < 20000; ++i) {
+            CHECK(value_of(map, i) == (i < 10 ? i : -1));
+            CHECK(value_of(before, i) == i);
+        }
+        CHECK(Counter::alive == 20000);
+    }
+    CHECK(Counter::alive == 0);
+}
+
 TEST_CASE("flat map: random changes, growth and removals agree with a std::map; old versions "
           "keep what they held") {
     {
