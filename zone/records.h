@@ -272,6 +272,9 @@ struct ServiceRecord : Counted {
     } view;
 
     const ServiceObject* object() const noexcept { return ServiceObject::of(view.fields_); }
+    // What a lookup reads after the record: the object, for its name (FlatMap::find fetches both
+    // at once).
+    const void* companion() const noexcept { return view.fields_; }
     std::span<const SetRecord* const> sets() const noexcept {
         const std::span<const uint32_t> by_address = view.by_address();
         return {array_after<const SetRecord*>(by_address.data(), by_address.size()), set_count};
