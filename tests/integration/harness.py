@@ -291,8 +291,13 @@ class Server:
     def stderr_text(self):
         if self._stderr is None:
             return ""
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")
+        # pread, not seek+read: the server writes through the same open file, so moving its
+        # offset would let a line land over the start of the log.
+        fd, chunks, offset = self._stderr.fileno(), [], 0
+        while chunk := os.pread(fd, 1 << 16, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
 
     def describe(self):
         err = self.stderr_text().strip()
