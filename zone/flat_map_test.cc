@@ -131,6 +131,25 @@ TEST_CASE("flat map: a map that loses most of its values gives its table back") 
     CHECK(Counter::alive == 0);
 }
 
+TEST_CASE("flat map: room reserved for a load is not built again while it fills") {
+    {
+        FlatMap<Counter> map;
+        map.set(hash(-1), is(-1), new Counter(-1, 0));
+        map.reserve(10000);
+        const size_t reserved = map.node_bytes();
+        for (int i = 0; i < 9999; ++i) {
+            map.set(hash(i), is(i), new Counter(i, i));
+        }
+        CHECK(map.node_bytes() == reserved);
+        CHECK(map.size() == 10000);
+        CHECK(value_of(map, -1) == 0);
+        CHECK(value_of(map, 9998) == 9998);
+        map.reserve(10);  // never smaller
+        CHECK(map.node_bytes() == reserved);
+    }
+    CHECK(Counter::alive == 0);
+}
+
 TEST_CASE("flat map: random changes, growth and removals agree with a std::map; old versions "
           "keep what they held") {
     {

@@ -659,6 +659,7 @@ const SnapshotConfig& Store::config() const noexcept {
 std::shared_ptr<const Snapshot> Store::snapshot() {
     Maps& m = *maps_;
     m.dirty.seal();
+    m.derived.services.reserve(m.dirty.size());  // a first load sizes its index once
     m.dirty.for_each([&](std::string_view ns, std::string_view name) {
         m.derive(std::string(ns), std::string(name));
     });
