@@ -94,6 +94,63 @@ struct Options {
     // After SIGTERM: /ready says 503 and queries are still answered this long, then exit.
     unsigned lameduck_seconds = 5;
     bool query_log = false;  // a line per query on stderr (CoreDNS's log format), rate-limited
+
+    // loadbalance (CoreDNS's plugin; kubeadm's Corefile ends with it): the A and AAAA records of
+    // every answer rotate from one response to the next, so clients that take the first spread.
+    bool loadbalance = true;
+
+    // The cache in front of the upstreams (CoreDNS's cache plugin): off, nothing is kept. An
+    // answer is kept between the MINTTL and the TTL below (its own TTL decides in between).
+    bool cache = true;
+    uint32_t cache_success_ttl = 3600;
+    uint32_t cache_success_min_ttl = 5;
+    uint32_t cache_denial_ttl = 1800;  // NXDOMAIN and NODATA
+    uint32_t cache_denial_min_ttl = 5;
+    unsigned cache_capacity = 10000;  // entries, for all workers together
+
+    // forward's options beyond the upstreams (CoreDNS's names): names at or below these are not
+    // forwarded (REFUSED, as CoreDNS's forward leaves them to a next plugin there is none of);
+    // force_tcp asks every upstream over TCP; prefer_udp asks over UDP even a query that came
+    // over TCP; an upstream that fails max_fails queries in a row is health-checked every
+    // health_check_ms until it answers.
+    std::vector<std::string> forward_except;
+    bool force_tcp = false;
+    bool prefer_udp = false;
+    unsigned health_check_ms = 500;
+    unsigned max_fails = 2;
+
+    // hosts (CoreDNS's plugin): names answered from /etc/hosts-style lines, before the cluster's
+    // zone. Lines are "ADDRESS NAME [NAME...]"; `hosts_file` is read too and, every
+    // hosts_reload_seconds (0: never), read again when it changed. A name of `hosts_zones` (empty:
+    // every name) that has no line is SERVFAIL unless it is under `hosts_fallthrough` (a single
+    // "." or empty-string entry: every name goes on to the next link).
+    std::vector<std::string> hosts;
+    std::string hosts_file;
+    uint32_t hosts_ttl = 3600;
+    unsigned hosts_reload_seconds = 5;
+    std::vector<std::string> hosts_zones;
+    bool hosts_fallthrough_set = false;  // CoreDNS's `fallthrough` given, with its zones below
+    std::vector<std::string> hosts_fallthrough;
+    bool hosts_no_reverse = false;  // no PTR records from the lines
+
+    // rewrite (CoreDNS's `rewrite name` rules, each written as in a Corefile after `rewrite`,
+    // e.g. "name suffix .corp.example .svc.cluster.local answer auto"): a question's name is
+    // rewritten before the chain and the response is written back to the name asked.
+    std::vector<std::string> rewrite;
+
+    // A Corefile (CoreDNS's configuration) read instead of the options above: its server blocks
+    // and plugins set them (README.md, "Migrating from CoreDNS"). Flags still override it.
+    std::string corefile;
+    // kube-dns's ConfigMap, as mounted: a directory holding `stubDomains` and
+    // `upstreamNameservers` (JSON), read into stub_domains and upstreams.
+    std::string kube_dns_config;
+    // Per server block of a Corefile, for the metrics' `server` and `zones` labels: the stub
+    // domain entries above whose names are a block's get its labels; the rest, the first's.
+    struct ServerBlock {
+        std::string server;               // "dns://:53"
+        std::vector<std::string> zones;   // "consul.local."
+    };
+    std::vector<ServerBlock> server_blocks;
 };
 
 struct PortSpec {
