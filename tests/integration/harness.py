@@ -729,7 +729,8 @@ class Checker:
                           f"(dig exit {res.exit_code}): {res.text.strip()[-300:]}"):
             return False
         ok = self.eq(res.rcode, rcode, f"{q}: rcode")
-        ok &= self.check("qr" in res.flags, f"{q}: QR flag not set (flags {sorted(res.flags)})")
+        ok &= self.check("qr" in res.flags, f"{q}: QR flag not set (flags {sorted(res.flags)}):\n"
+                                            f"{res.text.strip()[-600:]}")
         bad = [w for w in res.warnings if "malformed" in w.lower() or "mismatch" in w.lower()
                or "unparsed" in w.lower()]
         ok &= self.check(not bad, f"{q}: dig warnings {bad}")
