@@ -79,6 +79,19 @@ def status_kib(pid, key):
         return int(re.search(rf"{key}:\s+(\d+) kB", f.read()).group(1))
 
 
+def resident_mappings(pid, top=12):
+    """The largest resident mappings (KiB, path), for where RSS goes."""
+    kib, name = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+$", fields[0]):
+                name = fields[5] if len(fields) > 5 else "[anonymous]"
+            elif fields[0] == "Rss:":
+                kib[name] = kib.get(name, 0) + int(fields[1])
+    return sorted(((v, k) for k, v in kib.items()), reverse=True)[:top]
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -158,6 +171,9 @@ def one_run(binary, api, settle, relist, pin, expected=None):
         out["sync"] = float(m.group(1))
         time.sleep(settle)
         out["rss_settled"] = status_kib(proc.pid, "VmRSS") / 1024
+        out["rss_anon"] = status_kib(proc.pid, "RssAnon") / 1024
+        out["rss_file"] = status_kib(proc.pid, "RssFile") / 1024
+        out["mappings"] = resident_mappings(proc.pid)
         out["peak_sync"] = status_kib(proc.pid, "VmHWM") / 1024
         out["check_sync"] = check_answers(line, expected)
         if relist:
@@ -264,6 +280,8 @@ def main():
     p.add_argument("--manifests", help="a folder of manifests the fake API serves")
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--settle", type=float, default=3.0, help="seconds before an RSS reading")
+    p.add_argument("--mappings", action="store_true",
+                   help="print each run's largest resident mappings at the settled reading")
     p.add_argument("--no-relist", dest="relist", action="store_false")
     p.add_argument("--knot", action="store_true", help="knotd's load of the same records too")
     p.add_argument("--pin", action="store_true", help="clusterdns on CPU 0, the fake on CPU 1")
@@ -297,7 +315,10 @@ def main():
                 runs.append(r)
                 line = (f"run {i + 1}: start to line {r['to_line']:.2f} s, sync {r['sync']:.2f} s, "
                         f"{r['cpu_at_line']:.2f} CPU s at the line (fake {r['fake_cpu_sync']:.2f}),"
-                        f" RSS settled {r['rss_settled']:.1f} MiB, peak {r['peak_sync']:.1f} MiB")
+                        f" RSS settled {r['rss_settled']:.1f} MiB (heap and stacks {r['rss_anon']:.1f},"
+                        f" mapped files {r['rss_file']:.1f}), peak {r['peak_sync']:.1f} MiB")
+                if a.mappings:
+                    line += "".join(f"\n    {k:6d} KiB {m}" for k, m in r["mappings"])
                 if a.relist:
                     line += (f"; re-list {r['relist']:.2f} s ({r['relist_ratio']:.2f}x the sync), "
                              f"{r['relist_cpu']:.2f} CPU s ({r['relist_cpu'] / r['cpu_at_line']:.2f}"
