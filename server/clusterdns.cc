@@ -200,7 +200,34 @@ Result<Forwarding> forwarding_of(const Options& o, const std::vector<ListenAddre
     return Forwarding{.forward = std::move(*forward),
                       .cache = {.serve_stale = o.serve_stale, .prefetch = o.prefetch},
                       .max_concurrent = o.max_concurrent,
-                      .query_log = o.query_log};
+                      .query_log = o.query_log,
+                      .loadbalance = o.loadbalance};
+}
+
+// The plugins that are on, for coredns_plugin_enabled: the links of the chain (plugins/chain.h),
+// in its order, then those beside it. At start-up and after each reload.
+std::vector<std::string> enabled_plugins(const Options& o, const ForwardOptions& forward) {
+    const bool forwards = !forward.upstreams.empty() || !forward.stub_domains.empty();
+    std::vector<std::string> plugins;
+    for (const Link link : kChain) {
+        const bool on = link == Link::Autopath     ? o.autopath
+                        : link == Link::Kubernetes ? !o.node_local
+                                                   : forwards;
+        if (on) {
+            plugins.emplace_back(link_name(link));
+        }
+    }
+    if (forwards) {
+        plugins.emplace_back("loop");
+    }
+    plugins.insert(plugins.end(), {"errors", "reload"});
+    if (o.query_log) {
+        plugins.emplace_back("log");
+    }
+    if (o.loadbalance) {
+        plugins.emplace_back("loadbalance");
+    }
+    return plugins;
 }
 
 // The host's search domains for autopath, as names (checked with the options).
@@ -818,24 +845,7 @@ void Server::start() {
             fail(s.error());
         }
     }
-    // The links of the chain that are on, in its order, then the plugins beside it.
-    const bool forwards = !forward.upstreams.empty() || !forward.stub_domains.empty();
-    std::vector<std::string> plugins;
-    for (const Link link : kChain) {
-        const bool on = link == Link::Autopath     ? impl_->options.autopath
-                        : link == Link::Kubernetes ? !impl_->options.node_local
-                                                   : forwards;
-        if (on) {
-            plugins.emplace_back(link_name(link));
-        }
-    }
-    if (forwards) {
-        plugins.emplace_back("loop");
-    }
-    plugins.insert(plugins.end(), {"errors", "reload"});
-    if (impl_->options.query_log) {
-        plugins.emplace_back("log");
-    }
+    std::vector<std::string> plugins = enabled_plugins(impl_->options, forward);
     {
         std::lock_guard scrape_lock(impl_->serving_mutex);
         // ns.dns.<zone> names the ports we actually bound to; addresses are known now.
@@ -888,6 +898,10 @@ void Server::reload(const Options& next) {
     }
     if (Status s = impl_->reconfigure(*forwarding); !s) {
         fail(s.error());
+    }
+    {
+        std::lock_guard scrape_lock(impl_->serving_mutex);
+        impl_->plugins = enabled_plugins(current, forwarding->forward);
     }
     // New upstreams may lead back here (B edited to forward to A, which forwards to B): probed
     // as at start-up, without the lock (the probe takes up to half a second), and on a loop the

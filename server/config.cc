@@ -330,6 +330,10 @@ const Setting kSettings[] = {
      [](Options& o, std::string_view what, std::string_view v) {
          return set_bool(o.node_local, what, v);
      }},
+    {"loadbalance", "--loadbalance", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.loadbalance, what, v);
+     }},
     // Operations: the HTTP endpoints, shutdown and logging.
     {"health", "--health", Kind::Text,
      [](Options& o, std::string_view what, std::string_view v) {

@@ -39,6 +39,7 @@ struct Forwarding {
     CacheOptions cache;  // in front of the upstreams, one for all workers
     unsigned max_concurrent = 1000;  // over all workers; beyond it REFUSED
     bool query_log = false;          // a line per query on stderr, rate-limited
+    bool loadbalance = true;         // every answer's A/AAAA order turned (plugins/loadbalance)
 };
 
 struct FrontendOptions {

@@ -91,6 +91,7 @@ std::span<uint8_t> Worker::buffer(const Client& to) {
 
 void Worker::send(const Client& to, std::span<const uint8_t> query, size_t size, Responder by,
                   uint16_t qtype) {
+    before_sending(*this, {to.transport == Transport::Udp ? answer : answer + 2, size});
     if (to.transport == Transport::Udp) {
         const auto* peer = reinterpret_cast<const sockaddr*>(&to.peer);
         if (size == 0 ||
@@ -208,6 +209,7 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
     }
     w.forward.configure(std::move(route));
     w.query_log = f.query_log;
+    w.loadbalance = f.loadbalance;
     return {};
 }
 

@@ -17,6 +17,7 @@
 #include "base/result.h"
 #include "plugins/cache/cache.h"
 #include "plugins/forward/stage.h"
+#include "plugins/loadbalance/loadbalance.h"
 #include "server/frontend.h"
 #include "server/handler.h"
 #include "server/query_log.h"
@@ -146,6 +147,8 @@ struct Worker final : Clock, Replies, ChaseSteps {
     uv_timer_t forward_timer;  // the stage's deadlines
     ForwardStage forward;
     bool query_log = false;
+    bool loadbalance = true;
+    uint64_t loadbalance_turns = 0;  // this worker's own: no lock, no shared cache line
     bool stopping = false;
     std::thread thread;
     // Mailbox, guarded by Impl::mailbox_mutex.
@@ -203,6 +206,14 @@ public:
 
 // --- The chain for UDP and TCP alike, the worker's life (server/worker.cc) ----------------------
 
+// The last step of every response before it is sent, answered at once (serve()) or later
+// (Worker::send): its addresses turned when loadbalance is on.
+inline void before_sending(Worker& w, std::span<uint8_t> response) noexcept {
+    if (w.loadbalance) {
+        rotate_addresses(response, w.loadbalance_turns);
+    }
+}
+
 // A query through the chain (plugins/chain.h): autopath and kubernetes answer from the zone;
 // what they leave goes to the cache and the upstreams, the forwarding stage. Returns Answer with
 // the response in `out`, Forward when the stage answers later, or Drop. `client` makes the
@@ -215,11 +226,15 @@ inline Handled serve(Worker& w, Transport transport, std::span<const uint8_t> pa
     const Handled zone = handle_query(w.zone.get(), packet, out, transport, w.stats,
                                       w.forward.enabled(), address, &parsed, &outside);
     if (zone.disposition != Disposition::Forward && zone.disposition != Disposition::Chase) {
+        if (zone.disposition == Disposition::Answer) {
+            before_sending(w, out.first(zone.size));
+        }
         return zone;
     }
     const ForwardStage::Handled stage =
         w.forward.take(client(), address, packet, parsed, out,
                        zone.disposition == Disposition::Chase ? &outside : nullptr);
+    before_sending(w, out.first(stage.size));  // a cache hit (the cache's copy stays as it is)
     return {.disposition = stage.size != 0 ? Disposition::Answer : Disposition::Forward,
             .size = stage.size,
             .by = stage.by,

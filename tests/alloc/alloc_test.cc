@@ -4,7 +4,9 @@
 // while another thread publishes zone changes to the workers, and fails if any allocation
 // happened outside that thread. Each answer's RCODE is checked too, so the test cannot pass by
 // answering nothing. The metrics count every one of these queries (they are always on), so
-// counting is proven allocation-free with them.
+// counting is proven allocation-free with them; so is loadbalance (on by default), which turns
+// the order of every multi-address answer, the zone's and the cache's: the test checks that the
+// order did turn.
 
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // the replacements pair malloc with free
 
@@ -277,6 +279,10 @@ int main(int argc, char** argv) {
     }
     static uint8_t reply[70000];
     static uint8_t frame[70000];
+    // The first addresses seen of the 100-endpoint headless Service over TCP: loadbalance turns
+    // them (a fixed array: the counted rounds must not allocate for the test either).
+    static bool big_first[256];
+    const std::vector<uint8_t> big_query = query("big.production.svc.cluster.local", 1);
 
     // A snapshot of our own for the in-process half.
     clusterdns::Cluster cluster;
@@ -334,6 +340,12 @@ int main(int argc, char** argv) {
             if (checked) {
                 expect(ok && (reply[2] & 0x02) == 0, "tcp answer complete, not truncated");
             }
+            // The big answer: its question as sent, then the first A record's address.
+            const size_t question_end = big_query.size();
+            if (ok && n > question_end + 16 &&
+                std::memcmp(reply + 12, big_query.data() + 12, question_end - 12) == 0) {
+                big_first[reply[question_end + 15]] = true;
+            }
         }
     };
 
@@ -348,6 +360,12 @@ int main(int argc, char** argv) {
     std::printf("%d rounds of %zu probes over UDP, TCP and in-process: %ld allocations\n", kRounds,
                 all.size(), counted);
     expect(counted == 0, "no allocation on the query path");
+    int big_firsts = 0;
+    for (const bool seen : big_first) {
+        big_firsts += seen ? 1 : 0;
+    }
+    std::printf("the 100-endpoint answer began with %d different addresses\n", big_firsts);
+    expect(big_firsts > 50, "loadbalance turned the answers");
 
     // Again while the zone changes under the workers: a Service added and removed over and
     // over, each change a new snapshot published to them, as API events are.
@@ -381,7 +399,8 @@ int main(int argc, char** argv) {
     server.stop();
 
     // A cache hit: a forwarded answer served again. The upstream is a socket of this process
-    // that answers every query with one A record (its allocations, if any, are not counted).
+    // that answers every query with three A records (its allocations, if any, are not counted),
+    // which loadbalance turns in each copy sent.
     const int upstream = socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in upstream_address{};
     upstream_address.sin_family = AF_INET;
@@ -403,8 +422,10 @@ int main(int argc, char** argv) {
             }
             q[2] |= 0x80;  // QR
             q[3] |= 0x80;  // RA
-            q[7] = 1;      // ANCOUNT
-            const uint8_t answer[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 10};
+            q[7] = 3;      // ANCOUNT
+            const uint8_t answer[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 10,
+                                      0xC0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 11,
+                                      0xC0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 12};
             std::memcpy(q + n, answer, sizeof answer);
             sendto(upstream, q, static_cast<size_t>(n) + sizeof answer, 0,
                    reinterpret_cast<sockaddr*>(&from), from_size);
@@ -422,11 +443,20 @@ int main(int argc, char** argv) {
         const int client = socket(AF_INET, SOCK_DGRAM, 0);
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
         const std::vector<uint8_t> www = query("www.example.test", 1);
+        int firsts[3] = {0, 0, 0};  // how often each address came first
         const auto ask = [&] {
             sendto(client, www.data(), www.size(), 0, reinterpret_cast<sockaddr*>(&to_forwarding),
                    sizeof to_forwarding);
             const ssize_t n = recv(client, reply, sizeof reply, 0);
-            return n >= 12 && response_rcode(reply, static_cast<size_t>(n)) == 0 && reply[7] == 1;
+            const size_t first_address = www.size() + 12;
+            if (n < static_cast<ssize_t>(first_address + 4) || reply[7] != 3) {
+                return false;
+            }
+            const uint8_t last = reply[first_address + 3];
+            if (last >= 10 && last <= 12) {
+                ++firsts[last - 10];
+            }
+            return response_rcode(reply, static_cast<size_t>(n)) == 0;
         };
         expect(ask(), "the first query is forwarded and answered");
         // That query and the loop probe; the responder counts after it has sent.
@@ -446,6 +476,10 @@ int main(int argc, char** argv) {
         expect(all_answered, "every cache hit answered");
         expect(upstream_answers.load() == forwarded, "the hits did not reach the upstream");
         expect(counted_hits == 0, "no allocation on a cache hit");
+        std::printf("each of the 3 addresses first: %d, %d, %d times\n", firsts[0], firsts[1],
+                    firsts[2]);
+        expect(firsts[0] > 400 && firsts[1] > 400 && firsts[2] > 400,
+               "loadbalance turned the cache hits");
         close(client);
     }
     shutdown(upstream, SHUT_RDWR);
