@@ -41,7 +41,8 @@ WEB = "web.shop.svc.cluster.local."
 
 
 def addresses(srv):
-    return [rr.rdata for rr in srv.dig(WEB).answer if rr.type == "A"]
+    # Sorted: loadbalance turns their order from one answer to the next.
+    return sorted(rr.rdata for rr in srv.dig(WEB).answer if rr.type == "A")
 
 
 def in_range(ips, cidr):
