@@ -1,7 +1,7 @@
 #include "plugins/loadbalance/loadbalance.h"
 
-#include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "dns/message.h"
 #include "dns/name.h"
@@ -25,26 +25,35 @@ size_t start_of_turn(uint64_t turn, size_t n) noexcept {
     return static_cast<size_t>((z ^ (z >> 31)) % n);
 }
 
-// Moves past the name at the reader's position, compressed or not, without following pointers.
-void skip_name(WireReader& r) noexcept {
-    for (uint8_t len = r.u8(); len != 0 && r.ok(); len = r.u8()) {
-        if ((len & 0xC0) == 0xC0) {
-            r.u8();
-            return;
+// Where the name at `pos` ends, compressed or not (pointers are not followed); 0 if it runs
+// past the message or has a label type that does not exist.
+size_t after_name(std::span<const uint8_t> message, size_t pos) noexcept {
+    while (pos < message.size()) {
+        const uint8_t length = message[pos];
+        if (length == 0) {
+            return pos + 1;
         }
-        if ((len & 0xC0) != 0) {
-            r.fail();
-            return;
+        if ((length & 0xC0) == 0xC0) {
+            return pos + 2 <= message.size() ? pos + 2 : 0;
         }
-        r.skip(len);
+        if ((length & 0xC0) != 0) {
+            return 0;
+        }
+        pos += 1 + length;
     }
+    return 0;
+}
+
+uint16_t u16_at(std::span<const uint8_t> message, size_t pos) noexcept {
+    return static_cast<uint16_t>(message[pos] << 8 | message[pos + 1]);
 }
 
 // Whether the owners at `a` and `b` are one name: the same octets (pointers to one place,
 // usually), else equal once decompressed.
 bool same_owner(std::span<const uint8_t> message, size_t a, size_t a_size, size_t b,
                 size_t b_size) noexcept {
-    if (a_size == b_size && std::memcmp(&message[a], &message[b], a_size) == 0) {
+    if (a_size == b_size && (a_size == 2 ? u16_at(message, a) == u16_at(message, b)
+                                         : std::memcmp(&message[a], &message[b], a_size) == 0)) {
         return true;
     }
     WireReader ra(message, a);
@@ -54,15 +63,28 @@ bool same_owner(std::span<const uint8_t> message, size_t a, size_t a_size, size_
     return ra.ok() && rb.ok() && name_equal(na.wire(), nb.wire());
 }
 
-// Reverses the order of the run's records [first, last): each one's TTL, RDLENGTH and RDATA
-// (`size` octets, the same for every record of the run) changes place with its mirror's.
-void reverse(std::span<uint8_t> message, const uint16_t* tails, size_t first, size_t last,
-             size_t size) noexcept {
-    while (first + 1 < last) {
-        --last;
-        std::swap_ranges(&message[tails[first]], &message[tails[first]] + size,
-                         &message[tails[last]]);
-        ++first;
+// Rotates the run's records so that the one at `start` comes first: each one's TTL, RDLENGTH
+// and RDATA (kSize octets, the same for every record of the run) moves, its owner stays. Each
+// cycle of places start apart moves one place back, with one record held aside: a move per
+// record, of a size known at compile time.
+template <size_t kSize>
+void rotate_records(uint8_t* message, const uint16_t* tails, size_t count, size_t start) noexcept {
+    const size_t cycles = std::gcd(count, start);
+    for (size_t first = 0; first < cycles; ++first) {
+        uint8_t held[kSize];
+        std::memcpy(held, message + tails[first], kSize);
+        size_t to = first;
+        for (size_t from = first + start;; from += start) {
+            if (from >= count) {
+                from -= count;
+            }
+            if (from == first) {
+                break;
+            }
+            std::memcpy(message + tails[to], message + tails[from], kSize);
+            to = from;
+        }
+        std::memcpy(message + tails[to], held, kSize);
     }
 }
 
@@ -73,17 +95,17 @@ void rotate_addresses(std::span<uint8_t> response, uint64_t& turns) noexcept {
         (response[2] & 0x80) == 0 || (response[3] & 0x0F) != static_cast<uint8_t>(Rcode::NoError)) {
         return;
     }
-    WireReader r(response);
-    r.skip(4);
-    const uint16_t questions = r.u16();
-    const uint16_t answers = r.u16();
+    const uint16_t questions = u16_at(response, 4);
+    const uint16_t answers = u16_at(response, 6);
     if (answers < 2) {
         return;
     }
-    r.skip(4);
+    size_t pos = kHeaderSize;
     for (uint16_t i = 0; i < questions; ++i) {
-        skip_name(r);
-        r.skip(4);
+        pos = after_name(response, pos) + 4;
+        if (pos == 4 || pos > response.size()) {
+            return;
+        }
     }
     // The run being read: its records' TTL offsets, its first owner, type and class.
     uint16_t tails[kMaxRun];
@@ -92,32 +114,34 @@ void rotate_addresses(std::span<uint8_t> response, uint64_t& turns) noexcept {
     size_t owner_size = 0;
     uint16_t run_type = 0;
     uint16_t run_class = 0;
-    size_t tail_size = 0;
     const auto rotate_run = [&] {
         if (count >= 2) {
             const size_t start = start_of_turn(turns++, count);
-            if (start != 0) {
-                // Three reversals make a rotation in place.
-                reverse(response, tails, 0, start, tail_size);
-                reverse(response, tails, start, count, tail_size);
-                reverse(response, tails, 0, count, tail_size);
+            if (start != 0 && run_type == static_cast<uint16_t>(RrType::A)) {
+                rotate_records<4 + 2 + 4>(response.data(), tails, count, start);
+            } else if (start != 0) {
+                rotate_records<4 + 2 + 16>(response.data(), tails, count, start);
             }
         }
         count = 0;
     };
     for (uint16_t i = 0; i < answers; ++i) {
-        const size_t at = r.pos();
-        skip_name(r);
-        const size_t at_size = r.pos() - at;
-        const uint16_t type = r.u16();
-        const uint16_t klass = r.u16();
-        const size_t tail = r.pos();
-        r.skip(4);
-        const uint16_t length = r.u16();
-        r.skip(length);
-        if (!r.ok()) {
+        // Owner, TYPE, CLASS, TTL, RDLENGTH, RDATA.
+        const size_t at = pos;
+        pos = after_name(response, pos);
+        if (pos == 0 || response.size() - pos < 10) {
             break;
         }
+        const size_t at_size = pos - at;
+        const uint16_t type = u16_at(response, pos);
+        const uint16_t klass = u16_at(response, pos + 2);
+        const size_t tail = pos + 4;
+        const uint16_t length = u16_at(response, pos + 8);
+        pos += 10;
+        if (response.size() - pos < length) {
+            break;
+        }
+        pos += length;
         const bool address = (type == static_cast<uint16_t>(RrType::A) && length == 4) ||
                              (type == static_cast<uint16_t>(RrType::Aaaa) && length == 16);
         if (address && count != 0 && count < kMaxRun && type == run_type && klass == run_class &&
@@ -132,7 +156,6 @@ void rotate_addresses(std::span<uint8_t> response, uint64_t& turns) noexcept {
             owner_size = at_size;
             run_type = type;
             run_class = klass;
-            tail_size = 4 + 2 + length;
         }
     }
     rotate_run();
