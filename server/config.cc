@@ -14,6 +14,7 @@
 #include "plugins/kubernetes/setup.h"
 #include "plugins/manifests/manifests.h"
 #include "dns/name.h"
+#include "server/corefile.h"
 #include "server/frontend.h"
 #include "server/http.h"
 #include "zone/schema.h"
@@ -64,6 +65,9 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --lameduck SECONDS          after SIGTERM, not ready but answering this long (default 5)
   --log true                  log every query on stderr (CoreDNS's log format, rate-limited)
   --check-config FILE         check a config file and the manifests it names, then exit
+  --corefile FILE             run a CoreDNS Corefile (README.md, "Migrating from CoreDNS"); the
+                              config file and flags override it (--check-config FILE with the
+                              same FILE checks the Corefile alone)
 
 The config file is re-read when it changes (or on SIGHUP), and so are the manifests.
 
@@ -334,6 +338,11 @@ const Setting kSettings[] = {
      [](Options& o, std::string_view what, std::string_view v) {
          return set_bool(o.loadbalance, what, v);
      }},
+    {"corefile", "--corefile", Kind::Text,
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.corefile = std::string(v);
+         return {};
+     }},
     // Operations: the HTTP endpoints, shutdown and logging.
     {"health", "--health", Kind::Text,
      [](Options& o, std::string_view what, std::string_view v) {
@@ -373,6 +382,10 @@ const Setting* find_setting(std::string_view name, bool flag) {
         }
     }
     return nullptr;
+}
+
+bool is_corefile_flag(const std::pair<const Setting*, std::string>& flag) {
+    return std::string_view(flag.first->key) == "corefile";
 }
 
 // Every address must parse, and a fixed address twice would only fail later as "in use" by
@@ -423,6 +436,18 @@ Status choose_kubernetes_source(Options& o) {
 }
 
 }  // namespace
+
+bool is_setting(std::string_view key) {
+    return find_setting(key, false) != nullptr;
+}
+
+Status apply_setting(Options& options, std::string_view key, std::string_view value) {
+    const Setting* setting = find_setting(key, false);
+    if (setting == nullptr) {
+        return Error{fmt::format("no setting {}", quoted(key))};
+    }
+    return setting->apply(options, key, value);
+}
 
 Status load_config_file(const std::string& path, Options& options) {
     std::error_code ec;
@@ -561,7 +586,32 @@ Result<CommandLine> read_command_line(int argc, const char* const* argv) {
     if (out.help || out.version) {
         return out;
     }
-    if (config_path) {
+    // A Corefile (--corefile, or the config file's corefile:) is read first: the config file's
+    // other keys, then the flags, override what it says. --check-config naming the --corefile's
+    // file checks the Corefile alone.
+    std::string corefile;
+    if (const auto flag = std::find_if(flags.rbegin(), flags.rend(), is_corefile_flag);
+        flag != flags.rend()) {
+        corefile = flag->second;
+    }
+    const bool config_is_corefile = config_path && !corefile.empty() && *config_path == corefile;
+    if (config_path && corefile.empty()) {
+        Options probe;
+        if (Status s = load_config_file(*config_path, probe); !s) {
+            return s.error();
+        }
+        corefile = probe.corefile;
+    }
+    CorefileTranslation translation;
+    if (!corefile.empty()) {
+        auto applied = apply_corefile(corefile, out.options);
+        if (!applied) {
+            return applied.error();
+        }
+        translation = std::move(*applied);
+        out.corefile_files = translation.files;
+    }
+    if (config_path && !config_is_corefile) {
         if (Status s = load_config_file(*config_path, out.options); !s) {
             return s.error();
         }
@@ -576,6 +626,22 @@ Result<CommandLine> read_command_line(int argc, const char* const* argv) {
     for (const auto& [setting, value] : flags) {
         if (Status s = setting->apply(out.options, setting->flag, value); !s) {
             return s.error();
+        }
+    }
+    if (!corefile.empty() && !out.options.manifests.empty()) {
+        // The manifests serve the kubernetes block, instead of the API it names.
+        if (!translation.kubernetes) {
+            return Error{fmt::format("{}: no server block holds kubernetes, so the manifests "
+                                     "would serve no zone",
+                                     corefile)};
+        }
+        const bool kubeconfig_flag = std::any_of(flags.begin(), flags.end(), [](const auto& f) {
+            return std::string_view(f.first->key) == "kubeconfig";
+        });
+        if (translation.api_source && !kubeconfig_flag) {
+            out.options.in_cluster = false;
+            out.options.kubeconfig.clear();
+            out.options.context.clear();
         }
     }
     if (Status s = validate(out.options); !s) {

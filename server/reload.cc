@@ -41,6 +41,7 @@ public:
         : argc_(argc),
           argv_(argv),
           config_path_(command_line.config_path),
+          corefile_files_(command_line.corefile_files),
           options_(command_line.options) {}
 
     // A file changed: reload, or once serving, remember it.
@@ -56,7 +57,10 @@ public:
     // The config file and the manifests it names now.
     std::vector<std::string> watched() {
         std::lock_guard lock(mutex_);
-        return watched_paths(config_path_, options_.manifests);
+        std::vector<std::string> paths = watched_paths(config_path_, options_.manifests);
+        // The Corefile and its imports (a ConfigMap's symlink swap is seen as for the others).
+        paths.insert(paths.end(), corefile_files_.begin(), corefile_files_.end());
+        return paths;
     }
 
     void serve(Server& server) {
@@ -98,6 +102,7 @@ private:
             }
             server_->reload(command_line.options);
             options_ = std::move(command_line.options);
+            corefile_files_ = std::move(command_line.corefile_files);
             fmt::print(stderr, "[INFO] plugin/reload: {}: reloaded\n", why);
         } catch (const std::exception& e) {
             fmt::print(stderr, "[ERROR] plugin/reload: {}: {}; still serving the previous config\n",
@@ -109,6 +114,7 @@ private:
     const char* const* const argv_;
     const std::string config_path_;
     std::mutex mutex_;
+    std::vector<std::string> corefile_files_;  // as last read: an import may come or go
     Options options_;  // as last applied: its manifests are watched
     Server* server_ = nullptr;
     bool missed_ = false;
@@ -117,7 +123,8 @@ private:
 
 Reloader::Reloader(int argc, const char* const* argv, const CommandLine& command_line)
     : impl_(std::make_unique<Impl>(argc, argv, command_line)) {
-    if (command_line.config_path.empty() && command_line.options.manifests.empty()) {
+    if (command_line.config_path.empty() && command_line.corefile_files.empty() &&
+        command_line.options.manifests.empty()) {
         return;
     }
     Impl* impl = impl_.get();

@@ -264,6 +264,8 @@ struct CommandLine {
     bool version = false;
     bool check_only = false;  // --check-config: the config and its manifests are checked, no more
     std::string config_path;  // --config or --check-config: watched for changes
+    // The Corefile (--corefile or the config's corefile:) and the files it imported: watched too.
+    std::vector<std::string> corefile_files;
 };
 
 // Parses argv (argv[0] the program) and the --config file it names; flags override the file,
