@@ -64,6 +64,7 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --debug-explain true        GET /debug/explain on the metrics listener (off: 404)
   --lameduck SECONDS          after SIGTERM, not ready but answering this long (default 5)
   --log true                  log every query on stderr (CoreDNS's log format, rate-limited)
+  --loadbalance false         answers keep their order (default: A/AAAA rotate per answer)
   --check-config FILE         check a config file and the manifests it names, then exit
   --corefile FILE             run a CoreDNS Corefile (README.md, "Migrating from CoreDNS"); the
                               config file and flags override it (--check-config FILE with the
