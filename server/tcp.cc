@@ -94,6 +94,27 @@ void on_timer(uv_timer_t* timer) noexcept {
 
 }  // namespace
 
+ConnectionSlots::~ConnectionSlots() {
+    for (uint32_t i = 0; i < made_; ++i) {
+        slots_[i].~Connection();
+    }
+    ::operator delete(slots_);
+}
+
+void ConnectionSlots::reserve(uint32_t count) {
+    // Raw memory: pages of slots not made yet stay untouched (a fresh mapping, or the heap's
+    // top), so they cost no resident memory.
+    slots_ = static_cast<Connection*>(::operator new(sizeof(Connection) * count));
+    capacity_ = count;
+}
+
+Connection& ConnectionSlots::make_next() {
+    Connection* c = new (&slots_[made_]) Connection();
+    c->index = made_++;
+    c->state = ConnectionState::Closing;  // in no list yet
+    return *c;
+}
+
 void move_to(Worker& w, Connection& c, ConnectionState state) {
     Connection* slots = w.connections.get();
     if (SlotList* from = list_for(w, c.state)) {
@@ -273,6 +294,11 @@ void on_tcp_connection(uv_stream_t* server, int status) noexcept {
     }
     auto& listener = *static_cast<TcpListener*>(server->data);
     Worker& w = *listener.worker;
+    if (w.free.head == kNoSlot && w.connections.made() < w.connections.capacity()) {
+        Connection& c = w.connections.make_next();
+        c.worker = &w;
+        move_to(w, c, ConnectionState::Free);
+    }
     if (w.free.head == kNoSlot) {
         // Every slot is taken. Rather than leave the new client in the listen queue (where a
         // thousand slow clients would keep every new one), close the connection that has waited

@@ -304,13 +304,7 @@ Status set_up_worker(Worker& w, const FrontendOptions& options, unsigned per_wor
     if (Status s = set_forwarding(w, options.forwarding, workers); !s) {
         return s;
     }
-    w.connections.reset(new Connection[per_worker]);
-    for (uint32_t c = 0; c < per_worker; ++c) {
-        w.connections[c].worker = &w;
-        w.connections[c].index = c;
-        w.connections[c].state = ConnectionState::Closing;  // in no list yet
-        move_to(w, w.connections[c], ConnectionState::Free);
-    }
+    w.connections.reserve(per_worker);  // made as clients come (on_tcp_connection)
     for (size_t a = 0; a < bound_fds.size(); ++a) {
         BoundFds& fds = bound_fds[a];
         auto udp = std::make_unique<UdpSocket>();

@@ -98,6 +98,29 @@ struct Connection {
     TcpStream in;
 };
 
+// A worker's TCP connection slots: room for all of them from the start, each made the first time
+// every slot made before it is in use. Pages no client needed are never touched: 1,024 slots are
+// 1.2 MiB, and most servers see a few TCP clients at a time.
+class ConnectionSlots {
+public:
+    ConnectionSlots() = default;
+    ConnectionSlots(const ConnectionSlots&) = delete;
+    ConnectionSlots& operator=(const ConnectionSlots&) = delete;
+    ~ConnectionSlots();
+
+    void reserve(uint32_t count);  // once, before any is made
+    Connection& operator[](uint32_t i) noexcept { return slots_[i]; }
+    Connection* get() noexcept { return slots_; }
+    uint32_t made() const noexcept { return made_; }
+    uint32_t capacity() const noexcept { return capacity_; }
+    Connection& make_next();  // the slot after the last one made, constructed
+
+private:
+    Connection* slots_ = nullptr;
+    uint32_t made_ = 0;
+    uint32_t capacity_ = 0;
+};
+
 // A list of connection slots threaded through the slots themselves, oldest first: moving a
 // connection between lists allocates nothing.
 struct SlotList {
@@ -119,7 +142,7 @@ struct Worker final : Clock, Replies, ChaseSteps {
     std::vector<std::unique_ptr<UdpSocket>> udp;
     std::unique_ptr<UdpBatch> batch;
     std::vector<std::unique_ptr<TcpListener>> tcp;
-    std::unique_ptr<Connection[]> connections;
+    ConnectionSlots connections;
     SlotList free;
     SlotList idle;  // by when the idle time began
     SlotList busy;  // Reading or Writing, by when the message or the write began
