@@ -81,11 +81,11 @@ public:
     // The value with this hash that `match` accepts, or nullptr.
     template <class Match>
     const V* find(uint64_t hash, Match&& match) const noexcept {
-        const Inner* root = static_cast<const Inner*>(root_);
+        const Root* root = static_cast<const Root*>(root_);
         if (root == nullptr) {
             return nullptr;
         }
-        const auto* middle = static_cast<const Inner*>(root->children[root_index(hash)]);
+        const auto* middle = static_cast<const Middle*>(root->children[root_index(hash)]);
         if (middle == nullptr) {
             return nullptr;
         }
@@ -107,9 +107,9 @@ public:
     // a few others: only 32 bits of a hash are kept, so the visitor checks what it is given.
     template <class Visit>
     void for_each_with_hash(uint64_t hash, Visit&& visit) const {
-        const auto* root = static_cast<const Inner*>(root_);
+        const auto* root = static_cast<const Root*>(root_);
         const auto* middle =
-            root == nullptr ? nullptr : static_cast<const Inner*>(root->children[root_index(hash)]);
+            root == nullptr ? nullptr : static_cast<const Middle*>(root->children[root_index(hash)]);
         const auto* bucket = middle == nullptr
                                  ? nullptr
                                  : static_cast<const Bucket*>(middle->children[middle_index(hash)]);
@@ -185,9 +185,9 @@ public:
     // Visits every value, in no particular order.
     template <class Visit>
     void for_each(Visit&& visit) const {
-        const auto* root = static_cast<const Inner*>(root_);
-        for (int i = 0; root != nullptr && i < 256; ++i) {
-            const auto* middle = static_cast<const Inner*>(root->children[i]);
+        const auto* root = static_cast<const Root*>(root_);
+        for (int i = 0; root != nullptr && i < kRootFanout; ++i) {
+            const auto* middle = static_cast<const Middle*>(root->children[i]);
             for (int j = 0; middle != nullptr && j < kMiddleFanout; ++j) {
                 if (const auto* bucket = static_cast<const Bucket*>(middle->children[j])) {
                     for (const V* value : bucket->span()) {
@@ -201,13 +201,13 @@ public:
     // Bytes held by the nodes (not the values): for the benchmarks.
     size_t node_bytes() const noexcept {
         size_t bytes = 0;
-        const auto* root = static_cast<const Inner*>(root_);
+        const auto* root = static_cast<const Root*>(root_);
         if (root != nullptr) {
-            bytes += sizeof(Inner);
+            bytes += sizeof(Root);
             for (const Node* m : root->children) {
                 if (m != nullptr) {
-                    bytes += sizeof(Inner);
-                    for (const Node* b : static_cast<const Inner*>(m)->children) {
+                    bytes += sizeof(Middle);
+                    for (const Node* b : static_cast<const Middle*>(m)->children) {
                         if (b != nullptr) {
                             bytes += Bucket::bytes(static_cast<const Bucket*>(b)->capacity);
                         }
@@ -221,6 +221,7 @@ public:
 private:
     // The top 8 bits of a hash pick a middle node, the next 6 its bucket: 16,384 buckets hold a
     // few entries each at 100,000 keys, where 65,536 mostly held one and cost a block apiece.
+    static constexpr int kRootFanout = 256;
     static constexpr int kMiddleFanout = 64;
     static size_t root_index(uint64_t hash) noexcept { return hash >> 56; }
     static size_t middle_index(uint64_t hash) noexcept { return (hash >> 50) & (kMiddleFanout - 1); }
@@ -228,19 +229,25 @@ private:
     // A bucket keeps 32 bits of each hash (not those that chose the bucket) beside its value:
     // 12 bytes an entry, and a lookup compares the tags before it reads any value.
     static uint32_t tag_of(uint64_t hash) noexcept { return static_cast<uint32_t>(hash); }
+    enum class Kind : uint8_t { Root, Middle, Bucket };
     struct Node : Counted {
-        bool is_bucket;
-        explicit Node(bool bucket) : is_bucket(bucket) {}
+        Kind kind;
+        explicit Node(Kind k) : kind(k) {}
     };
+    // A middle node has only the children its 6 bits can pick: 512 bytes, not the root's 2 KiB
+    // (a map of 100,000 keys fills all 256 of them).
+    template <int Fanout, Kind K>
     struct Inner : Node {
-        Inner() : Node(false) {}
-        const Node* children[256] = {};
+        Inner() : Node(K) {}
+        const Node* children[Fanout] = {};
     };
+    using Root = Inner<kRootFanout, Kind::Root>;
+    using Middle = Inner<kMiddleFanout, Kind::Middle>;
     // The tags, then the values, follow the header in the same allocation: one block per bucket.
     struct Bucket : Node {
         uint32_t count = 0;
         uint32_t capacity;
-        explicit Bucket(uint32_t room) : Node(true), capacity(room) {}
+        explicit Bucket(uint32_t room) : Node(Kind::Bucket), capacity(room) {}
 
         static size_t values_at(uint32_t room) noexcept {
             return sizeof(Bucket) + (room * sizeof(uint32_t) + 7) / 8 * 8;
@@ -301,7 +308,7 @@ private:
         if (n == nullptr || n->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
             return;
         }
-        if (n->is_bucket) {
+        if (n->kind == Kind::Bucket) {
             const auto* b = static_cast<const Bucket*>(n);
             for (const V* value : b->span()) {
                 release_value(value);
@@ -309,8 +316,15 @@ private:
             Bucket::destroy(b);
             return;
         }
-        const auto* inner = static_cast<const Inner*>(n);
-        for (const Node* child : inner->children) {
+        if (n->kind == Kind::Root) {
+            release_children(static_cast<const Root*>(n));
+        } else {
+            release_children(static_cast<const Middle*>(n));
+        }
+    }
+    template <class Parent>
+    static void release_children(const Parent* inner) noexcept {
+        for (const auto* child : inner->children) {
             release(child);
         }
         delete inner;
@@ -318,17 +332,18 @@ private:
 
     // Makes *slot a node only this map holds, copying a shared one (whose children then gain a
     // holder), and returns it.
-    static Inner& writable_inner(const Node*& slot) {
+    template <class Parent>
+    static Parent& writable_inner(const Node*& slot) {
         if (slot == nullptr) {
-            auto* fresh = new Inner();
+            auto* fresh = new Parent();
             fresh->refs.store(1, std::memory_order_relaxed);
             slot = fresh;
             return *fresh;
         }
         if (slot->refs.load(std::memory_order_acquire) == 1) {
-            return *const_cast<Inner*>(static_cast<const Inner*>(slot));
+            return *const_cast<Parent*>(static_cast<const Parent*>(slot));
         }
-        auto* copy = new Inner(*static_cast<const Inner*>(slot));
+        auto* copy = new Parent(*static_cast<const Parent*>(slot));
         copy->refs.store(1, std::memory_order_relaxed);
         for (const Node* child : copy->children) {
             hold(child);
@@ -340,8 +355,8 @@ private:
 
     // The same for the bucket of `hash`; returns its slot, as adding may move the bucket.
     const Node*& writable_bucket_slot(uint64_t hash) {
-        Inner& root = writable_inner(root_);
-        Inner& middle = writable_inner(root.children[root_index(hash)]);
+        Root& root = writable_inner<Root>(root_);
+        Middle& middle = writable_inner<Middle>(root.children[root_index(hash)]);
         const Node*& slot = middle.children[middle_index(hash)];
         if (slot == nullptr) {
             Bucket* fresh = Bucket::make(2);
