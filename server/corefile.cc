@@ -173,6 +173,16 @@ Status set_or_keep(Options& o, const Token& at, std::string_view key, const std:
     return {};
 }
 
+// A number through its setting when there is one (so its range is the flag's), else directly.
+Status assign(Options& o, const Token& at, std::string_view key, uint64_t value,
+              unsigned& field) {
+    if (is_setting(key)) {
+        return set(o, at, key, std::to_string(value));
+    }
+    field = static_cast<unsigned>(std::min<uint64_t>(value, 0xFFFFFFFFu));
+    return {};
+}
+
 // CoreDNS's HTTP addresses ("localhost:9153", ":8080") as check_http_address takes them.
 std::string http_address(std::string_view text) {
     if (text.starts_with("localhost:")) {
@@ -637,7 +647,7 @@ private:
                     auto n = number(option.args[0], 0, 1000000);
                     s = n ? Status{} : Status{n.error()};
                     if (n) {
-                        o_.max_fails = *n;
+                        s = assign(o_, option.args[0], "max_fails", *n, o_.max_fails);
                     }
                 }
             } else if (name == "health_check") {
@@ -648,7 +658,7 @@ private:
                     if (!ms || *ms == 0 || *ms > 3600000) {
                         s = ms ? refuse(option.args[0], "expected 1ms to 1h") : Status{ms.error()};
                     } else {
-                        o_.health_check_ms = static_cast<unsigned>(*ms);
+                        s = assign(o_, option.args[0], "health_check_ms", *ms, o_.health_check_ms);
                     }
                 }
             } else if (name == "expire") {
@@ -712,7 +722,12 @@ private:
             if (!ttl) {
                 return ttl.error();
             }
-            o.cache_success_ttl = o.cache_denial_ttl = *ttl;
+            for (const char* key : {"cache_success_ttl", "cache_denial_ttl"}) {
+                unsigned& field = key[6] == 's' ? o.cache_success_ttl : o.cache_denial_ttl;
+                if (Status s = assign(o, d.args[0], key, *ttl, field); !s) {
+                    return s;
+                }
+            }
             for (size_t i = 1; i < d.args.size(); ++i) {
                 auto zone = zone_name(d.args[i], d.args[i].text);
                 if (!zone) {
@@ -744,19 +759,27 @@ private:
                 capacity[success ? 0 : 1] = *cap;
                 uint32_t& ttl = success ? o.cache_success_ttl : o.cache_denial_ttl;
                 uint32_t& min_ttl = success ? o.cache_success_min_ttl : o.cache_denial_min_ttl;
+                const std::string kind = success ? "success" : "denial";
                 if (option.args.size() > 1) {
                     auto n = number(option.args[1], 0, 86400 * 7);
                     if (!n) {
                         return n.error();
                     }
-                    ttl = *n;
+                    if (Status s = assign(o, option.args[1], "cache_" + kind + "_ttl", *n, ttl);
+                        !s) {
+                        return s;
+                    }
                 }
                 if (option.args.size() > 2) {
                     auto n = number(option.args[2], 0, 86400 * 7);
                     if (!n) {
                         return n.error();
                     }
-                    min_ttl = *n;
+                    if (Status s =
+                            assign(o, option.args[2], "cache_" + kind + "_min_ttl", *n, min_ttl);
+                        !s) {
+                        return s;
+                    }
                 }
             } else if (name == "prefetch") {
                 if (Status s = check_args(option, 1, 1, "prefetch AMOUNT (DURATION and "
@@ -768,7 +791,9 @@ private:
                 if (!n) {
                     return n.error();
                 }
-                o.prefetch = *n;
+                if (Status s = assign(o, option.args[0], "prefetch", *n, o.prefetch); !s) {
+                    return s;
+                }
             } else if (name == "serve_stale") {
                 if (Status s = check_args(option, 0, 2, "serve_stale [DURATION] [immediate]"); !s) {
                     return s;
@@ -784,7 +809,10 @@ private:
                 if (option.args.size() > 1 && option.args[1].text != "immediate") {
                     return refuse(option.args[1], "only the immediate refresh mode is supported");
                 }
-                o.serve_stale = std::min<unsigned>(whole_seconds(ms), 86400 * 7);
+                const Token& at = option.args.empty() ? option.name : option.args[0];
+                if (Status s = assign(o, at, "serve_stale", whole_seconds(ms), o.serve_stale); !s) {
+                    return s;
+                }
             } else {
                 return refuse(option.name, "unknown option of cache (clusterdns reads success, "
                                            "denial, prefetch, serve_stale)");
@@ -792,7 +820,10 @@ private:
         }
         if (capacity[0] || capacity[1]) {
             // One cache holds both kinds here: CoreDNS's default per kind for the one left out.
-            o.cache_capacity = capacity[0].value_or(9984) + capacity[1].value_or(9984);
+            const uint64_t total = uint64_t{capacity[0].value_or(9984)} + capacity[1].value_or(9984);
+            if (Status s = assign(o, d.name, "cache_capacity", total, o.cache_capacity); !s) {
+                return s;
+            }
         }
         return {};
     }
@@ -840,7 +871,9 @@ private:
                 if (!n) {
                     return n.error();
                 }
-                o_.hosts_ttl = *n;
+                if (Status s = assign(o_, option.args[0], "hosts_ttl", *n, o_.hosts_ttl); !s) {
+                    return s;
+                }
             } else if (name == "reload") {
                 if (Status s = check_args(option, 1, 1, "reload DURATION"); !s) {
                     return s;
@@ -849,7 +882,11 @@ private:
                 if (!ms) {
                     return ms.error();
                 }
-                o_.hosts_reload_seconds = whole_seconds(*ms);
+                if (Status s = assign(o_, option.args[0], "hosts_reload", whole_seconds(*ms),
+                                      o_.hosts_reload_seconds);
+                    !s) {
+                    return s;
+                }
             } else if (name == "no_reverse") {
                 if (Status s = check_args(option, 0, 0, "no_reverse with no argument"); !s) {
                     return s;

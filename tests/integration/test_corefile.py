@@ -14,9 +14,12 @@
   it too; flags override it.
 - Reload: a ConfigMap symlink swap of the Corefile, and a change of an imported file, apply
   without a restart; a broken Corefile keeps the running config and says why.
+- examples/kube-system/corefile/: its Deployment runs --corefile on the `coredns` ConfigMap
+  mounted at /etc/coredns, and kubeadm's ConfigMap there, unchanged, checks and serves.
 """
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -393,6 +396,33 @@ def reload(t, tmp, upstream, stub):
         t.eq(ttl(), 9, "the running config stays after a broken Corefile")
 
 
+def kube_system_variant(t, tmp, upstream):
+    variant = harness.EXAMPLES / "kube-system" / "corefile"
+    deployment = (variant / "deployment.yaml").read_text()
+    t.check('args: ["--corefile", "/etc/coredns/Corefile"]' in deployment,
+            "corefile/deployment.yaml runs --corefile /etc/coredns/Corefile")
+    t.check(re.search(r"mountPath: /etc/coredns\n", deployment) and
+            re.search(r"configMap:\n\s+name: coredns\n", deployment),
+            "corefile/deployment.yaml mounts the coredns ConfigMap at /etc/coredns")
+    # The ConfigMap's Corefile: the block scalar under `Corefile: |`, unindented.
+    text = (variant / "kubeadm-coredns.yaml").read_text()
+    lines = text.split("Corefile: |\n", 1)[1].splitlines()
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    corefile_text = "".join(line[indent:] + "\n" for line in lines)
+    t.eq(corefile_text, KUBEADM, "the example's ConfigMap holds kubeadm's Corefile unchanged")
+    path = tmp / "kube-system-variant" / "Corefile"
+    write_tree(path.parent, {"Corefile": corefile_text})
+    r = ran(t, "--corefile", path, "--check-config", path, "--manifests", harness.EXAMPLES)
+    t.check(r.returncode == 0, f"the example's Corefile checks: {r.stderr!r}")
+    with t.server("--corefile", path, "--manifests", harness.EXAMPLES,
+                  "--resolv-conf", tmp / "resolv.conf") as srv:
+        res = srv.dig("kubernetes.default.svc.cluster.local")
+        t.expect(res, answer=[("kubernetes.default.svc.cluster.local.", "A", "10.96.0.1")])
+        res = srv.dig("www.example.test")
+        t.check([rr.rdata for rr in res.answer] == ["192.0.2.10"],
+                f"the example's Corefile forwards: {res}")
+
+
 def scenario(t):
     with tempfile.TemporaryDirectory(prefix="clusterdns-corefile-") as name:
         tmp = Path(name)
@@ -404,6 +434,7 @@ def scenario(t):
             distributions(t, tmp, upstream, stub)
             refusals(t, tmp)
             check_config(t, tmp)
+            kube_system_variant(t, tmp, upstream)
             reload(t, tmp, upstream, stub)
 
 
