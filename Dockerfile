@@ -7,7 +7,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake make g++ pkg-config \
       libuv1-dev libyaml-dev libyaml-cpp-dev libfmt-dev libcurl4-openssl-dev libsimdjson-dev \
-      libc-ares-dev libcap2-bin \
+      libc-ares-dev libpcre2-dev libcap2-bin \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -21,7 +21,7 @@ RUN setcap cap_net_bind_service=+ep build/clusterdns
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libuv1 libyaml-0-2 libyaml-cpp0.7 libfmt9 \
-      libcurl4 libsimdjson14 libc-ares2 ca-certificates \
+      libcurl4 libsimdjson14 libc-ares2 libpcre2-8-0 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/clusterdns /usr/bin/clusterdns
 # Not under /etc/clusterdns: the Deployment mounts its ConfigMap there.
