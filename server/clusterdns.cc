@@ -27,6 +27,7 @@
 #include "server/frontend.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "plugins/metrics/zone_slots.h"
 #include "zone/allocate.h"
 #include "zone/schema.h"
 #include "zone/external.h"
@@ -537,6 +538,10 @@ public:
     std::string metrics_text() {
         std::lock_guard lock(serving_mutex);
         MetricsSources in{.server = server_label(listen), .source = &source_stats};
+        if (zone_slots.size() > 1) {
+            in.zone_slots = &zone_slots;
+            in.server = zone_slots.server(0);
+        }
         if (frontend) {
             in.workers = frontend->worker_stats();
             in.channels = frontend->upstream_channels();
@@ -658,6 +663,9 @@ public:
     std::mutex serving_mutex;
     Store store;
     std::vector<ListenAddress> listen;
+    // A Corefile's server blocks as at start (the metrics' server and zone labels): before
+    // `frontend`, whose workers read it, so it goes after them.
+    ZoneSlots zone_slots;
     std::shared_ptr<const Snapshot> current;
     std::unique_ptr<Frontend> frontend;
     std::vector<std::unique_ptr<HttpListener>> http;
@@ -821,6 +829,14 @@ void Server::start() {
                             .tcp_io_timeout_seconds = impl_->options.tcp_io_timeout_seconds,
                             .max_tcp_connections = impl_->options.max_tcp_connections,
                             .forwarding = std::move(*forwarding)};
+    std::vector<ZoneSlots::Block> blocks;
+    for (const Options::ServerBlock& block : impl_->options.server_blocks) {
+        blocks.push_back({block.server, block.zones});
+    }
+    impl_->zone_slots = ZoneSlots(blocks, server_label(impl_->listen));
+    if (impl_->zone_slots.size() > 1) {
+        options.zone_slots = &impl_->zone_slots;
+    }
     SnapshotConfig config = impl_->store.config();
     config.ns_addresses = ns_addresses(impl_->listen);
     impl_->store.set_config(std::move(config));

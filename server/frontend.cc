@@ -68,6 +68,7 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
     for (unsigned i = 0; i < workers; ++i) {
         auto w = std::make_unique<Worker>(*impl, i);
         w->zone = zone;
+        w->stats.zone_slots = options.zone_slots;
         w->idle_timeout_ms = uint64_t{options.tcp_idle_timeout_seconds} * 1000;
         w->io_timeout_ms = uint64_t{options.tcp_io_timeout_seconds} * 1000;
         if (const int err = uv_loop_init(&w->loop); err != 0) {

@@ -21,6 +21,7 @@
 namespace clusterdns {
 
 class Snapshot;
+class ZoneSlots;
 
 struct ListenAddress {
     std::string host;  // IPv4 or IPv6 literal, no brackets
@@ -44,6 +45,8 @@ struct Forwarding {
 
 struct FrontendOptions {
     std::vector<ListenAddress> listen;
+    // The metrics' zones of a Corefile's server blocks; null: one. Outlives the frontend.
+    const ZoneSlots* zone_slots = nullptr;
     unsigned workers = 1;
     unsigned tcp_idle_timeout_seconds = 10;  // between messages
     unsigned tcp_io_timeout_seconds = 5;     // for a whole message, and for a stalled answer

@@ -18,7 +18,8 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
     const ParseStatus status = parse_query(packet, q);
     const bool tcp = transport == Transport::Tcp;
     stats.count_request(tcp, client != nullptr && client->v6,
-                        q.has_question ? static_cast<uint16_t>(q.qtype) : 0, packet.size());
+                        q.has_question ? static_cast<uint16_t>(q.qtype) : 0, packet.size(),
+                        packet);
     if (status == ParseStatus::Drop) {
         stats.dropped.add();
         return {};

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -95,37 +96,64 @@ void dns_metrics(Exposition& e, const MetricsSources& in) {
     const auto& ws = in.workers;
     const std::string_view server = in.server;
     const char* const protos[2] = {"udp", "tcp"};
+    // Per zone of a Corefile's blocks (zone_slots.h): slot 0 is the totals less the others'.
+    const size_t slots = in.zone_slots != nullptr ? in.zone_slots->size() : 1;
+    auto server_of = [&](size_t slot) -> std::string_view {
+        return in.zone_slots != nullptr ? std::string_view(in.zone_slots->server(slot)) : server;
+    };
+    auto zone_of = [&](size_t slot) -> std::string_view {
+        return in.zone_slots != nullptr ? std::string_view(in.zone_slots->zone(slot)) : ".";
+    };
     e.family("coredns_dns_requests_total", "counter",
              "Counter of DNS requests made per zone, protocol and family.");
-    for (size_t proto = 0; proto < 2; ++proto) {
-        for (size_t family = 0; family < 2; ++family) {
-            for (size_t type = 0; type < kQueryTypes; ++type) {
-                const uint64_t n = sum(ws, [&](const WorkerStats& w) -> const Counter& {
-                    return w.requests[proto][family][type];
-                });
-                if (n != 0) {
-                    e.sample("coredns_dns_requests_total",
-                             labels({{"server", server}, {"zone", "."}, {"view", ""},
-                                     {"proto", protos[proto]}, {"family", family == 0 ? "1" : "2"},
-                                     {"type", type_slot_name(type)}}),
-                             static_cast<double>(n));
+    for (size_t slot = 0; slot < slots; ++slot) {
+        for (size_t proto = 0; proto < 2; ++proto) {
+            for (size_t family = 0; family < 2; ++family) {
+                for (size_t type = 0; type < kQueryTypes; ++type) {
+                    auto count = [&](size_t s) {
+                        return sum(ws, [&](const WorkerStats& w) -> const Counter& {
+                            return s == 0 ? w.requests[proto][family][type]
+                                          : w.zone_requests[s][proto][family][type];
+                        });
+                    };
+                    uint64_t n = count(slot);
+                    for (size_t other = 1; slot == 0 && other < slots; ++other) {
+                        n -= std::min(n, count(other));
+                    }
+                    if (n != 0) {
+                        e.sample("coredns_dns_requests_total",
+                                 labels({{"server", server_of(slot)}, {"zone", zone_of(slot)},
+                                         {"view", ""}, {"proto", protos[proto]},
+                                         {"family", family == 0 ? "1" : "2"},
+                                         {"type", type_slot_name(type)}}),
+                                 static_cast<double>(n));
+                    }
                 }
             }
         }
     }
     e.family("coredns_dns_responses_total", "counter",
              "Counter of response status codes.");
-    for (size_t by = 0; by < kResponders; ++by) {
-        for (size_t rcode = 0; rcode < kRcodes; ++rcode) {
-            const uint64_t n = sum(ws, [&](const WorkerStats& w) -> const Counter& {
-                return w.responses[by][rcode];
-            });
-            if (n != 0) {
-                e.sample("coredns_dns_responses_total",
-                         labels({{"server", server}, {"zone", "."}, {"view", ""},
-                                 {"rcode", rcode_name(static_cast<uint8_t>(rcode))},
-                                 {"plugin", responder_name(static_cast<Responder>(by))}}),
-                         static_cast<double>(n));
+    for (size_t slot = 0; slot < slots; ++slot) {
+        for (size_t by = 0; by < kResponders; ++by) {
+            for (size_t rcode = 0; rcode < kRcodes; ++rcode) {
+                auto count = [&](size_t s) {
+                    return sum(ws, [&](const WorkerStats& w) -> const Counter& {
+                        return s == 0 ? w.responses[by][rcode] : w.zone_responses[s][by][rcode];
+                    });
+                };
+                uint64_t n = count(slot);
+                for (size_t other = 1; slot == 0 && other < slots; ++other) {
+                    n -= std::min(n, count(other));
+                }
+                if (n != 0) {
+                    e.sample("coredns_dns_responses_total",
+                             labels({{"server", server_of(slot)}, {"zone", zone_of(slot)},
+                                     {"view", ""},
+                                     {"rcode", rcode_name(static_cast<uint8_t>(rcode))},
+                                     {"plugin", responder_name(static_cast<Responder>(by))}}),
+                             static_cast<double>(n));
+                }
             }
         }
     }

@@ -24,6 +24,8 @@ extern const std::array<uint64_t, 20> kProgrammingBucketsNs;
 
 struct MetricsSources {
     std::string server;  // the `server` label: "dns://:53"
+    // A Corefile's blocks: requests and responses are labelled by the zone they were for.
+    const ZoneSlots* zone_slots = nullptr;
     std::vector<const WorkerStats*> workers;
     std::vector<const UpstreamChannel*> channels;
     std::vector<std::string> plugins;  // enabled, for coredns_plugin_enabled

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "plugins/metrics/counters.h"
+#include "plugins/metrics/zone_slots.h"
 
 namespace clusterdns {
 
@@ -41,14 +42,27 @@ struct alignas(64) WorkerStats {
     // plugins/forward, beside the counters of each upstream (plugins/forward/forward.h)
     Counter forward_rejects;  // over max_concurrent
 
+    // A Corefile's server blocks (zone_slots.h; null: one): the queries and responses of a zone
+    // other than the main block's, counted again under its slot (slot 0 is the totals above
+    // less these).
+    const ZoneSlots* zone_slots = nullptr;
+    Counter zone_requests[kZoneSlots][2][2][kQueryTypes];
+    Counter zone_responses[kZoneSlots][kResponders][kRcodes];
+
     // A query as it arrives; `qtype` 0 when it has no question. (CLUSTERDNS_NO_COUNTERS: a
     // build for bench/operations.py that measures what counting costs.)
-    void count_request(bool tcp, bool v6, uint16_t qtype, size_t size) noexcept {
+    void count_request(bool tcp, bool v6, uint16_t qtype, size_t size,
+                       std::span<const uint8_t> query = {}) noexcept {
 #ifdef CLUSTERDNS_NO_COUNTERS
         return;
 #endif
         requests[tcp][v6][type_slot(qtype)].add();
         request_size[tcp].observe(size, kSizeBuckets);
+        if (zone_slots != nullptr) {
+            if (const size_t slot = zone_slots->slot_of(query); slot != 0) {
+                zone_requests[slot][tcp][v6][type_slot(qtype)].add();
+            }
+        }
     }
     // The response sent for it, `elapsed_ns` after it arrived.
     void count_response(bool tcp, Responder by, std::span<const uint8_t> response, uint16_t qtype,
@@ -58,6 +72,11 @@ struct alignas(64) WorkerStats {
 #endif
         const size_t rcode = response.size() > 3 ? response[3] & 0x0F : 2;
         responses[static_cast<size_t>(by)][rcode].add();
+        if (zone_slots != nullptr) {
+            if (const size_t slot = zone_slots->slot_of(response); slot != 0) {
+                zone_responses[slot][static_cast<size_t>(by)][rcode].add();
+            }
+        }
         duration[type_slot(qtype)].observe(elapsed_ns, kTimeBucketsNs);
         response_size[tcp].observe(response.size(), kSizeBuckets);
     }

@@ -14,6 +14,8 @@
   it too; flags override it.
 - Reload: a ConfigMap symlink swap of the Corefile, and a change of an imported file, apply
   without a restart; a broken Corefile keeps the running config and says why.
+- Metrics keep CoreDNS's `server` and `zone` labels per server block: a stub domain's queries
+  count under its zone, the rest under the main block's.
 - examples/kube-system/corefile/: its Deployment runs --corefile on the `coredns` ConfigMap
   mounted at /etc/coredns, and kubeadm's ConfigMap there, unchanged, checks and serves.
 """
@@ -23,6 +25,7 @@ import re
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -423,6 +426,34 @@ def kube_system_variant(t, tmp, upstream):
                 f"the example's Corefile forwards: {res}")
 
 
+def metrics_labels(t, tmp, stub):
+    root = tmp / "metrics"
+    write_tree(root, {"Corefile": KUBEADM + stub_block(stub.address)})
+    port = harness.free_port()
+    with t.server("--corefile", root / "Corefile", "--manifests", harness.EXAMPLES,
+                  "--resolv-conf", tmp / "resolv.conf", "--metrics", f"127.0.0.1:{port}") as srv:
+        for _ in range(3):
+            srv.dig(STUB_NAME)
+        for _ in range(2):
+            srv.dig("kubernetes.default.svc.cluster.local")
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+        page = page.decode()
+
+        def value(zone, metric="coredns_dns_requests_total",
+                  extra='proto="udp",family="1",type="A"}'):
+            prefix = f'{metric}{{server="dns://:53",zone="{zone}",view="",{extra}'
+            lines = [line for line in page.splitlines() if line.startswith(prefix)]
+            return sum(float(line.rsplit(" ", 1)[1]) for line in lines) if lines else None
+
+        t.eq(value("consul.local."), 3.0, "requests of the stub block's zone, by its labels")
+        t.eq(value("."), 2.0, "requests of the main block, by its labels")
+        # Forwarded once, then from the cache: the `plugin` label says which.
+        t.eq(value("consul.local.", "coredns_dns_responses_total", 'rcode="NOERROR",'), 3.0,
+             "responses of the stub block's zone, by its labels")
+        t.eq(value(".", "coredns_dns_responses_total", 'rcode="NOERROR",'), 2.0,
+             "responses of the main block, by its labels")
+
+
 def scenario(t):
     with tempfile.TemporaryDirectory(prefix="clusterdns-corefile-") as name:
         tmp = Path(name)
@@ -435,6 +466,7 @@ def scenario(t):
             refusals(t, tmp)
             check_config(t, tmp)
             kube_system_variant(t, tmp, upstream)
+            metrics_labels(t, tmp, stub)
             reload(t, tmp, upstream, stub)
 
 
