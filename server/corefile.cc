@@ -32,8 +32,9 @@ Result<std::string> zone_name(const Token& at, std::string_view text) {
         return std::string(".");
     }
     if (text.find('/') != std::string_view::npos) {
-        return refuse(at, "a zone written as a CIDR is not read here: write the reverse zone "
-                          "(in-addr.arpa, ip6.arpa)");
+        return refuse(at,
+                      "a zone written as a CIDR is not read here: write the reverse zone "
+                      "(in-addr.arpa, ip6.arpa)");
     }
     std::string_view bare = text;
     if (bare.ends_with('.')) {
@@ -99,8 +100,9 @@ Result<Block> read_keys(const CorefileServerBlock& block) {
             text = text.substr(0, colon);
         }
         if (port && *port != key_port) {
-            return refuse(key, "the keys of one block name different ports: clusterdns serves "
-                               "one port");
+            return refuse(key,
+                          "the keys of one block name different ports: clusterdns serves "
+                          "one port");
         }
         port = key_port;
         auto zone = zone_name(key, text);
@@ -174,8 +176,7 @@ Status set_or_keep(Options& o, const Token& at, std::string_view key, const std:
 }
 
 // A number through its setting when there is one (so its range is the flag's), else directly.
-Status assign(Options& o, const Token& at, std::string_view key, uint64_t value,
-              unsigned& field) {
+Status assign(Options& o, const Token& at, std::string_view key, uint64_t value, unsigned& field) {
     if (is_setting(key)) {
         return set(o, at, key, std::to_string(value));
     }
@@ -192,13 +193,13 @@ std::string http_address(std::string_view text) {
 }
 
 // The plugins clusterdns runs, and those it reads only to refuse with a reason.
-constexpr std::string_view kPlugins[] = {
-    "kubernetes", "forward", "cache",  "errors",   "log",        "health",   "ready",
-    "prometheus", "loop",    "reload", "loadbalance", "autopath", "hosts",    "rewrite",
-    "bind",       "k8s_external"};
-constexpr std::string_view kStubPlugins[] = {"forward", "cache", "errors", "log", "loadbalance",
-                                             "loop",    "reload", "prometheus", "health",
-                                             "ready",   "bind"};
+constexpr std::string_view kPlugins[] = {"kubernetes", "forward", "cache",       "errors",
+                                         "log",        "health",  "ready",       "prometheus",
+                                         "loop",       "reload",  "loadbalance", "autopath",
+                                         "hosts",      "rewrite", "bind",        "k8s_external"};
+constexpr std::string_view kStubPlugins[] = {"forward",     "cache", "errors", "log",
+                                             "loadbalance", "loop",  "reload", "prometheus",
+                                             "health",      "ready", "bind"};
 
 class Translator {
 public:
@@ -257,8 +258,8 @@ public:
         }
         out_.kubernetes = main != nullptr;
         for (const Block& block : blocks) {
-            if (main == nullptr && std::find(block.zones.begin(), block.zones.end(), ".") !=
-                                       block.zones.end()) {
+            if (main == nullptr &&
+                std::find(block.zones.begin(), block.zones.end(), ".") != block.zones.end()) {
                 main = &block;
             }
         }
@@ -294,10 +295,11 @@ public:
 
 private:
     static std::string unknown_plugin(std::string_view name) {
-        return fmt::format("unknown plugin {} (clusterdns runs kubernetes, forward, cache, "
-                           "errors, log, health, ready, prometheus, loop, reload, loadbalance, "
-                           "autopath, hosts, rewrite, bind, k8s_external and import)",
-                           quoted(name));
+        return fmt::format(
+            "unknown plugin {} (clusterdns runs kubernetes, forward, cache, "
+            "errors, log, health, ready, prometheus, loop, reload, loadbalance, "
+            "autopath, hosts, rewrite, bind, k8s_external and import)",
+            quoted(name));
     }
 
     std::string server_label(const Block& block) const {
@@ -370,8 +372,8 @@ private:
                 continue;
             }
             // The root zone's cache is the one of forwarded names.
-            const bool root = std::find(block.zones.begin(), block.zones.end(), ".") !=
-                              block.zones.end();
+            const bool root =
+                std::find(block.zones.begin(), block.zones.end(), ".") != block.zones.end();
             if (name == "cache" && root) {
                 if (Status s = cache(block, d, o_); !s) {
                     return s;
@@ -399,13 +401,15 @@ private:
                 o_.metrics = scratch.metrics;
             }
             if (name == "bind" && scratch.listen != o_.listen) {
-                return refuse(d.name, "bind here differs from the main block's: clusterdns "
-                                      "listens on one set of addresses");
+                return refuse(d.name,
+                              "bind here differs from the main block's: clusterdns "
+                              "listens on one set of addresses");
             }
         }
         if (forward_directive == nullptr) {
-            return refuse(*block.key, "a block for other zones than the main one needs forward: "
-                                      "clusterdns serves them as stub domains");
+            return refuse(*block.key,
+                          "a block for other zones than the main one needs forward: "
+                          "clusterdns serves them as stub domains");
         }
         return {};
     }
@@ -429,8 +433,9 @@ private:
                 continue;
             }
             if (zones[i] == ".") {
-                return refuse(at, "kubernetes for the root zone: give the cluster domain "
-                                  "(kubernetes cluster.local in-addr.arpa ip6.arpa)");
+                return refuse(at,
+                              "kubernetes for the root zone: give the cluster domain "
+                              "(kubernetes cluster.local in-addr.arpa ip6.arpa)");
             }
             if (cluster_zone && *cluster_zone != zones[i]) {
                 return refuse(at, fmt::format("a second cluster domain (after {}): clusterdns "
@@ -440,8 +445,9 @@ private:
             cluster_zone = zones[i];
         }
         if (!cluster_zone) {
-            return refuse(d.name, "kubernetes without its cluster domain (kubernetes "
-                                  "cluster.local in-addr.arpa ip6.arpa)");
+            return refuse(d.name,
+                          "kubernetes without its cluster domain (kubernetes "
+                          "cluster.local in-addr.arpa ip6.arpa)");
         }
         if (Status s = set(o_, d.name, "zone", without_dot(*cluster_zone)); !s) {
             return s;
@@ -502,14 +508,16 @@ private:
                     if (s && !z) {
                         s = z.error();
                     } else if (s && !is_reverse_zone(*z)) {
-                        s = refuse(zone, "fallthrough of a zone other than the reverse ones: a "
-                                         "name of the cluster domain with no record is NXDOMAIN "
-                                         "here");
+                        s = refuse(zone,
+                                   "fallthrough of a zone other than the reverse ones: a "
+                                   "name of the cluster domain with no record is NXDOMAIN "
+                                   "here");
                     }
                 }
             } else if (name == "noendpoints") {
-                s = refuse(option.name, "noendpoints is not supported: clusterdns always serves "
-                                        "endpoint and headless records");
+                s = refuse(option.name,
+                           "noendpoints is not supported: clusterdns always serves "
+                           "endpoint and headless records");
             } else if (name == "endpoint" || name == "tls") {
                 s = refuse(option.name, fmt::format("{} is not supported: give a kubeconfig "
                                                     "(kubeconfig FILE) or run in a pod",
@@ -559,8 +567,9 @@ private:
         // The root zone's forward is the server's upstreams, whichever block holds it.
         const bool global = std::find(domains.begin(), domains.end(), ".") != domains.end();
         if (global && domains.size() > 1) {
-            return refuse(d.args[0], "forward . in a block for the root zone and others: give "
-                                     "the other zones a block of their own");
+            return refuse(d.args[0],
+                          "forward . in a block for the root zone and others: give "
+                          "the other zones a block of their own");
         }
         std::vector<std::string> addresses;
         std::optional<std::string> file;
@@ -569,8 +578,9 @@ private:
             const Token& to = d.args[i];
             if (to.text.starts_with("tls://") || to.text.starts_with("https://") ||
                 to.text.starts_with("grpc://")) {
-                return refuse(to, "only plain DNS upstreams are supported (no tls://, "
-                                  "https:// or grpc://)");
+                return refuse(to,
+                              "only plain DNS upstreams are supported (no tls://, "
+                              "https:// or grpc://)");
             }
             if (auto address = parse_upstream(to.text)) {
                 addresses.push_back(*address);
@@ -584,12 +594,14 @@ private:
             }
         }
         if (file && !addresses.empty()) {
-            return refuse(d.args[1], "forward to both a resolv.conf file and addresses is not "
-                                     "supported: give one or the other");
+            return refuse(d.args[1],
+                          "forward to both a resolv.conf file and addresses is not "
+                          "supported: give one or the other");
         }
         if (file && !global) {
-            return refuse(d.args[1], "a stub domain forwards to addresses: a resolv.conf file "
-                                     "only serves the root zone's forward");
+            return refuse(d.args[1],
+                          "a stub domain forwards to addresses: a resolv.conf file "
+                          "only serves the root zone's forward");
         }
         std::set<std::string> once;
         for (const Directive& option : d.block) {
@@ -608,8 +620,9 @@ private:
                     (name == "force_tcp" ? o_.force_tcp : o_.prefer_udp) = true;
                 }
                 if (!global && name == "prefer_udp") {
-                    return refuse(option.name, "prefer_udp is read for the root zone's forward "
-                                               "only");
+                    return refuse(option.name,
+                                  "prefer_udp is read for the root zone's forward "
+                                  "only");
                 }
                 continue;
             }
@@ -651,8 +664,9 @@ private:
                     }
                 }
             } else if (name == "health_check") {
-                s = check_args(option, 1, 1, "health_check DURATION (no_rec and domain are not "
-                                             "supported)");
+                s = check_args(option, 1, 1,
+                               "health_check DURATION (no_rec and domain are not "
+                               "supported)");
                 if (s) {
                     auto ms = duration_ms(option.args[0]);
                     if (!ms || *ms == 0 || *ms > 3600000) {
@@ -722,21 +736,22 @@ private:
             if (!ttl) {
                 return ttl.error();
             }
-            for (const char* key : {"cache_success_ttl", "cache_denial_ttl"}) {
-                unsigned& field = key[6] == 's' ? o.cache_success_ttl : o.cache_denial_ttl;
-                if (Status s = assign(o, d.args[0], key, *ttl, field); !s) {
-                    return s;
-                }
+            if (Status s = assign(o, d.args[0], "cache_success_ttl", *ttl, o.cache_success_ttl);
+                !s) {
+                return s;
+            }
+            if (Status s = assign(o, d.args[0], "cache_denial_ttl", *ttl, o.cache_denial_ttl); !s) {
+                return s;
             }
             for (size_t i = 1; i < d.args.size(); ++i) {
                 auto zone = zone_name(d.args[i], d.args[i].text);
                 if (!zone) {
                     return zone.error();
                 }
-                if (std::find(block.zones.begin(), block.zones.end(), *zone) ==
-                    block.zones.end()) {
-                    return refuse(d.args[i], "cache for some zones only: clusterdns caches every "
-                                             "forwarded name of the block alike");
+                if (std::find(block.zones.begin(), block.zones.end(), *zone) == block.zones.end()) {
+                    return refuse(d.args[i],
+                                  "cache for some zones only: clusterdns caches every "
+                                  "forwarded name of the block alike");
                 }
             }
         }
@@ -782,8 +797,9 @@ private:
                     }
                 }
             } else if (name == "prefetch") {
-                if (Status s = check_args(option, 1, 1, "prefetch AMOUNT (DURATION and "
-                                                        "PERCENTAGE are not supported)");
+                if (Status s = check_args(option, 1, 1,
+                                          "prefetch AMOUNT (DURATION and "
+                                          "PERCENTAGE are not supported)");
                     !s) {
                     return s;
                 }
@@ -814,13 +830,15 @@ private:
                     return s;
                 }
             } else {
-                return refuse(option.name, "unknown option of cache (clusterdns reads success, "
-                                           "denial, prefetch, serve_stale)");
+                return refuse(option.name,
+                              "unknown option of cache (clusterdns reads success, "
+                              "denial, prefetch, serve_stale)");
             }
         }
         if (capacity[0] || capacity[1]) {
             // One cache holds both kinds here: CoreDNS's default per kind for the one left out.
-            const uint64_t total = uint64_t{capacity[0].value_or(9984)} + capacity[1].value_or(9984);
+            const uint64_t total =
+                uint64_t{capacity[0].value_or(9984)} + capacity[1].value_or(9984);
             if (Status s = assign(o, d.name, "cache_capacity", total, o.cache_capacity); !s) {
                 return s;
             }
@@ -858,8 +876,8 @@ private:
         std::set<std::string> once;
         for (const Directive& option : d.block) {
             const std::string& name = option.name.text;
-            const bool keyword = name == "ttl" || name == "reload" || name == "no_reverse" ||
-                                 name == "fallthrough";
+            const bool keyword =
+                name == "ttl" || name == "reload" || name == "no_reverse" || name == "fallthrough";
             if (keyword && !once.insert(name).second) {
                 return refuse(option.name, fmt::format("{} is given twice", name));
             }
@@ -908,8 +926,9 @@ private:
                     return refuse(option.name, "unknown option of hosts");
                 }
                 if (!parse_ip(option.name.text)) {
-                    return refuse(option.name, "unknown option of hosts (an inline entry starts "
-                                               "with an IP address: ADDRESS NAME...)");
+                    return refuse(option.name,
+                                  "unknown option of hosts (an inline entry starts "
+                                  "with an IP address: ADDRESS NAME...)");
                 }
                 if (option.args.empty()) {
                     return refuse(option.name, "an inline entry without a name (ADDRESS NAME...)");
@@ -1004,15 +1023,17 @@ private:
         }
         if (name == "log") {
             if (d.args.size() > 1 || (d.args.size() == 1 && d.args[0].text != ".")) {
-                return refuse(d.args.back(), "log for some names or with a format is not "
-                                             "supported: clusterdns logs every query in "
-                                             "CoreDNS's common format");
+                return refuse(d.args.back(),
+                              "log for some names or with a format is not "
+                              "supported: clusterdns logs every query in "
+                              "CoreDNS's common format");
             }
             for (const Directive& option : d.block) {
                 if (option.name.text != "class" || option.args.size() != 1 ||
                     option.args[0].text != "all") {
-                    return refuse(option.name, "log's options are not supported (class all "
-                                               "only)");
+                    return refuse(option.name,
+                                  "log's options are not supported (class all "
+                                  "only)");
                 }
             }
             o.query_log = true;
@@ -1123,8 +1144,7 @@ Result<uint64_t> parse_go_duration(std::string_view text) {
         double value = 0;
         const auto [end, ec] = std::from_chars(rest.data(), rest.data() + digits, value);
         if (digits == 0 || ec != std::errc() || end != rest.data() + digits) {
-            return Error{fmt::format("{} is not a duration such as 5s, 1m or 250ms",
-                                     quoted(text))};
+            return Error{fmt::format("{} is not a duration such as 5s, 1m or 250ms", quoted(text))};
         }
         rest.remove_prefix(digits);
         size_t unit_size = 0;
@@ -1147,9 +1167,10 @@ Result<uint64_t> parse_go_duration(std::string_view text) {
         } else if (unit == "ns") {
             scale = 1e-6;
         } else {
-            return Error{fmt::format("{} is not a duration such as 5s, 1m or 250ms (units h, m, "
-                                     "s, ms, us, ns)",
-                                     quoted(text))};
+            return Error{
+                fmt::format("{} is not a duration such as 5s, 1m or 250ms (units h, m, "
+                            "s, ms, us, ns)",
+                            quoted(text))};
         }
         total_ms += value * scale;
         if (total_ms > 1e12) {

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "clusterdns/clusterdns.h"
 #include "base/result.h"
+#include "clusterdns/clusterdns.h"
 
 namespace clusterdns {
 

@@ -195,8 +195,9 @@ consul.local:53 {
 }
 
 TEST_CASE("corefile translation: a root block without kubernetes forwards only") {
-    auto o = translate(".:53 {\n forward . 10.0.0.1\n cache\n}\nexample.com {\n forward . "
-                       "10.0.0.2\n}\n");
+    auto o = translate(
+        ".:53 {\n forward . 10.0.0.1\n cache\n}\nexample.com {\n forward . "
+        "10.0.0.2\n}\n");
     REQUIRE(o);
     CHECK(o->node_local);
     CHECK(o->upstreams == Strings{"10.0.0.1:53"});

@@ -71,8 +71,8 @@ Result<Tokens> lex(std::string_view text, const std::string& file) {
                 }
             }
             if (!closed) {
-                return Error{fmt::format("{}:{}: a quote opened here is never closed", file,
-                                         t.token.line)};
+                return Error{
+                    fmt::format("{}:{}: a quote opened here is never closed", file, t.token.line)};
             }
         } else {
             while (i < text.size()) {
@@ -256,9 +256,9 @@ private:
         if (std::count(name.begin(), name.end(), '*') > 1 ||
             std::count(name.begin(), name.end(), '?') > 1 ||
             (name.find('[') != std::string::npos && name.find(']') != std::string::npos)) {
-            return error_at(argument,
-                            fmt::format("import {}: a pattern may hold one wildcard (*) only",
-                                        quoted(name)));
+            return error_at(
+                argument,
+                fmt::format("import {}: a pattern may hold one wildcard (*) only", quoted(name)));
         }
         std::filesystem::path pattern(name);
         if (pattern.is_relative()) {
@@ -277,8 +277,8 @@ private:
             auto text = sources_.read ? sources_.read(path)
                                       : Result<std::string>(Error{path + ": cannot read"});
             if (!text) {
-                return error_at(argument, fmt::format("import {}: {}", quoted(name),
-                                                      text.error().message));
+                return error_at(argument,
+                                fmt::format("import {}: {}", quoted(name), text.error().message));
             }
             record(path);
             texts.emplace_back(path, std::move(*text));
@@ -299,8 +299,9 @@ private:
             return error_at(first, "unexpected '}': no block is open");
         }
         if (is_brace(first, '{')) {
-            return error_at(first, "unexpected '{': a server block starts with its keys, "
-                                   "such as .:53");
+            return error_at(first,
+                            "unexpected '{': a server block starts with its keys, "
+                            "such as .:53");
         }
         CorefileServerBlock block;
         const Token* t = &first;
@@ -366,8 +367,8 @@ private:
         for (;;) {
             const Token* t = next();
             if (t == nullptr) {
-                return error_at(open, fmt::format("the block of snippet {} is never closed",
-                                                  quoted(name)));
+                return error_at(
+                    open, fmt::format("the block of snippet {} is never closed", quoted(name)));
             }
             if (is_brace(*t, '}') && nesting == 0) {
                 break;
@@ -400,8 +401,9 @@ private:
                 return error_at(*t, "unexpected '}': no block is open");
             }
             if (is_brace(*t, '{')) {
-                return error_at(*t, "unexpected '{': a block opens at the end of the line of "
-                                    "its plugin or option");
+                return error_at(*t,
+                                "unexpected '{': a block opens at the end of the line of "
+                                "its plugin or option");
             }
             if (starts_line(*t) && is_import(*t)) {
                 if (Status s = import(*t); !s) {

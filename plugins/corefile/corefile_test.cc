@@ -27,11 +27,10 @@ struct Fake {
             std::vector<std::string> out;
             const size_t star = pattern.find('*');
             for (const auto& [path, text] : files) {
-                if (star == std::string::npos
-                        ? path == pattern
-                        : path.size() >= pattern.size() - 1 &&
-                              path.starts_with(pattern.substr(0, star)) &&
-                              path.ends_with(pattern.substr(star + 1))) {
+                if (star == std::string::npos ? path == pattern
+                                              : path.size() >= pattern.size() - 1 &&
+                                                    path.starts_with(pattern.substr(0, star)) &&
+                                                    path.ends_with(pattern.substr(star + 1))) {
                     out.push_back(path);
                 }
             }
@@ -129,7 +128,8 @@ TEST_CASE("corefile: several blocks, several keys, schemes, commas across lines,
     CHECK(texts(parsed->blocks[1].keys) == std::vector<std::string>{"dns://consul.local:53"});
     CHECK(texts(parsed->blocks[1].directives[0].args) ==
           std::vector<std::string>{".", "10.150.0.1"});
-    CHECK(texts(parsed->blocks[2].keys) == std::vector<std::string>{"a.example:53", "b.example:53"});
+    CHECK(texts(parsed->blocks[2].keys) ==
+          std::vector<std::string>{"a.example:53", "b.example:53"});
     CHECK(names(parsed->blocks[2].directives) == std::vector<std::string>{"forward"});
 
     auto single = fake.parse(".:53\nerrors\nforward . 10.0.0.1\n");
@@ -152,12 +152,12 @@ TEST_CASE("corefile: quotes, escapes, comments") {
     const auto& d = parsed->blocks[0].directives;
     REQUIRE(d.size() == 5);
     CHECK(texts(d[0].args) == std::vector<std::string>{"name", "regex", "(.*)\\.corp\\.example",
-                                                      "{1}.svc.cluster.local"});
+                                                       "{1}.svc.cluster.local"});
     CHECK(texts(d[1].args) == std::vector<std::string>{"a \"quoted\" # not a comment"});
     // `#` starts a comment even inside a word, as Caddy's lexer has it.
     CHECK(texts(d[2].block[0].args) == std::vector<std::string>{"a"});
     CHECK(texts(d[3].args) == std::vector<std::string>{"two\nlines", "x"});
-    CHECK(d[4].name.line == 9);  // after the quoted newline
+    CHECK(d[4].name.line == 9);   // after the quoted newline
     CHECK_FALSE(d[4].has_block);  // a quoted brace is text
     CHECK(texts(d[4].args) == std::vector<std::string>{"{"});
 }
@@ -192,8 +192,7 @@ TEST_CASE("corefile: snippets") {
     CHECK(names(parsed->blocks[0].directives) ==
           std::vector<std::string>{"errors", "cache", "forward", "loop"});
     CHECK(names(parsed->blocks[0].directives[1].block) == std::vector<std::string>{"prefetch"});
-    CHECK(texts(parsed->blocks[0].directives[2].args) ==
-          std::vector<std::string>{".", "10.0.0.7"});
+    CHECK(texts(parsed->blocks[0].directives[2].args) == std::vector<std::string>{".", "10.0.0.7"});
     CHECK(names(parsed->blocks[1].directives) ==
           std::vector<std::string>{"errors", "cache", "forward"});
     CHECK(parsed->blocks[0].directives[0].name.line == 2);  // where the snippet says it
@@ -238,8 +237,8 @@ TEST_CASE("corefile: errors name the file, the line and the token") {
           "dir/Corefile:2: a quote opened here is never closed");
     CHECK(error_of(fake, ".:53 {\n  import missing\n}\n") ==
           "dir/Corefile:2: \"missing\": import \"missing\": dir/missing: cannot read");
-    CHECK(error_of(fake, ".:53 {\n  import\n}\n").starts_with(
-        "dir/Corefile:2: \"import\": import needs"));
+    CHECK(error_of(fake, ".:53 {\n  import\n}\n")
+              .starts_with("dir/Corefile:2: \"import\": import needs"));
     CHECK(error_of(fake, ".:53 {\n  import a b\n}\n") ==
           "dir/Corefile:2: \"b\": import takes one argument, not also \"b\"");
     CHECK(error_of(fake, "import loop\n").find("imports nest more than 10 deep") !=
