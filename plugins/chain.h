@@ -4,12 +4,15 @@
 // serve() follows it, a response's `plugin` label names the link that wrote it, and the
 // metrics' list of enabled plugins is made from it.
 //
+//   rewrite     the question's name rewritten, the response written back (plugins/rewrite)
 //   autopath    a Pod's short name tried along its search path, server side (plugins/autopath)
 //   kubernetes  the zone built from the cluster's objects (zone/answer.h)
 //   cache       the upstreams' answers, kept (plugins/cache)
 //   forward     the upstreams (plugins/forward)
 //
-// autopath walks the zone, so those two answer in one step (server/handler.h); cache and forward
+// rewrite comes before autopath as in plugin.cfg; CoreDNS puts cache before it, ours is only in
+// front of forward, so rewrite runs first (server/worker.h serve()) and the cache keeps answers
+// under the rewritten name. autopath walks the zone, so those two answer in one step (server/handler.h); cache and forward
 // are one stage (plugins/forward/stage.h), which an ExternalName chase or a search path walk that
 // leaves the zone goes through too.
 
@@ -18,13 +21,16 @@
 
 namespace clusterdns {
 
-enum class Link : uint8_t { Autopath, Kubernetes, Cache, Forward };
+enum class Link : uint8_t { Rewrite, Autopath, Kubernetes, Cache, Forward };
 
-inline constexpr Link kChain[] = {Link::Autopath, Link::Kubernetes, Link::Cache, Link::Forward};
+inline constexpr Link kChain[] = {Link::Rewrite, Link::Autopath, Link::Kubernetes, Link::Cache,
+                                  Link::Forward};
 
 // CoreDNS's name of the plugin.
 constexpr std::string_view link_name(Link link) noexcept {
     switch (link) {
+        case Link::Rewrite:
+            return "rewrite";
         case Link::Autopath:
             return "autopath";
         case Link::Kubernetes:

@@ -22,6 +22,7 @@
 #include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
+#include "plugins/rewrite/rewrite.h"
 #include "server/config.h"
 #include "server/explain.h"
 #include "server/frontend.h"
@@ -198,11 +199,16 @@ Result<Forwarding> forwarding_of(const Options& o, const std::vector<ListenAddre
     if (!forward) {
         return forward.error();
     }
+    auto rewrite = RewriteRules::parse(o.rewrite);  // checked with the options
+    if (!rewrite) {
+        return Error{fmt::format("rewrite: {}", rewrite.error().message)};
+    }
     return Forwarding{.forward = std::move(*forward),
                       .cache = {.serve_stale = o.serve_stale, .prefetch = o.prefetch},
                       .max_concurrent = o.max_concurrent,
                       .query_log = o.query_log,
-                      .loadbalance = o.loadbalance};
+                      .loadbalance = o.loadbalance,
+                      .rewrite = o.rewrite.empty() ? nullptr : std::move(*rewrite)};
 }
 
 // The plugins that are on, for coredns_plugin_enabled: the links of the chain (plugins/chain.h),
@@ -211,7 +217,8 @@ std::vector<std::string> enabled_plugins(const Options& o, const ForwardOptions&
     const bool forwards = !forward.upstreams.empty() || !forward.stub_domains.empty();
     std::vector<std::string> plugins;
     for (const Link link : kChain) {
-        const bool on = link == Link::Autopath     ? o.autopath
+        const bool on = link == Link::Rewrite      ? !o.rewrite.empty()
+                        : link == Link::Autopath   ? o.autopath
                         : link == Link::Kubernetes ? !o.node_local
                                                    : forwards;
         if (on) {

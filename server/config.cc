@@ -13,6 +13,7 @@
 #include "plugins/forward/upstreams.h"
 #include "plugins/kubernetes/setup.h"
 #include "plugins/manifests/manifests.h"
+#include "plugins/rewrite/rewrite.h"
 #include "dns/name.h"
 #include "server/corefile.h"
 #include "server/frontend.h"
@@ -57,6 +58,7 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
                               nameservers of /etc/resolv.conf; "none": answer them REFUSED)
   --stub-domain DOMAIN=ADDR[:PORT][,ADDR...]   names below DOMAIN go to these (repeatable)
   --autopath true             walk a Pod's search path on the server (watches Pods)
+  --rewrite RULE              a CoreDNS `rewrite name` rule, as after `rewrite` (repeatable)
   --node-local true           serve no zone: a node-local cache in front of the cluster DNS
   --health ADDR:PORT          GET /health (default :8080; "none": off)
   --ready ADDR:PORT           GET /ready, 200 once serving with every source synced (default :8181)
@@ -339,6 +341,16 @@ const Setting kSettings[] = {
      [](Options& o, std::string_view what, std::string_view v) {
          return set_bool(o.loadbalance, what, v);
      }},
+    // Question names rewritten (plugins/rewrite/README.md): a rule each, as after `rewrite`.
+    {"rewrite", "--rewrite", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (auto rule = parse_rewrite_rule(v); !rule) {
+             return Error{fmt::format("{}: {}", what, rule.error().message)};
+         }
+         o.rewrite.emplace_back(v);
+         return {};
+     },
+     &Options::rewrite},
     {"corefile", "--corefile", Kind::Text,
      [](Options& o, std::string_view, std::string_view v) -> Status {
          o.corefile = std::string(v);
@@ -531,6 +543,9 @@ Status validate(const Options& o) {
     if (o.node_local && (!o.manifests.empty() || !o.kubeconfig.empty() || o.in_cluster)) {
         return Error{"node_local: a node-local cache serves no zone of its own; give it no "
                      "manifests or kubeconfig, and stub_domains for the cluster's zones"};
+    }
+    if (auto rewrite = RewriteRules::parse(o.rewrite); !rewrite) {
+        return Error{fmt::format("rewrite: {}", rewrite.error().message)};
     }
     if (auto ranges = parse_service_cidrs(o.service_cidrs); !ranges) {
         return Error{fmt::format("service_cidrs: {}", ranges.error().message)};

@@ -20,6 +20,7 @@
 
 namespace clusterdns {
 
+class RewriteRules;
 class Snapshot;
 class ZoneSlots;
 
@@ -41,6 +42,9 @@ struct Forwarding {
     unsigned max_concurrent = 1000;  // over all workers; beyond it REFUSED
     bool query_log = false;          // a line per query on stderr, rate-limited
     bool loadbalance = true;         // every answer's A/AAAA order turned (plugins/loadbalance)
+    // Question names rewritten before the chain, responses written back (plugins/rewrite); null:
+    // none.
+    std::shared_ptr<const RewriteRules> rewrite;
 };
 
 struct FrontendOptions {

@@ -91,6 +91,14 @@ std::span<uint8_t> Worker::buffer(const Client& to) {
 
 void Worker::send(const Client& to, std::span<const uint8_t> query, size_t size, Responder by,
                   uint16_t qtype) {
+    if (to.rewritten && size != 0) {
+        // The answer to the rewritten query, written back to the name asked (by the rules of
+        // now: a reload may have changed them meanwhile).
+        (void)rewrite.replay(to.asked);
+        size = rewrite.revert(query, {to.transport == Transport::Udp ? answer : answer + 2,
+                                      kMaxMessageSize},
+                              size, to.transport);
+    }
     before_sending(*this, {to.transport == Transport::Udp ? answer : answer + 2, size});
     if (to.transport == Transport::Udp) {
         const auto* peer = reinterpret_cast<const sockaddr*>(&to.peer);
@@ -210,6 +218,7 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
     w.forward.configure(std::move(route));
     w.query_log = f.query_log;
     w.loadbalance = f.loadbalance;
+    w.rewrite.configure(f.rewrite);
     return {};
 }
 

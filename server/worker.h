@@ -18,6 +18,7 @@
 #include "plugins/cache/cache.h"
 #include "plugins/forward/stage.h"
 #include "plugins/loadbalance/loadbalance.h"
+#include "plugins/rewrite/rewrite.h"
 #include "server/frontend.h"
 #include "server/handler.h"
 #include "server/query_log.h"
@@ -170,6 +171,7 @@ struct Worker final : Clock, Replies, ChaseSteps {
     uv_timer_t forward_timer;  // the stage's deadlines
     ForwardStage forward;
     bool query_log = false;
+    Rewriter rewrite;  // its rules come with the forwarding settings
     bool loadbalance = true;
     uint64_t loadbalance_turns = 0;  // this worker's own: no lock, no shared cache line
     bool stopping = false;
@@ -242,7 +244,7 @@ inline void before_sending(Worker& w, std::span<uint8_t> response) noexcept {
 // the response in `out`, Forward when the stage answers later, or Drop. `client` makes the
 // stage's Client, only when it is asked for one.
 template <typename MakeClient>
-inline Handled serve(Worker& w, Transport transport, std::span<const uint8_t> packet,
+inline Handled serve_chain(Worker& w, Transport transport, std::span<const uint8_t> packet,
               std::span<uint8_t> out, const IpAddress* address, MakeClient client) noexcept {
     Query parsed;
     Name outside;  // where a chase leaves the zone
@@ -262,6 +264,38 @@ inline Handled serve(Worker& w, Transport transport, std::span<const uint8_t> pa
             .size = stage.size,
             .by = stage.by,
             .qtype = zone.qtype};
+}
+
+// A query as the front end takes it: the rewrite rules first (plugins/rewrite), then the chain
+// with the rewritten name; the response, now or from the stage later (Worker::send), written
+// back to the name asked. A rule that makes no domain name gets SERVFAIL, as in CoreDNS.
+template <typename MakeClient>
+inline Handled serve(Worker& w, Transport transport, std::span<const uint8_t> packet,
+                     std::span<uint8_t> out, const IpAddress* address, MakeClient client) noexcept {
+    if (!w.rewrite.active()) {
+        return serve_chain(w, transport, packet, out, address, client);
+    }
+    switch (w.rewrite.rewrite_query(packet)) {
+        case Rewriter::Outcome::Unchanged:
+            return serve_chain(w, transport, packet, out, address, client);
+        case Rewriter::Outcome::Invalid:
+            return {.disposition = Disposition::Answer,
+                    .size = error_response(packet, Rcode::ServFail, out, transport),
+                    .qtype = w.rewrite.qtype()};
+        case Rewriter::Outcome::Rewritten:
+            break;
+    }
+    const std::span<const uint8_t> rewritten = w.rewrite.rewritten();
+    Handled handled = serve_chain(w, transport, rewritten, out, address, [&] {
+        Client c = client();
+        c.rewritten = true;
+        c.asked = w.rewrite.asked();
+        return c;
+    });
+    if (handled.disposition == Disposition::Answer && handled.size != 0) {
+        handled.size = w.rewrite.revert(rewritten, out, handled.size, transport);
+    }
+    return handled;
 }
 
 // A response is on its way: counted, and logged when the query log is on. `peer` may be null

@@ -52,6 +52,10 @@ struct Client {
     uint32_t generation = 0;
     uint64_t received_ns = 0;  // when the query arrived, for the metrics
     bool background = false;   // a prefetch: nobody waits, the answer only refreshes the cache
+    // The query's name was rewritten (plugins/rewrite) from this one: the front end writes the
+    // response back to it.
+    bool rewritten = false;
+    Name asked;
 };
 
 // The way back to the client.
