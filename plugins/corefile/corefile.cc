@@ -170,7 +170,7 @@ private:
     Status push(std::shared_ptr<const Tokens> tokens, unsigned depth) {
         read_ += tokens->size();
         if (read_ > kMaxTokens) {
-            return Error{fmt::format("{}: imports expand to more than {} tokens",
+            return Error{fmt::format("{}: more than {} tokens, with its imports",
                                      out_.files.front(), kMaxTokens)};
         }
         stack_.push_back(Source{std::move(tokens), 0, depth, ++ids_});
@@ -384,7 +384,7 @@ private:
     }
 
     // Lines of a block until its `}` (`open` given) or the end of the input.
-    Status lines(std::vector<CorefileDirective>& out, const Token* open) {
+    Status lines(std::vector<CorefileDirective>& out, const Token* open, unsigned depth = 0) {
         const std::optional<Token> opened = open ? std::optional<Token>(*open) : std::nullopt;
         for (;;) {
             const Token* t = next();
@@ -421,7 +421,11 @@ private:
                 next();
                 if (is_brace(current_, '{')) {
                     directive.has_block = true;
-                    if (Status s = lines(directive.block, &current_); !s) {
+                    if (depth == kMaxBlockDepth) {
+                        return error_at(
+                            current_, fmt::format("blocks nest more than {} deep", kMaxBlockDepth));
+                    }
+                    if (Status s = lines(directive.block, &current_, depth + 1); !s) {
                         return s;
                     }
                     break;

@@ -8,7 +8,8 @@
 // server/corefile.cc translates the tree into Options.
 //
 // A Corefile is input from a ConfigMap: nothing it says crashes or hangs the reader (imports
-// nest at most kMaxImportDepth deep, a read expands to at most kMaxTokens tokens), and every
+// nest at most kMaxImportDepth deep, blocks kMaxBlockDepth, a read expands to at most kMaxTokens
+// tokens), and every
 // error names the file, the line and the token.
 
 #include <cstdint>
@@ -57,6 +58,7 @@ struct CorefileSources {
 CorefileSources system_corefile_sources();
 
 inline constexpr unsigned kMaxImportDepth = 10;
+inline constexpr unsigned kMaxBlockDepth = 16;  // `{` inside `{`: no plugin needs more
 inline constexpr size_t kMaxTokens = 200000;
 inline constexpr size_t kMaxCorefileBytes = 1 << 20;
 

@@ -257,6 +257,11 @@ TEST_CASE("corefile: errors name the file, the line and the token") {
 
 TEST_CASE("corefile: a snippet that imports itself ends, and expansions are bounded") {
     Fake fake;
+    std::string nested = ".:53 {\n";
+    for (int i = 0; i < 1000; ++i) {
+        nested += "a {\n";
+    }
+    CHECK(error_of(fake, nested) == "dir/Corefile:18: \"{\": blocks nest more than 16 deep");
     CHECK(error_of(fake, "(a) {\n import a\n}\n.:53 {\n import a\n}\n")
               .find("imports nest more than 10 deep") != std::string::npos);
     // Each level doubles: 2^9 copies of a line, nine imports deep.
