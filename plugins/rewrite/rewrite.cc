@@ -702,8 +702,11 @@ bool Rewriter::revert_name(Name& name, bool value) noexcept {
 
 size_t Rewriter::revert(std::span<const uint8_t> rewritten_query, std::span<uint8_t> response,
                         size_t size, Transport transport) noexcept {
+    // An error answer too (BADVERS, NOTIMP) repeats the question: as much of the query as was
+    // read is enough to write it back.
     Query q;
-    if (size < kHeaderSize || parse_query(rewritten_query, q) != ParseStatus::Ok) {
+    if (size < kHeaderSize || parse_query(rewritten_query, q) == ParseStatus::Drop ||
+        !q.has_question) {
         return size;
     }
     q.qname = asked_;

@@ -74,6 +74,13 @@ def rules(t, srv, unbound):
         res = srv.dig("api.corp.example.", tcp=tcp)
         t.expect(res, answer=[("api.corp.example.", "A", "10.96.50.10")])
         asked_as(t, res, "api.corp.example.")
+        # An error answer to a rewritten query repeats the question as asked too.
+        res = srv.dig("api.corp.example.", tcp=tcp, extra=["+edns=1", "+noednsneg"])
+        t.expect(res, rcode="BADVERS", aa=None, answer=[])
+        asked_as(t, res, "api.corp.example.")
+        res = srv.dig("api.corp.example.", tcp=tcp, extra=["+opcode=status"])
+        t.expect(res, rcode="NOTIMP", aa=None, answer=[])
+        asked_as(t, res, "api.corp.example.")
         res = srv.dig("_http._tcp.api.corp.example.", "SRV", tcp=tcp)
         t.expect(res, answer=[("_http._tcp.api.corp.example.", "SRV",
                                "0 100 80 api.corp.example.")])
