@@ -139,13 +139,15 @@ struct Options {
     std::vector<std::string> rewrite;
 
     // A Corefile (CoreDNS's configuration) read instead of the options above: its server blocks
-    // and plugins set them (README.md, "Migrating from CoreDNS"). Flags still override it.
+    // and plugins set them (README.md, "Migrating from CoreDNS"). Flags still override it. Read
+    // by parse_command_line(); Server takes the options it made, not the file.
     std::string corefile;
     // kube-dns's ConfigMap, as mounted: a directory holding `stubDomains` and
     // `upstreamNameservers` (JSON), read into stub_domains and upstreams.
     std::string kube_dns_config;
-    // Per server block of a Corefile, for the metrics' `server` and `zones` labels: the stub
-    // domain entries above whose names are a block's get its labels; the rest, the first's.
+    // Per server block of a Corefile, the main one first, for the metrics' `server` and `zone`
+    // labels: a query counts under the longest of the blocks' zones holding its name; the rest,
+    // under the first's. Taken at start().
     struct ServerBlock {
         std::string server;               // "dns://:53"
         std::vector<std::string> zones;   // "consul.local."
