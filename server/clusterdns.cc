@@ -18,8 +18,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "base/threads.h"
 #include "plugins/chain.h"
 #include "plugins/forward/upstreams.h"
+#include "plugins/hosts/hosts.h"
 #include "plugins/kubernetes/kubernetes.h"
 #include "plugins/manifests/manifests.h"
 #include "plugins/rewrite/rewrite.h"
@@ -211,6 +213,17 @@ Result<Forwarding> forwarding_of(const Options& o, const std::vector<ListenAddre
                       .rewrite = o.rewrite.empty() ? nullptr : std::move(*rewrite)};
 }
 
+HostsConfig hosts_config(const Options& o) {
+    return {.lines = o.hosts,
+            .file = o.hosts_file,
+            .ttl_seconds = o.hosts_ttl,
+            .reload_seconds = o.hosts_reload_seconds,
+            .zones = o.hosts_zones,
+            .fallthrough = o.hosts_fallthrough_set,
+            .fallthrough_zones = o.hosts_fallthrough,
+            .no_reverse = o.hosts_no_reverse};
+}
+
 // The plugins that are on, for coredns_plugin_enabled: the links of the chain (plugins/chain.h),
 // in its order, then those beside it. At start-up and after each reload.
 std::vector<std::string> enabled_plugins(const Options& o, const ForwardOptions& forward) {
@@ -219,6 +232,7 @@ std::vector<std::string> enabled_plugins(const Options& o, const ForwardOptions&
     for (const Link link : kChain) {
         const bool on = link == Link::Rewrite      ? !o.rewrite.empty()
                         : link == Link::Autopath   ? o.autopath
+                        : link == Link::Hosts      ? hosts_enabled(hosts_config(o))
                         : link == Link::Kubernetes ? !o.node_local
                                                    : forwards;
         if (on) {
@@ -687,6 +701,47 @@ public:
     // restarts after a failure: /ready is 503 meanwhile, whatever startup_timeout let through.
     std::atomic<bool> api_ready{true};
     std::atomic<const KubernetesSource*> source_view{nullptr};  // `source`, for /ready
+
+    // The hosts plugin: its lines and file (null: off), and the timer that reads the file again
+    // every reload_seconds and hands a changed table to the workers. `hosts_mutex` guards the
+    // source and is never held while taking `mutex`.
+    void start_hosts_timer() {
+        hosts_timer = start_quiet_thread([this] {
+            std::unique_lock lock(hosts_mutex);
+            while (!hosts_stopping) {
+                const unsigned period = hosts != nullptr ? hosts->config().reload_seconds : 0;
+                if (period == 0 || hosts->config().file.empty()) {
+                    hosts_wake.wait(lock);  // until a reload brings a file to watch
+                    continue;
+                }
+                if (hosts_wake.wait_for(lock, std::chrono::seconds(period)) ==
+                        std::cv_status::no_timeout ||
+                    hosts_stopping) {
+                    continue;  // woken: the source may have changed, or we stop
+                }
+                if (auto table = hosts->reread()) {
+                    frontend->publish_hosts(std::move(table));
+                }
+            }
+        });
+    }
+
+    void stop_hosts_timer() {
+        {
+            std::lock_guard lock(hosts_mutex);
+            hosts_stopping = true;
+        }
+        hosts_wake.notify_all();
+        if (hosts_timer.joinable()) {
+            hosts_timer.join();
+        }
+    }
+
+    std::mutex hosts_mutex;
+    std::unique_ptr<HostsSource> hosts;
+    std::condition_variable hosts_wake;
+    bool hosts_stopping = false;
+    std::thread hosts_timer;  // runs while `frontend` does
     std::unique_ptr<KubernetesSource> source;  // last: stopped before the rest goes
 };
 
@@ -702,6 +757,13 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>(std::move(options
     origin->to_lower();
     if (Status valid = validate(o); !valid) {
         fail(valid.error());
+    }
+    if (const HostsConfig hosts = hosts_config(o); hosts_enabled(hosts)) {
+        auto source = HostsSource::open(hosts);  // a file it cannot read stops the start
+        if (!source) {
+            fail(source.error());
+        }
+        impl_->hosts = std::move(*source);
     }
     // Health answers (and ready says 503) from now on, while the sources load and sync.
     impl_->start_http();
@@ -835,7 +897,8 @@ void Server::start() {
                             .tcp_idle_timeout_seconds = impl_->options.tcp_idle_timeout_seconds,
                             .tcp_io_timeout_seconds = impl_->options.tcp_io_timeout_seconds,
                             .max_tcp_connections = impl_->options.max_tcp_connections,
-                            .forwarding = std::move(*forwarding)};
+                            .forwarding = std::move(*forwarding),
+                            .hosts = impl_->hosts ? impl_->hosts->table() : nullptr};
     std::vector<ZoneSlots::Block> blocks;
     for (const Options::ServerBlock& block : impl_->options.server_blocks) {
         blocks.push_back({block.server, block.zones});
@@ -875,6 +938,7 @@ void Server::start() {
         impl_->listen = impl_->frontend->bound();
         impl_->plugins = std::move(plugins);
     }
+    impl_->start_hosts_timer();
     impl_->serving = true;
 }
 
@@ -905,6 +969,18 @@ void Server::reload(const Options& next) {
     if (!forwarding) {
         fail(forwarding.error());
     }
+    // The hosts plugin's new lines and file, read before anything is applied: a file it cannot
+    // read refuses the reload.
+    const HostsConfig next_hosts = hosts_config(next);
+    const bool hosts_changed = !(hosts_config(current) == next_hosts);
+    std::unique_ptr<HostsSource> hosts;
+    if (hosts_changed && hosts_enabled(next_hosts)) {
+        auto source = HostsSource::open(next_hosts);
+        if (!source) {
+            fail(source.error());
+        }
+        hosts = std::move(*source);
+    }
     const Options previous = current;
     if (Status s = impl_->take_settings(next); !s) {
         fail(s.error());
@@ -914,6 +990,14 @@ void Server::reload(const Options& next) {
         current = previous;  // the store is as it was; so are its settings
         (void)impl_->take_settings(previous);
         fail(s.error());
+    }
+    if (hosts_changed) {
+        std::lock_guard hosts_lock(impl_->hosts_mutex);
+        impl_->hosts = std::move(hosts);
+        if (impl_->frontend) {
+            impl_->frontend->publish_hosts(impl_->hosts ? impl_->hosts->table() : nullptr);
+        }
+        impl_->hosts_wake.notify_all();  // the timer follows the new file and period
     }
     if (!impl_->frontend) {
         failure.failed = false;
@@ -962,6 +1046,7 @@ void Server::reload_manifests() {
 }
 
 void Server::stop() {
+    impl_->stop_hosts_timer();  // it publishes to the frontend
     std::vector<std::unique_ptr<HttpListener>> http;
     {
         std::lock_guard lock(impl_->mutex);

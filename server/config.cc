@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "plugins/forward/upstreams.h"
+#include "plugins/hosts/hosts.h"
 #include "plugins/kubernetes/setup.h"
 #include "plugins/manifests/manifests.h"
 #include "plugins/rewrite/rewrite.h"
@@ -336,6 +337,55 @@ const Setting kSettings[] = {
     {"node_local", "--node-local", Kind::Text,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_bool(o.node_local, what, v);
+     }},
+    // The hosts plugin (plugins/hosts/README.md).
+    {"hosts", "--hosts", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (Status s = check_hosts_line(v); !s) {
+             return Error{fmt::format("{}: {}", what, s.error().message)};
+         }
+         o.hosts.emplace_back(v);
+         return {};
+     },
+     &Options::hosts},
+    {"hosts_file", "--hosts-file", Kind::Text,
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.hosts_file = std::string(v);
+         return {};
+     }},
+    {"hosts_ttl", "--hosts-ttl", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         unsigned ttl = o.hosts_ttl;
+         Status s = set_number(ttl, what, v, 1, 65535);  // CoreDNS's range
+         o.hosts_ttl = ttl;
+         return s;
+     }},
+    {"hosts_reload", "--hosts-reload", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.hosts_reload_seconds, what, v, 0, 86400);
+     }},
+    {"hosts_zones", "--hosts-zone", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (!Name::from_text(v)) {
+             return Error{fmt::format("{}: {} is not a domain name", what, quoted(v))};
+         }
+         o.hosts_zones.emplace_back(v);
+         return {};
+     },
+     &Options::hosts_zones},
+    {"hosts_fallthrough", "--hosts-fallthrough", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (!v.empty() && !Name::from_text(v)) {
+             return Error{fmt::format("{}: {} is not a domain name", what, quoted(v))};
+         }
+         o.hosts_fallthrough_set = true;
+         o.hosts_fallthrough.emplace_back(v.empty() ? "." : v);  // "": every name, as "."
+         return {};
+     },
+     &Options::hosts_fallthrough},
+    {"hosts_no_reverse", "--hosts-no-reverse", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.hosts_no_reverse, what, v);
      }},
     {"loadbalance", "--loadbalance", Kind::Text,
      [](Options& o, std::string_view what, std::string_view v) {

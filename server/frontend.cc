@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "base/threads.h"
+#include "plugins/hosts/hosts.h"
 #include "server/worker.h"
 #include "zone/snapshot.h"
 
@@ -69,6 +70,7 @@ Result<std::unique_ptr<Frontend>> Frontend::start(const FrontendOptions& options
         auto w = std::make_unique<Worker>(*impl, i);
         w->zone = zone;
         w->stats.zone_slots = options.zone_slots;
+        w->hosts = options.hosts;
         w->idle_timeout_ms = uint64_t{options.tcp_idle_timeout_seconds} * 1000;
         w->io_timeout_ms = uint64_t{options.tcp_io_timeout_seconds} * 1000;
         if (const int err = uv_loop_init(&w->loop); err != 0) {
@@ -108,6 +110,28 @@ void Frontend::publish(std::shared_ptr<const Snapshot> zone) {
     });
     for (auto& w : impl_->workers) {
         old.push_back(std::move(w->retired));
+    }
+}
+
+void Frontend::publish_hosts(std::shared_ptr<const HostsTable> hosts) {
+    std::vector<std::shared_ptr<const HostsTable>> old;  // freed when this returns, on this thread
+    std::unique_lock lock(impl_->mailbox_mutex);
+    if (impl_->stopping) {
+        return;
+    }
+    const uint64_t generation = ++impl_->generation;
+    for (auto& w : impl_->workers) {
+        w->incoming_hosts = hosts;
+        w->hosts_incoming = true;
+        w->wanted_generation = generation;
+        uv_async_send(&w->wake);
+    }
+    impl_->adopted.wait(lock, [&] {
+        return std::all_of(impl_->workers.begin(), impl_->workers.end(),
+                           [&](const auto& w) { return w->adopted_generation >= generation; });
+    });
+    for (auto& w : impl_->workers) {
+        old.push_back(std::move(w->retired_hosts));
     }
 }
 

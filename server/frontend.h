@@ -20,6 +20,7 @@
 
 namespace clusterdns {
 
+class HostsTable;
 class RewriteRules;
 class Snapshot;
 class ZoneSlots;
@@ -56,6 +57,7 @@ struct FrontendOptions {
     unsigned tcp_io_timeout_seconds = 5;     // for a whole message, and for a stalled answer
     unsigned max_tcp_connections = 1024;     // over all workers; at the cap the oldest idle goes
     Forwarding forwarding;
+    std::shared_ptr<const HostsTable> hosts;  // the hosts plugin's table; null: off
 };
 
 class Frontend {
@@ -73,6 +75,8 @@ public:
 
     // Hands a new zone to every worker and returns once none can still read the old one.
     void publish(std::shared_ptr<const Snapshot> zone);
+    // The same for the hosts plugin's table (null: off).
+    void publish_hosts(std::shared_ptr<const HostsTable> hosts);
 
     // Every worker takes up `forwarding` between two queries: new channels to the upstreams and
     // a new cache. Queries already with the old upstreams are answered from them (the old

@@ -5,6 +5,7 @@
 #include "dns/message.h"
 #include "dns/wire.h"
 #include "plugins/autopath/autopath.h"
+#include "plugins/hosts/hosts.h"
 #include "zone/answer.h"
 
 namespace clusterdns {
@@ -12,7 +13,7 @@ namespace clusterdns {
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
                      bool forwarding, const IpAddress* client, Query* parsed,
-                     Name* outside) noexcept {
+                     Name* outside, const HostsTable* hosts) noexcept {
     Query local;
     Query& q = parsed != nullptr ? *parsed : local;
     const ParseStatus status = parse_query(packet, q);
@@ -28,8 +29,15 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
     w.begin(q);
     Responder by = Responder::Server;
     switch (status) {
-        case ParseStatus::Ok:
-            if (snapshot == nullptr) {
+        case ParseStatus::Ok: {
+            const HostsTable::Outcome by_hosts =
+                hosts != nullptr ? hosts->answer(q, w) : HostsTable::Outcome::Next;
+            if (by_hosts != HostsTable::Outcome::Next) {
+                by = Responder::Hosts;
+                if (by_hosts == HostsTable::Outcome::ServFail) {
+                    w.set_rcode(Rcode::ServFail);  // as CoreDNS: no SOA to say NXDOMAIN with
+                }
+            } else if (snapshot == nullptr) {
                 w.set_rcode(Rcode::ServFail);
             } else {
                 Name target;
@@ -52,6 +60,7 @@ Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                 }
             }
             break;
+        }
         case ParseStatus::FormErr:
             w.set_rcode(Rcode::FormErr);
             break;

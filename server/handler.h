@@ -12,6 +12,7 @@
 
 namespace clusterdns {
 
+class HostsTable;
 class Snapshot;
 struct IpAddress;
 
@@ -35,11 +36,12 @@ struct Handled {
 // is for the server-side search path (plugins/autopath). A null snapshot (not loaded yet)
 // answers SERVFAIL. The chase functions take the same client: they walk the same path. With
 // `parsed`, the query is parsed there, for the forwarding stage; with `outside`, a Chase's
-// outside name is written there.
+// outside name is written there. With `hosts` (plugins/hosts), its table answers first.
 Handled handle_query(const Snapshot* snapshot, std::span<const uint8_t> packet,
                      std::span<uint8_t> out, Transport transport, WorkerStats& stats,
                      bool forwarding = false, const IpAddress* client = nullptr,
-                     Query* parsed = nullptr, Name* outside = nullptr) noexcept;
+                     Query* parsed = nullptr, Name* outside = nullptr,
+                     const HostsTable* hosts = nullptr) noexcept;
 
 // Chase: the query for the records of the name an ExternalName's CNAME chain (or the search path
 // walk, at its `step`th outside name) leaves our zones at (the client's type, RD, EDNS with its

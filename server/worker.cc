@@ -263,6 +263,11 @@ void on_wake(uv_async_t* async) noexcept {
             w.retired = std::move(w.zone);
             w.zone = std::move(w.incoming);
         }
+        if (w.hosts_incoming) {
+            w.retired_hosts = std::move(w.hosts);  // freed by the publisher, as a zone is
+            w.hosts = std::move(w.incoming_hosts);
+            w.hosts_incoming = false;
+        }
         if (w.incoming_forwarding != nullptr) {
             w.reconfigured = set_forwarding(w, *w.incoming_forwarding,
                                             static_cast<unsigned>(impl.workers.size()));

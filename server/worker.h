@@ -150,6 +150,7 @@ struct Worker final : Clock, Replies, ChaseSteps {
     uint64_t idle_timeout_ms = 10000;
     uint64_t io_timeout_ms = 5000;
     std::shared_ptr<const Snapshot> zone;  // read and replaced only on this worker's thread
+    std::shared_ptr<const HostsTable> hosts;  // likewise; null: the hosts plugin is off
     WorkerStats stats;
     unsigned number = 0;  // its place in Frontend::Impl::workers
     // The upstreams the stage forwards to: null without any (only stub domains are forwarded).
@@ -181,6 +182,9 @@ struct Worker final : Clock, Replies, ChaseSteps {
     Status reconfigured;
     std::shared_ptr<const Snapshot> incoming;
     std::shared_ptr<const Snapshot> retired;
+    bool hosts_incoming = false;  // incoming_hosts is to be taken (null turns hosts off)
+    std::shared_ptr<const HostsTable> incoming_hosts;
+    std::shared_ptr<const HostsTable> retired_hosts;
     uint64_t wanted_generation = 0;
     uint64_t adopted_generation = 0;
     std::vector<std::pair<uint64_t, bool>> fetched;  // keys whose fetch ended, and whether it failed
@@ -249,7 +253,8 @@ inline Handled serve_chain(Worker& w, Transport transport, std::span<const uint8
     Query parsed;
     Name outside;  // where a chase leaves the zone
     const Handled zone = handle_query(w.zone.get(), packet, out, transport, w.stats,
-                                      w.forward.enabled(), address, &parsed, &outside);
+                                      w.forward.enabled(), address, &parsed, &outside,
+                                      w.hosts.get());
     if (zone.disposition != Disposition::Forward && zone.disposition != Disposition::Chase) {
         if (zone.disposition == Disposition::Answer) {
             before_sending(w, out.first(zone.size));

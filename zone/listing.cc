@@ -85,7 +85,8 @@ std::string rdata_text(RrType type, std::span<const uint8_t> rdata) {
     }
 }
 
-// The reverse name of an address: "4.3.2.1.in-addr.arpa." or the nibbles under ip6.arpa.
+}  // namespace
+
 std::string reverse_text(const IpAddress& ip) {
     std::string out;
     if (!ip.v6) {
@@ -97,6 +98,8 @@ std::string reverse_text(const IpAddress& ip) {
     }
     return out + "ip6.arpa.";
 }
+
+namespace {
 
 // Marks the records that carry a ClusterIP allocated here (zone/allocate.h): the A or AAAA
 // records of its Service's names, and its PTR record.

@@ -35,6 +35,9 @@ struct ZoneAnswer {
 };
 ZoneAnswer ask_zone(const Snapshot& snapshot, const std::string& name, RrType type);
 
+// The reverse name of an address: "4.3.2.1.in-addr.arpa." or the nibbles under ip6.arpa.
+std::string reverse_text(const IpAddress& ip);
+
 // "A" -> RrType::A; nullopt for a type it does not know.
 std::optional<RrType> rr_type_of(std::string_view text);
 

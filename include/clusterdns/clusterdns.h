@@ -119,11 +119,12 @@ struct Options {
     unsigned health_check_ms = 500;
     unsigned max_fails = 2;
 
-    // hosts (CoreDNS's plugin): names answered from /etc/hosts-style lines, before the cluster's
-    // zone. Lines are "ADDRESS NAME [NAME...]"; `hosts_file` is read too and, every
-    // hosts_reload_seconds (0: never), read again when it changed. A name of `hosts_zones` (empty:
-    // every name) that has no line is SERVFAIL unless it is under `hosts_fallthrough` (a single
-    // "." or empty-string entry: every name goes on to the next link).
+    // hosts (CoreDNS's plugin, plugins/hosts/README.md): names answered from /etc/hosts-style
+    // lines, before the cluster's zone; on when `hosts` or `hosts_file` is set. Lines are
+    // "ADDRESS NAME [NAME...]"; `hosts_file` is read too (unreadable at start-up: an error) and,
+    // every hosts_reload_seconds (0: never), read again when it changed. A name of `hosts_zones`
+    // (empty: every name) that has no line is SERVFAIL unless fallthrough is set and it is under
+    // `hosts_fallthrough` ("." or an empty list: every name goes on to the next link).
     std::vector<std::string> hosts;
     std::string hosts_file;
     uint32_t hosts_ttl = 3600;

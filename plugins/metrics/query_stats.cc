@@ -34,6 +34,8 @@ std::string_view responder_name(Responder r) noexcept {
             return link_name(Link::Forward);
         case Responder::Cache:
             return link_name(Link::Cache);
+        case Responder::Hosts:
+            return link_name(Link::Hosts);
         case Responder::Server:
             break;
     }

@@ -15,8 +15,8 @@ namespace clusterdns {
 
 // Who wrote a response: the `plugin` label of coredns_dns_responses_total, a link of the chain
 // (plugins/chain.h) or the server itself (an error before any link, an empty label).
-enum class Responder : uint8_t { Server, Kubernetes, Forward, Cache };
-inline constexpr size_t kResponders = 4;
+enum class Responder : uint8_t { Server, Kubernetes, Forward, Cache, Hosts };
+inline constexpr size_t kResponders = 5;
 std::string_view responder_name(Responder r) noexcept;
 
 // Query types with a series of their own (CoreDNS's monitored types); the rest are "other".

@@ -27,6 +27,7 @@
 
 #include <uv.h>
 
+#include "plugins/hosts/hosts.h"
 #include "plugins/manifests/manifests.h"
 #include "plugins/rewrite/rewrite.h"
 #include "clusterdns/clusterdns.h"
@@ -35,6 +36,7 @@
 
 namespace {
 
+constexpr const char* kHostsLine = "192.168.49.1 host.minikube.internal";
 // One rule of each kind; the regexes match through preallocated PCRE2 match data.
 const std::vector<std::string> kRewrite = {
     "name suffix .corp.example .production.svc.cluster.local answer auto",
@@ -213,6 +215,11 @@ std::vector<Probe> probes() {
         {query("api-service.production.svc" + z, 255), 0},
         {query("production.svc" + z, 1), 0},
         {query("example.com", 1), 5},
+        // The hosts plugin's lines: A, AAAA (NODATA: IPv4 only), another type, PTR.
+        {query("host.minikube.internal", 1), 0},
+        {query("Host.Minikube.Internal", 28), 0},
+        {query("host.minikube.internal", 16), 0},
+        {query("1.49.168.192.in-addr.arpa", 12), 0},
         // Names the rewrite rules (kRewrite) map into the zone, and one they make no name of.
         {query("API-Service.corp.example", 1), 0},
         {query("legacy.example", 1), 0},
@@ -268,6 +275,8 @@ int main(int argc, char** argv) {
         clusterdns::Options{.listen = {"127.0.0.1:0"},
                             .workers = 2,
                             .upstreams = {"none"},
+                            .hosts = {kHostsLine},
+                            .hosts_fallthrough_set = true,
                             .rewrite = kRewrite});
     server.load_manifests(argv[1]);
     std::string big =
@@ -314,6 +323,10 @@ int main(int argc, char** argv) {
     config.origin = *clusterdns::Name::from_text("cluster.local");
     config.ns_addresses = {*clusterdns::parse_ip("127.0.0.1")};
     const auto zone = clusterdns::build_snapshot(cluster, std::move(config));
+    const clusterdns::HostsConfig hosts_config{.lines = {kHostsLine}, .fallthrough = true};
+    std::vector<std::string> warnings;
+    const auto hosts_lines = clusterdns::parse_hosts(kHostsLine, "hosts", warnings);
+    const clusterdns::HostsTable hosts(hosts_config, {}, hosts_lines);
     clusterdns::WorkerStats stats;
 
     auto run_round = [&](bool checked) {
@@ -330,8 +343,11 @@ int main(int argc, char** argv) {
                 }
             }
             // In-process
-            const size_t size = clusterdns::handle_query(
-                zone.get(), p.packet, {reply, sizeof reply}, clusterdns::Transport::Udp, stats).size;
+            const size_t size =
+                clusterdns::handle_query(zone.get(), p.packet, {reply, sizeof reply},
+                                         clusterdns::Transport::Udp, stats, false, nullptr,
+                                         nullptr, nullptr, &hosts)
+                    .size;
             if (checked) {
                 expect((size == 0) == (p.expected_rcode < 0), "in-process answer");
             }
