@@ -60,6 +60,9 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --stub-domain DOMAIN=ADDR[:PORT][,ADDR...]   names below DOMAIN go to these (repeatable)
   --autopath true             walk a Pod's search path on the server (watches Pods)
   --rewrite RULE              a CoreDNS `rewrite name` rule, as after `rewrite` (repeatable)
+  --hosts "ADDR NAME..."      an /etc/hosts line answered before the zone (repeatable);
+                              --hosts-file FILE, --hosts-ttl 3600, --hosts-reload 5,
+                              --hosts-zone, --hosts-fallthrough ZONE, --hosts-no-reverse true
   --node-local true           serve no zone: a node-local cache in front of the cluster DNS
   --health ADDR:PORT          GET /health (default :8080; "none": off)
   --ready ADDR:PORT           GET /ready, 200 once serving with every source synced (default :8181)
