@@ -268,6 +268,7 @@ public:
         o_.stub_domains.clear();
         // What the main block leaves out is off, as in CoreDNS without the plugin.
         o_.health = o_.ready = o_.metrics = "none";
+        o_.lameduck_seconds = 0;  // CoreDNS has one only with health's lameduck
         o_.cache = false;
         o_.loadbalance = false;
         o_.query_log = false;
@@ -390,15 +391,23 @@ private:
             if (name == "log" && !o_.query_log) {
                 o_.query_log = true;  // a query log is global: one block asking turns it on
             }
-            if ((name == "health" && scratch.health != o_.health) ||
-                (name == "ready" && scratch.ready != o_.ready) ||
-                (name == "prometheus" && scratch.metrics != o_.metrics && o_.metrics != "none")) {
-                return refuse(d.name, fmt::format("{} here names another address than the main "
-                                                  "block's: clusterdns has one",
-                                                  name));
-            }
-            if (name == "prometheus" && o_.metrics == "none") {
-                o_.metrics = scratch.metrics;
+            // An endpoint the main block leaves out is the stub's; one it has must be the same.
+            for (auto [plugin, field] :
+                 {std::pair{"health", &Options::health}, std::pair{"ready", &Options::ready},
+                  std::pair{"prometheus", &Options::metrics}}) {
+                if (name != plugin) {
+                    continue;
+                }
+                if (o_.*field == "none") {
+                    o_.*field = scratch.*field;
+                } else if (scratch.*field != o_.*field) {
+                    return refuse(d.name, fmt::format("{} here names another address than the "
+                                                      "main block's: clusterdns has one",
+                                                      name));
+                }
+                if (name == "health") {
+                    o_.lameduck_seconds = scratch.lameduck_seconds;
+                }
             }
             if (name == "bind" && scratch.listen != o_.listen) {
                 return refuse(d.name,

@@ -91,6 +91,7 @@ TEST_CASE("corefile translation: what a Corefile leaves out is off") {
     CHECK(o->health == "none");
     CHECK(o->ready == "none");
     CHECK(o->metrics == "none");
+    CHECK(o->lameduck_seconds == 0);
     CHECK_FALSE(o->cache);
     CHECK_FALSE(o->loadbalance);
     CHECK(o->upstreams == Strings{"none"});  // no forward: outside names are not answered
@@ -192,6 +193,20 @@ consul.local:53 {
     REQUIRE(o->server_blocks.size() == 3);
     CHECK(o->server_blocks[0].zones == Strings{"cluster.local.", "in-addr.arpa.", "ip6.arpa."});
     CHECK(o->server_blocks[2].zones == Strings{"consul.local."});
+}
+
+TEST_CASE("corefile translation: a stub block's endpoints are the main block's") {
+    auto o = translate(
+        ".:53 {\n kubernetes cluster.local\n prometheus :9153\n}\n"
+        "consul.local {\n forward . 10.0.0.1\n prometheus :9153\n health :8080 {\n"
+        "  lameduck 7s\n }\n}\n");
+    REQUIRE(o);
+    CHECK(o->metrics == ":9153");
+    CHECK(o->health == ":8080");  // the main block has none: the stub's serves
+    CHECK(o->lameduck_seconds == 7);
+    CHECK(refusal(".:53 {\n kubernetes cluster.local\n prometheus :9153\n}\n"
+                  "consul.local {\n forward . 10.0.0.1\n prometheus :9253\n}\n")
+              .starts_with("Corefile:7: \"prometheus\": prometheus here names another address"));
 }
 
 TEST_CASE("corefile translation: a root block without kubernetes forwards only") {
