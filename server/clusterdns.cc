@@ -14,6 +14,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -146,24 +147,51 @@ Result<ForwardOptions> forward_options(const Options& o, const std::vector<Liste
     forward.policy = o.policy == "sequential"    ? UpstreamPolicy::Sequential
                      : o.policy == "round_robin" ? UpstreamPolicy::RoundRobin
                                                  : UpstreamPolicy::Random;
+    forward.health_check_ms = o.health_check_ms;
+    forward.max_fails = o.max_fails;
+    forward.prefer_udp = o.prefer_udp;
+    forward.except = o.forward_except;
+    // kube-dns's ConfigMap, read again at every reload: its stub domains after those given
+    // (a domain given wins), its upstreams when none are given.
+    KubeDnsConfig kube_dns;
+    if (!o.kube_dns_config.empty()) {
+        auto read = read_kube_dns_config(o.kube_dns_config);
+        if (!read) {
+            return read.error();
+        }
+        kube_dns = std::move(*read);
+    }
+    std::vector<StubDomain> stubs;
     for (const std::string& text : o.stub_domains) {
         auto stub = parse_stub_domain(text);  // checked when the options were read
         if (!stub) {
             return stub.error();
         }
-        for (const std::string& upstream : stub->upstreams) {
+        stubs.push_back(std::move(*stub));
+    }
+    for (StubDomain& stub : kube_dns.stub_domains) {
+        if (std::none_of(stubs.begin(), stubs.end(),
+                         [&](const StubDomain& given) { return given.domain == stub.domain; })) {
+            stubs.push_back(std::move(stub));
+        }
+    }
+    for (StubDomain& stub : stubs) {
+        for (std::string& upstream : stub.upstreams) {
+            if (o.force_tcp && !upstream.starts_with(kTcpScheme)) {
+                upstream.insert(0, kTcpScheme);
+            }
             if (is_self(upstream, listen)) {
                 return Error{fmt::format("stub domain {}: upstream {} is this server itself: "
                                          "queries would loop",
-                                         stub->domain, upstream)};
+                                         stub.domain, upstream)};
             }
         }
-        forward.stub_domains.push_back(std::move(*stub));
+        forward.stub_domains.push_back(std::move(stub));
     }
     if (std::find(o.upstreams.begin(), o.upstreams.end(), "none") != o.upstreams.end()) {
         return forward;
     }
-    std::vector<std::string> candidates = o.upstreams;
+    std::vector<std::string> candidates = o.upstreams.empty() ? kube_dns.upstreams : o.upstreams;
     const bool from_resolv_conf = candidates.empty();
     if (from_resolv_conf) {
         auto servers = resolv_conf_upstreams(o.resolv_conf);
@@ -179,7 +207,10 @@ Result<ForwardOptions> forward_options(const Options& o, const std::vector<Liste
         }
         candidates = std::move(*servers);
     }
-    for (const std::string& upstream : candidates) {
+    for (std::string& upstream : candidates) {
+        if (o.force_tcp && !upstream.starts_with(kTcpScheme)) {
+            upstream.insert(0, kTcpScheme);
+        }
         if (!is_self(upstream, listen)) {
             forward.upstreams.push_back(upstream);
         } else if (!from_resolv_conf) {
@@ -206,7 +237,13 @@ Result<Forwarding> forwarding_of(const Options& o, const std::vector<ListenAddre
         return Error{fmt::format("rewrite: {}", rewrite.error().message)};
     }
     return Forwarding{.forward = std::move(*forward),
-                      .cache = {.serve_stale = o.serve_stale, .prefetch = o.prefetch},
+                      .cache = {.capacity = o.cache ? o.cache_capacity : 0,
+                                .min_ttl = o.cache_success_min_ttl,
+                                .max_ttl = o.cache_success_ttl,
+                                .min_denial_ttl = o.cache_denial_min_ttl,
+                                .max_denial_ttl = o.cache_denial_ttl,
+                                .serve_stale = o.serve_stale,
+                                .prefetch = o.prefetch},
                       .max_concurrent = o.max_concurrent,
                       .query_log = o.query_log,
                       .loadbalance = o.loadbalance,
@@ -234,6 +271,7 @@ std::vector<std::string> enabled_plugins(const Options& o, const ForwardOptions&
                         : link == Link::Autopath   ? o.autopath
                         : link == Link::Hosts      ? hosts_enabled(hosts_config(o))
                         : link == Link::Kubernetes ? !o.node_local
+                        : link == Link::Cache      ? forwards && o.cache
                                                    : forwards;
         if (on) {
             plugins.emplace_back(link_name(link));
@@ -687,6 +725,7 @@ public:
     // A Corefile's server blocks as at start (the metrics' server and zone labels): before
     // `frontend`, whose workers read it, so it goes after them.
     ZoneSlots zone_slots;
+    std::vector<std::string> upstreams;  // the workers forward to these now
     std::shared_ptr<const Snapshot> current;
     std::unique_ptr<Frontend> frontend;
     std::vector<std::unique_ptr<HttpListener>> http;
@@ -921,6 +960,7 @@ void Server::start() {
         impl_->frontend = std::move(*frontend);
     }
     const ForwardOptions& forward = options.forwarding.forward;
+    impl_->upstreams = forward.upstreams;
     if (!forward.upstreams.empty()) {
         // The upstreams must not lead back here: every forwarded query would circle for ever.
         // A loop brings the probe back within milliseconds; waiting for an answer from an
@@ -1006,6 +1046,8 @@ void Server::reload(const Options& next) {
     if (Status s = impl_->reconfigure(*forwarding); !s) {
         fail(s.error());
     }
+    const std::vector<std::string> previous_upstreams =
+        std::exchange(impl_->upstreams, forwarding->forward.upstreams);
     {
         std::lock_guard scrape_lock(impl_->serving_mutex);
         impl_->plugins = enabled_plugins(current, forwarding->forward);
@@ -1022,13 +1064,15 @@ void Server::reload(const Options& next) {
             lock.lock();
             current.upstreams = previous.upstreams;
             current.resolv_conf = previous.resolv_conf;
-            if (auto restored = forwarding_of(current, impl_->listen)) {
-                (void)impl_->reconfigure(*restored);
-            }
+            // The upstreams the workers had (read again, a file's, kube-dns's, would be these).
+            Forwarding restored = *forwarding;
+            restored.forward.upstreams = previous_upstreams;
+            (void)impl_->reconfigure(restored);
+            impl_->upstreams = previous_upstreams;
             fail(Error{fmt::format("{}; the upstreams stay {}", s.error().message,
-                                   previous.upstreams.empty()
+                                   previous.upstreams.empty() && previous.kube_dns_config.empty()
                                        ? previous.resolv_conf + "'s"
-                                       : fmt::format("{}", fmt::join(previous.upstreams, ", ")))});
+                                       : fmt::format("{}", fmt::join(previous_upstreams, ", ")))});
         }
     }
     failure.failed = false;

@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -58,6 +59,13 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --upstream ADDR[:PORT]      forward names outside the zones here (repeatable; default: the
                               nameservers of /etc/resolv.conf; "none": answer them REFUSED)
   --stub-domain DOMAIN=ADDR[:PORT][,ADDR...]   names below DOMAIN go to these (repeatable)
+  --kube-dns-config DIR       kube-dns's ConfigMap as mounted (stubDomains, upstreamNameservers)
+  --forward-except DOMAIN     names below DOMAIN are not forwarded: SERVFAIL (repeatable)
+  --force-tcp true            ask every upstream over TCP (--prefer-udp true: TCP clients' too
+                              over UDP); --health-check-ms 500, --max-fails 2 as CoreDNS's
+  --cache false               no cache; --cache-success-ttl 3600, --cache-success-min-ttl 5,
+                              --cache-denial-ttl 1800, --cache-denial-min-ttl 5,
+                              --cache-capacity 10000 as CoreDNS's cache
   --autopath true             walk a Pod's search path on the server (watches Pods)
   --rewrite RULE              a CoreDNS `rewrite name` rule, as after `rewrite` (repeatable)
   --hosts "ADDR NAME..."      an /etc/hosts line answered before the zone (repeatable);
@@ -276,6 +284,62 @@ const Setting kSettings[] = {
     {"max_concurrent", "--max-concurrent", Kind::Number,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_number(o.max_concurrent, what, v, 1, 1000000);
+     }},
+    {"forward_except", "--forward-except", Kind::List,
+     [](Options& o, std::string_view what, std::string_view v) -> Status {
+         if (auto name = Name::from_text(v); !name || v.empty()) {
+             return Error{fmt::format("{}: {} is not a domain name", what, quoted(v))};
+         }
+         o.forward_except.emplace_back(v);
+         return {};
+     },
+     &Options::forward_except},
+    {"force_tcp", "--force-tcp", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.force_tcp, what, v);
+     }},
+    {"prefer_udp", "--prefer-udp", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.prefer_udp, what, v);
+     }},
+    {"health_check_ms", "--health-check-ms", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.health_check_ms, what, v, 10, 3'600'000);
+     }},
+    {"max_fails", "--max-fails", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.max_fails, what, v, 0, 1000);
+     }},
+    {"kube_dns_config", "--kube-dns-config", Kind::Text,
+     [](Options& o, std::string_view, std::string_view v) -> Status {
+         o.kube_dns_config = std::string(v);
+         return {};
+     }},
+    // The cache in front of the upstreams (plugins/cache/README.md). TTLs as CoreDNS's: a
+    // maximum is at least 1, a minimum may be 0.
+    {"cache", "--cache", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.cache, what, v);
+     }},
+    {"cache_success_ttl", "--cache-success-ttl", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.cache_success_ttl, what, v, 1, INT32_MAX);
+     }},
+    {"cache_success_min_ttl", "--cache-success-min-ttl", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.cache_success_min_ttl, what, v, 0, INT32_MAX);
+     }},
+    {"cache_denial_ttl", "--cache-denial-ttl", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.cache_denial_ttl, what, v, 1, INT32_MAX);
+     }},
+    {"cache_denial_min_ttl", "--cache-denial-min-ttl", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.cache_denial_min_ttl, what, v, 0, INT32_MAX);
+     }},
+    {"cache_capacity", "--cache-capacity", Kind::Number,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_number(o.cache_capacity, what, v, 1, 10'000'000);
      }},
     // The kubernetes source (plugins/kubernetes/README.md).
     {"kubeconfig", "--kubeconfig", Kind::Text,
@@ -602,6 +666,18 @@ Status validate(const Options& o) {
     }
     if (auto ranges = parse_service_cidrs(o.service_cidrs); !ranges) {
         return Error{fmt::format("service_cidrs: {}", ranges.error().message)};
+    }
+    if (o.force_tcp && o.prefer_udp) {
+        return Error{"force_tcp and prefer_udp: give one or the other, as CoreDNS's forward"};
+    }
+    if (!o.cache && (o.prefetch != 0 || o.serve_stale != 0)) {
+        return Error{fmt::format("{}: keeps answers in the cache, which is off (cache: false)",
+                                 o.prefetch != 0 ? "prefetch" : "serve_stale")};
+    }
+    if (!o.kube_dns_config.empty()) {
+        if (auto kube_dns = read_kube_dns_config(o.kube_dns_config); !kube_dns) {
+            return kube_dns.error();
+        }
     }
     return {};
 }

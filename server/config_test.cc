@@ -10,6 +10,8 @@
 
 #include <doctest/doctest.h>
 
+#include "plugins/forward/upstreams.h"
+
 namespace clusterdns {
 namespace {
 
@@ -309,6 +311,101 @@ TEST_CASE("config: max_tcp_connections has a bound start-up can honour") {
     CHECK(parse_ok({"--max-tcp-connections", "65536"}).max_tcp_connections == 65536);
     CHECK(parse_error({"--max-tcp-connections", "1000000"}) ==
           "--max-tcp-connections: \"1000000\" is not a number from 1 to 65536");
+}
+
+TEST_CASE("config: the cache's settings, as CoreDNS's cache plugin") {
+    const TempFile file(
+        "cache: true\ncache_success_ttl: 30\ncache_success_min_ttl: 0\ncache_denial_ttl: 10\n"
+        "cache_denial_min_ttl: 2\ncache_capacity: 500\n");
+    const Options o = parse_ok({"--config", file.path(), "--cache-denial-ttl", "20"});
+    CHECK(o.cache);
+    CHECK(o.cache_success_ttl == 30);
+    CHECK(o.cache_success_min_ttl == 0);
+    CHECK(o.cache_denial_ttl == 20);  // the flag wins
+    CHECK(o.cache_denial_min_ttl == 2);
+    CHECK(o.cache_capacity == 500);
+    CHECK_FALSE(parse_ok({"--cache", "false"}).cache);
+    CHECK(parse_error({"--cache-success-ttl", "0"}) ==
+          "--cache-success-ttl: \"0\" is not a number from 1 to 2147483647");
+    CHECK(parse_error({"--cache-capacity", "0"}) ==
+          "--cache-capacity: \"0\" is not a number from 1 to 10000000");
+    CHECK(parse_error({"--cache", "false", "--prefetch", "2"}) ==
+          "prefetch: keeps answers in the cache, which is off (cache: false)");
+    CHECK(parse_error({"--cache", "false", "--serve-stale", "60"}) ==
+          "serve_stale: keeps answers in the cache, which is off (cache: false)");
+}
+
+TEST_CASE("config: forward's options, as CoreDNS's forward") {
+    const TempFile file("forward_except: [internal.example, Other.Example.]\nforce_tcp: true\n"
+                        "health_check_ms: 250\nmax_fails: 0\n");
+    const Options o = parse_ok({"--config", file.path()});
+    CHECK(o.forward_except == Strings{"internal.example", "Other.Example."});
+    CHECK(o.force_tcp);
+    CHECK_FALSE(o.prefer_udp);
+    CHECK(o.health_check_ms == 250);
+    CHECK(o.max_fails == 0);
+    CHECK(parse_ok({"--prefer-udp", "true"}).prefer_udp);
+    CHECK(parse_error({"--forward-except", "a..b"}) ==
+          "--forward-except: \"a..b\" is not a domain name");
+    CHECK(parse_error({"--health-check-ms", "5"}) ==
+          "--health-check-ms: \"5\" is not a number from 10 to 3600000");
+    CHECK(parse_error({"--force-tcp", "true", "--prefer-udp", "true"}) ==
+          "force_tcp and prefer_udp: give one or the other, as CoreDNS's forward");
+}
+
+TEST_CASE("config: kube-dns's ConfigMap directory is checked whole") {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("clusterdns-kube-dns-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto write = [&](const char* file, const char* text) {
+        std::ofstream(dir / file) << text;
+    };
+    const std::string stubs = (dir / "stubDomains").string();
+    const std::string upstreams = (dir / "upstreamNameservers").string();
+    CHECK(parse_ok({"--kube-dns-config", dir.string()}).kube_dns_config == dir.string());
+    write("stubDomains", R"({"acme.local": ["1.2.3.4", "1.2.3.5:5353"], "Corp.Example.": ["::1"]})");
+    write("upstreamNameservers", R"(["8.8.8.8", "[2001:db8::1]:53"])");
+    auto config = read_kube_dns_config(dir.string());
+    REQUIRE(config);
+    CHECK(config->upstreams == Strings{"8.8.8.8:53", "[2001:db8::1]:53"});
+    REQUIRE(config->stub_domains.size() == 2);
+    CHECK(config->stub_domains[0].domain == "acme.local");
+    CHECK(config->stub_domains[0].upstreams == Strings{"1.2.3.4:53", "1.2.3.5:5353"});
+    CHECK(config->stub_domains[1].domain == "corp.example");
+    CHECK(config->stub_domains[1].upstreams == Strings{"[::1]:53"});
+
+    write("upstreamNameservers", "[\"8.8.8.8\",");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}).starts_with(upstreams +
+                                                                      ": invalid JSON"));
+    write("upstreamNameservers", R"(["8.8.8.300"])");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
+          upstreams + ": upstream \"8.8.8.300\": not an IP address (with an optional :PORT)");
+    write("upstreamNameservers", R"({"8.8.8.8": 1})");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
+          upstreams + ": expected a JSON array of nameservers, [\"ADDR\", ...]");
+    write("upstreamNameservers", "  \n");  // empty: as if absent
+    CHECK(read_kube_dns_config(dir.string())->upstreams.empty());
+    write("stubDomains", R"({"acme.local": ["tcp://1.2.3.4"]})");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
+          stubs + ": \"acme.local\": nameserver \"tcp://1.2.3.4\": expected ADDR or ADDR:PORT");
+    write("stubDomains", R"({"acme..local": ["1.2.3.4"]})");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
+          stubs + ": \"acme..local\" is not a domain name");
+    write("stubDomains", R"({"acme.local": []})");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
+          stubs + ": \"acme.local\": no nameserver");
+    write("stubDomains", R"({"acme.local": ["1.2.3.4"], "ACME.local.": ["1.2.3.5"]})");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
+          stubs + ": \"ACME.local.\" is given twice");
+    std::filesystem::remove(dir / "stubDomains");  // missing: absent
+    CHECK(read_kube_dns_config(dir.string())->stub_domains.empty());
+    write("federations", "myfederation=example.com");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}).find(
+              "federations: kube-dns's federations") != std::string::npos);
+    std::filesystem::remove_all(dir);
+    CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
+          "kube_dns_config: " + dir.string() + ": not a directory");
 }
 
 }  // namespace clusterdns

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "clusterdns/clusterdns.h"
+#include "plugins/forward/upstreams.h"
 #include "plugins/manifests/manifests.h"
 #include "server/watch.h"
 
@@ -19,12 +20,17 @@ namespace {
 
 // What to watch for changes: the config file and the manifest paths, but not standard input
 // ("-"), which a reload does not read again.
-std::vector<std::string> watched_paths(const std::string& config_path,
-                                       const std::vector<std::string>& manifests) {
+std::vector<std::string> watched_paths(const std::string& config_path, const Options& options) {
     std::vector<std::string> paths;
-    for (const std::string& path : manifests) {
+    for (const std::string& path : options.manifests) {
         if (path != kStdinPath) {
             paths.push_back(path);
+        }
+    }
+    // kube-dns's ConfigMap: its files, as a ConfigMap volume swaps them (..data).
+    if (!options.kube_dns_config.empty()) {
+        for (std::string& file : kube_dns_config_files(options.kube_dns_config)) {
+            paths.push_back(std::move(file));
         }
     }
     if (!config_path.empty()) {
@@ -57,7 +63,7 @@ public:
     // The config file and the manifests it names now.
     std::vector<std::string> watched() {
         std::lock_guard lock(mutex_);
-        std::vector<std::string> paths = watched_paths(config_path_, options_.manifests);
+        std::vector<std::string> paths = watched_paths(config_path_, options_);
         // The Corefile and its imports (a ConfigMap's symlink swap is seen as for the others).
         paths.insert(paths.end(), corefile_files_.begin(), corefile_files_.end());
         return paths;
@@ -124,7 +130,8 @@ private:
 Reloader::Reloader(int argc, const char* const* argv, const CommandLine& command_line)
     : impl_(std::make_unique<Impl>(argc, argv, command_line)) {
     if (command_line.config_path.empty() && command_line.corefile_files.empty() &&
-        command_line.options.manifests.empty()) {
+        command_line.options.manifests.empty() &&
+        command_line.options.kube_dns_config.empty()) {
         return;
     }
     Impl* impl = impl_.get();

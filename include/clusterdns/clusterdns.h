@@ -108,11 +108,12 @@ struct Options {
     uint32_t cache_denial_min_ttl = 5;
     unsigned cache_capacity = 10000;  // entries, for all workers together
 
-    // forward's options beyond the upstreams (CoreDNS's names): names at or below these are not
-    // forwarded (REFUSED, as CoreDNS's forward leaves them to a next plugin there is none of);
-    // force_tcp asks every upstream over TCP; prefer_udp asks over UDP even a query that came
-    // over TCP; an upstream that fails max_fails queries in a row is health-checked every
-    // health_check_ms until it answers.
+    // forward's options beyond the upstreams (CoreDNS's names): names at or below these (and no
+    // stub domain's) are not forwarded (SERVFAIL, as CoreDNS's forward leaves them to a next
+    // plugin there is none of); force_tcp asks every upstream (stub domains' too) over TCP;
+    // prefer_udp asks over UDP even a query that came over TCP (else it goes over TCP, as it
+    // came); an upstream that fails max_fails queries in a row (0: never) is health-checked
+    // every health_check_ms until it answers.
     std::vector<std::string> forward_except;
     bool force_tcp = false;
     bool prefer_udp = false;
@@ -144,7 +145,8 @@ struct Options {
     // by parse_command_line(); Server takes the options it made, not the file.
     std::string corefile;
     // kube-dns's ConfigMap, as mounted: a directory holding `stubDomains` and
-    // `upstreamNameservers` (JSON), read into stub_domains and upstreams.
+    // `upstreamNameservers` (JSON), read at start-up and each reload: its stub domains beside
+    // stub_domains (a domain both name: stub_domains'), its upstreams when `upstreams` is empty.
     std::string kube_dns_config;
     // Per server block of a Corefile, the main one first, for the metrics' `server` and `zone`
     // labels: a query counts under the longest of the blocks' zones holding its name; the rest,

@@ -111,6 +111,35 @@ void put32(uint8_t* p, uint32_t v) noexcept {
 
 }  // namespace
 
+void cap_ttls(std::span<uint8_t> message, const CacheOptions& options) noexcept {
+    if (message.size() < 12) {
+        return;
+    }
+    WireReader r(message);
+    r.skip(4);
+    const uint16_t questions = r.u16();
+    const uint16_t answers = r.u16();
+    const uint32_t records = uint32_t{answers} + r.u16() + r.u16();
+    const bool negative = (message[3] & 0x0F) == 3 || answers == 0;
+    const uint32_t cap = negative ? options.max_denial_ttl : options.max_ttl;
+    for (uint16_t i = 0; i < questions && r.ok(); ++i) {
+        Name::read(r);
+        r.skip(4);
+    }
+    for (uint32_t i = 0; i < records && r.ok(); ++i) {
+        Name::read(r);
+        const uint16_t type = r.u16();
+        r.skip(2);
+        const size_t at = r.pos();
+        const uint32_t ttl = r.u32();
+        const uint16_t length = r.u16();
+        r.skip(length);
+        if (r.ok() && type != kTypeOpt && (ttl > INT32_MAX ? 0 : ttl) > cap) {
+            put32(message.data() + at, cap);
+        }
+    }
+}
+
 AnswerCache::Key::Key(const Query& q) noexcept {
     const WireName name = q.qname_lower.wire();
     std::memcpy(bytes, name.data(), name.size());
@@ -316,11 +345,13 @@ void AnswerCache::store(const Query& q, const Key& key, std::span<const uint8_t>
     }
     const bool negative = rcode == 3 || s.answers == 0;
     uint32_t ttl = negative ? std::min(s.negative_ttl, s.min_ttl) : s.min_ttl;
+    const uint32_t floor = negative ? options_.min_denial_ttl : options_.min_ttl;
     if (ttl == UINT32_MAX) {
-        ttl = options_.min_ttl;  // a negative answer without SOA: the shortest stay
+        ttl = floor;  // a negative answer without SOA: the shortest stay
     }
     const uint32_t cap = negative ? options_.max_denial_ttl : options_.max_ttl;
-    ttl = std::clamp(ttl, options_.min_ttl, cap);
+    // The cap wins over a larger floor, as in CoreDNS (`success 100 10 30` keeps for 10 s).
+    ttl = std::min(std::max(ttl, floor), cap);
     // What the clients are told is capped as well: else they would keep for a day what we keep
     // for an hour, and a TTL near 2^31 would be counted down from there.
     for (uint32_t& record_ttl : s.ttls) {

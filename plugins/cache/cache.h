@@ -7,7 +7,8 @@
 // Keyed on the question (name case-insensitively, type, class) and on what changes the answer:
 // the DO and CD bits and whether the query had EDNS. Positive answers are kept between
 // `min_ttl` and `max_ttl` seconds, negative ones (NXDOMAIN, NODATA) for the SOA's negative TTL
-// (RFC 2308) between `min_ttl` and `max_denial_ttl`; the TTLs served are capped the same way.
+// (RFC 2308) between `min_denial_ttl` and `max_denial_ttl` (as CoreDNS, the maximum wins over a
+// larger minimum); the TTLs served are capped the same way. Capacity 0 keeps nothing.
 // SERVFAIL, truncated and unparseable answers, answers to RD=0 queries and answers scoped to a
 // client subnet are not kept; the OPT's options never are.
 //
@@ -31,9 +32,10 @@
 namespace clusterdns {
 
 struct CacheOptions {
-    size_t capacity = 10000;      // entries, for all workers together
+    size_t capacity = 10000;      // entries, for all workers together; 0: the cache is off
     uint32_t min_ttl = 5;         // CoreDNS's minimum: an answer is kept at least this long
     uint32_t max_ttl = 3600;      // success
+    uint32_t min_denial_ttl = 5;  // the same for NXDOMAIN and NODATA
     uint32_t max_denial_ttl = 1800;
     // Serve-stale (RFC 8767): an expired answer is kept this many seconds more and served, with
     // TTL 30, when no upstream answers. 0: off (CoreDNS's default).
@@ -45,6 +47,12 @@ struct CacheOptions {
 
     bool operator==(const CacheOptions&) const = default;
 };
+
+// Caps the TTLs of `message`, a response relayed as the upstream gave it, as the cache caps
+// those it serves (max_ttl, max_denial_ttl for NXDOMAIN and NODATA): as CoreDNS's cache does
+// with the reply that fills it, so no client keeps an answer longer than the cache would. The
+// OPT record is left alone; a message that does not parse is left as it is past that point.
+void cap_ttls(std::span<uint8_t> message, const CacheOptions& options) noexcept;
 
 class AnswerCache {
 public:

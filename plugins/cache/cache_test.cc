@@ -160,6 +160,41 @@ TEST_CASE("cache: served TTLs are capped; a TTL with the top bit set reads as 0 
     CHECK(cache.lookup(missing, 1'800'000, out, sizeof out) == 0);
 }
 
+TEST_CASE("cache: success and denial keep their own minimum and maximum; capacity 0 keeps nothing") {
+    AnswerCache cache({.min_ttl = 20, .max_ttl = 60, .min_denial_ttl = 2, .max_denial_ttl = 10});
+    uint8_t out[512];
+    const Query brief = query_for("brief.example.test");
+    cache.store(brief, response(brief, 0, {1}), 0);
+    CHECK(cache.lookup(brief, 19'000, out, sizeof out) > 0);  // raised to success's minimum
+    CHECK(cache.lookup(brief, 20'000, out, sizeof out) == 0);
+
+    const Query lasting = query_for("lasting.example.test");
+    cache.store(lasting, response(lasting, 0, {300}), 0);
+    size_t size = cache.lookup(lasting, 0, out, sizeof out);
+    REQUIRE(size > 0);
+    CHECK(first_ttl(out, lasting) == 60);  // served capped too
+    CHECK(cache.lookup(lasting, 60'000, out, sizeof out) == 0);
+
+    const Query missing = query_for("nope.example.test");
+    cache.store(missing, response(missing, 3, {}, 1, 1), 0);
+    CHECK(cache.lookup(missing, 1'900, out, sizeof out) > 0);  // denial's own minimum, 2 s
+    CHECK(cache.lookup(missing, 2'000, out, sizeof out) == 0);
+    cache.store(missing, response(missing, 3, {}, 3600, 3600), 0);
+    CHECK(cache.lookup(missing, 9'900, out, sizeof out) > 0);
+    CHECK(cache.lookup(missing, 10'000, out, sizeof out) == 0);
+
+    // A minimum above the maximum: the maximum wins, as in CoreDNS.
+    AnswerCache inverted({.min_ttl = 30, .max_ttl = 10});
+    inverted.store(brief, response(brief, 0, {1}), 0);
+    CHECK(inverted.lookup(brief, 9'900, out, sizeof out) > 0);
+    CHECK(inverted.lookup(brief, 10'000, out, sizeof out) == 0);
+
+    SharedCache off({.capacity = 0});
+    off.store(brief, response(brief, 0, {300}), 0);
+    CHECK(off.lookup(brief, 1000, out, sizeof out) == 0);
+    CHECK(off.sizes().entries == 0);
+}
+
 TEST_CASE("cache: an RD=0 query's answer is not kept; RD=0 is answered from RD=1's answers") {
     AnswerCache cache;
     uint8_t out[512];

@@ -46,26 +46,38 @@ constexpr uint64_t kTimerGrainMs = 50;
 
 }  // namespace
 
-// The scheduler's owner and transport: a c-ares channel per upstream, and the loop's timers.
+// The scheduler's owner and transport: c-ares channels per upstream, and the loop's timers.
 struct UpstreamChannel::Impl final : UpstreamTransport {
     struct Upstream;
+    // One c-ares channel: UDP (TCP for a truncated answer), or TCP only.
+    struct Lane {
+        Upstream* upstream = nullptr;
+        ares_channel channel = nullptr;
+        size_t pending = 0;  // queries and checks c-ares holds
+    };
     // A socket c-ares opened, watched by the loop for what c-ares waits for.
     struct Socket {
         uv_poll_t poll;
         ares_socket_t fd;
-        Upstream* upstream;
+        Lane* lane;
     };
     struct Upstream {
         Impl* impl = nullptr;
         size_t index = 0;  // in `upstreams`, the scheduler's
         std::string address;
-        ares_channel channel = nullptr;
-        size_t pending = 0;  // queries and checks c-ares holds
+        Lane lane;  // the upstream's own: over TCP only for tcp://
+        // Queries that came over TCP, asked over TCP as CoreDNS asks them (absent for tcp://
+        // and with prefer_udp: `lane` takes them). c-ares connects on first use.
+        Lane tcp_lane;
+        Lane& lane_for(bool tcp) noexcept {
+            return tcp && tcp_lane.channel != nullptr ? tcp_lane : lane;
+        }
     };
     struct Sent {
         Impl* impl;
         UpstreamScheduler::Attempt attempt;
         uint64_t sent_ns;
+        Lane* lane;
     };
 
     ~Impl() override {
@@ -74,8 +86,10 @@ struct UpstreamChannel::Impl final : UpstreamTransport {
         }
         open = false;
         for (const auto& u : upstreams) {
-            if (u->channel != nullptr) {
-                ares_destroy(u->channel);  // calls back every pending query
+            for (Lane* lane : {&u->lane, &u->tcp_lane}) {
+                if (lane->channel != nullptr) {
+                    ares_destroy(lane->channel);  // calls back every pending query
+                }
             }
         }
     }
@@ -93,23 +107,24 @@ struct UpstreamChannel::Impl final : UpstreamTransport {
     // matches the question and retries over TCP when it comes back truncated.
     void send(size_t upstream, std::span<const uint8_t> query,
               UpstreamScheduler::Attempt attempt) override {
-        Upstream& u = *upstreams[upstream];
-        ++u.pending;
-        ares_send(u.channel, query.data(), static_cast<int>(query.size()), on_answer,
-                  new Sent{this, attempt, uv_hrtime()});
+        Lane& lane = upstreams[upstream]->lane_for(attempt.tcp);
+        ++lane.pending;
+        ares_send(lane.channel, query.data(), static_cast<int>(query.size()), on_answer,
+                  new Sent{this, attempt, uv_hrtime(), &lane});
     }
 
     void check(size_t upstream, std::span<const uint8_t> query) override {
         Upstream& u = *upstreams[upstream];
-        ++u.pending;
-        ares_send(u.channel, query.data(), static_cast<int>(query.size()), on_health_answer, &u);
+        ++u.lane.pending;
+        ares_send(u.lane.channel, query.data(), static_cast<int>(query.size()), on_health_answer,
+                  &u);
     }
 
     static void on_answer(void* arg, int status, int, unsigned char* answer, int size) {
         const Sent sent = *static_cast<Sent*>(arg);
         delete static_cast<Sent*>(arg);
         Impl& impl = *sent.impl;
-        --impl.upstreams[sent.attempt.upstream]->pending;
+        --sent.lane->pending;
         std::span<const uint8_t> response;
         if (answer != nullptr && size > 0) {
             response = {answer, static_cast<size_t>(size)};
@@ -123,7 +138,7 @@ struct UpstreamChannel::Impl final : UpstreamTransport {
 
     static void on_health_answer(void* arg, int status, int, unsigned char*, int) {
         Upstream& u = *static_cast<Upstream*>(arg);
-        --u.pending;
+        --u.lane.pending;
         // Any answer, NXDOMAIN or REFUSED included, says the server is there and answering.
         if (status == ARES_SUCCESS || status == ARES_ENOTFOUND || status == ARES_EREFUSED ||
             status == ARES_ENODATA || status == ARES_ESERVFAIL) {
@@ -132,8 +147,8 @@ struct UpstreamChannel::Impl final : UpstreamTransport {
     }
 
     static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable) {
-        Upstream& u = *static_cast<Upstream*>(data);
-        Impl& impl = *u.impl;
+        Lane& lane = *static_cast<Lane*>(data);
+        Impl& impl = *lane.upstream->impl;
         const auto it = std::find_if(impl.sockets.begin(), impl.sockets.end(),
                                      [fd](const Socket* s) { return s->fd == fd; });
         if (readable == 0 && writable == 0) {
@@ -151,7 +166,7 @@ struct UpstreamChannel::Impl final : UpstreamTransport {
         } else {
             s = new Socket{};
             s->fd = fd;
-            s->upstream = &u;
+            s->lane = &lane;
             if (uv_poll_init_socket(impl.loop, &s->poll, fd) != 0) {
                 delete s;
                 return;  // c-ares times the query out
@@ -165,18 +180,21 @@ struct UpstreamChannel::Impl final : UpstreamTransport {
 
     static void on_poll(uv_poll_t* poll, int status, int events) {
         const Socket& s = *static_cast<Socket*>(poll->data);
-        Upstream& u = *s.upstream;  // `s` may be gone once c-ares has processed the socket
+        Lane& lane = *s.lane;  // `s` may be gone once c-ares has processed the socket
         const ares_socket_t fd = s.fd;
-        ares_process_fd(u.channel, status < 0 || (events & UV_READABLE) != 0 ? fd : ARES_SOCKET_BAD,
+        ares_process_fd(lane.channel,
+                        status < 0 || (events & UV_READABLE) != 0 ? fd : ARES_SOCKET_BAD,
                         status < 0 || (events & UV_WRITABLE) != 0 ? fd : ARES_SOCKET_BAD);
-        u.impl->arm_timers();
+        lane.upstream->impl->arm_timers();
     }
 
     static void on_timer(uv_timer_t* timer) {
         Impl& impl = *static_cast<Impl*>(timer->data);
         for (const auto& u : impl.upstreams) {
-            if (u->pending > 0) {
-                ares_process_fd(u->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+            for (const Lane* lane : {&u->lane, &u->tcp_lane}) {
+                if (lane->pending > 0) {
+                    ares_process_fd(lane->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+                }
             }
         }
         impl.arm_timers();
@@ -218,14 +236,16 @@ struct UpstreamChannel::Impl final : UpstreamTransport {
         }
         uint64_t wait_ms = UINT64_MAX;
         for (const auto& u : upstreams) {
-            if (u->pending == 0) {
-                continue;
+            for (const Lane* lane : {&u->lane, &u->tcp_lane}) {
+                if (lane->pending == 0) {
+                    continue;
+                }
+                timeval longest{1, 0};
+                timeval next{};
+                const timeval* wait = ares_timeout(lane->channel, &longest, &next);
+                wait_ms = std::min(wait_ms, static_cast<uint64_t>(wait->tv_sec) * 1000 +
+                                                static_cast<uint64_t>(wait->tv_usec + 999) / 1000);
             }
-            timeval longest{1, 0};
-            timeval next{};
-            const timeval* wait = ares_timeout(u->channel, &longest, &next);
-            wait_ms = std::min(wait_ms, static_cast<uint64_t>(wait->tv_sec) * 1000 +
-                                            static_cast<uint64_t>(wait->tv_usec + 999) / 1000);
         }
         if (wait_ms != UINT64_MAX) {
             uv_timer_start(&timer, on_timer, std::max<uint64_t>(wait_ms, kTimerGrainMs), 0);
@@ -253,24 +273,37 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
         u->impl = impl.get();
         u->index = impl->upstreams.size();
         u->address = address;
+        u->lane.upstream = u->tcp_lane.upstream = u.get();
+        Impl::Upstream& upstream = *u;
+        impl->upstreams.push_back(std::move(u));  // destroyed with its channels from here
         const bool tcp = address.starts_with(kTcpScheme);
-        ares_options o{};
-        o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | (tcp ? ARES_FLAG_USEVC : 0);
-        o.sock_state_cb = Impl::on_socket_state;
-        o.sock_state_cb_data = u.get();
-        // An attempt lives as long as the client may wait: a late answer is still taken.
-        o.timeout = static_cast<int>(options.deadline_ms);
-        o.tries = 1;  // the next attempt is the scheduler's to send
-        const int mask = ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
-        if (const int s = ares_init_options(&u->channel, &o, mask); s != ARES_SUCCESS) {
-            return Error{fmt::format("forward: c-ares: {}", ares_strerror(s))};
-        }
-        impl->upstreams.push_back(std::move(u));  // destroyed with the channel from here
         const std::string server = tcp ? address.substr(kTcpScheme.size()) : address;
-        if (const int s = ares_set_servers_ports_csv(impl->upstreams.back()->channel,
-                                                     server.c_str());
-            s != ARES_SUCCESS) {
-            return Error{fmt::format("forward: upstream {}: {}", address, ares_strerror(s))};
+        // A tcp:// upstream's one lane is TCP already; with prefer_udp, TCP clients' queries
+        // take the UDP lane.
+        const bool tcp_lane = !tcp && !options.prefer_udp;
+        for (Impl::Lane* lane : {&upstream.lane, &upstream.tcp_lane}) {
+            const bool over_tcp = lane == &upstream.tcp_lane;
+            if (over_tcp && !tcp_lane) {
+                continue;
+            }
+            ares_options o{};
+            o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES |
+                      (tcp || over_tcp ? ARES_FLAG_USEVC : 0);
+            o.sock_state_cb = Impl::on_socket_state;
+            o.sock_state_cb_data = lane;
+            // An attempt lives as long as the client may wait: a late answer is still taken.
+            o.timeout = static_cast<int>(options.deadline_ms);
+            o.tries = 1;  // the next attempt is the scheduler's to send
+            const int mask =
+                ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+            if (const int s = ares_init_options(&lane->channel, &o, mask); s != ARES_SUCCESS) {
+                lane->channel = nullptr;
+                return Error{fmt::format("forward: c-ares: {}", ares_strerror(s))};
+            }
+            if (const int s = ares_set_servers_ports_csv(lane->channel, server.c_str());
+                s != ARES_SUCCESS) {
+                return Error{fmt::format("forward: upstream {}: {}", address, ares_strerror(s))};
+            }
         }
     }
     impl->scheduler =
@@ -283,8 +316,9 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
     return std::unique_ptr<UpstreamChannel>(new UpstreamChannel(std::move(impl)));
 }
 
-void UpstreamChannel::forward(std::span<const uint8_t> query, Done done, void* context) {
-    impl_->scheduler->forward(query, done, context, uv_now(impl_->loop));
+void UpstreamChannel::forward(std::span<const uint8_t> query, Done done, void* context,
+                              bool tcp) {
+    impl_->scheduler->forward(query, done, context, uv_now(impl_->loop), tcp);
     impl_->arm_timers();
 }
 
@@ -313,8 +347,12 @@ void UpstreamChannel::close() {
     // holds as it gives them up.
     impl_->scheduler->close();
     for (const auto& u : impl_->upstreams) {
-        ares_destroy(u->channel);  // closes its sockets through on_socket_state
-        u->channel = nullptr;
+        for (Impl::Lane* lane : {&u->lane, &u->tcp_lane}) {
+            if (lane->channel != nullptr) {
+                ares_destroy(lane->channel);  // closes its sockets through on_socket_state
+                lane->channel = nullptr;
+            }
+        }
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&impl_->timer), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&impl_->wakeup), nullptr);

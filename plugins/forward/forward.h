@@ -37,6 +37,9 @@ inline constexpr std::string_view kTcpScheme = "tcp://";
 struct ForwardOptions {
     std::vector<std::string> upstreams;  // "ADDR:PORT", "[V6]:PORT", or either after tcp://
     std::vector<StubDomain> stub_domains;
+    // Names at or below these (domain names as written) and no stub domain's are not sent to
+    // `upstreams` (CoreDNS's except): SERVFAIL, as CoreDNS with no next plugin.
+    std::vector<std::string> except;
     UpstreamPolicy policy = UpstreamPolicy::Random;
     // A query is asked until it is answered or this long has passed (CoreDNS's forward gives a
     // query 5 s across its attempts); an answer after it is still delivered, for the cache.
@@ -48,8 +51,12 @@ struct ForwardOptions {
     uint32_t try_timeout_ms = 400;
     // As CoreDNS's health_check and max_fails: an upstream that failed this many queries in a row
     // is left aside (tried only when all are) and asked ". NS" every interval until it answers.
+    // 0: an upstream is never left aside (CoreDNS's max_fails 0).
     uint32_t health_check_ms = 500;
     uint32_t max_fails = 2;
+    // A query that came over TCP is asked over TCP, as CoreDNS's forward asks it, unless this is
+    // set (CoreDNS's prefer_udp): then over UDP too, TCP only when the answer comes truncated.
+    bool prefer_udp = false;
 };
 
 // What one channel asked an upstream and what it answered, for coredns_forward_*: written on the
@@ -72,7 +79,8 @@ public:
     using Done = void (*)(void* context, std::span<const uint8_t> response, Failure failure);
 
     virtual ~Upstreams() = default;
-    virtual void forward(std::span<const uint8_t> query, Done done, void* context) = 0;
+    // `tcp`: the client asked over TCP (asked so upstream too, unless prefer_udp).
+    virtual void forward(std::span<const uint8_t> query, Done done, void* context, bool tcp) = 0;
 };
 
 // One worker's channel to the upstreams. Not thread-safe: used from its loop's thread only.
@@ -84,7 +92,7 @@ public:
     UpstreamChannel(const UpstreamChannel&) = delete;
     UpstreamChannel& operator=(const UpstreamChannel&) = delete;
 
-    void forward(std::span<const uint8_t> query, Done done, void* context) override;
+    void forward(std::span<const uint8_t> query, Done done, void* context, bool tcp) override;
     // Closes its handles; the loop must run once more to finish closing them.
     void close();
 

@@ -58,6 +58,7 @@ struct UpstreamScheduler::Call {
     bool queued = false;       // in `retries_`, at `retry`
     std::multimap<uint64_t, Call*>::iterator retry;
     Failure failure = Failure::Timeout;  // the last attempt's, for done()
+    bool tcp = false;                    // the client asked over TCP
 };
 
 UpstreamScheduler::UpstreamScheduler(const ForwardOptions& options, UpstreamTransport& transport,
@@ -83,9 +84,10 @@ bool UpstreamScheduler::healthy(size_t upstream) const noexcept {
 }
 
 void UpstreamScheduler::forward(std::span<const uint8_t> query, Upstreams::Done done, void* context,
-                                uint64_t now_ms) {
+                                uint64_t now_ms, bool tcp) {
     auto* call = new Call{done, context, {query.begin(), query.end()}};
     call->deadline_ms = now_ms + options_.deadline_ms;
+    call->tcp = tcp;
     if (!open_ || !send_next(*call, now_ms)) {
         done(context, {}, Failure::Other);
         delete call;
@@ -150,7 +152,7 @@ void UpstreamScheduler::send(Call& call, size_t upstream, uint64_t now_ms) {
         call.retry = retries_.emplace(now_ms + wait, &call);
         call.queued = true;
     }
-    transport_.send(upstream, call.query, Attempt{&call, upstream});
+    transport_.send(upstream, call.query, Attempt{&call, upstream, call.tcp});
 }
 
 void UpstreamScheduler::unqueue(Call& call) {
@@ -198,7 +200,7 @@ void UpstreamScheduler::finish(Call& call, std::span<const uint8_t> response, Fa
 void UpstreamScheduler::failed(size_t upstream, uint64_t now_ms) {
     Upstream& u = upstreams_[upstream];
     const uint64_t bit = uint64_t{1} << upstream;
-    if (++u.fails >= options_.max_fails && (healthy_ & bit) != 0) {
+    if (++u.fails >= options_.max_fails && options_.max_fails != 0 && (healthy_ & bit) != 0) {
         healthy_ &= ~bit;
         if (open_ && health_due_ms_ == kNever) {
             health_due_ms_ = now_ms + options_.health_check_ms;

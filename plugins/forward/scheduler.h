@@ -30,6 +30,7 @@ public:
     struct Attempt {
         Call* call;
         size_t upstream;
+        bool tcp;  // the query came over TCP (the transport decides what that means)
     };
 
     // No wake-up is due.
@@ -46,7 +47,7 @@ public:
     // Upstreams::forward at `now_ms`: copies the query and sends its first attempt; `done` is
     // called once, from within when nothing can be sent (closed) or every attempt fails at once.
     void forward(std::span<const uint8_t> query, Upstreams::Done done, void* context,
-                 uint64_t now_ms);
+                 uint64_t now_ms, bool tcp = false);
 
     // The transport's report of one attempt, once each: `failure` None with the answer, or why it
     // failed (Timeout: the attempt's life ended unanswered), with the response if one came all

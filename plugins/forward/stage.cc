@@ -30,6 +30,7 @@ struct ForwardStage::Pending {
 
     const IpAddress* client_address() const noexcept { return has_address ? &address : nullptr; }
     bool chase() const noexcept { return !upstream.empty(); }
+    bool tcp() const noexcept { return client.transport == Transport::Tcp; }
     // What went to the upstreams: the client's query, or a chase's own.
     const std::vector<uint8_t>& sent() const noexcept { return chase() ? upstream : query; }
     const Query& sent_parsed() const noexcept { return chase() ? upstream_parsed : parsed; }
@@ -78,7 +79,17 @@ Upstreams* ForwardStage::upstreams_for(WireName name) const noexcept {
             return stub.upstreams;
         }
     }
-    return route_.upstreams;
+    return excepted(name) ? nullptr : route_.upstreams;
+}
+
+// Not forwarded to `upstreams` (a stub domain's names still go to theirs).
+bool ForwardStage::excepted(WireName name) const noexcept {
+    for (const Name& zone : route_.except) {
+        if (name_in_zone(name, zone.wire())) {
+            return true;
+        }
+    }
+    return false;
 }
 
 // The client of `p` is answered now: its place of max_in_flight is free, though an upstream's
@@ -148,6 +159,9 @@ void ForwardStage::reply(Pending& p, std::span<const uint8_t> response, Responde
         p.chase() ? parts_.chase->respond(p.parsed, p.client_address(), response, out, transport,
                                           p.step)
                   : forwarded_response(p.query, response, out, transport);
+    if (by == Responder::Forward && !p.chase() && route_.cache->options().capacity != 0) {
+        cap_ttls(out.first(size), route_.cache->options());  // as the cache will serve it
+    }
     parts_.replies->send(p.client, p.query, size, by, static_cast<uint16_t>(p.parsed.qtype));
 }
 
@@ -165,7 +179,7 @@ void ForwardStage::resume(Pending& p, bool failed) noexcept {
             return;
         }
         if (Upstreams* upstreams = upstreams_for(p.parsed.qname_lower.wire())) {
-            upstreams->forward(p.sent(), on_answer, &p);  // in flight, as it was
+            upstreams->forward(p.sent(), on_answer, &p, p.tcp());  // in flight, as it was
             return;
         }
     }
@@ -233,7 +247,7 @@ void ForwardStage::on_answer(void* context, std::span<const uint8_t> response,
                 p.upstream.assign(next, next + size);
                 p.upstream_parsed = asked;
                 p.in_flight = true;
-                upstreams->forward(p.sent(), on_answer, &p);
+                upstreams->forward(p.sent(), on_answer, &p, p.tcp());
                 return;
             }
         } else if (stage.parts_.chase->ends_in_zone(p.parsed, p.client_address(), p.step + 1)) {
@@ -257,6 +271,7 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
                                          const Name* outside) noexcept {
     const uint64_t now = parts_.clock->now_ms();
     const bool background = client.background;
+    const bool caching = route_.cache->options().capacity != 0;
     // A chase asks for the ExternalName's target (or a search path's outside name), and answers
     // the client with the zone's CNAME chain followed by what came back.
     uint8_t chase_packet[kMaxNameWire + 32];
@@ -279,7 +294,7 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
             }
             const size_t cached = route_.cache->lookup(chased, now, cached_, sizeof cached_);
             if (cached == 0) {
-                parts_.stats->cache_misses.add();
+                parts_.stats->cache_misses.add(caching ? 1 : 0);
                 break;
             }
             const std::span<const uint8_t> hit(cached_, cached);
@@ -300,10 +315,18 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
                     .by = Responder::Cache};
         }
     }
-    // A cache hit is answered here, without allocating (a chase's was looked up above).
     const Query& q = chase ? chased : parsed;
+    Upstreams* upstreams = upstreams_for(q.qname_lower.wire());
+    if (upstreams == nullptr && route_.upstreams != nullptr && excepted(q.qname_lower.wire())) {
+        if (background) {
+            return {};
+        }
+        parts_.replies->failed(packet, "not forwarded: the name is excepted (no next plugin)");
+        return {.size = error_response(packet, Rcode::ServFail, out, client.transport)};
+    }
+    // A cache hit is answered here, without allocating (a chase's was looked up above).
     const AnswerCache::Key key(q);  // made once: for the cache and for the one fetch in flight
-    if (!chase && !background) {
+    if (!chase && !background && caching) {
         bool refresh = false;
         if (const size_t size = route_.cache->lookup(q, key, now, out,
                                                      response_limit(q, client.transport),
@@ -322,12 +345,12 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
         name_equal(q.qname_lower.wire(), parts_.loop_probe->name.wire())) {
         parts_.loop_probe->seen.fetch_add(1, std::memory_order_relaxed);
     }
-    Upstreams* upstreams = upstreams_for(q.qname_lower.wire());
     // One fetch per question in flight, whichever worker it came to (not for chases, prefetches,
-    // or RD=0 queries, whose answers are not kept for the others). A client parked on another's
-    // fetch takes no place of max_in_flight: it sends nothing.
+    // or RD=0 queries, whose answers are not kept for the others; nor without a cache, where
+    // every query goes upstream). A client parked on another's fetch takes no place of
+    // max_in_flight: it sends nothing.
     const bool shared =
-        !chase && !background && q.rd() && parts_.worker < Fetches::kMaxWorkers;
+        !chase && !background && q.rd() && caching && parts_.worker < Fetches::kMaxWorkers;
     const uint64_t fetch = shared ? key.hash : 0;
     bool parked =
         shared && upstreams != nullptr && parts_.fetches->join(fetch, parts_.worker, false);
@@ -370,7 +393,7 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
         parked_.push_back(raw);
         return {};
     }
-    upstreams->forward(raw->sent(), on_answer, raw);
+    upstreams->forward(raw->sent(), on_answer, raw, raw->tcp());
     return {};
 }
 

@@ -117,7 +117,10 @@ public:
             Upstreams* upstreams;
         };
         std::vector<Stub> stubs;  // most labels first: the first that holds a name takes it
-        std::shared_ptr<SharedCache> cache;
+        // Names at or below these (and no stub's) are not forwarded: SERVFAIL, as CoreDNS's
+        // forward `except` leaves them to a next plugin there is none of.
+        std::vector<Name> except;
+        std::shared_ptr<SharedCache> cache;  // capacity 0: off, and no fetch is shared
         size_t max_in_flight = 1000;  // clients waiting for an upstream; beyond, REFUSED
         uint64_t deadline_ms = 5000;
     };
@@ -166,6 +169,7 @@ private:
     void wake_parked(uint64_t key, bool failed) noexcept;
     void finish_fetch(Pending& p, bool failed) noexcept;
     Upstreams* upstreams_for(WireName name) const noexcept;
+    bool excepted(WireName name) const noexcept;
     static void on_answer(void* context, std::span<const uint8_t> response,
                           Upstreams::Failure failure) noexcept;
 

@@ -62,9 +62,11 @@ struct HeldUpstreams final : Upstreams {
         void* context;
     };
     std::vector<Held> held;
+    std::vector<bool> over_tcp;  // of each held query: the client asked over TCP
 
-    void forward(std::span<const uint8_t> query, Done done, void* context) override {
+    void forward(std::span<const uint8_t> query, Done done, void* context, bool tcp) override {
         held.push_back({{query.begin(), query.end()}, done, context});
+        over_tcp.push_back(tcp);
     }
     // The upstream's answer to held query `i`: `rcode` and one A record with `ttl`.
     void answer(size_t i, uint8_t rcode = 0, uint32_t ttl = 300) {
@@ -305,6 +307,65 @@ TEST_CASE("stage: at shutdown waiting clients get SERVFAIL, and nothing is sent 
     CHECK(f.replies.failures == std::vector<std::string>{"shutting down"});
     f.upstreams.answer(0);
     CHECK(f.replies.sent.size() == 1);
+}
+
+
+TEST_CASE("stage: the cache off keeps nothing and shares no fetch; every query goes upstream") {
+    Fixture f({.capacity = 0});
+    f.ask("a.example.test", 1);
+    f.ask("a.example.test", 2);  // no parking on the first one's fetch
+    REQUIRE(f.upstreams.held.size() == 2);
+    f.upstreams.answer(0);
+    f.upstreams.answer(1);
+    CHECK(f.replies.sent.size() == 2);
+    CHECK(f.ask("a.example.test", 3).size == 0);  // not a hit
+    CHECK(f.upstreams.held.size() == 3);
+    CHECK(f.stats.cache_misses.value() == 0);
+    CHECK(f.stats.cache_hits[0].value() == 0);
+}
+
+TEST_CASE("stage: the first reply's TTLs are capped as the cache will serve them") {
+    Fixture f({.max_ttl = 60});
+    f.ask("capped.example.test");
+    f.upstreams.answer(0, 0, 300);
+    REQUIRE(f.replies.sent.size() == 1);
+    const test::Decoded d = f.replies.sent[0].decoded();
+    REQUIRE(d.answer.size() == 1);
+    CHECK(d.answer[0].ttl == 60);
+    Fixture off({.capacity = 0, .max_ttl = 60});  // no cache: relayed as it came
+    off.ask("capped.example.test");
+    off.upstreams.answer(0, 0, 300);
+    REQUIRE(off.replies.sent.size() == 1);
+    CHECK(off.replies.sent[0].decoded().answer[0].ttl == 300);
+}
+
+TEST_CASE("stage: an excepted name is SERVFAIL, never forwarded; a stub domain below it goes") {
+    Fixture f;
+    HeldUpstreams stub;
+    ForwardStage::Route route{.upstreams = &f.upstreams,
+                              .stubs = {{*Name::from_text("stub.internal.test"), &stub}},
+                              .except = {*Name::from_text("internal.test")},
+                              .cache = std::make_shared<SharedCache>(CacheOptions{})};
+    f.stage.configure(std::move(route));
+    const ForwardStage::Handled excepted = f.ask("www.INTERNAL.test");
+    CHECK(f.answered_now(excepted).rcode() == 2);
+    CHECK(f.ask("internal.test").size != 0);
+    CHECK(f.upstreams.held.empty());
+    CHECK(f.replies.failures.size() == 2);
+    CHECK(f.ask("www.internal2.test").size == 0);
+    CHECK(f.upstreams.held.size() == 1);
+    CHECK(f.ask("a.stub.internal.test").size == 0);
+    CHECK(stub.held.size() == 1);
+}
+
+TEST_CASE("stage: the upstreams hear how the client asked, UDP or TCP") {
+    Fixture f;
+    const std::vector<uint8_t> packet = test::make_query({.name = "tcp.example.test"});
+    Query parsed;
+    REQUIRE(parse_query(packet, parsed) == ParseStatus::Ok);
+    f.stage.take({.transport = Transport::Tcp}, nullptr, packet, parsed, f.out);
+    f.ask("udp.example.test");
+    CHECK(f.upstreams.over_tcp == std::vector<bool>{true, false});
 }
 
 }  // namespace

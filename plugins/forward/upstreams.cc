@@ -3,10 +3,13 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "dns/name.h"
 
@@ -110,6 +113,140 @@ Result<std::vector<std::string>> resolv_conf_upstreams(const std::string& path) 
     }
     if (out.empty()) {
         return Error{fmt::format("{}: no nameserver line to forward to", path)};
+    }
+    return out;
+}
+
+namespace {
+
+constexpr const char* kKubeDnsFiles[] = {"stubDomains", "upstreamNameservers", "federations"};
+
+// A ConfigMap holds 1 MiB at most.
+constexpr std::uintmax_t kMaxKubeDnsFileBytes = 1 << 20;
+
+// The text of `path`; nullopt when it is missing, or holds nothing but white space (a key
+// with no value, like a missing one).
+Result<std::optional<std::string>> read_kube_dns_file(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+        return std::optional<std::string>();
+    }
+    if (!std::filesystem::is_regular_file(path, ec) ||
+        std::filesystem::file_size(path, ec) > kMaxKubeDnsFileBytes) {
+        return Error{fmt::format("{}: not a regular file of at most 1 MiB", path)};
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+        return Error{fmt::format("{}: cannot read", path)};
+    }
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+        return std::optional<std::string>();
+    }
+    return std::optional<std::string>(std::move(text));
+}
+
+// A nameserver as kube-dns takes it: an IP address with an optional port ("[V6]:PORT").
+Result<std::string> kube_dns_nameserver(simdjson::dom::element element) {
+    std::string_view text;
+    if (element.get(text) != simdjson::SUCCESS) {
+        return Error{"a nameserver is not a string"};
+    }
+    if (text.find("://") != std::string_view::npos) {
+        return Error{fmt::format("nameserver {}: expected ADDR or ADDR:PORT", quoted(text))};
+    }
+    return parse_upstream(text);
+}
+
+}  // namespace
+
+Result<KubeDnsConfig> read_kube_dns_config(const std::string& directory) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(directory, ec)) {
+        return Error{fmt::format("kube_dns_config: {}: not a directory", directory)};
+    }
+    KubeDnsConfig out;
+    simdjson::dom::parser parser;
+    for (const char* file : kKubeDnsFiles) {
+        const std::string path = (std::filesystem::path(directory) / file).string();
+        auto text = read_kube_dns_file(path);
+        if (!text) {
+            return text.error();
+        }
+        if (!*text) {
+            continue;
+        }
+        if (std::string_view(file) == "federations") {
+            return Error{fmt::format("{}: kube-dns's federations (records of the retired "
+                                     "cluster federation) are not served here; remove the key "
+                                     "from the ConfigMap",
+                                     path)};
+        }
+        simdjson::dom::element root;
+        if (const auto error = parser.parse(**text).get(root); error != simdjson::SUCCESS) {
+            return Error{fmt::format("{}: invalid JSON: {}", path, simdjson::error_message(error))};
+        }
+        if (root.is_null()) {
+            continue;
+        }
+        const auto bad = [&](const std::string& why) {
+            return Error{fmt::format("{}: {}", path, why)};
+        };
+        if (std::string_view(file) == "upstreamNameservers") {
+            simdjson::dom::array list;
+            if (root.get(list) != simdjson::SUCCESS) {
+                return bad("expected a JSON array of nameservers, [\"ADDR\", ...]");
+            }
+            for (simdjson::dom::element item : list) {
+                auto upstream = kube_dns_nameserver(item);
+                if (!upstream) {
+                    return bad(upstream.error().message);
+                }
+                out.upstreams.push_back(std::move(*upstream));
+            }
+            continue;
+        }
+        simdjson::dom::object domains;
+        if (root.get(domains) != simdjson::SUCCESS) {
+            return bad("expected a JSON object, {\"DOMAIN\": [\"ADDR\", ...]}");
+        }
+        for (simdjson::dom::key_value_pair field : domains) {
+            // parse_stub_domain checks the name and gives it the form stub_domains have.
+            auto stub = parse_stub_domain(fmt::format("{}=0.0.0.0", field.key));
+            if (!stub || field.key.empty()) {
+                return bad(fmt::format("{} is not a domain name", quoted(field.key)));
+            }
+            stub->upstreams.clear();
+            for (const StubDomain& earlier : out.stub_domains) {
+                if (earlier.domain == stub->domain) {
+                    return bad(fmt::format("{} is given twice", quoted(field.key)));
+                }
+            }
+            simdjson::dom::array list;
+            if (field.value.get(list) != simdjson::SUCCESS) {
+                return bad(fmt::format("{}: expected a JSON array of nameservers",
+                                       quoted(field.key)));
+            }
+            for (simdjson::dom::element item : list) {
+                auto upstream = kube_dns_nameserver(item);
+                if (!upstream) {
+                    return bad(fmt::format("{}: {}", quoted(field.key), upstream.error().message));
+                }
+                stub->upstreams.push_back(std::move(*upstream));
+            }
+            if (stub->upstreams.empty()) {
+                return bad(fmt::format("{}: no nameserver", quoted(field.key)));
+            }
+            out.stub_domains.push_back(std::move(*stub));
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> kube_dns_config_files(const std::string& directory) {
+    std::vector<std::string> out;
+    for (const char* file : kKubeDnsFiles) {
+        out.push_back((std::filesystem::path(directory) / file).string());
     }
     return out;
 }

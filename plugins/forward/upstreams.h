@@ -23,4 +23,18 @@ Result<StubDomain> parse_stub_domain(std::string_view text);
 // any is an error: forwarding would have nowhere to go.
 Result<std::vector<std::string>> resolv_conf_upstreams(const std::string& path);
 
+// kube-dns's ConfigMap as mounted in a directory (the `kube-dns` ConfigMap of kube-system): the
+// files `stubDomains`, a JSON object {"DOMAIN": ["ADDR", "ADDR:PORT", ...]}, and
+// `upstreamNameservers`, a JSON array ["ADDR", ...]. A file that is missing, empty or null (or
+// an empty list of upstreams) is absent; bad JSON or a bad address is an error naming the file.
+// `federations` (kube-dns's federation records) is refused: nothing here serves them.
+struct KubeDnsConfig {
+    std::vector<std::string> upstreams;  // as parse_upstream() gives them; empty: absent
+    std::vector<StubDomain> stub_domains;
+};
+Result<KubeDnsConfig> read_kube_dns_config(const std::string& directory);
+
+// The files of that directory a reload follows (missing ones included: they may come).
+std::vector<std::string> kube_dns_config_files(const std::string& directory);
+
 }  // namespace clusterdns
