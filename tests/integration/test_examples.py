@@ -93,6 +93,12 @@ PROBES = {
     "kube-system/alternatives/hpa.yaml": [
         (svc("clusterdns", "kube-system"), "A", "NXDOMAIN"),
     ],
+    "kube-system/corefile/deployment.yaml": [
+        (svc("clusterdns", "kube-system"), "A", "NXDOMAIN"),
+    ],
+    "kube-system/corefile/kubeadm-coredns.yaml": [
+        (svc("coredns", "kube-system"), "A", "NXDOMAIN"),      # a ConfigMap
+    ],
     "kube-system/node-local/configmap.yaml": [
         (svc("clusterdns-node-local", "kube-system"), "A", "NXDOMAIN"),
     ],
