@@ -101,6 +101,7 @@ KubernetesConfig kubernetes_config(const Options& o) {
             .namespaces = o.namespaces,
             .label_selector = o.label_selector,
             .watch_pods = o.pods == Options::Pods::Verified || o.autopath,
+            .watch_endpoints = !o.no_endpoints,
             .watch_timeout_seconds = o.api_watch_timeout_seconds};
 }
 
@@ -334,6 +335,7 @@ const char* needs_restart(const Options& a, const Options& b) {
         {"context", a.context != b.context},
         {"namespaces", a.namespaces != b.namespaces},
         {"label_selector", a.label_selector != b.label_selector},
+        {"no_endpoints", a.no_endpoints != b.no_endpoints},
         {"api_watch_timeout", a.api_watch_timeout_seconds != b.api_watch_timeout_seconds},
         {"health", a.health != b.health},
         {"ready", a.ready != b.ready},
@@ -441,6 +443,7 @@ public:
         SnapshotConfig config = store.config();
         config.ttl_seconds = o.ttl_seconds;
         config.endpoint_pod_names = o.endpoint_pod_names;
+        config.endpoints = !o.no_endpoints;
         config.autopath = o.autopath;
         config.autopath_search = search_domains(o.autopath_search);
         config.pods = pods_mode(o.pods);

@@ -55,6 +55,7 @@ manifests, or watched on the Kubernetes API, over UDP and TCP.
   --label-selector S expose only the API's Services that match S
   --pods MODE        disabled, insecure or verified (verified watches Pods)
   --endpoint-pod-names true   name an endpoint without hostname by its Pod
+  --no-endpoints true         neither watch nor read EndpointSlices (CoreDNS's noendpoints)
   --startup-timeout SECONDS   serve without the first full API sync after this (default 5)
   --upstream ADDR[:PORT]      forward names outside the zones here (repeatable; default: the
                               nameservers of /etc/resolv.conf; "none": answer them REFUSED)
@@ -384,6 +385,10 @@ const Setting kSettings[] = {
      [](Options& o, std::string_view what, std::string_view v) {
          return set_bool(o.endpoint_pod_names, what, v);
      }},
+    {"no_endpoints", "--no-endpoints", Kind::Text,
+     [](Options& o, std::string_view what, std::string_view v) {
+         return set_bool(o.no_endpoints, what, v);
+     }},
     {"autopath", "--autopath", Kind::Text,
      [](Options& o, std::string_view what, std::string_view v) {
          return set_bool(o.autopath, what, v);
@@ -661,11 +666,11 @@ Status validate(const Options& o) {
         return Error{"node_local: a node-local cache serves no zone of its own; give it no "
                      "manifests or kubeconfig, and stub_domains for the cluster's zones"};
     }
-    if (auto rewrite = RewriteRules::parse(o.rewrite); !rewrite) {
-        return Error{fmt::format("rewrite: {}", rewrite.error().message)};
-    }
     if (auto ranges = parse_service_cidrs(o.service_cidrs); !ranges) {
         return Error{fmt::format("service_cidrs: {}", ranges.error().message)};
+    }
+    if (auto rewrite = RewriteRules::parse(o.rewrite); !rewrite) {
+        return Error{fmt::format("rewrite: {}", rewrite.error().message)};
     }
     if (o.force_tcp && o.prefer_udp) {
         return Error{"force_tcp and prefer_udp: give one or the other, as CoreDNS's forward"};

@@ -524,9 +524,8 @@ private:
                     }
                 }
             } else if (name == "noendpoints") {
-                s = refuse(option.name,
-                           "noendpoints is not supported: clusterdns always serves "
-                           "endpoint and headless records");
+                s = check_args(option, 0, 0, "noendpoints with no argument");
+                o_.no_endpoints = true;
             } else if (name == "endpoint" || name == "tls") {
                 s = refuse(option.name, fmt::format("{} is not supported: give a kubeconfig "
                                                     "(kubeconfig FILE) or run in a pod",

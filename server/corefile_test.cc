@@ -237,8 +237,8 @@ TEST_CASE("corefile translation: refusals name the file, the line and the reason
     CHECK(refusal(head + "}\nconsul.local {\n errors\n}\n")
               .starts_with("Corefile:4: \"consul.local\": a block for other zones than the main "
                            "one needs forward"));
-    CHECK(refusal(".:53 {\n kubernetes cluster.local {\n  noendpoints\n }\n}\n")
-              .starts_with("Corefile:3: \"noendpoints\": noendpoints is not supported"));
+    CHECK(refusal(".:53 {\n kubernetes cluster.local {\n  noendpoints now\n }\n}\n")
+              .starts_with("Corefile:3: \"now\": expected noendpoints with no argument"));
     CHECK(refusal(".:53 {\n kubernetes cluster.local {\n  fallthrough\n }\n}\n")
               .starts_with("Corefile:3: \"fallthrough\": fallthrough for every zone"));
     CHECK(refusal(".:53 {\n kubernetes cluster.local {\n  ttl 4000\n }\n}\n")

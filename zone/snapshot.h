@@ -214,6 +214,8 @@ struct SnapshotConfig {
     // An endpoint without hostname is named by its Pod (targetRef), as CoreDNS's
     // endpoint_pod_names, when that is a DNS label; else by its dashed address.
     bool endpoint_pod_names = false;
+    // False (CoreDNS's noendpoints): endpoint sets are not kept, whichever source gives them.
+    bool endpoints = true;
     // Server-side search path for clients that are Pods (plugins/autopath).
     bool autopath = false;
     // The host's search domains autopath tries after the cluster's (lowercase); empty: none.

@@ -466,7 +466,7 @@ void Store::upsert(Service service, Source source) {
 }
 
 void Store::upsert(EndpointSet set, Source source) {
-    if (holds(set, source)) {
+    if (!config().endpoints || holds(set, source)) {
         return;
     }
     Maps& m = *maps_;

@@ -68,6 +68,9 @@ struct Options {
     enum class Pods { Disabled, Insecure, Verified };
     Pods pods = Pods::Insecure;       // Verified: Pods are watched too
     bool endpoint_pod_names = false;  // an endpoint without hostname is named by its Pod
+    // CoreDNS's noendpoints: EndpointSlices are neither watched nor read, so headless Services
+    // and endpoint names have no records (less memory where only ClusterIPs are asked for).
+    bool no_endpoints = false;
     // Server-side search path for Pods (plugins/autopath): Pods are watched too, for their
     // addresses.
     bool autopath = false;

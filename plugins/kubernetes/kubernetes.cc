@@ -1273,7 +1273,10 @@ Result<std::unique_ptr<KubernetesSource>> KubernetesSource::start(KubernetesConf
     if (impl->multi == nullptr) {
         return Error{"kubernetes: libcurl: cannot create a multi handle"};
     }
-    std::vector<const ResourceType*> types = {&kNamespaces, &kServices, &kEndpointSlices};
+    std::vector<const ResourceType*> types = {&kNamespaces, &kServices};
+    if (impl->config.watch_endpoints) {
+        types.push_back(&kEndpointSlices);
+    }
     if (impl->config.watch_pods) {
         types.push_back(&kPods);
     }

@@ -51,6 +51,7 @@ struct KubernetesConfig {
     std::vector<std::string> namespaces;  // expose only these (empty: all)
     std::string label_selector;           // labelSelector of the Services list and watch
     bool watch_pods = false;              // `pods verified` needs the Pods' addresses
+    bool watch_endpoints = true;          // false: CoreDNS's noendpoints
     unsigned watch_timeout_seconds = 0;   // 0: a random 5-10 minutes, as client-go
     ApiConfig api;
 };

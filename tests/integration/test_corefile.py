@@ -302,9 +302,9 @@ def refusals(t, tmp):
         ("hosts in a stub block",
          head + "}\nconsul.local:53 {\n    hosts {\n        10.0.0.1 a.consul.local\n    }\n"
                 "    forward . 10.0.0.1\n}\n", 5, "hosts", "a block for other zones"),
-        ("noendpoints",
-         ".:53 {\n    kubernetes cluster.local {\n        noendpoints\n    }\n}\n", 3,
-         "noendpoints", "not supported"),
+        ("noendpoints with an argument",
+         ".:53 {\n    kubernetes cluster.local {\n        noendpoints yes\n    }\n}\n", 3,
+         "yes", "noendpoints with no argument"),
         ("unclosed block", head, 1, "{", "never closed"),
     ]
     for i, (label, text, line, token, reason) in enumerate(cases):
