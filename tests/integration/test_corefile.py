@@ -195,11 +195,6 @@ def ran(t, *args):
     return harness.run_binary(t.binary, [str(a) for a in args])
 
 
-def has_flag(t, flag):
-    """Whether this build takes `flag` (an unknown one is refused before --version answers)."""
-    return ran(t, flag, "1", "--version").returncode == 0
-
-
 def check_answers(t, srv, label, hosts=None, rewritten=None):
     res = srv.dig("kubernetes.default.svc.cluster.local")
     t.expect(res, answer=[("kubernetes.default.svc.cluster.local.", "A", "10.96.0.1")])
@@ -217,9 +212,7 @@ def check_answers(t, srv, label, hosts=None, rewritten=None):
             f"{label}: the stub domain's name from its own upstream: {res}")
     res = srv.dig("nothing.default.svc.cluster.local")
     t.check(res.rcode == "NXDOMAIN", f"{label}: a missing Service is NXDOMAIN: {res}")
-    # TODO(lead): the hosts plugin is another helper's (issue 17); its entries are checked once
-    # the binary has it (takes --hosts-ttl), else only the Corefile's translation is (above).
-    for name, address in (hosts or {}).items() if has_flag(t, "--hosts-ttl") else ():
+    for name, address in (hosts or {}).items():
         res = srv.dig(name)
         t.check([rr.rdata for rr in res.answer] == [address],
                 f"{label}: the hosts entry {name} -> {address}: {res}")
