@@ -247,7 +247,12 @@ void forward_metrics(Exposition& e, const MetricsSources& in) {
         broken += channel->all_down().value();
         for (size_t i = 0; i < channel->upstream_count(); ++i) {
             const UpstreamStats& s = channel->upstream_stats(i);
-            Upstream& u = upstreams[channel->upstream_address(i)];
+            // CoreDNS's `to` is the address, over UDP or TCP alike (force_tcp, tcp://).
+            std::string_view address = channel->upstream_address(i);
+            if (address.starts_with(kTcpScheme)) {
+                address.remove_prefix(kTcpScheme.size());
+            }
+            Upstream& u = upstreams[std::string(address)];
             u.requests += s.requests.value();
             for (size_t rcode = 0; rcode < kRcodes; ++rcode) {
                 u.responses[rcode] += s.responses[rcode].value();

@@ -4,7 +4,8 @@ upstreams on loopback that note how each question came (UDP or TCP):
   as CoreDNS asks; `prefer_udp: true` asks even a TCP client's query over UDP;
 - `force_tcp: true` asks every upstream over TCP: an upstream that listens on TCP only (its UDP
   port closed) answers a UDP client, where without it the client gets SERVFAIL; a stub domain's
-  upstream is asked over TCP too; force_tcp with prefer_udp is refused (exit 2);
+  upstream is asked over TCP too, and /metrics names the upstream by its address (`to`); force_tcp
+  with prefer_udp is refused (exit 2);
 - `forward_except: [internal.test]`: names at or below it are not forwarded (SERVFAIL, as
   CoreDNS's forward with no next plugin), never reach the upstream, and other names still go;
   a stub domain below an excepted name still goes to its own upstream;
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -137,10 +139,16 @@ def scenario(t):
         with t.server("--manifests", EXAMPLES, "--upstream", up.address) as srv:
             t.expect(srv.dig(www(3), extra=["+tries=1", "+time=6"]), rcode="SERVFAIL", aa=None,
                      answer=[])
+        at = f"127.0.0.1:{harness.free_port()}"
         with t.server("--manifests", EXAMPLES, "--upstream", up.address, "--force-tcp", "true",
-                      "--stub-domain", f"stub.test={stub.address}") as srv:
+                      "--stub-domain", f"stub.test={stub.address}", "--metrics", at) as srv:
             t.expect(srv.dig(www(4)), aa=None, answer=[(www(4), "A", "192.0.2.10")])
             t.check((www(4), 1) in up.names("tcp"), f"force_tcp: over TCP: {up.asked}")
+            with urllib.request.urlopen(f"http://{at}/metrics", timeout=5) as response:
+                page = response.read().decode()
+            t.check(f'coredns_forward_requests_total{{to="{up.address}"}}' in page,
+                    "the metrics' `to` is the address, as CoreDNS's with force_tcp: "
+                    f"{[l for l in page.splitlines() if 'forward_requests_total{' in l]}")
             t.expect(srv.dig("www.stub.test."), aa=None,
                      answer=[("www.stub.test.", "A", "192.0.2.10")])
             t.eq(stub.names(), [("www.stub.test.", 1)], "the stub domain's upstream is asked")
