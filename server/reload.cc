@@ -130,8 +130,7 @@ private:
 Reloader::Reloader(int argc, const char* const* argv, const CommandLine& command_line)
     : impl_(std::make_unique<Impl>(argc, argv, command_line)) {
     if (command_line.config_path.empty() && command_line.corefile_files.empty() &&
-        command_line.options.manifests.empty() &&
-        command_line.options.kube_dns_config.empty()) {
+        command_line.options.manifests.empty() && command_line.options.kube_dns_config.empty()) {
         return;
     }
     Impl* impl = impl_.get();

@@ -160,7 +160,7 @@ TEST_CASE("cache: served TTLs are capped; a TTL with the top bit set reads as 0 
     CHECK(cache.lookup(missing, 1'800'000, out, sizeof out) == 0);
 }
 
-TEST_CASE("cache: success and denial keep their own minimum and maximum; capacity 0 keeps nothing") {
+TEST_CASE("cache: success and denial have their own minimum and maximum; capacity 0 is off") {
     AnswerCache cache({.min_ttl = 20, .max_ttl = 60, .min_denial_ttl = 2, .max_denial_ttl = 10});
     uint8_t out[512];
     const Query brief = query_for("brief.example.test");

@@ -287,8 +287,8 @@ Result<std::unique_ptr<UpstreamChannel>> UpstreamChannel::start(uv_loop_s* loop,
                 continue;
             }
             ares_options o{};
-            o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES |
-                      (tcp || over_tcp ? ARES_FLAG_USEVC : 0);
+            o.flags =
+                ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | (tcp || over_tcp ? ARES_FLAG_USEVC : 0);
             o.sock_state_cb = Impl::on_socket_state;
             o.sock_state_cb_data = lane;
             // An attempt lives as long as the client may wait: a late answer is still taken.
