@@ -273,4 +273,15 @@ std::string name_to_text(WireName name) {
     return out;
 }
 
+std::vector<Name> lowercase_names(std::span<const std::string> texts) {
+    std::vector<Name> out;
+    for (const std::string& text : texts) {
+        if (auto name = Name::from_text(text)) {
+            name->to_lower();
+            out.push_back(*name);
+        }
+    }
+    return out;
+}
+
 }  // namespace clusterdns

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "dns/types.h"
@@ -76,5 +77,8 @@ std::string_view name_first_label(WireName name) noexcept;
 uint64_t name_hash(WireName name) noexcept;
 
 std::string name_to_text(WireName name);
+
+// The names of settings already checked, lowercase, in order; a text that is no name is left out.
+std::vector<Name> lowercase_names(std::span<const std::string> texts);
 
 }  // namespace clusterdns

@@ -291,18 +291,6 @@ std::vector<std::string> enabled_plugins(const Options& o, const ForwardOptions&
     return plugins;
 }
 
-// The host's search domains for autopath, as names (checked with the options).
-std::vector<Name> search_domains(const std::vector<std::string>& texts) {
-    std::vector<Name> out;
-    for (const std::string& text : texts) {
-        if (auto name = Name::from_text(text)) {
-            name->to_lower();
-            out.push_back(*name);
-        }
-    }
-    return out;
-}
-
 SnapshotConfig::Pods pods_mode(Options::Pods pods) {
     using Pods = SnapshotConfig::Pods;
     return pods == Options::Pods::Verified   ? Pods::Verified
@@ -445,7 +433,7 @@ public:
         config.endpoint_pod_names = o.endpoint_pod_names;
         config.endpoints = !o.no_endpoints;
         config.autopath = o.autopath;
-        config.autopath_search = search_domains(o.autopath_search);
+        config.autopath_search = lowercase_names(o.autopath_search);
         config.pods = pods_mode(o.pods);
         store.set_config(std::move(config));
         return {};

@@ -98,16 +98,7 @@ void Frontend::publish(std::shared_ptr<const Snapshot> zone) {
     if (impl_->stopping) {
         return;
     }
-    const uint64_t generation = ++impl_->generation;
-    for (auto& w : impl_->workers) {
-        w->incoming = zone;
-        w->wanted_generation = generation;
-        uv_async_send(&w->wake);
-    }
-    impl_->adopted.wait(lock, [&] {
-        return std::all_of(impl_->workers.begin(), impl_->workers.end(),
-                           [&](const auto& w) { return w->adopted_generation >= generation; });
-    });
+    impl_->deliver(lock, [&](Worker& w) { w.incoming = zone; });
     for (auto& w : impl_->workers) {
         old.push_back(std::move(w->retired));
     }
@@ -119,16 +110,9 @@ void Frontend::publish_hosts(std::shared_ptr<const HostsTable> hosts) {
     if (impl_->stopping) {
         return;
     }
-    const uint64_t generation = ++impl_->generation;
-    for (auto& w : impl_->workers) {
-        w->incoming_hosts = hosts;
-        w->hosts_incoming = true;
-        w->wanted_generation = generation;
-        uv_async_send(&w->wake);
-    }
-    impl_->adopted.wait(lock, [&] {
-        return std::all_of(impl_->workers.begin(), impl_->workers.end(),
-                           [&](const auto& w) { return w->adopted_generation >= generation; });
+    impl_->deliver(lock, [&](Worker& w) {
+        w.incoming_hosts = hosts;
+        w.hosts_incoming = true;
     });
     for (auto& w : impl_->workers) {
         old.push_back(std::move(w->retired_hosts));
@@ -143,16 +127,7 @@ Status Frontend::reconfigure(const Forwarding& forwarding) {
     if (!(impl_->cache->options() == forwarding.cache)) {  // else what it holds stays
         impl_->cache = std::make_shared<SharedCache>(forwarding.cache);
     }
-    const uint64_t generation = ++impl_->generation;
-    for (auto& w : impl_->workers) {
-        w->incoming_forwarding = &forwarding;
-        w->wanted_generation = generation;
-        uv_async_send(&w->wake);
-    }
-    impl_->adopted.wait(lock, [&] {
-        return std::all_of(impl_->workers.begin(), impl_->workers.end(),
-                           [&](const auto& w) { return w->adopted_generation >= generation; });
-    });
+    impl_->deliver(lock, [&](Worker& w) { w.incoming_forwarding = &forwarding; });
     for (auto& w : impl_->workers) {
         if (!w->reconfigured) {
             return w->reconfigured;

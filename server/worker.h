@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -231,6 +232,22 @@ public:
     std::condition_variable adopted;
     uint64_t generation = 0;
     bool stopping = false;
+
+    // Puts what `post` writes into every worker's mailbox, wakes them and waits until each has
+    // taken it. `lock` holds mailbox_mutex.
+    template <class Post>
+    void deliver(std::unique_lock<std::mutex>& lock, Post&& post) {
+        const uint64_t wanted = ++generation;
+        for (auto& w : workers) {
+            post(*w);
+            w->wanted_generation = wanted;
+            uv_async_send(&w->wake);
+        }
+        adopted.wait(lock, [&] {
+            return std::all_of(workers.begin(), workers.end(),
+                               [&](const auto& w) { return w->adopted_generation >= wanted; });
+        });
+    }
 };
 
 // --- The chain for UDP and TCP alike, the worker's life (server/worker.cc) ----------------------

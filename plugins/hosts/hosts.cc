@@ -87,17 +87,6 @@ Result<std::optional<HostsLine>> parse_line(std::string_view line,
     return std::optional<HostsLine>(std::move(out));
 }
 
-std::vector<Name> names_of(const std::vector<std::string>& texts) {
-    std::vector<Name> out;
-    for (const std::string& text : texts) {
-        if (auto name = Name::from_text(text)) {
-            name->to_lower();
-            out.push_back(*name);
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 std::vector<HostsLine> parse_hosts(std::string_view text, std::string_view source,
@@ -162,9 +151,9 @@ Status check_hosts_config(const HostsConfig& config) {
 
 HostsTable::HostsTable(const HostsConfig& config, std::span<const HostsLine> file,
                        std::span<const HostsLine> inline_lines)
-    : zones_(names_of(config.zones)),
+    : zones_(lowercase_names(config.zones)),
       fallthrough_(config.fallthrough),
-      fallthrough_zones_(names_of(config.fallthrough_zones)),
+      fallthrough_zones_(lowercase_names(config.fallthrough_zones)),
       ttl_seconds_(config.ttl_seconds) {
     struct Entry {
         std::vector<std::array<uint8_t, 4>> v4;
