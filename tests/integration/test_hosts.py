@@ -118,11 +118,11 @@ def zones_and_no_reverse(t):
 
 def reload_and_errors(t, tmp):
     config = Path(tmp) / "config.yaml"
-    config.write_text(f"manifests: [{EXAMPLES}]\nhosts: ['10.1.1.1 first.test']\n"
+    config.write_text(f"upstream: [none]\nmanifests: [{EXAMPLES}]\nhosts: ['10.1.1.1 first.test']\n"
                       "hosts_fallthrough: ['.']\n")
     with t.server("--config", config) as srv:
         t.expect(srv.dig("first.test."), answer=[("first.test.", "A", "10.1.1.1")])
-        config.write_text(f"manifests: [{EXAMPLES}]\nhosts: ['10.1.1.2 second.test']\n"
+        config.write_text(f"upstream: [none]\nmanifests: [{EXAMPLES}]\nhosts: ['10.1.1.2 second.test']\n"
                           "hosts_fallthrough: ['.']\n")
         t.check(wait_until(lambda: srv.dig("second.test.").rcode == "NOERROR", timeout=10),
                 "a reload applies the new hosts lines")

@@ -127,15 +127,15 @@ def off(t, up):
 def reload(t):
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
-        config.write_text(f"manifests: [{MANIFEST}]\nloadbalance: false\n")
+        config.write_text(f"upstream: [none]\nmanifests: [{MANIFEST}]\nloadbalance: false\n")
         at = f"127.0.0.1:{free_port()}"
         with t.server("--config", config, "--metrics", at) as srv:
             check_fixed(t, dig_many(srv, EIGHT, "A", 50), "A", "before the reload, off")
-            config.write_text(f"manifests: [{MANIFEST}]\nloadbalance: true\n")
+            config.write_text(f"upstream: [none]\nmanifests: [{MANIFEST}]\nloadbalance: true\n")
             t.check(wait_until(lambda: "loadbalance" in enabled_plugins(at), 10),
                     f"a reload turns it on: {srv.describe()}")
             check_spread(t, dig_many(srv, EIGHT, "A", 800), "A", V4, "after the reload, on")
-            config.write_text(f"manifests: [{MANIFEST}]\nloadbalance: false\n")
+            config.write_text(f"upstream: [none]\nmanifests: [{MANIFEST}]\nloadbalance: false\n")
             t.check(wait_until(lambda: "loadbalance" not in enabled_plugins(at), 10),
                     f"a reload turns it off: {srv.describe()}")
             check_fixed(t, dig_many(srv, EIGHT, "A", 50), "A", "after the reload, off")

@@ -77,10 +77,10 @@ def manifests(t, d):
     with t.server("--manifests", m, "--no-endpoints", "true") as srv:
         probe(t, srv, False, "--no-endpoints true")
     config = d / "config.yaml"
-    config.write_text(f"no_endpoints: true\nmanifests: [{m}]\n")
+    config.write_text(f"upstream: [none]\nno_endpoints: true\nmanifests: [{m}]\n")
     with t.server("--config", config) as srv:
         probe(t, srv, False, "no_endpoints: true")
-        config.write_text(f"no_endpoints: false\nmanifests: [{m}]\n")
+        config.write_text(f"upstream: [none]\nno_endpoints: false\nmanifests: [{m}]\n")
         t.check(wait_until(lambda: "no_endpoints changed" in srv.stderr_text(), 10),
                 f"a reload changing no_endpoints is refused by name: {srv.describe()}")
         probe(t, srv, False, "after the refused reload")
