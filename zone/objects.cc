@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <numeric>
 #include <optional>
 
 #include <fmt/format.h>
 
+#include "zone/records.h"
 #include "zone/validation.h"
 
 namespace clusterdns {
@@ -150,28 +152,40 @@ void NameSet::add(std::string_view ns, std::string_view name) {
     text_.append(ns).append(name);
 }
 
-bool NameSet::less(const Key& a, const Key& b) const {
-    return std::make_pair(ns_of(a), name_of(a)) < std::make_pair(ns_of(b), name_of(b));
+size_t NameSet::slot(std::string_view ns, std::string_view name) const {
+    const size_t mask = index_.size() - 1;
+    for (size_t i = records::key_hash(ns, name) & mask;; i = (i + 1) & mask) {
+        if (index_[i] == 0) {
+            return i;
+        }
+        const Key& k = keys_[index_[i] - 1];
+        if (ns_of(k) == ns && name_of(k) == name) {
+            return i;
+        }
+    }
 }
 
 void NameSet::seal() {
-    std::sort(keys_.begin(), keys_.end(), [this](const Key& a, const Key& b) { return less(a, b); });
-    keys_.erase(std::unique(keys_.begin(), keys_.end(),
-                            [this](const Key& a, const Key& b) { return !less(a, b) && !less(b, a); }),
-                keys_.end());
+    // At most half full: a probe meets an empty slot within a few steps.
+    index_.assign(std::bit_ceil(keys_.size() * 2 + 1), 0);
+    size_t kept = 0;
+    for (const Key& k : keys_) {
+        uint32_t& entry = index_[slot(ns_of(k), name_of(k))];
+        if (entry == 0) {
+            keys_[kept] = k;
+            entry = static_cast<uint32_t>(++kept);
+        }
+    }
+    keys_.resize(kept);
 }
 
 bool NameSet::contains(std::string_view ns, std::string_view name) const {
-    const auto wanted = std::make_pair(ns, name);
-    const auto it = std::lower_bound(keys_.begin(), keys_.end(), wanted,
-                                     [this](const Key& k, const auto& w) {
-                                         return std::make_pair(ns_of(k), name_of(k)) < w;
-                                     });
-    return it != keys_.end() && ns_of(*it) == ns && name_of(*it) == name;
+    return !index_.empty() && index_[slot(ns, name)] != 0;
 }
 
 void NameSet::clear() {
     std::vector<Key>().swap(keys_);
+    std::vector<uint32_t>().swap(index_);
     std::string().swap(text_);
 }
 

@@ -149,13 +149,15 @@ enum class ObjectKind : uint8_t { Namespace, Service, EndpointSlice, Endpoints, 
 
 // A set of (namespace, name) pairs in one buffer, not a block per name: a re-list of 100,000
 // objects keeps a few MiB of names instead of the objects, and marking every Service of a load
-// leaves no 100,000 holes in the heap when it is freed.
+// leaves no 100,000 holes in the heap when it is freed. Sealed, it is a hash table over the pairs
+// (a few bytes a name more): a list's end asks it once for every object the store holds.
 class NameSet {
 public:
     void add(std::string_view ns, std::string_view name);
-    // Sorts the pairs and drops repeats; contains() and for_each() need it.
+    // Drops repeats (the first stays) and indexes the pairs; contains() needs it.
     void seal();
     bool contains(std::string_view ns, std::string_view name) const;
+    // In the order added.
     template <class F>
     void for_each(F&& f) const {
         for (const Key& k : keys_) {
@@ -175,9 +177,11 @@ private:
     std::string_view name_of(const Key& k) const {
         return {text_.data() + k.at + k.ns_size, k.name_size};
     }
-    bool less(const Key& a, const Key& b) const;
+    // Where the pair is in index_, or the empty slot where it would go.
+    size_t slot(std::string_view ns, std::string_view name) const;
     std::string text_;
     std::vector<Key> keys_;
+    std::vector<uint32_t> index_;  // open addressing, a power of two; 1 + a keys_ position, 0 empty
 };
 
 // Thrown by a sink's upsert() that cannot take an object as it is (a Service that needs a

@@ -129,6 +129,38 @@ TEST_CASE("persistent map: its nodes cost about 15 bytes a key at 100,000 keys")
     }
 }
 
+TEST_CASE("name set: pairs once each, in the order added, found by both parts") {
+    NameSet names;
+    CHECK_FALSE(names.contains("a", "b"));  // empty, unsealed
+    for (int i = 0; i < 20000; ++i) {
+        const int n = i % 10000;  // each pair twice
+        names.add(fmt::format("ns{}", n % 7), fmt::format("n{}", n));
+    }
+    names.add("ab", "c");
+    names.add("a", "bc");  // the same text, split elsewhere: another pair
+    names.add("", "ns0");  // a namespace's pair
+    names.seal();
+    CHECK(names.size() == 10000 + 3);
+    CHECK(names.contains("ns0", "n0"));
+    CHECK(names.contains("ns3", "n9999"));
+    CHECK_FALSE(names.contains("ns1", "n0"));  // 0 % 7 = 0 only
+    CHECK(names.contains("ab", "c"));
+    CHECK(names.contains("a", "bc"));
+    CHECK_FALSE(names.contains("abc", ""));
+    CHECK(names.contains("", "ns0"));
+    CHECK_FALSE(names.contains("ns0", ""));
+    std::vector<std::string> order;
+    names.for_each([&](std::string_view ns, std::string_view name) {
+        if (order.size() < 3) {
+            order.push_back(fmt::format("{}/{}", ns, name));
+        }
+    });
+    CHECK(order == std::vector<std::string>{"ns0/n0", "ns1/n1", "ns2/n2"});
+    names.clear();
+    CHECK(names.size() == 0);
+    CHECK_FALSE(names.contains("ns0", "n0"));
+}
+
 TEST_CASE("store: a snapshot shows the objects; old snapshots stay as they were") {
     Store store;
     Service web{.ns = "shop", .name = "web", .cluster_ips = {ip("10.96.0.10")}};

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <charconv>
 #include <chrono>
 #include <ctime>
 #include <iterator>
 #include <mutex>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -281,9 +283,26 @@ bool KnownVersions::same(std::string_view ns, std::string_view name,
             return it->version == e.version;
         }
     }
-    const auto less = [](const Entry& a, const Entry& b) { return a.key < b.key; };
-    const auto [first, last] = std::equal_range(known_.begin(), known_.end(), e, less);
-    return std::any_of(first, last, [&](const Entry& k) { return k.version == e.version; });
+    if (starts_.empty()) {
+        return false;
+    }
+    const uint32_t run = top_bits_ == 0 ? 0 : e.key >> (32 - top_bits_);
+    for (uint32_t i = starts_[run]; i < starts_[run + 1] && known_[i].key <= e.key; ++i) {
+        if (known_[i].key == e.key && known_[i].version == e.version) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void KnownVersions::index() {
+    // About eight entries a run (one or two cache lines), 4 bytes a run: half a byte an object.
+    top_bits_ = std::min(static_cast<unsigned>(std::bit_width(known_.size() / 8)), 24u);
+    starts_.assign((size_t{1} << top_bits_) + 1, 0);
+    for (const Entry& k : known_) {
+        ++starts_[(top_bits_ == 0 ? 0 : k.key >> (32 - top_bits_)) + 1];
+    }
+    std::partial_sum(starts_.begin(), starts_.end(), starts_.begin());
 }
 
 void KnownVersions::set(std::string_view ns, std::string_view name, std::string_view version) {
@@ -321,6 +340,7 @@ void KnownVersions::merge() {
     merged.insert(merged.end(), known, known_.end());
     known_ = std::move(merged);
     changes_.clear();
+    index();
 }
 
 void KnownVersions::note(std::string_view ns, std::string_view name, std::string_view version) {
@@ -336,6 +356,7 @@ void KnownVersions::commit() {
     known_.shrink_to_fit();
     noted_ = {};
     changes_.clear();
+    index();
 }
 
 void KnownVersions::abandon() {
@@ -344,6 +365,7 @@ void KnownVersions::abandon() {
 
 void KnownVersions::clear() {
     known_ = {};
+    starts_ = {};
     changes_ = {};
     noted_ = {};
 }

@@ -142,8 +142,14 @@ private:
     static Entry entry(std::string_view ns, std::string_view name, std::string_view version);
     // Takes the recent changes into known_.
     void merge();
+    // Indexes known_ by its keys' top bits (after every change to it).
+    void index();
 
     std::vector<Entry> known_;    // sorted by key; a key twice for names that share it
+    // Where each run of keys with the same top bits starts in known_, and its end: a re-list asks
+    // for every object, and a binary search of 100,000 entries misses the cache a dozen times.
+    std::vector<uint32_t> starts_;
+    unsigned top_bits_ = 0;
     std::vector<Entry> changes_;  // since, in order; version 0: erased
     std::vector<Entry> noted_;    // by the list under way
 };

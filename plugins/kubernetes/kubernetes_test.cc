@@ -328,6 +328,33 @@ TEST_CASE("kubernetes: known versions follow lists and events") {
     CHECK(versions.size() == 1);
 }
 
+TEST_CASE("kubernetes: known versions of a large list, each found by its own name") {
+    KnownVersions versions;
+    constexpr int kObjects = 50000;
+    for (int i = 0; i < kObjects; ++i) {
+        versions.note(fmt::format("ns{}", i % 100), fmt::format("svc-{}", i), std::to_string(i + 1));
+    }
+    versions.commit();
+    CHECK(versions.size() == kObjects);
+    int found = 0;
+    int wrong = 0;
+    for (int i = 0; i < kObjects; ++i) {
+        const std::string ns = fmt::format("ns{}", i % 100);
+        const std::string name = fmt::format("svc-{}", i);
+        found += versions.same(ns, name, std::to_string(i + 1));
+        wrong += versions.same(ns, name, std::to_string(i + 2));
+    }
+    CHECK(found == kObjects);
+    CHECK(wrong < 5);  // only where two names share a 32-bit hash and one has the other's version
+    // Events merged into the large list keep every other entry findable.
+    for (int i = 0; i < 1000; ++i) {
+        versions.set(fmt::format("ns{}", i % 100), fmt::format("svc-{}", i), std::to_string(kObjects + i + 1));
+    }
+    CHECK(versions.same("ns0", "svc-0", std::to_string(kObjects + 1)));
+    CHECK_FALSE(versions.same("ns0", "svc-0", "1"));
+    CHECK(versions.same("ns99", "svc-49999", std::to_string(kObjects)));
+}
+
 TEST_CASE("kubernetes: a list page leaves out the items not wanted, unbuilt") {
     JsonParser parser;
     DocArena arena;
