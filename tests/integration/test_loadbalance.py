@@ -66,11 +66,15 @@ def check_spread(t, results, qtype, addresses, what):
     if not t.eq(len(got), expected, f"{what}: answers"):
         return
     t.check(all(r.rcode == "NOERROR" for r in results), f"{what}: every answer NOERROR")
-    t.eq(sorted(set(got[0])), sorted(addresses), f"{what}: the addresses")
-    cyclic = rotations_of(got[0])
-    t.check(all(o in cyclic for o in got),
-            f"{what}: every answer is a rotation of the first {got[0]}; not: "
-            f"{[o for o in got if o not in cyclic][:3]}")
+    common = Counter(got).most_common(1)[0][0]  # not the first: it may be the odd one
+    t.eq(sorted(set(common)), sorted(addresses), f"{what}: the addresses")
+    cyclic = rotations_of(common)
+    odd = [r for r, o in zip(results, got) if o not in cyclic]
+    # dig's whole text of the first odd one: an answer without records was seen once in CI.
+    t.check(not odd,
+            f"{what}: every answer is a rotation of {common}; not: "
+            f"{[o for o in got if o not in cyclic][:3]}; the first as dig printed it:\n"
+            + (odd[0].text if odd else ""))
     first = Counter(o[0] for o in got if o)
     t.check(all(60 <= first[a] <= 140 for a in addresses),
             f"{what}: each address first 60-140 times of {expected}: {dict(first)}")
