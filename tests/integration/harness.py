@@ -11,8 +11,9 @@ A scenario file does:
 
 and runs as `python3 tests/integration/test_x.py [path/to/clusterdns]` (else $CLUSTERDNS, else build/clusterdns).
 
-- Server starts the real binary with `--listen 127.0.0.1:0`, reads the port from the one stdout line
-  ("clusterdns: listening on 127.0.0.1:40123 [::1]:40777"), and on stop sends SIGTERM and checks exit 0.
+- Server starts the real binary with `--listen 127.0.0.1:P` (P free, below the kernel's ephemeral
+  range: free_port says why), reads the addresses from the one stdout line
+  ("clusterdns: listening on 127.0.0.1:20123 [::1]:20777"), and on stop sends SIGTERM and checks exit 0.
 - dig() runs the real `dig` and parses its default text output (header, flags, EDNS, sections).
 - nslookup() runs the real `busybox nslookup NAME 127.0.0.1:PORT`.
 - build_query()/parse_message()/udp_exchange()/tcp_exchange() talk raw wire format for what dig cannot
@@ -118,25 +119,36 @@ def parse_addr(text):
 Ran = namedtuple("Ran", "cmd returncode stdout stderr timed_out")
 
 
+def ephemeral_low():
+    """The first port of the kernel's ephemeral range: client sockets bound to port 0 get one
+    from there on."""
+    return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+
+
 def free_port(host="127.0.0.1"):
-    """A port free for both UDP and TCP on `host` right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((host, 0))
-            port = u.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                    s.bind((host, port))
-                    return port
-            except OSError:
-                continue
-    raise Failure("no free port")
+    """A port free for both UDP and TCP on `host` right now, below the kernel's ephemeral range.
+    Not an ephemeral one: dig (BIND's) sets SO_REUSEPORT on its sockets as clusterdns and unbound
+    do on theirs, so the kernel may hand dig the server's own port as its source, and dig's socket,
+    connected to that address, then receives its own query (seen as an answer without QR)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    low = ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low - 2000)  # closed_udp_port's above
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as u, \
+                    socket.socket(family, socket.SOCK_STREAM) as s:
+                u.bind((host, port))
+                s.bind((host, port))
+                return port
+        except OSError:
+            continue
+    raise Failure("no free port below the ephemeral range")
 
 
 def closed_udp_port(host="127.0.0.1"):
     """A UDP port nothing listens on, below the kernel's ephemeral range, so that no client
     socket (a dig, c-ares) takes it meanwhile: datagrams to it are refused."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    low = ephemeral_low()
     for port in range(low - 1, max(1024, low - 2000), -1):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             try:
@@ -204,8 +216,8 @@ class Server:
         self.stdin_data = stdin_data.encode() if isinstance(stdin_data, str) else stdin_data
         self.args = [str(a) for a in args]
         self.args = local_only(self.args, keep=())  # the flag wins over a config file's key
-        for addr in listen or ():
-            self.args += ["--listen", addr]
+        self.listen = list(listen or ())
+        self.cmd = [str(self.binary), *self.args]  # with its --listen flags once started
         self.startup_timeout = startup_timeout
         self.proc = None
         self.line = None           # the stdout line, without the newline
@@ -216,9 +228,23 @@ class Server:
     # -- lifecycle --
 
     def start(self):
+        """Starts the server. Port 0 in `listen` becomes a free port below the ephemeral range
+        (free_port: why), chosen again when another process took it meanwhile."""
+        for attempt in range(5):
+            try:
+                return self._start([a if not a.endswith(":0")
+                                    else f"{a[:-2]}:{free_port(a[:-2].strip('[]'))}"
+                                    for a in self.listen])
+            except Failure:
+                if attempt == 4 or not any(a.endswith(":0") for a in self.listen) \
+                        or "Address already in use" not in self.stderr_text():
+                    raise
+
+    def _start(self, listen):
         self._stderr = tempfile.TemporaryFile()
         piped = self.stdin_data is not None
-        self.proc = subprocess.Popen([str(self.binary), *self.args],
+        self.cmd = [str(self.binary), *self.args, *(x for a in listen for x in ("--listen", a))]
+        self.proc = subprocess.Popen(self.cmd,
                                      stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._stderr, cwd=self.cwd)
         if piped:
@@ -302,7 +328,7 @@ class Server:
     def describe(self):
         err = self.stderr_text().strip()
         tail = "\n".join(err.splitlines()[-15:])
-        return f"command: {' '.join([str(self.binary), *self.args])}\nstderr:\n{tail or '(empty)'}"
+        return f"command: {' '.join(self.cmd)}\nstderr:\n{tail or '(empty)'}"
 
     # -- addresses --
 

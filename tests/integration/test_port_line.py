@@ -21,7 +21,8 @@ LINE = re.compile(r"clusterdns: listening on 127\.0\.0\.1:(\d+)")
 
 
 def scenario(t):
-    with t.server("--manifests", EXAMPLES) as srv:
+    # Port 0 as given (the harness would choose a port for it).
+    with t.server("--manifests", EXAMPLES, "--listen", "127.0.0.1:0", listen=None) as srv:
         m = LINE.fullmatch(srv.line)
         t.check(m is not None, f"stdout line {srv.line!r} does not match {LINE.pattern}")
         t.check(m and 0 < int(m.group(1)) < 65536, f"port in {srv.line!r}")
