@@ -496,6 +496,32 @@ TEST_CASE("health: max_fails and health_check_ms are the options'") {
     CHECK(rig.checks() == "u0@200 u0@400");
 }
 
+TEST_CASE("health: an unanswered attempt is one failure, counted when its wait ends") {
+    ForwardOptions o = Rig::options_for(2, UpstreamPolicy::Sequential);
+    o.max_fails = 2;
+    Rig rig(o);
+    rig.forward();
+    rig.run_until(400);  // no answer in u0's wait: its first failure
+    CHECK(rig.sends() == "u0@0 u1@400");
+    rig.answer(1);
+    rig.run_until(rig.transport.life_ms + 100);  // u0's attempt given up: the same failure
+    CHECK(rig.scheduler.healthy(0));
+    rig.forward();
+    CHECK(rig.sends(2) == "u0@5100");
+    rig.fail(2, Failure::Refused);  // a second attempt, a second failure: left aside
+    CHECK_FALSE(rig.scheduler.healthy(0));
+    rig.answer(3);
+
+    // A refusal that comes after the wait ended is still that one failure.
+    rig.scheduler.checked(0);
+    rig.forward();
+    rig.run_until(5100 + 400);
+    CHECK(rig.sends(4) == "u0@5100 u1@5500");
+    rig.fail(4, Failure::Refused);
+    CHECK(rig.scheduler.healthy(0));
+    rig.answer(5);
+}
+
 TEST_CASE("health: with every upstream down one is still tried, and all_down counts it") {
     ForwardOptions o = Rig::options_for(2, UpstreamPolicy::Sequential);
     o.max_fails = 1;

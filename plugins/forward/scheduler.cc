@@ -59,6 +59,11 @@ struct UpstreamScheduler::Call {
     std::multimap<uint64_t, Call*>::iterator retry;
     Failure failure = Failure::Timeout;  // the last attempt's, for done()
     bool tcp = false;                    // the client asked over TCP
+    // The attempts (a bit each, by serial) already counted against their upstream when their
+    // wait ended unanswered: their report, a time-out or a late refusal, is not a second failure.
+    uint64_t counted = 0;
+
+    static uint64_t bit(unsigned serial) { return serial <= 64 ? uint64_t{1} << (serial - 1) : 0; }
 };
 
 UpstreamScheduler::UpstreamScheduler(const ForwardOptions& options, UpstreamTransport& transport,
@@ -152,7 +157,7 @@ void UpstreamScheduler::send(Call& call, size_t upstream, uint64_t now_ms) {
         call.retry = retries_.emplace(now_ms + wait, &call);
         call.queued = true;
     }
-    transport_.send(upstream, call.query, Attempt{&call, upstream, call.tcp});
+    transport_.send(upstream, call.query, Attempt{&call, upstream, call.tcp, call.sent});
 }
 
 void UpstreamScheduler::unqueue(Call& call) {
@@ -173,8 +178,9 @@ void UpstreamScheduler::on_time(uint64_t now_ms) {
         Call& call = *retries_.begin()->second;
         unqueue(call);
         // No answer in the upstream's time: a failure, as CoreDNS counts a read time-out (an
-        // answer that comes after all makes it healthy again).
+        // answer that comes after all makes it healthy again). The wait is the latest attempt's.
         failed(call.last, now_ms);
+        call.counted |= Call::bit(call.sent);
         if (!send_next(call, now_ms)) {
             call.tried = 0;
             send_next(call, now_ms);
@@ -233,7 +239,9 @@ void UpstreamScheduler::completed(Attempt attempt, Failure failure,
         }
         return;
     }
-    failed(attempt.upstream, now_ms);
+    if ((call.counted & Call::bit(attempt.serial)) == 0) {
+        failed(attempt.upstream, now_ms);
+    }
     call.failure = failure == Failure::None ? Failure::Other : failure;
     // A refusal, SERVFAIL or REFUSED is an answer: the next upstream is asked at once, and with
     // none left the client hears so now rather than at the deadline.

@@ -30,7 +30,8 @@ public:
     struct Attempt {
         Call* call;
         size_t upstream;
-        bool tcp;  // the query came over TCP (the transport decides what that means)
+        bool tcp;         // the query came over TCP (the transport decides what that means)
+        unsigned serial;  // the query's first attempt is 1
     };
 
     // No wake-up is due.
