@@ -384,6 +384,9 @@ TEST_CASE("config: kube-dns's ConfigMap directory is checked whole") {
     write("upstreamNameservers", R"({"8.8.8.8": 1})");
     CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
           upstreams + ": expected a JSON array of nameservers, [\"ADDR\", ...]");
+    write("upstreamNameservers", R"(["1.1.1.1", "1.0.0.1", "8.8.8.8", "8.8.4.4"])");
+    CHECK(parse_error({"--kube-dns-config", dir.string()}) ==
+          upstreams + ": 4 nameservers; kube-dns takes at most 3");
     write("upstreamNameservers", "  \n");  // empty: as if absent
     CHECK(read_kube_dns_config(dir.string())->upstreams.empty());
     write("stubDomains", R"({"acme.local": ["tcp://1.2.3.4"]})");

@@ -121,6 +121,10 @@ namespace {
 
 constexpr const char* kKubeDnsFiles[] = {"stubDomains", "upstreamNameservers", "federations"};
 
+// kube-dns refuses more upstreamNameservers than this (a ConfigMap it would refuse is refused
+// here too, not half taken).
+constexpr size_t kKubeDnsMaxUpstreams = 3;
+
 // A ConfigMap holds 1 MiB at most.
 constexpr std::uintmax_t kMaxKubeDnsFileBytes = 1 << 20;
 
@@ -196,6 +200,10 @@ Result<KubeDnsConfig> read_kube_dns_config(const std::string& directory) {
             simdjson::dom::array list;
             if (root.get(list) != simdjson::SUCCESS) {
                 return bad("expected a JSON array of nameservers, [\"ADDR\", ...]");
+            }
+            if (list.size() > kKubeDnsMaxUpstreams) {
+                return bad(fmt::format("{} nameservers; kube-dns takes at most {}", list.size(),
+                                       kKubeDnsMaxUpstreams));
             }
             for (simdjson::dom::element item : list) {
                 auto upstream = kube_dns_nameserver(item);
