@@ -15,7 +15,8 @@ namespace clusterdns {
 // keep their cyclic order and start at a place drawn from `turns`, which is advanced once per
 // run. Records of other types stay where they are, so a CNAME chain stays first and in order,
 // and so do the authority and additional sections. Owner names, and every compression pointer,
-// keep their bytes: only the TTL and address of the run's records move. A query, or a response
+// keep their bytes: only the TTL and address of the run's records move (a pointer into those,
+// which no encoder writes, reads other bytes after). A query, or a response
 // with another RCODE, is left as it is, and so is everything from a record it cannot read.
 // Allocates nothing and takes no lock: `turns` belongs to the caller's thread.
 void rotate_addresses(std::span<uint8_t> response, uint64_t& turns) noexcept;

@@ -1,7 +1,9 @@
 // Fuzzes loadbalance's rotation (plugins/loadbalance), which runs on every response sent,
 // forwarded ones included: whatever the message, it reads and writes only inside it; a
 // well-formed response stays well-formed, with its header, question, authority and additional
-// sections unchanged and the same answer records, only reordered.
+// sections unchanged and the same answer records, only reordered. Except where a compression
+// pointer aims into an address record's TTL, RDLENGTH or address, which moves: no encoder writes
+// one (a pointer names an earlier name), and the rotation does not look for them.
 
 #include <algorithm>
 #include <cstddef>
@@ -26,8 +28,14 @@ struct Record {
     auto operator<=>(const Record&) const = default;
 };
 
+struct Range {
+    size_t begin, end;
+};
+
 // The answer records, and where the answer section ends; false if the message is not one.
-bool answers(std::span<const uint8_t> message, std::vector<Record>& out, size_t& end) {
+// `moving`, when given, gets the TTL-to-RDATA-end range of each A and AAAA record.
+bool answers(std::span<const uint8_t> message, std::vector<Record>& out, size_t& end,
+             std::vector<Range>* moving = nullptr) {
     WireReader r(message);
     r.skip(4);
     const uint16_t questions = r.u16();
@@ -43,6 +51,11 @@ bool answers(std::span<const uint8_t> message, std::vector<Record>& out, size_t&
         if (!read_record(r, buf, rr)) {
             return false;
         }
+        const bool address = (rr.type == RrType::A && rr.rdata.size() == 4) ||
+                             (rr.type == RrType::Aaaa && rr.rdata.size() == 16);
+        if (moving != nullptr && address) {
+            moving->push_back({r.pos() - rr.rdata.size() - 6, r.pos()});
+        }
         Name owner = rr.owner;
         owner.to_lower();
         out.push_back({{owner.wire().begin(), owner.wire().end()},
@@ -52,6 +65,40 @@ bool answers(std::span<const uint8_t> message, std::vector<Record>& out, size_t&
     }
     end = r.pos();
     return r.ok();
+}
+
+bool inside(const std::vector<Range>& ranges, size_t begin, size_t end) {
+    return std::any_of(ranges.begin(), ranges.end(),
+                       [&](const Range& r) { return begin < r.end && r.begin < end; });
+}
+
+// Whether a name read from any two octets that look like a compression pointer (octets of RDATA
+// that only look like one count too: a few inputs fewer are checked) reads octets in `ranges`.
+bool points_into(std::span<const uint8_t> message, const std::vector<Range>& ranges) {
+    for (size_t i = kHeaderSize; i + 1 < message.size(); ++i) {
+        if ((message[i] & 0xC0) != 0xC0) {
+            continue;
+        }
+        size_t pos = (message[i] & 0x3F) << 8 | message[i + 1];
+        for (int hops = 0; pos < message.size() && hops < 256; ++hops) {
+            const uint8_t length = message[pos];
+            if ((length & 0xC0) == 0xC0) {
+                if (inside(ranges, pos, pos + 2) || pos + 1 >= message.size()) {
+                    return inside(ranges, pos, pos + 2);
+                }
+                pos = (length & 0x3F) << 8 | message[pos + 1];
+                continue;
+            }
+            if (inside(ranges, pos, pos + 1 + length)) {
+                return true;
+            }
+            if (length == 0) {
+                break;
+            }
+            pos += 1 + length;
+        }
+    }
+    return false;
 }
 
 }  // namespace
@@ -70,13 +117,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::vector<uint8_t> before = message;
     std::vector<Record> records_before;
     size_t end_before = 0;
-    const bool readable = answers(before, records_before, end_before);
+    std::vector<Range> moving;
+    const bool readable = answers(before, records_before, end_before, &moving);
     uint64_t turns = size;
     for (int i = 0; i < 3; ++i) {
         rotate_addresses(message, turns);
     }
     fuzz::require(message.size() == before.size());
-    if (!well_formed || !readable) {
+    if (!well_formed || !readable || points_into(before, moving)) {
         return 0;
     }
     fuzz::check_response(message);
