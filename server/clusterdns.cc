@@ -152,6 +152,12 @@ Result<ForwardOptions> forward_options(const Options& o, const std::vector<Liste
     forward.max_fails = o.max_fails;
     forward.prefer_udp = o.prefer_udp;
     forward.except = o.forward_except;
+    // force_tcp: every upstream, stub domains' too, asked as a tcp:// one is.
+    const auto over_tcp_if_forced = [&](std::string& upstream) {
+        if (o.force_tcp && !upstream.starts_with(kTcpScheme)) {
+            upstream.insert(0, kTcpScheme);
+        }
+    };
     // kube-dns's ConfigMap, read again at every reload: its stub domains after those given
     // (a domain given wins), its upstreams when none are given.
     KubeDnsConfig kube_dns;
@@ -178,9 +184,7 @@ Result<ForwardOptions> forward_options(const Options& o, const std::vector<Liste
     }
     for (StubDomain& stub : stubs) {
         for (std::string& upstream : stub.upstreams) {
-            if (o.force_tcp && !upstream.starts_with(kTcpScheme)) {
-                upstream.insert(0, kTcpScheme);
-            }
+            over_tcp_if_forced(upstream);
             if (is_self(upstream, listen)) {
                 return Error{fmt::format("stub domain {}: upstream {} is this server itself: "
                                          "queries would loop",
@@ -209,9 +213,7 @@ Result<ForwardOptions> forward_options(const Options& o, const std::vector<Liste
         candidates = std::move(*servers);
     }
     for (std::string& upstream : candidates) {
-        if (o.force_tcp && !upstream.starts_with(kTcpScheme)) {
-            upstream.insert(0, kTcpScheme);
-        }
+        over_tcp_if_forced(upstream);
         if (!is_self(upstream, listen)) {
             forward.upstreams.push_back(upstream);
         } else if (!from_resolv_conf) {

@@ -215,12 +215,7 @@ Status set_forwarding(Worker& w, const Forwarding& f, unsigned workers) {
     for (const Worker::Stub& stub : w.stubs) {
         route.stubs.push_back({stub.domain, stub.channel.get()});
     }
-    for (const std::string& name : f.forward.except) {
-        if (auto except = Name::from_text(name)) {  // checked with the options
-            except->to_lower();
-            route.except.push_back(std::move(*except));
-        }
-    }
+    route.except = lowercase_names(f.forward.except);  // checked with the options
     w.forward.configure(std::move(route));
     w.query_log = f.query_log;
     w.loadbalance = f.loadbalance;

@@ -159,7 +159,7 @@ void ForwardStage::reply(Pending& p, std::span<const uint8_t> response, Responde
         p.chase() ? parts_.chase->respond(p.parsed, p.client_address(), response, out, transport,
                                           p.step)
                   : forwarded_response(p.query, response, out, transport);
-    if (by == Responder::Forward && !p.chase() && route_.cache->options().capacity != 0) {
+    if (by == Responder::Forward && !p.chase() && caching()) {
         cap_ttls(out.first(size), route_.cache->options());  // as the cache will serve it
     }
     parts_.replies->send(p.client, p.query, size, by, static_cast<uint16_t>(p.parsed.qtype));
@@ -271,7 +271,6 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
                                          const Name* outside) noexcept {
     const uint64_t now = parts_.clock->now_ms();
     const bool background = client.background;
-    const bool caching = route_.cache->options().capacity != 0;
     // A chase asks for the ExternalName's target (or a search path's outside name), and answers
     // the client with the zone's CNAME chain followed by what came back.
     uint8_t chase_packet[kMaxNameWire + 32];
@@ -294,7 +293,7 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
             }
             const size_t cached = route_.cache->lookup(chased, now, cached_, sizeof cached_);
             if (cached == 0) {
-                parts_.stats->cache_misses.add(caching ? 1 : 0);
+                parts_.stats->cache_misses.add(caching() ? 1 : 0);
                 break;
             }
             const std::span<const uint8_t> hit(cached_, cached);
@@ -326,7 +325,7 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
     }
     // A cache hit is answered here, without allocating (a chase's was looked up above).
     const AnswerCache::Key key(q);  // made once: for the cache and for the one fetch in flight
-    if (!chase && !background && caching) {
+    if (!chase && !background && caching()) {
         bool refresh = false;
         if (const size_t size = route_.cache->lookup(q, key, now, out,
                                                      response_limit(q, client.transport),
@@ -350,7 +349,7 @@ ForwardStage::Handled ForwardStage::take(const Client& client, const IpAddress* 
     // every query goes upstream). A client parked on another's fetch takes no place of
     // max_in_flight: it sends nothing.
     const bool shared =
-        !chase && !background && q.rd() && caching && parts_.worker < Fetches::kMaxWorkers;
+        !chase && !background && q.rd() && caching() && parts_.worker < Fetches::kMaxWorkers;
     const uint64_t fetch = shared ? key.hash : 0;
     bool parked =
         shared && upstreams != nullptr && parts_.fetches->join(fetch, parts_.worker, false);

@@ -170,6 +170,8 @@ private:
     void finish_fetch(Pending& p, bool failed) noexcept;
     Upstreams* upstreams_for(WireName name) const noexcept;
     bool excepted(WireName name) const noexcept;
+    // The cache keeps answers (capacity 0: off, and no fetch is shared).
+    bool caching() const noexcept { return route_.cache->options().capacity != 0; }
     static void on_answer(void* context, std::span<const uint8_t> response,
                           Upstreams::Failure failure) noexcept;
 

@@ -286,7 +286,7 @@ bool KnownVersions::same(std::string_view ns, std::string_view name,
     if (starts_.empty()) {
         return false;
     }
-    const uint32_t run = top_bits_ == 0 ? 0 : e.key >> (32 - top_bits_);
+    const uint32_t run = run_of(e.key);
     for (uint32_t i = starts_[run]; i < starts_[run + 1] && known_[i].key <= e.key; ++i) {
         if (known_[i].key == e.key && known_[i].version == e.version) {
             return true;
@@ -300,7 +300,7 @@ void KnownVersions::index() {
     top_bits_ = std::min(static_cast<unsigned>(std::bit_width(known_.size() / 8)), 24u);
     starts_.assign((size_t{1} << top_bits_) + 1, 0);
     for (const Entry& k : known_) {
-        ++starts_[(top_bits_ == 0 ? 0 : k.key >> (32 - top_bits_)) + 1];
+        ++starts_[run_of(k.key) + 1];
     }
     std::partial_sum(starts_.begin(), starts_.end(), starts_.begin());
 }

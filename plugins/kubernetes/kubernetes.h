@@ -144,6 +144,10 @@ private:
     void merge();
     // Indexes known_ by its keys' top bits (after every change to it).
     void index();
+    // The run of starts_ that holds `key`.
+    uint32_t run_of(uint32_t key) const noexcept {
+        return top_bits_ == 0 ? 0 : key >> (32 - top_bits_);
+    }
 
     std::vector<Entry> known_;    // sorted by key; a key twice for names that share it
     // Where each run of keys with the same top bits starts in known_, and its end: a re-list asks
